@@ -1,0 +1,5 @@
+//! TfPilot: Terraform self-service through GitHub comments.
+//!
+//! See `../shared/ARCHITECTURE.md` for the map; each module's own docs say what it owns.
+
+pub mod ids;

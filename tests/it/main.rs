@@ -1,0 +1,3 @@
+//! TfPilot's integration tests: one binary, one module per area.
+
+mod support;
