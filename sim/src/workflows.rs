@@ -39,9 +39,16 @@ pub(crate) fn dispatch_inputs(yaml: &str) -> Option<BTreeMap<String, bool>> {
     let lines: Vec<&str> = yaml.lines().collect();
     let indent = |l: &str| l.len() - l.trim_start().len();
     let meaningful = |l: &&str| !l.trim().is_empty() && !l.trim_start().starts_with('#');
-    let trigger = lines
+    let Some(trigger) = lines
         .iter()
-        .position(|l| l.trim_start().starts_with("workflow_dispatch"))?;
+        .position(|l| l.trim_start().starts_with("workflow_dispatch"))
+    else {
+        // `on: workflow_dispatch` / `on: [push, workflow_dispatch]`: the trigger without inputs.
+        let flow = lines
+            .iter()
+            .any(|l| l.starts_with("on:") && l.contains("workflow_dispatch"));
+        return flow.then(BTreeMap::new);
+    };
     let trigger_indent = indent(lines[trigger]);
     let mut inputs = BTreeMap::new();
     let mut i = trigger + 1;
