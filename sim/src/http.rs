@@ -228,13 +228,9 @@ async fn gate(
     resp
 }
 
-fn parse_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, Response> {
-    serde_json::from_slice(body).map_err(|e| {
-        github_json(
-            StatusCode::BAD_REQUEST,
-            json!({ "message": format!("Problems parsing JSON: {e}"), "documentation_url": "https://docs.github.com/rest" }),
-        )
-    })
+fn parse_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(400, format!("Problems parsing JSON: {e}")))
 }
 
 fn full(owner: &str, repo: &str) -> String {
@@ -387,7 +383,7 @@ async fn create_ref(
 ) -> Response {
     let input: CreateRef = match parse_body(&body) {
         Ok(v) => v,
-        Err(resp) => return resp,
+        Err(e) => return api_error(e),
     };
     let mut model = shared.lock();
     let name = full(&owner, &repo);
@@ -471,7 +467,7 @@ async fn create_pull(
 ) -> Response {
     let input: CreatePull = match parse_body(&body) {
         Ok(v) => v,
-        Err(resp) => return resp,
+        Err(e) => return api_error(e),
     };
     let mut model = shared.lock();
     let name = full(&owner, &repo);
@@ -546,7 +542,9 @@ async fn create_pull(
         .repo(&name)
         .map(|r| payloads::pull(&model, r, number))
         .unwrap_or_default();
-    let _ = webhooks::pull_request_event(&shared, &mut model, &name, number, "opened", &author);
+    drop(webhooks::pull_request_event(
+        &shared, &mut model, &name, number, "opened", &author,
+    ));
     github_json(StatusCode::CREATED, json)
 }
 
@@ -582,7 +580,7 @@ async fn merge_pull(
     } else {
         match parse_body(&body) {
             Ok(v) => v,
-            Err(resp) => return resp,
+            Err(e) => return api_error(e),
         }
     };
     let mut model = shared.lock();
@@ -591,8 +589,9 @@ async fn merge_pull(
     let method = input.merge_method.as_deref().unwrap_or("merge");
     match model.merge_pull(&name, number, &actor, method, input.sha.as_deref()) {
         Ok(sha) => {
-            let _ =
-                webhooks::pull_request_event(&shared, &mut model, &name, number, "closed", &actor);
+            drop(webhooks::pull_request_event(
+                &shared, &mut model, &name, number, "closed", &actor,
+            ));
             github_json(
                 StatusCode::OK,
                 json!({ "sha": sha, "merged": true, "message": "Pull Request successfully merged" }),
@@ -616,7 +615,7 @@ async fn create_comment(
 ) -> Response {
     let input: CommentInput = match parse_body(&body) {
         Ok(v) => v,
-        Err(resp) => return resp,
+        Err(e) => return api_error(e),
     };
     let mut model = shared.lock();
     let name = full(&owner, &repo);
@@ -633,7 +632,7 @@ async fn create_comment(
                 .get(&id)
                 .map(|c| payloads::comment(&model, c))
                 .unwrap_or_default();
-            let _ = webhooks::comment_created(&shared, &mut model, id);
+            drop(webhooks::comment_created(&shared, &mut model, id));
             github_json(StatusCode::CREATED, json)
         }
         Err(e) => api_error(e),
@@ -683,7 +682,7 @@ async fn edit_comment(
 ) -> Response {
     let input: CommentInput = match parse_body(&body) {
         Ok(v) => v,
-        Err(resp) => return resp,
+        Err(e) => return api_error(e),
     };
     let text = input.body.unwrap_or_default();
     if let Err(e) = check_comment_body(&text) {
@@ -715,7 +714,7 @@ async fn create_reaction(
     }
     let input: Input = match parse_body(&body) {
         Ok(v) => v,
-        Err(resp) => return resp,
+        Err(e) => return api_error(e),
     };
     if !REACTIONS.contains(&input.content.as_str()) {
         return api_error(ApiError::new(
@@ -793,7 +792,7 @@ async fn dispatch(
 ) -> Response {
     let input: DispatchInput = match parse_body(&body) {
         Ok(v) => v,
-        Err(resp) => return resp,
+        Err(e) => return api_error(e),
     };
     let name = full(&owner, &repo);
     let mut model = shared.lock();
@@ -803,7 +802,12 @@ async fn dispatch(
         Ok(v) => v,
         Err(e) => return api_error(e),
     };
-    let _ = webhooks::workflow_run_event(&shared, &mut model, run_id, "requested");
+    drop(webhooks::workflow_run_event(
+        &shared,
+        &mut model,
+        run_id,
+        "requested",
+    ));
     let guard = shared.track();
     tokio::spawn(workflows::execute(shared.clone(), run_id, behavior, guard));
     if input.return_run_details && model.dispatch_returns_run_details {
@@ -875,10 +879,10 @@ async fn list_artifacts(
     Path((owner, repo, run_id)): Path<(String, String, u64)>,
 ) -> Response {
     let model = shared.lock();
-    if !model
+    if model
         .runs
         .get(&run_id)
-        .is_some_and(|r| r.repo == full(&owner, &repo))
+        .is_none_or(|r| r.repo != full(&owner, &repo))
     {
         return api_error(ApiError::not_found());
     }
@@ -967,7 +971,7 @@ struct GraphQlRequest {
 async fn graphql_endpoint(State(shared): St, headers: HeaderMap, body: Bytes) -> Response {
     let request: GraphQlRequest = match parse_body(&body) {
         Ok(v) => v,
-        Err(resp) => return resp,
+        Err(e) => return api_error(e),
     };
     let parsed = graphql::operation_field(&request.query);
     let field = parsed

@@ -67,9 +67,30 @@ pub(crate) fn repository(model: &Model, repo: &Repo) -> Value {
     })
 }
 
+/// The short repository object GitHub nests in runs (`workflow_run.repository`).
+fn minimal_repository(model: &Model, repo: &Repo) -> Value {
+    let mut v = repository(model, repo);
+    if let Some(o) = v.as_object_mut() {
+        for k in [
+            "archived",
+            "clone_url",
+            "created_at",
+            "default_branch",
+            "disabled",
+            "git_url",
+            "pushed_at",
+            "updated_at",
+            "visibility",
+        ] {
+            o.remove(k);
+        }
+    }
+    v
+}
+
 fn user_or_org(model: &Model, login: &str) -> Value {
     let mut v = user(model, login);
-    if model.users.get(login).is_none() {
+    if !model.users.contains_key(login) {
         v["type"] = json!("Organization");
     }
     v
@@ -276,8 +297,8 @@ pub(crate) fn workflow_run(model: &Model, run: &Run) -> Value {
         "previous_attempt_url": null,
         "workflow_url": format!("{api}/repos/{}/actions/workflows/{}", run.repo, run.workflow_id),
         "head_commit": head_commit,
-        "repository": repository(model, repo),
-        "head_repository": repository(model, repo),
+        "repository": minimal_repository(model, repo),
+        "head_repository": minimal_repository(model, repo),
     })
 }
 

@@ -13,12 +13,15 @@ use serde_json::Value;
 use crate::model::{ApiError, ApiResult, Artifact, Model, Run, Tree, now};
 use crate::{PendingGuard, Shared, WorkflowBehavior, webhooks};
 
+/// The files of one artifact: (file name, bytes).
+type Files = Vec<(String, Vec<u8>)>;
+
 /// What a finished run leaves behind.
 struct Outcome {
     success: bool,
     log: String,
-    /// artifact name → (file name → bytes)
-    artifacts: Vec<(String, Vec<(String, Vec<u8>)>)>,
+    /// artifact name → (file name, bytes)
+    artifacts: Vec<(String, Files)>,
     /// The Terraform state after the run, to keep for the next one.
     new_state: Option<Vec<u8>>,
 }
@@ -246,7 +249,12 @@ pub(crate) async fn execute(
             .get(&run.repo)
             .and_then(|r| r.tf_states.get(&env))
             .cloned();
-        let _ = webhooks::workflow_run_event(&shared, &mut model, run_id, "in_progress");
+        drop(webhooks::workflow_run_event(
+            &shared,
+            &mut model,
+            run_id,
+            "in_progress",
+        ));
         (run, tree, state)
     };
     let outcome = match behavior {
@@ -306,7 +314,12 @@ pub(crate) async fn execute(
         r.log = outcome.log;
         r.updated_at = now();
     }
-    let _ = webhooks::workflow_run_event(&shared, &mut model, run_id, "completed");
+    drop(webhooks::workflow_run_event(
+        &shared,
+        &mut model,
+        run_id,
+        "completed",
+    ));
 }
 
 fn zip_files(files: &[(String, Vec<u8>)]) -> zip::result::ZipResult<Vec<u8>> {
