@@ -55,6 +55,10 @@ use crate::ids::{InstallationId, RepoName};
 /// GitHub refuses comment bodies longer than this many characters.
 pub const MAX_COMMENT_CHARS: usize = 65_536;
 
+/// Counter: HTTP calls to GitHub by `operation` (`comment`, `create_commit`, …), every attempt
+/// counted, retries and token requests included.
+pub const API_CALLS_METRIC: &str = "tfpilot_github_api_calls_total";
+
 /// The TfPilot GitHub App: its credentials, the API base URL and the shared installation-token
 /// cache. Cheap to clone; clones share the cache and the call statistics.
 #[derive(Clone)]

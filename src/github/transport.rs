@@ -210,7 +210,7 @@ impl Transport {
     }
 
     fn count(&self, op: &'static str, retry: bool, waited: Duration) {
-        metrics::counter!("tfpilot_github_api_calls_total", "operation" => op).increment(1);
+        metrics::counter!(super::API_CALLS_METRIC, "operation" => op).increment(1);
         let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
         *stats.calls.entry(op).or_default() += 1;
         if retry {
@@ -594,6 +594,54 @@ mod tests {
             rate_limit_wait(StatusCode::NOT_FOUND, &secondary, "", now),
             None
         );
+    }
+
+    #[tokio::test]
+    async fn every_call_is_counted_as_a_metric_and_in_the_stats() {
+        let key = AppKey::new(1, tfpilot_sim::TEST_APP_PRIVATE_KEY_PEM.as_bytes()).unwrap();
+        let transport = Transport::new(key, "http://127.0.0.1:9", RetryPolicy::default()).unwrap();
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, || {
+            transport.count("comment", false, Duration::ZERO);
+            transport.count("comment", true, Duration::from_secs(2));
+            transport.count("create_commit", false, Duration::ZERO);
+        });
+        let rendered = handle.render();
+        assert!(
+            rendered.contains(r#"tfpilot_github_api_calls_total{operation="comment"} 2"#),
+            "{rendered}"
+        );
+        assert!(
+            rendered.contains(r#"tfpilot_github_api_calls_total{operation="create_commit"} 1"#),
+            "{rendered}"
+        );
+        let stats = transport.stats();
+        assert_eq!(
+            (stats.total(), stats.get("comment"), stats.retries),
+            (3, 2, 1)
+        );
+        assert_eq!(stats.waited, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn the_graphql_endpoint_follows_the_rest_base() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let _guard = rt.enter();
+        let key = || AppKey::new(1, tfpilot_sim::TEST_APP_PRIVATE_KEY_PEM.as_bytes()).unwrap();
+        let dotcom =
+            Transport::new(key(), "https://api.github.com/", RetryPolicy::default()).unwrap();
+        assert_eq!(dotcom.graphql_url(), "https://api.github.com/graphql");
+        let ghes = Transport::new(
+            key(),
+            "https://ghe.acme.test/api/v3",
+            RetryPolicy::default(),
+        )
+        .unwrap();
+        assert_eq!(ghes.graphql_url(), "https://ghe.acme.test/api/graphql");
     }
 
     #[test]

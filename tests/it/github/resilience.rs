@@ -29,6 +29,25 @@ async fn the_installation_token_is_cached_across_calls_and_repositories() {
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_first_calls_share_one_token_request() {
+    within(30, async {
+        let w = World::start().await;
+        let calls: Vec<_> = (0..8)
+            .map(|_| {
+                let gh = w.gh();
+                tokio::spawn(async move { gh.default_branch().await })
+            })
+            .collect();
+        for call in calls {
+            assert_eq!(call.await.unwrap().unwrap(), "main");
+        }
+        assert_eq!(w.sim.tokens_issued(), 1);
+        assert_eq!(w.sim.call_count("GET /repos/{owner}/{repo}"), 8);
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_token_close_to_expiry_is_replaced_before_use() {
     within(30, async {
