@@ -2,4 +2,5 @@
 //!
 //! See `../shared/ARCHITECTURE.md` for the map; each module's own docs say what it owns.
 
+pub mod github;
 pub mod ids;

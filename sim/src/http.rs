@@ -1,0 +1,1003 @@
+//! The REST routes (and `/graphql`) the simulator answers. One middleware counts every call under
+//! its route template, answers injected faults, checks credentials (an App JWT for `/app/…`, a live
+//! installation token covering the repository for `/repos/…`) and adds GitHub's rate-limit headers.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{MatchedPath, Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch, post, put};
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::model::{ApiError, Model, Pull, check_comment_body};
+use crate::{Fault, Shared, auth, graphql, payloads, webhooks, workflows};
+
+type St = State<Arc<Shared>>;
+
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    let routes = Router::new()
+        .route(
+            "/app/installations/{installation_id}/access_tokens",
+            post(create_token),
+        )
+        .route("/repos/{owner}/{repo}", get(get_repo))
+        .route("/repos/{owner}/{repo}/contents/{*path}", get(get_contents))
+        .route("/repos/{owner}/{repo}/git/ref/{*git_ref}", get(get_ref))
+        .route("/repos/{owner}/{repo}/git/refs", post(create_ref))
+        .route(
+            "/repos/{owner}/{repo}/pulls",
+            get(list_pulls).post(create_pull),
+        )
+        .route("/repos/{owner}/{repo}/pulls/{number}", get(get_pull))
+        .route(
+            "/repos/{owner}/{repo}/pulls/{number}/merge",
+            put(merge_pull),
+        )
+        .route(
+            "/repos/{owner}/{repo}/issues/{number}/comments",
+            post(create_comment).get(list_comments),
+        )
+        .route(
+            "/repos/{owner}/{repo}/issues/comments/{comment_id}",
+            patch(edit_comment).get(get_comment),
+        )
+        .route(
+            "/repos/{owner}/{repo}/issues/comments/{comment_id}/reactions",
+            post(create_reaction),
+        )
+        .route(
+            "/repos/{owner}/{repo}/collaborators/{username}/permission",
+            get(get_permission),
+        )
+        .route(
+            "/repos/{owner}/{repo}/actions/workflows/{workflow}/dispatches",
+            post(dispatch),
+        )
+        .route(
+            "/repos/{owner}/{repo}/actions/workflows/{workflow}/runs",
+            get(list_runs),
+        )
+        .route("/repos/{owner}/{repo}/actions/runs/{run_id}", get(get_run))
+        .route(
+            "/repos/{owner}/{repo}/actions/runs/{run_id}/artifacts",
+            get(list_artifacts),
+        )
+        .route(
+            "/repos/{owner}/{repo}/actions/artifacts/{artifact_id}/zip",
+            get(download_artifact),
+        )
+        .route("/_blobs/artifacts/{artifact_id}", get(artifact_blob))
+        .route_layer(middleware::from_fn_with_state(shared.clone(), gate));
+    routes
+        .route("/graphql", post(graphql_endpoint))
+        .fallback(|| async { api_error(ApiError::not_found()) })
+        .with_state(shared)
+}
+
+fn github_json(status: StatusCode, body: Value) -> Response {
+    let mut resp = (status, axum::Json(body)).into_response();
+    add_rate_limit_headers(resp.headers_mut());
+    resp
+}
+
+fn add_rate_limit_headers(h: &mut HeaderMap) {
+    let reset = time::OffsetDateTime::now_utc().unix_timestamp() + 3600;
+    for (k, v) in [
+        ("x-ratelimit-limit", "5000".to_owned()),
+        ("x-ratelimit-remaining", "4999".to_owned()),
+        ("x-ratelimit-used", "1".to_owned()),
+        ("x-ratelimit-resource", "core".to_owned()),
+        ("x-ratelimit-reset", reset.to_string()),
+        ("x-github-api-version-selected", "2022-11-28".to_owned()),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(&v) {
+            h.entry(k).or_insert(v);
+        }
+    }
+    h.insert(
+        "x-github-request-id",
+        HeaderValue::from_static("SIM:0000:0000"),
+    );
+}
+
+pub(crate) fn api_error(e: ApiError) -> Response {
+    let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut body = json!({
+        "message": e.message,
+        "documentation_url": "https://docs.github.com/rest",
+        "status": e.status.to_string(),
+    });
+    if e.status == 422 {
+        body["message"] = json!("Validation Failed");
+        body["errors"] = json!([{ "code": "custom", "message": e.message }]);
+        if !e.message.starts_with("Validation Failed") {
+            // GitHub puts simple 422 reasons ("Reference already exists") straight in `message`.
+            body["message"] = json!(e.message);
+            body.as_object_mut().map(|o| o.remove("errors"));
+        }
+    }
+    github_json(status, body)
+}
+
+fn fault_response(fault: &Fault, installation: Option<u64>) -> Response {
+    match fault {
+        Fault::ServerError(code) => {
+            let status = StatusCode::from_u16(*code).unwrap_or(StatusCode::BAD_GATEWAY);
+            github_json(status, json!({ "message": "Server Error" }))
+        }
+        Fault::SecondaryRateLimit { retry_after_secs } => {
+            let mut resp = github_json(
+                StatusCode::FORBIDDEN,
+                json!({
+                    "message": "You have exceeded a secondary rate limit. Please wait a few minutes before you try again. If you reach out to GitHub Support for help, please include the request ID SIM:0000:0000.",
+                    "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits",
+                    "status": "403",
+                }),
+            );
+            if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            resp
+        }
+        Fault::PrimaryRateLimit { reset_in_secs } => {
+            let reset = time::OffsetDateTime::now_utc().unix_timestamp() + *reset_in_secs as i64;
+            let mut resp = (
+                StatusCode::FORBIDDEN,
+                axum::Json(json!({
+                    "message": format!("API rate limit exceeded for installation ID {}.", installation.unwrap_or_default()),
+                    "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api",
+                    "status": "403",
+                })),
+            )
+                .into_response();
+            let h = resp.headers_mut();
+            h.insert("x-ratelimit-limit", HeaderValue::from_static("5000"));
+            h.insert("x-ratelimit-remaining", HeaderValue::from_static("0"));
+            h.insert("x-ratelimit-used", HeaderValue::from_static("5000"));
+            h.insert("x-ratelimit-resource", HeaderValue::from_static("core"));
+            if let Ok(v) = HeaderValue::from_str(&reset.to_string()) {
+                h.insert("x-ratelimit-reset", v);
+            }
+            resp
+        }
+        Fault::Unauthorized => api_error(ApiError::new(401, "Bad credentials")),
+    }
+}
+
+fn authorization(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+}
+
+async fn gate(
+    State(shared): St,
+    matched: Option<MatchedPath>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let template = matched
+        .as_ref()
+        .map(MatchedPath::as_str)
+        .unwrap_or("?")
+        .to_owned();
+    let key = format!("{} {template}", req.method());
+    {
+        let mut model = shared.lock();
+        let fault = model.record_call(&key);
+        if template.starts_with("/app/") {
+            if let Some(fault) = fault {
+                return fault_response(&fault, None);
+            }
+            let jwt = auth::bearer(authorization(req.headers())).unwrap_or_default();
+            if let Err(e) = auth::verify_app_jwt(&shared.public_key, model.app_id, jwt) {
+                return api_error(e);
+            }
+        } else if template.starts_with("/repos/") {
+            let installation =
+                auth::installation_of(&model, auth::bearer(authorization(req.headers())));
+            if let Some(fault) = fault {
+                return fault_response(&fault, installation.as_ref().ok().copied());
+            }
+            let installation = match installation {
+                Ok(i) => i,
+                Err(e) => return api_error(e),
+            };
+            let mut parts = req.uri().path().trim_start_matches('/').split('/').skip(1);
+            let full = format!(
+                "{}/{}",
+                parts.next().unwrap_or_default(),
+                parts.next().unwrap_or_default()
+            );
+            if let Err(e) = auth::check_repo_access(&model, installation, &full) {
+                return api_error(e);
+            }
+        } else if let Some(fault) = fault {
+            return fault_response(&fault, None);
+        }
+    }
+    let mut resp = next.run(req).await;
+    add_rate_limit_headers(resp.headers_mut());
+    resp
+}
+
+fn parse_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(400, format!("Problems parsing JSON: {e}")))
+}
+
+fn full(owner: &str, repo: &str) -> String {
+    format!("{owner}/{repo}")
+}
+
+// ---- App auth -------------------------------------------------------------------------------
+
+async fn create_token(State(shared): St, Path(installation_id): Path<u64>) -> Response {
+    let mut model = shared.lock();
+    match auth::issue_token(&mut model, installation_id) {
+        Ok((token, expires_at)) => github_json(
+            StatusCode::CREATED,
+            json!({
+                "token": token,
+                "expires_at": payloads::timestamp(expires_at),
+                "permissions": { "actions": "write", "contents": "write", "issues": "write", "pull_requests": "write", "metadata": "read" },
+                "repository_selection": "all",
+            }),
+        ),
+        Err(e) => api_error(e),
+    }
+}
+
+// ---- Repository contents and refs -------------------------------------------------------------
+
+async fn get_repo(State(shared): St, Path((owner, repo)): Path<(String, String)>) -> Response {
+    let model = shared.lock();
+    match model.repo(&full(&owner, &repo)) {
+        Ok(r) => github_json(StatusCode::OK, payloads::repository(&model, r)),
+        Err(e) => api_error(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct RefQuery {
+    #[serde(rename = "ref")]
+    git_ref: Option<String>,
+}
+
+async fn get_contents(
+    State(shared): St,
+    Path((owner, repo, path)): Path<(String, String, String)>,
+    Query(q): Query<RefQuery>,
+) -> Response {
+    let model = shared.lock();
+    let name = full(&owner, &repo);
+    let result = (|| {
+        let r = model.repo(&name)?;
+        let git_ref = q
+            .git_ref
+            .clone()
+            .unwrap_or_else(|| r.default_branch.clone());
+        let sha = model
+            .resolve_ref(&name, &git_ref)
+            .map_err(|_| ApiError::new(404, format!("No commit found for the ref {git_ref}")))?;
+        let tree = model.tree_at(&sha);
+        let path = path.trim_end_matches('/');
+        let api = &model.base_url;
+        if let Some(content) = tree.get(path) {
+            let blob_sha = blob_sha(content);
+            let encoded = base64::engine::general_purpose::STANDARD.encode(content.as_bytes());
+            // GitHub wraps the Base64 at 60 columns.
+            let wrapped: Vec<&str> = encoded
+                .as_bytes()
+                .chunks(60)
+                .map(|c| std::str::from_utf8(c).unwrap_or_default())
+                .collect();
+            return Ok(json!({
+                "type": "file",
+                "encoding": "base64",
+                "size": content.len(),
+                "name": path.rsplit('/').next().unwrap_or(path),
+                "path": path,
+                "content": wrapped.join("\n") + "\n",
+                "sha": blob_sha,
+                "url": format!("{api}/repos/{name}/contents/{path}?ref={git_ref}"),
+                "git_url": format!("{api}/repos/{name}/git/blobs/{blob_sha}"),
+                "html_url": format!("{api}/{name}/blob/{git_ref}/{path}"),
+                "download_url": null,
+            }));
+        }
+        let prefix = format!("{path}/");
+        let mut entries: BTreeMap<String, Value> = BTreeMap::new();
+        for (p, content) in tree.iter().filter(|(p, _)| p.starts_with(&prefix)) {
+            let rest = &p[prefix.len()..];
+            let (entry, kind) = match rest.split_once('/') {
+                Some((dir, _)) => (dir, "dir"),
+                None => (rest, "file"),
+            };
+            entries.entry(entry.to_owned()).or_insert_with(|| {
+                json!({ "type": kind, "name": entry, "path": format!("{prefix}{entry}"), "sha": blob_sha(content), "size": if kind == "file" { content.len() } else { 0 } })
+            });
+        }
+        if entries.is_empty() {
+            return Err(ApiError::not_found());
+        }
+        Ok(Value::Array(entries.into_values().collect()))
+    })();
+    match result {
+        Ok(v) => github_json(StatusCode::OK, v),
+        Err(e) => api_error(e),
+    }
+}
+
+fn blob_sha(content: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(content.as_bytes()))[..40].to_owned()
+}
+
+fn ref_json(model: &Model, name: &str, git_ref: &str, sha: &str) -> Value {
+    let api = &model.base_url;
+    json!({
+        "ref": git_ref,
+        "node_id": crate::model::node_id("REF_kwDO", sha.len() as u64),
+        "url": format!("{api}/repos/{name}/git/{git_ref}"),
+        "object": { "sha": sha, "type": "commit", "url": format!("{api}/repos/{name}/git/commits/{sha}") },
+    })
+}
+
+async fn get_ref(
+    State(shared): St,
+    Path((owner, repo, git_ref)): Path<(String, String, String)>,
+) -> Response {
+    let model = shared.lock();
+    let name = full(&owner, &repo);
+    let Some(branch) = git_ref.strip_prefix("heads/") else {
+        return api_error(ApiError::not_found());
+    };
+    match model.repo(&name).ok().and_then(|r| r.branches.get(branch)) {
+        Some(sha) => github_json(
+            StatusCode::OK,
+            ref_json(&model, &name, &format!("refs/{git_ref}"), sha),
+        ),
+        None => api_error(ApiError::not_found()),
+    }
+}
+
+#[derive(Deserialize)]
+struct CreateRef {
+    #[serde(rename = "ref")]
+    git_ref: String,
+    sha: String,
+}
+
+async fn create_ref(
+    State(shared): St,
+    Path((owner, repo)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let input: CreateRef = match parse_body(&body) {
+        Ok(v) => v,
+        Err(e) => return api_error(e),
+    };
+    let mut model = shared.lock();
+    let name = full(&owner, &repo);
+    let Some(branch) = input
+        .git_ref
+        .strip_prefix("refs/heads/")
+        .filter(|b| !b.is_empty())
+    else {
+        return api_error(ApiError::new(
+            422,
+            "Reference name must start with 'refs/' and have at least two slashes.",
+        ));
+    };
+    if !model.commits.contains_key(&input.sha) {
+        return api_error(ApiError::new(422, "Object does not exist"));
+    }
+    let Ok(r) = model.repo_mut(&name) else {
+        return api_error(ApiError::not_found());
+    };
+    if r.branches.contains_key(branch) {
+        return api_error(ApiError::new(422, "Reference already exists"));
+    }
+    r.branches.insert(branch.to_owned(), input.sha.clone());
+    github_json(
+        StatusCode::CREATED,
+        ref_json(&model, &name, &input.git_ref, &input.sha),
+    )
+}
+
+// ---- Pull requests ----------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+struct PullsQuery {
+    state: Option<String>,
+    head: Option<String>,
+    base: Option<String>,
+}
+
+async fn list_pulls(
+    State(shared): St,
+    Path((owner, repo)): Path<(String, String)>,
+    Query(q): Query<PullsQuery>,
+) -> Response {
+    let model = shared.lock();
+    let Ok(r) = model.repo(&full(&owner, &repo)) else {
+        return api_error(ApiError::not_found());
+    };
+    let state = q.state.as_deref().unwrap_or("open");
+    let head = q
+        .head
+        .as_deref()
+        .map(|h| h.split_once(':').map(|(_, b)| b).unwrap_or(h));
+    let list: Vec<Value> = r
+        .pulls
+        .values()
+        .rev()
+        .filter(|p| match state {
+            "open" => p.open,
+            "closed" => !p.open,
+            _ => true,
+        })
+        .filter(|p| head.is_none_or(|h| p.head == h))
+        .filter(|p| q.base.as_deref().is_none_or(|b| p.base == b))
+        .map(|p| payloads::pull(&model, r, p.number))
+        .collect();
+    github_json(StatusCode::OK, Value::Array(list))
+}
+
+#[derive(Deserialize)]
+struct CreatePull {
+    title: Option<String>,
+    head: String,
+    base: String,
+    body: Option<String>,
+}
+
+async fn create_pull(
+    State(shared): St,
+    Path((owner, repo)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let input: CreatePull = match parse_body(&body) {
+        Ok(v) => v,
+        Err(e) => return api_error(e),
+    };
+    let mut model = shared.lock();
+    let name = full(&owner, &repo);
+    let head = input
+        .head
+        .split_once(':')
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or(input.head.clone());
+    let result = (|| {
+        let r = model.repo(&name)?;
+        let head_sha = r
+            .branches
+            .get(&head)
+            .ok_or_else(|| ApiError::new(422, "Validation Failed: head is invalid"))?;
+        let base_sha = r
+            .branches
+            .get(&input.base)
+            .ok_or_else(|| ApiError::new(422, "Validation Failed: base is invalid"))?;
+        if r.pulls
+            .values()
+            .any(|p| p.open && p.head == head && p.base == input.base)
+        {
+            return Err(ApiError::new(
+                422,
+                format!("Validation Failed: A pull request already exists for {owner}:{head}."),
+            ));
+        }
+        if head_sha == base_sha {
+            return Err(ApiError::new(
+                422,
+                format!(
+                    "Validation Failed: No commits between {} and {head}",
+                    input.base
+                ),
+            ));
+        }
+        let title = input
+            .title
+            .clone()
+            .filter(|t| !t.trim().is_empty())
+            .ok_or_else(|| ApiError::new(422, "Validation Failed: title is missing"))?;
+        let body = input.body.clone().unwrap_or_default();
+        check_comment_body(&format!("{body}."))?;
+        Ok((title, body))
+    })();
+    let (title, body) = match result {
+        Ok(v) => v,
+        Err(e) => return api_error(e),
+    };
+    let author = model.bot_login();
+    let number = match model.create_issue(&name, &author, &title, &body, true) {
+        Ok(n) => n,
+        Err(e) => return api_error(e),
+    };
+    if let Ok(r) = model.repo_mut(&name) {
+        r.pulls.insert(
+            number,
+            Pull {
+                number,
+                head,
+                base: input.base.clone(),
+                open: true,
+                merged: false,
+                merged_by: None,
+                merge_commit_sha: None,
+                closed_head_sha: None,
+                mergeable_override: None,
+            },
+        );
+    }
+    let json = model
+        .repo(&name)
+        .map(|r| payloads::pull(&model, r, number))
+        .unwrap_or_default();
+    drop(webhooks::pull_request_event(
+        &shared, &mut model, &name, number, "opened", &author,
+    ));
+    github_json(StatusCode::CREATED, json)
+}
+
+async fn get_pull(
+    State(shared): St,
+    Path((owner, repo, number)): Path<(String, String, u64)>,
+) -> Response {
+    let model = shared.lock();
+    match model.repo(&full(&owner, &repo)) {
+        Ok(r) if r.pulls.contains_key(&number) => {
+            github_json(StatusCode::OK, payloads::pull(&model, r, number))
+        }
+        _ => api_error(ApiError::not_found()),
+    }
+}
+
+#[derive(Deserialize)]
+struct MergeInput {
+    merge_method: Option<String>,
+    sha: Option<String>,
+}
+
+async fn merge_pull(
+    State(shared): St,
+    Path((owner, repo, number)): Path<(String, String, u64)>,
+    body: Bytes,
+) -> Response {
+    let input: MergeInput = if body.is_empty() {
+        MergeInput {
+            merge_method: None,
+            sha: None,
+        }
+    } else {
+        match parse_body(&body) {
+            Ok(v) => v,
+            Err(e) => return api_error(e),
+        }
+    };
+    let mut model = shared.lock();
+    let name = full(&owner, &repo);
+    let actor = model.bot_login();
+    let method = input.merge_method.as_deref().unwrap_or("merge");
+    match model.merge_pull(&name, number, &actor, method, input.sha.as_deref()) {
+        Ok(sha) => {
+            drop(webhooks::pull_request_event(
+                &shared, &mut model, &name, number, "closed", &actor,
+            ));
+            github_json(
+                StatusCode::OK,
+                json!({ "sha": sha, "merged": true, "message": "Pull Request successfully merged" }),
+            )
+        }
+        Err(e) => api_error(e),
+    }
+}
+
+// ---- Comments and reactions -----------------------------------------------------------------------
+
+#[derive(Deserialize)]
+struct CommentInput {
+    body: Option<String>,
+}
+
+async fn create_comment(
+    State(shared): St,
+    Path((owner, repo, number)): Path<(String, String, u64)>,
+    body: Bytes,
+) -> Response {
+    let input: CommentInput = match parse_body(&body) {
+        Ok(v) => v,
+        Err(e) => return api_error(e),
+    };
+    let mut model = shared.lock();
+    let name = full(&owner, &repo);
+    let author = model.bot_login();
+    match model.create_comment(
+        &name,
+        number,
+        &author,
+        input.body.as_deref().unwrap_or_default(),
+    ) {
+        Ok(id) => {
+            let json = model
+                .comments
+                .get(&id)
+                .map(|c| payloads::comment(&model, c))
+                .unwrap_or_default();
+            drop(webhooks::comment_created(&shared, &mut model, id));
+            github_json(StatusCode::CREATED, json)
+        }
+        Err(e) => api_error(e),
+    }
+}
+
+async fn list_comments(
+    State(shared): St,
+    Path((owner, repo, number)): Path<(String, String, u64)>,
+) -> Response {
+    let model = shared.lock();
+    let Some(issue) = model
+        .repo(&full(&owner, &repo))
+        .ok()
+        .and_then(|r| r.issues.get(&number))
+    else {
+        return api_error(ApiError::not_found());
+    };
+    let list: Vec<Value> = issue
+        .comments
+        .iter()
+        .filter_map(|id| model.comments.get(id))
+        .map(|c| payloads::comment(&model, c))
+        .collect();
+    github_json(StatusCode::OK, Value::Array(list))
+}
+
+async fn get_comment(
+    State(shared): St,
+    Path((owner, repo, id)): Path<(String, String, u64)>,
+) -> Response {
+    let model = shared.lock();
+    match model
+        .comments
+        .get(&id)
+        .filter(|c| c.repo == full(&owner, &repo))
+    {
+        Some(c) => github_json(StatusCode::OK, payloads::comment(&model, c)),
+        None => api_error(ApiError::not_found()),
+    }
+}
+
+async fn edit_comment(
+    State(shared): St,
+    Path((owner, repo, id)): Path<(String, String, u64)>,
+    body: Bytes,
+) -> Response {
+    let input: CommentInput = match parse_body(&body) {
+        Ok(v) => v,
+        Err(e) => return api_error(e),
+    };
+    let text = input.body.unwrap_or_default();
+    if let Err(e) = check_comment_body(&text) {
+        return api_error(e);
+    }
+    let mut model = shared.lock();
+    let name = full(&owner, &repo);
+    let Some(c) = model.comments.get_mut(&id).filter(|c| c.repo == name) else {
+        return api_error(ApiError::not_found());
+    };
+    c.body = text;
+    c.updated_at = crate::model::now();
+    let c = c.clone();
+    github_json(StatusCode::OK, payloads::comment(&model, &c))
+}
+
+const REACTIONS: [&str; 8] = [
+    "+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes",
+];
+
+async fn create_reaction(
+    State(shared): St,
+    Path((owner, repo, id)): Path<(String, String, u64)>,
+    body: Bytes,
+) -> Response {
+    #[derive(Deserialize)]
+    struct Input {
+        content: String,
+    }
+    let input: Input = match parse_body(&body) {
+        Ok(v) => v,
+        Err(e) => return api_error(e),
+    };
+    if !REACTIONS.contains(&input.content.as_str()) {
+        return api_error(ApiError::new(
+            422,
+            format!(
+                "Validation Failed: content {:?} is not a reaction",
+                input.content
+            ),
+        ));
+    }
+    let mut model = shared.lock();
+    let bot = model.bot_login();
+    let name = full(&owner, &repo);
+    let Some(c) = model.comments.get_mut(&id).filter(|c| c.repo == name) else {
+        return api_error(ApiError::not_found());
+    };
+    let existed = c
+        .reactions
+        .iter()
+        .any(|(content, login)| *content == input.content && *login == bot);
+    if !existed {
+        c.reactions.push((input.content.clone(), bot.clone()));
+    }
+    let reaction_id = id * 10 + c.reactions.len() as u64;
+    let status = if existed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    github_json(
+        status,
+        json!({
+            "id": reaction_id,
+            "node_id": crate::model::node_id("REA_lADO", reaction_id),
+            "user": payloads::user(&model, &bot),
+            "content": input.content,
+            "created_at": payloads::timestamp(crate::model::now()),
+        }),
+    )
+}
+
+// ---- Permissions ----------------------------------------------------------------------------
+
+async fn get_permission(
+    State(shared): St,
+    Path((owner, repo, username)): Path<(String, String, String)>,
+) -> Response {
+    let model = shared.lock();
+    if !model.users.contains_key(&username) {
+        return api_error(ApiError::new(404, format!("{username} is not a user")));
+    }
+    let p = model.permission_of(&full(&owner, &repo), &username);
+    github_json(
+        StatusCode::OK,
+        json!({ "permission": p.legacy_name(), "role_name": p.role_name(), "user": payloads::user(&model, &username) }),
+    )
+}
+
+// ---- Actions --------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+struct DispatchInput {
+    #[serde(rename = "ref")]
+    git_ref: String,
+    #[serde(default)]
+    inputs: BTreeMap<String, Value>,
+    #[serde(default)]
+    return_run_details: bool,
+}
+
+async fn dispatch(
+    State(shared): St,
+    Path((owner, repo, workflow)): Path<(String, String, String)>,
+    body: Bytes,
+) -> Response {
+    let input: DispatchInput = match parse_body(&body) {
+        Ok(v) => v,
+        Err(e) => return api_error(e),
+    };
+    let name = full(&owner, &repo);
+    let mut model = shared.lock();
+    let created =
+        workflows::create_run(&mut model, &name, &workflow, &input.git_ref, &input.inputs);
+    let (run_id, behavior) = match created {
+        Ok(v) => v,
+        Err(e) => return api_error(e),
+    };
+    drop(webhooks::workflow_run_event(
+        &shared,
+        &mut model,
+        run_id,
+        "requested",
+    ));
+    let guard = shared.track();
+    tokio::spawn(workflows::execute(shared.clone(), run_id, behavior, guard));
+    if input.return_run_details && model.dispatch_returns_run_details {
+        let api = &model.base_url;
+        github_json(
+            StatusCode::OK,
+            json!({
+                "workflow_run_id": run_id,
+                "run_url": format!("{api}/repos/{name}/actions/runs/{run_id}"),
+                "html_url": format!("{api}/{name}/actions/runs/{run_id}"),
+            }),
+        )
+    } else {
+        let mut resp = StatusCode::NO_CONTENT.into_response();
+        add_rate_limit_headers(resp.headers_mut());
+        resp
+    }
+}
+
+#[derive(Deserialize)]
+struct RunsQuery {
+    branch: Option<String>,
+    event: Option<String>,
+    per_page: Option<usize>,
+}
+
+async fn list_runs(
+    State(shared): St,
+    Path((owner, repo, workflow)): Path<(String, String, String)>,
+    Query(q): Query<RunsQuery>,
+) -> Response {
+    let model = shared.lock();
+    let name = full(&owner, &repo);
+    let runs: Vec<Value> = model
+        .runs
+        .values()
+        .rev()
+        .filter(|r| {
+            r.repo == name && (r.workflow_file == workflow || r.workflow_id.to_string() == workflow)
+        })
+        .filter(|r| q.branch.as_deref().is_none_or(|b| r.head_branch == b))
+        .filter(|_| q.event.as_deref().is_none_or(|e| e == "workflow_dispatch"))
+        .take(q.per_page.unwrap_or(30).min(100))
+        .map(|r| payloads::workflow_run(&model, r))
+        .collect();
+    github_json(
+        StatusCode::OK,
+        json!({ "total_count": runs.len(), "workflow_runs": runs }),
+    )
+}
+
+async fn get_run(
+    State(shared): St,
+    Path((owner, repo, run_id)): Path<(String, String, u64)>,
+) -> Response {
+    let model = shared.lock();
+    match model
+        .runs
+        .get(&run_id)
+        .filter(|r| r.repo == full(&owner, &repo))
+    {
+        Some(r) => github_json(StatusCode::OK, payloads::workflow_run(&model, r)),
+        None => api_error(ApiError::not_found()),
+    }
+}
+
+async fn list_artifacts(
+    State(shared): St,
+    Path((owner, repo, run_id)): Path<(String, String, u64)>,
+) -> Response {
+    let model = shared.lock();
+    if model
+        .runs
+        .get(&run_id)
+        .is_none_or(|r| r.repo != full(&owner, &repo))
+    {
+        return api_error(ApiError::not_found());
+    }
+    let list: Vec<Value> = model
+        .artifacts
+        .values()
+        .filter(|a| a.run_id == run_id)
+        .map(|a| payloads::artifact(&model, a))
+        .collect();
+    github_json(
+        StatusCode::OK,
+        json!({ "total_count": list.len(), "artifacts": list }),
+    )
+}
+
+/// GitHub answers with a redirect to a short-lived, pre-signed blob URL.
+async fn download_artifact(
+    State(shared): St,
+    Path((owner, repo, artifact_id)): Path<(String, String, u64)>,
+) -> Response {
+    let model = shared.lock();
+    match model
+        .artifacts
+        .get(&artifact_id)
+        .filter(|a| a.repo == full(&owner, &repo))
+    {
+        Some(a) => {
+            let location = format!(
+                "{}/_blobs/artifacts/{}?sig={}",
+                model.base_url, a.id, a.blob_key
+            );
+            let mut resp = StatusCode::FOUND.into_response();
+            if let Ok(v) = HeaderValue::from_str(&location) {
+                resp.headers_mut().insert(header::LOCATION, v);
+            }
+            add_rate_limit_headers(resp.headers_mut());
+            resp
+        }
+        None => api_error(ApiError::not_found()),
+    }
+}
+
+#[derive(Deserialize)]
+struct BlobQuery {
+    sig: Option<String>,
+}
+
+async fn artifact_blob(
+    State(shared): St,
+    Path(artifact_id): Path<u64>,
+    Query(q): Query<BlobQuery>,
+    headers: HeaderMap,
+) -> Response {
+    if headers.contains_key(header::AUTHORIZATION) {
+        // Blob storage refuses requests that also carry GitHub credentials.
+        return (
+            StatusCode::BAD_REQUEST,
+            "Authentication information is not given in the correct format.",
+        )
+            .into_response();
+    }
+    let model = shared.lock();
+    match model.artifacts.get(&artifact_id) {
+        Some(a) if q.sig.as_deref() == Some(a.blob_key.as_str()) => (
+            [(header::CONTENT_TYPE, "application/zip")],
+            Bytes::from(a.zip.clone()),
+        )
+            .into_response(),
+        _ => (
+            StatusCode::FORBIDDEN,
+            "Server failed to authenticate the request.",
+        )
+            .into_response(),
+    }
+}
+
+// ---- GraphQL --------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+struct GraphQlRequest {
+    query: String,
+    #[serde(default)]
+    variables: Value,
+}
+
+async fn graphql_endpoint(State(shared): St, headers: HeaderMap, body: Bytes) -> Response {
+    let request: GraphQlRequest = match parse_body(&body) {
+        Ok(v) => v,
+        Err(e) => return api_error(e),
+    };
+    let parsed = graphql::operation_field(&request.query);
+    let field = parsed
+        .as_ref()
+        .map(|(f, _)| f.clone())
+        .unwrap_or_else(|_| "?".into());
+    let mut model = shared.lock();
+    let fault = model.record_call(&format!("POST /graphql {field}"));
+    let installation = auth::installation_of(&model, auth::bearer(authorization(&headers)));
+    if let Some(fault) = fault {
+        return fault_response(&fault, installation.as_ref().ok().copied());
+    }
+    let installation = match installation {
+        Ok(i) => i,
+        Err(e) => return api_error(e),
+    };
+    let (field, input) = match parsed {
+        Ok(v) => v,
+        Err(message) => {
+            return github_json(
+                StatusCode::OK,
+                json!({ "errors": [{ "message": message }] }),
+            );
+        }
+    };
+    let input = graphql::resolve(input.unwrap_or(Value::Null), &request.variables);
+    let answer = graphql::execute(&mut model, installation, &field, input);
+    github_json(StatusCode::OK, answer)
+}

@@ -1,0 +1,715 @@
+//! Repository operations: files and branch heads, commits (GraphQL `createCommitOnBranch`, with
+//! `expectedHeadOid` as the optimistic lock), pull requests, comments, reactions, permissions.
+
+use base64::Engine;
+use http::Method;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::error::{GitHubError, Result};
+use super::transport::{Auth, Call};
+use super::{RepoClient, encode_path, encode_query};
+
+/// A file read from a branch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileContent {
+    pub text: String,
+    /// The blob sha.
+    pub sha: String,
+}
+
+/// One change in a commit: write `contents` to `path`, or delete `path` when `contents` is `None`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileChange {
+    pub path: String,
+    pub contents: Option<String>,
+}
+
+impl FileChange {
+    pub fn put(path: impl Into<String>, contents: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            contents: Some(contents.into()),
+        }
+    }
+
+    pub fn delete(path: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            contents: None,
+        }
+    }
+}
+
+/// Where a commit goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BranchStart {
+    /// Create the branch at `from` (a commit sha) and commit on it. If the branch already exists
+    /// at `from` (a retried submit), commit on it; anywhere else is [`GitHubError::StaleHead`].
+    New { from: String },
+    /// Commit on the existing branch, which must still be at `expected_head`.
+    Existing { expected_head: String },
+}
+
+/// A commit made on GitHub.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitResult {
+    pub oid: String,
+    pub url: String,
+}
+
+/// A pull request TfPilot opened (or found already open for the same head).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullRequest {
+    pub number: u64,
+    pub url: String,
+    pub head_sha: String,
+    /// `false` when an open pull request for the head existed already.
+    pub created: bool,
+}
+
+/// A pull request's current state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrState {
+    pub number: u64,
+    /// `open` or `closed`.
+    pub open: bool,
+    pub merged: bool,
+    /// `None` while GitHub is still computing it.
+    pub mergeable: Option<bool>,
+    pub head_ref: String,
+    pub head_sha: String,
+    pub base_ref: String,
+    pub merge_commit_sha: Option<String>,
+    pub url: String,
+}
+
+/// A comment TfPilot wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommentRef {
+    pub id: u64,
+    /// The GraphQL id, for [`RepoClient::minimize_comment`].
+    pub node_id: String,
+    pub url: String,
+}
+
+/// How a pull request is merged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MergeMethod {
+    #[default]
+    Merge,
+    Squash,
+    Rebase,
+}
+
+impl MergeMethod {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Merge => "merge",
+            Self::Squash => "squash",
+            Self::Rebase => "rebase",
+        }
+    }
+}
+
+/// A merged pull request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergeResult {
+    pub sha: String,
+}
+
+/// Why a comment is minimized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MinimizeReason {
+    /// Superseded by a newer comment (TfPilot's plan comments after a re-plan).
+    Outdated,
+    Resolved,
+    Duplicate,
+}
+
+impl MinimizeReason {
+    fn classifier(self) -> &'static str {
+        match self {
+            Self::Outdated => "OUTDATED",
+            Self::Resolved => "RESOLVED",
+            Self::Duplicate => "DUPLICATE",
+        }
+    }
+}
+
+/// A reaction on a comment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reaction {
+    /// 👀 — "seen, working on it".
+    Eyes,
+    PlusOne,
+    MinusOne,
+    Confused,
+    Rocket,
+    Hooray,
+}
+
+impl Reaction {
+    fn content(self) -> &'static str {
+        match self {
+            Self::Eyes => "eyes",
+            Self::PlusOne => "+1",
+            Self::MinusOne => "-1",
+            Self::Confused => "confused",
+            Self::Rocket => "rocket",
+            Self::Hooray => "hooray",
+        }
+    }
+}
+
+/// A user's role on the repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Permission {
+    None,
+    Read,
+    Triage,
+    Write,
+    Maintain,
+    Admin,
+}
+
+impl Permission {
+    /// Whether the user may change the repository (write, maintain, admin): the bar for every
+    /// mutating TfPilot command.
+    pub fn can_write(self) -> bool {
+        self >= Self::Write
+    }
+
+    fn from_github(role_name: Option<&str>, permission: Option<&str>) -> Self {
+        match role_name.or(permission).unwrap_or("none") {
+            "admin" => Self::Admin,
+            "maintain" => Self::Maintain,
+            "write" => Self::Write,
+            "triage" => Self::Triage,
+            "read" => Self::Read,
+            // Custom repository roles report their base role in `permission`.
+            _ => match permission {
+                Some("admin") => Self::Admin,
+                Some("write") => Self::Write,
+                Some("read") => Self::Read,
+                _ => Self::None,
+            },
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct PullJson {
+    number: u64,
+    html_url: String,
+    state: String,
+    #[serde(default)]
+    merged: bool,
+    mergeable: Option<bool>,
+    merge_commit_sha: Option<String>,
+    head: RefJson,
+    base: RefJson,
+}
+
+#[derive(Deserialize)]
+struct RefJson {
+    #[serde(rename = "ref")]
+    git_ref: String,
+    sha: Option<String>,
+}
+
+impl RepoClient {
+    fn call(&self, op: &'static str, what: String, method: Method, path: String) -> Call {
+        Call::new(
+            op,
+            what,
+            method,
+            path,
+            Auth::Installation(self.installation),
+        )
+    }
+
+    fn api(&self, rest: &str) -> String {
+        format!("/repos/{}/{}{rest}", self.repo.owner(), self.repo.name())
+    }
+
+    /// The repository's default branch.
+    pub async fn default_branch(&self) -> Result<String> {
+        #[derive(Deserialize)]
+        struct RepoJson {
+            default_branch: String,
+        }
+        let what = format!("read repository {}", self.repo);
+        let resp = self
+            .transport
+            .send(self.call("get_repo", what.clone(), Method::GET, self.api("")))
+            .await?;
+        Ok(resp.json::<RepoJson>(&what)?.default_branch)
+    }
+
+    /// A text file at a ref (branch, tag or sha); `None` when it does not exist there.
+    pub async fn get_file(&self, git_ref: &str, path: &str) -> Result<Option<FileContent>> {
+        #[derive(Deserialize)]
+        struct ContentJson {
+            #[serde(rename = "type")]
+            kind: String,
+            encoding: Option<String>,
+            content: Option<String>,
+            sha: String,
+        }
+        let what = format!("read {path} at {git_ref} in {}", self.repo);
+        let uri = self.api(&format!(
+            "/contents/{}?ref={}",
+            encode_path(path),
+            encode_query(git_ref)
+        ));
+        let resp = match self
+            .transport
+            .send(self.call("get_file", what.clone(), Method::GET, uri))
+            .await
+        {
+            Ok(r) => r,
+            Err(GitHubError::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let unexpected = |message: String| GitHubError::Unexpected {
+            operation: what.clone(),
+            message,
+        };
+        let value: Value = resp.json(&what)?;
+        if value.is_array() {
+            return Err(unexpected(format!("{path} is a directory, not a file")));
+        }
+        let file: ContentJson =
+            serde_json::from_value(value).map_err(|e| unexpected(e.to_string()))?;
+        if file.kind != "file" || file.encoding.as_deref() != Some("base64") {
+            return Err(unexpected(format!(
+                "{path} is a {} with encoding {:?} (files over 1 MB are not served inline)",
+                file.kind, file.encoding
+            )));
+        }
+        let packed: String = file
+            .content
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(packed)
+            .map_err(|e| unexpected(format!("content is not Base64: {e}")))?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| unexpected(format!("{path} is not UTF-8 text")))?;
+        Ok(Some(FileContent {
+            text,
+            sha: file.sha,
+        }))
+    }
+
+    /// The head commit of a branch; `None` when the branch does not exist.
+    pub async fn branch_head(&self, branch: &str) -> Result<Option<String>> {
+        #[derive(Deserialize)]
+        struct RefAnswer {
+            object: ObjectJson,
+        }
+        #[derive(Deserialize)]
+        struct ObjectJson {
+            sha: String,
+        }
+        let what = format!("read the head of branch {branch} in {}", self.repo);
+        let uri = self.api(&format!("/git/ref/heads/{}", encode_path(branch)));
+        match self
+            .transport
+            .send(self.call("get_ref", what.clone(), Method::GET, uri))
+            .await
+        {
+            Ok(resp) => Ok(Some(resp.json::<RefAnswer>(&what)?.object.sha)),
+            Err(GitHubError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Commits `changes` on `branch` as the App (a verified commit), creating the branch first
+    /// when asked. The branch must still be where the caller last saw it, else
+    /// [`GitHubError::StaleHead`]. `message`'s first line is the headline, the rest the body.
+    pub async fn commit_files(
+        &self,
+        branch: &str,
+        start: BranchStart,
+        message: &str,
+        changes: &[FileChange],
+    ) -> Result<CommitResult> {
+        let expected_head = match start {
+            BranchStart::Existing { expected_head } => expected_head,
+            BranchStart::New { from } => {
+                self.create_branch(branch, &from).await?;
+                from
+            }
+        };
+        let what = format!("commit to branch {branch} in {}", self.repo);
+        let (headline, body) = match message.split_once('\n') {
+            Some((h, b)) => (h.trim_end(), b.trim()),
+            None => (message, ""),
+        };
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let additions: Vec<Value> = changes
+            .iter()
+            .filter_map(|c| {
+                c.contents
+                    .as_ref()
+                    .map(|text| json!({ "path": c.path, "contents": b64.encode(text) }))
+            })
+            .collect();
+        let deletions: Vec<Value> = changes
+            .iter()
+            .filter(|c| c.contents.is_none())
+            .map(|c| json!({ "path": c.path }))
+            .collect();
+        let input = json!({
+            "branch": { "repositoryNameWithOwner": self.repo.to_string(), "branchName": branch },
+            "message": { "headline": headline, "body": body },
+            "fileChanges": { "additions": additions, "deletions": deletions },
+            "expectedHeadOid": expected_head,
+        });
+        const QUERY: &str = "mutation TfPilotCommit($input: CreateCommitOnBranchInput!) { \
+            createCommitOnBranch(input: $input) { commit { oid url } } }";
+        let data = self
+            .graphql("create_commit", &what, QUERY, json!({ "input": input }))
+            .await?;
+        let commit = data.pointer("/createCommitOnBranch/commit");
+        match (
+            commit.and_then(|c| c.get("oid")).and_then(Value::as_str),
+            commit.and_then(|c| c.get("url")).and_then(Value::as_str),
+        ) {
+            (Some(oid), Some(url)) => Ok(CommitResult {
+                oid: oid.to_owned(),
+                url: url.to_owned(),
+            }),
+            _ => Err(GitHubError::Unexpected {
+                operation: what,
+                message: "createCommitOnBranch returned no commit".into(),
+            }),
+        }
+    }
+
+    async fn create_branch(&self, branch: &str, from: &str) -> Result<()> {
+        let what = format!("create branch {branch} in {}", self.repo);
+        let call = self
+            .call(
+                "create_ref",
+                what.clone(),
+                Method::POST,
+                self.api("/git/refs"),
+            )
+            .json(json!({ "ref": format!("refs/heads/{branch}"), "sha": from }));
+        match self.transport.send(call).await {
+            Ok(_) => Ok(()),
+            Err(GitHubError::Validation { message, .. }) if message.contains("already exists") => {
+                match self.branch_head(branch).await? {
+                    Some(head) if head == from => Ok(()),
+                    Some(head) => Err(GitHubError::StaleHead {
+                        operation: what,
+                        message: format!("branch {branch} already exists at {head}, not at {from}"),
+                    }),
+                    None => Err(GitHubError::Conflict {
+                        operation: what,
+                        message: "GitHub says the branch exists but cannot read it".into(),
+                    }),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Runs a GraphQL document and returns its `data`; GraphQL errors (which arrive with HTTP 200)
+    /// become typed errors.
+    pub(crate) async fn graphql(
+        &self,
+        op: &'static str,
+        what: &str,
+        query: &str,
+        variables: Value,
+    ) -> Result<Value> {
+        #[derive(Deserialize)]
+        struct Answer {
+            data: Option<Value>,
+            #[serde(default)]
+            errors: Vec<GraphQlError>,
+        }
+        #[derive(Deserialize)]
+        struct GraphQlError {
+            #[serde(rename = "type")]
+            kind: Option<String>,
+            message: String,
+        }
+        let call = Call::new(
+            op,
+            what,
+            Method::POST,
+            self.transport.graphql_url(),
+            Auth::Installation(self.installation),
+        )
+        .json(json!({ "query": query, "variables": variables }));
+        let answer: Answer = self.transport.send(call).await?.json(what)?;
+        if let Some(first) = answer.errors.first() {
+            let message = answer
+                .errors
+                .iter()
+                .map(|e| e.message.as_str())
+                .collect::<Vec<_>>()
+                .join("; ");
+            let operation = what.to_owned();
+            let stale = first.kind.as_deref() == Some("STALE_DATA")
+                || first.message.contains("expectedHeadOid")
+                || first.message.contains("Expected branch to point to");
+            return Err(match first.kind.as_deref() {
+                _ if stale => GitHubError::StaleHead { operation, message },
+                Some("NOT_FOUND") => GitHubError::NotFound { operation, message },
+                Some("FORBIDDEN") => GitHubError::PermissionDenied { operation, message },
+                _ => GitHubError::Validation { operation, message },
+            });
+        }
+        answer.data.ok_or_else(|| GitHubError::Unexpected {
+            operation: what.to_owned(),
+            message: "GraphQL answer without data".into(),
+        })
+    }
+
+    /// Opens a pull request from `head` into `base`. If one is already open for that head (a
+    /// retried submit), returns it with `created: false` instead of failing.
+    pub async fn open_pull_request(
+        &self,
+        head: &str,
+        base: &str,
+        title: &str,
+        body: &str,
+    ) -> Result<PullRequest> {
+        let what = format!("open a pull request {head} → {base} in {}", self.repo);
+        let call = self
+            .call("open_pr", what.clone(), Method::POST, self.api("/pulls"))
+            .json(json!({ "title": title, "head": head, "base": base, "body": body }));
+        match self.transport.send(call).await {
+            Ok(resp) => {
+                let pr: PullJson = resp.json(&what)?;
+                Ok(PullRequest {
+                    number: pr.number,
+                    url: pr.html_url,
+                    head_sha: pr.head.sha.unwrap_or_default(),
+                    created: true,
+                })
+            }
+            Err(GitHubError::Validation { message, .. }) if message.contains("already exists") => {
+                let uri = self.api(&format!(
+                    "/pulls?state=open&head={}&base={}",
+                    encode_query(&format!("{}:{head}", self.repo.owner())),
+                    encode_query(base)
+                ));
+                let resp = self
+                    .transport
+                    .send(self.call("find_pr", what.clone(), Method::GET, uri))
+                    .await?;
+                let prs: Vec<PullJson> = resp.json(&what)?;
+                let pr = prs
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| GitHubError::Conflict {
+                        operation: what,
+                        message: format!(
+                            "GitHub says a pull request for {head} exists but lists none"
+                        ),
+                    })?;
+                Ok(PullRequest {
+                    number: pr.number,
+                    url: pr.html_url,
+                    head_sha: pr.head.sha.unwrap_or_default(),
+                    created: false,
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A pull request's state.
+    pub async fn pull_request(&self, number: u64) -> Result<PrState> {
+        let what = format!("read pull request {}#{number}", self.repo);
+        let resp = self
+            .transport
+            .send(self.call(
+                "get_pr",
+                what.clone(),
+                Method::GET,
+                self.api(&format!("/pulls/{number}")),
+            ))
+            .await?;
+        let pr: PullJson = resp.json(&what)?;
+        Ok(PrState {
+            number: pr.number,
+            open: pr.state == "open",
+            merged: pr.merged,
+            mergeable: pr.mergeable,
+            head_ref: pr.head.git_ref,
+            head_sha: pr.head.sha.unwrap_or_default(),
+            base_ref: pr.base.git_ref,
+            merge_commit_sha: pr.merge_commit_sha,
+            url: pr.html_url,
+        })
+    }
+
+    /// Merges a pull request. With `expected_head`, GitHub merges only if the head is still that
+    /// commit ([`GitHubError::StaleHead`] otherwise); an unmergeable PR is [`GitHubError::Conflict`].
+    pub async fn merge_pull_request(
+        &self,
+        number: u64,
+        method: MergeMethod,
+        expected_head: Option<&str>,
+    ) -> Result<MergeResult> {
+        #[derive(Deserialize)]
+        struct Merged {
+            sha: String,
+        }
+        let what = format!("merge pull request {}#{number}", self.repo);
+        let mut body = json!({ "merge_method": method.as_str() });
+        if let Some(sha) = expected_head {
+            body["sha"] = json!(sha);
+        }
+        let call = self
+            .call(
+                "merge_pr",
+                what.clone(),
+                Method::PUT,
+                self.api(&format!("/pulls/{number}/merge")),
+            )
+            .json(body);
+        match self.transport.send(call).await {
+            Ok(resp) => Ok(MergeResult {
+                sha: resp.json::<Merged>(&what)?.sha,
+            }),
+            Err(GitHubError::Conflict { operation, message })
+                if message.contains("Head branch was modified") =>
+            {
+                Err(GitHubError::StaleHead { operation, message })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes a comment on an issue or pull request. Bodies over [`super::MAX_COMMENT_CHARS`]
+    /// are refused by GitHub ([`GitHubError::Validation`]); shorten them before calling.
+    pub async fn comment(&self, issue: u64, body: &str) -> Result<CommentRef> {
+        #[derive(Deserialize)]
+        struct CommentJson {
+            id: u64,
+            node_id: String,
+            html_url: String,
+        }
+        let what = format!("comment on {}#{issue}", self.repo);
+        let call = self
+            .call(
+                "comment",
+                what.clone(),
+                Method::POST,
+                self.api(&format!("/issues/{issue}/comments")),
+            )
+            .json(json!({ "body": body }));
+        let c: CommentJson = self.transport.send(call).await?.json(&what)?;
+        Ok(CommentRef {
+            id: c.id,
+            node_id: c.node_id,
+            url: c.html_url,
+        })
+    }
+
+    /// Replaces a comment's body.
+    pub async fn edit_comment(&self, comment_id: u64, body: &str) -> Result<()> {
+        let what = format!("edit comment {comment_id} in {}", self.repo);
+        let call = self
+            .call(
+                "edit_comment",
+                what,
+                Method::PATCH,
+                self.api(&format!("/issues/comments/{comment_id}")),
+            )
+            .json(json!({ "body": body }));
+        self.transport.send(call).await.map(drop)
+    }
+
+    /// Hides a comment (GraphQL `minimizeComment`), e.g. a plan superseded by a newer one.
+    pub async fn minimize_comment(&self, node_id: &str, reason: MinimizeReason) -> Result<()> {
+        let what = format!("minimize comment {node_id} in {}", self.repo);
+        const QUERY: &str = "mutation TfPilotMinimize($input: MinimizeCommentInput!) { \
+            minimizeComment(input: $input) { minimizedComment { isMinimized } } }";
+        let input = json!({ "input": { "subjectId": node_id, "classifier": reason.classifier() } });
+        self.graphql("minimize_comment", &what, QUERY, input)
+            .await
+            .map(drop)
+    }
+
+    /// Reacts to a comment (👀 on receipt). Reacting twice is fine.
+    pub async fn react(&self, comment_id: u64, reaction: Reaction) -> Result<()> {
+        let what = format!("react to comment {comment_id} in {}", self.repo);
+        let call = self
+            .call(
+                "react",
+                what,
+                Method::POST,
+                self.api(&format!("/issues/comments/{comment_id}/reactions")),
+            )
+            .json(json!({ "content": reaction.content() }));
+        self.transport.send(call).await.map(drop)
+    }
+
+    /// A user's permission on the repository; [`Permission::None`] for someone GitHub does not know.
+    pub async fn permission(&self, login: &str) -> Result<Permission> {
+        #[derive(Deserialize)]
+        struct PermissionJson {
+            permission: Option<String>,
+            role_name: Option<String>,
+        }
+        let what = format!("read {login}'s permission on {}", self.repo);
+        let uri = self.api(&format!(
+            "/collaborators/{}/permission",
+            encode_query(login)
+        ));
+        match self
+            .transport
+            .send(self.call("permission", what.clone(), Method::GET, uri))
+            .await
+        {
+            Ok(resp) => {
+                let p: PermissionJson = resp.json(&what)?;
+                Ok(Permission::from_github(
+                    p.role_name.as_deref(),
+                    p.permission.as_deref(),
+                ))
+            }
+            Err(GitHubError::NotFound { .. }) => Ok(Permission::None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn permissions_read_role_name_first_then_the_legacy_field() {
+        assert_eq!(
+            Permission::from_github(Some("maintain"), Some("write")),
+            Permission::Maintain
+        );
+        assert_eq!(
+            Permission::from_github(Some("triage"), Some("read")),
+            Permission::Triage
+        );
+        assert_eq!(
+            Permission::from_github(None, Some("admin")),
+            Permission::Admin
+        );
+        assert_eq!(
+            Permission::from_github(Some("deployer"), Some("write")),
+            Permission::Write
+        );
+        assert_eq!(Permission::from_github(None, None), Permission::None);
+        assert!(Permission::Maintain.can_write() && Permission::Write.can_write());
+        assert!(!Permission::Triage.can_write() && !Permission::None.can_write());
+    }
+}

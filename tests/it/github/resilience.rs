@@ -1,0 +1,277 @@
+//! Tokens, retries and rate limits, against faults the simulator injects. Retry waits run on
+//! paused tokio time: the waits are really awaited, but the test does not spend them.
+
+use std::time::Duration;
+
+use tfpilot::github::{GitHubError, RetryPolicy};
+use tfpilot_sim::{Fault, SimConfig};
+
+use super::{World, within};
+
+const COMMENTS: &str = "POST /repos/{owner}/{repo}/issues/{number}/comments";
+const TOKENS: &str = "POST /app/installations/{installation_id}/access_tokens";
+
+#[tokio::test]
+async fn the_installation_token_is_cached_across_calls_and_repositories() {
+    within(30, async {
+        let w = World::start().await;
+        let issue = w.sim.open_issue(super::REPO, "bob", "t", "b").unwrap();
+        for _ in 0..3 {
+            w.gh().comment(issue, "hello").await.unwrap();
+        }
+        assert_eq!(w.sim.tokens_issued(), 1);
+        assert_eq!(w.app.stats().get("installation_token"), 1);
+        // The token is usable by tools that talk to GitHub themselves, and is the cached one.
+        w.app.installation_token(w.installation).await.unwrap();
+        assert_eq!(w.sim.tokens_issued(), 1);
+        w.sim.wait_idle().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_first_calls_share_one_token_request() {
+    within(30, async {
+        let w = World::start().await;
+        let calls: Vec<_> = (0..8)
+            .map(|_| {
+                let gh = w.gh();
+                tokio::spawn(async move { gh.default_branch().await })
+            })
+            .collect();
+        for call in calls {
+            assert_eq!(call.await.unwrap().unwrap(), "main");
+        }
+        assert_eq!(w.sim.tokens_issued(), 1);
+        assert_eq!(w.sim.call_count("GET /repos/{owner}/{repo}"), 8);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_token_close_to_expiry_is_replaced_before_use() {
+    within(30, async {
+        // Tokens that live 4 minutes are always inside the 5-minute refresh margin.
+        let config = SimConfig {
+            token_ttl: Duration::from_secs(4 * 60),
+            ..SimConfig::default()
+        };
+        let w = World::start_with(config, RetryPolicy::default()).await;
+        let gh = w.gh();
+        gh.default_branch().await.unwrap();
+        gh.default_branch().await.unwrap();
+        assert_eq!(w.sim.tokens_issued(), 2);
+        assert_eq!(
+            w.sim.call_count("GET /repos/{owner}/{repo}"),
+            2,
+            "no call was refused"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_revoked_token_is_refreshed_once_and_the_call_retried() {
+    within(30, async {
+        let w = World::start().await;
+        let gh = w.gh();
+        gh.default_branch().await.unwrap();
+        w.sim.revoke_tokens();
+        w.sim.reset_calls();
+        assert_eq!(gh.default_branch().await.unwrap(), "main");
+        let calls = w.sim.calls();
+        assert_eq!(calls["GET /repos/{owner}/{repo}"], 2, "{calls:?}");
+        assert_eq!(calls[TOKENS], 1, "{calls:?}");
+        assert_eq!(w.sim.tokens_issued(), 2);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn credentials_refused_after_a_refresh_are_an_error_not_a_loop() {
+    within(30, async {
+        let w = World::start().await;
+        let gh = w.gh();
+        w.sim
+            .inject_fault("GET /repos/{owner}/{repo}", Fault::Unauthorized, 5);
+        let err = gh.default_branch().await.unwrap_err();
+        assert!(matches!(err, GitHubError::Unauthorized { .. }), "{err:?}");
+        assert!(
+            err.to_string().contains("read repository acme/infra"),
+            "{err}"
+        );
+        assert_eq!(
+            w.sim.call_count("GET /repos/{owner}/{repo}"),
+            2,
+            "one refresh, one retry"
+        );
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn server_errors_are_retried_with_backoff() {
+    let w = World::start().await;
+    let issue = w.sim.open_issue(super::REPO, "bob", "t", "b").unwrap();
+    let gh = w.gh();
+    gh.default_branch().await.unwrap(); // warm the token cache
+    w.sim.inject_fault(COMMENTS, Fault::ServerError(502), 2);
+    let started = tokio::time::Instant::now();
+    let before = w.app.stats();
+    gh.comment(issue, "after two 502s").await.unwrap();
+    let used = w.app.stats().since(&before);
+    assert_eq!(w.sim.call_count(COMMENTS), 3);
+    assert_eq!(used.get("comment"), 3);
+    assert_eq!(used.retries, 2);
+    // 500 ms then 1 s, each with up to 25% jitter.
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1500) && waited <= Duration::from_millis(1900),
+        "{waited:?}"
+    );
+    assert_eq!(
+        w.sim.comments(super::REPO, issue).len(),
+        1,
+        "the comment was written once"
+    );
+    w.sim.wait_idle().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn graphql_mutations_are_retried_too() {
+    let w = World::start().await;
+    let gh = w.gh();
+    let head = w.sim.branch_head(super::REPO, "main").unwrap();
+    w.sim.inject_fault(
+        "POST /graphql createCommitOnBranch",
+        Fault::ServerError(503),
+        1,
+    );
+    let commit = gh
+        .commit_files(
+            "main",
+            tfpilot::github::BranchStart::Existing {
+                expected_head: head,
+            },
+            "after a 503",
+            &[tfpilot::github::FileChange::put("x.tf", "x")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(w.sim.call_count("POST /graphql createCommitOnBranch"), 2);
+    assert_eq!(w.sim.branch_head(super::REPO, "main"), Some(commit.oid));
+}
+
+#[tokio::test(start_paused = true)]
+async fn persistent_server_errors_end_in_a_transient_error_naming_the_operation() {
+    let policy = RetryPolicy {
+        max_attempts: 4,
+        ..RetryPolicy::default()
+    };
+    let w = World::start_with(SimConfig::default(), policy).await;
+    w.sim.inject_fault(
+        "GET /repos/{owner}/{repo}/git/ref/*",
+        Fault::ServerError(500),
+        100,
+    );
+    let err = w.gh().branch_head("main").await.unwrap_err();
+    match &err {
+        GitHubError::Transient {
+            attempts, message, ..
+        } => {
+            assert_eq!(*attempts, 4);
+            assert!(message.contains("HTTP 500"), "{message}");
+        }
+        other => panic!("expected a transient error, got {other:?}"),
+    }
+    assert!(err.is_transient());
+    assert!(
+        err.to_string()
+            .contains("read the head of branch main in acme/infra"),
+        "{err}"
+    );
+    assert_eq!(
+        w.sim
+            .call_count("GET /repos/{owner}/{repo}/git/ref/{*git_ref}"),
+        4
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_secondary_rate_limit_is_waited_out_as_retry_after_says() {
+    let w = World::start().await;
+    let issue = w.sim.open_issue(super::REPO, "bob", "t", "b").unwrap();
+    let gh = w.gh();
+    gh.default_branch().await.unwrap();
+    w.sim.inject_fault(
+        COMMENTS,
+        Fault::SecondaryRateLimit {
+            retry_after_secs: 45,
+        },
+        1,
+    );
+    let started = tokio::time::Instant::now();
+    let before = w.app.stats();
+    gh.comment(issue, "after the limit").await.unwrap();
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(45) && waited < Duration::from_secs(46),
+        "{waited:?}"
+    );
+    assert_eq!(w.app.stats().since(&before).waited, Duration::from_secs(45));
+    assert_eq!(w.sim.call_count(COMMENTS), 2);
+    w.sim.wait_idle().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_primary_rate_limit_is_waited_out_until_reset() {
+    let w = World::start().await;
+    let gh = w.gh();
+    gh.default_branch().await.unwrap();
+    w.sim.inject_fault(
+        "GET /repos/{owner}/{repo}",
+        Fault::PrimaryRateLimit { reset_in_secs: 20 },
+        1,
+    );
+    let started = tokio::time::Instant::now();
+    gh.default_branch().await.unwrap();
+    let waited = started.elapsed();
+    // The reset is a wall-clock second, so the wait is 19-20 s depending on where in the second we are.
+    assert!(
+        waited >= Duration::from_secs(19) && waited <= Duration::from_secs(21),
+        "{waited:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rate_limit_longer_than_the_budget_is_reported_at_once() {
+    let policy = RetryPolicy {
+        max_elapsed: Duration::from_secs(60),
+        ..RetryPolicy::default()
+    };
+    let w = World::start_with(SimConfig::default(), policy).await;
+    let gh = w.gh();
+    gh.default_branch().await.unwrap();
+    w.sim.inject_fault(
+        "GET /repos/{owner}/{repo}",
+        Fault::PrimaryRateLimit {
+            reset_in_secs: 3600,
+        },
+        1,
+    );
+    let started = tokio::time::Instant::now();
+    let err = gh.default_branch().await.unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "it did not wait an hour"
+    );
+    match &err {
+        GitHubError::RateLimited { retry_after, .. } => {
+            let secs = retry_after.expect("reset known").as_secs();
+            assert!((3595..=3600).contains(&secs), "{secs}");
+        }
+        other => panic!("expected a rate-limit error, got {other:?}"),
+    }
+    assert!(err.to_string().contains("rate limit"), "{err}");
+    assert_eq!(w.sim.call_count("GET /repos/{owner}/{repo}"), 2);
+}
