@@ -2,4 +2,6 @@
 //!
 //! See `../shared/ARCHITECTURE.md` for the map; each module's own docs say what it owns.
 
+pub mod comments;
 pub mod ids;
+pub mod terraform;
