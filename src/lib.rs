@@ -2,5 +2,7 @@
 //!
 //! See `../shared/ARCHITECTURE.md` for the map; each module's own docs say what it owns.
 
+pub mod comments;
 pub mod github;
 pub mod ids;
+pub mod terraform;

@@ -1,4 +1,5 @@
 //! TfPilot's integration tests: one binary, one module per area.
 
 mod github;
+mod plan;
 mod support;

@@ -1,0 +1,3 @@
+//! Terraform as TfPilot writes and reads it.
+
+pub mod plan;
