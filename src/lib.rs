@@ -3,3 +3,4 @@
 //! See `../shared/ARCHITECTURE.md` for the map; each module's own docs say what it owns.
 
 pub mod ids;
+pub mod store;
