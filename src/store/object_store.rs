@@ -420,6 +420,7 @@ impl<O: Objects> RequestStore for ObjectStore<O> {
                 if old.version == current.version {
                     // This very version is already in history (archived by someone else, or an
                     // interrupted archive): keep that copy and its `archived_at`.
+                    archived = old;
                     existing.etag
                 } else {
                     self.records

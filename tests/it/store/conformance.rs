@@ -30,6 +30,7 @@ macro_rules! conformance_suite {
             dangling_thread_binding_is_taken_over_only_when_stale,
             archive_moves_to_history_and_frees_the_threads,
             archive_refuses_a_request_changed_since_read,
+            racing_archives_archive_once,
             interrupted_archive_is_completed_by_the_next_one,
             list_filters_by_status_env_module_project,
             chat_log_keeps_turns_in_order_in_its_own_place,
@@ -454,6 +455,22 @@ pub async fn archive_refuses_a_request_changed_since_read(t: &Target) {
     assert_eq!(t.store.get_archived(id).await.unwrap().unwrap().revision, 1);
 }
 
+pub async fn racing_archives_archive_once(t: &Target) {
+    let read = t.store.create(new_request(12)).await.unwrap();
+    let (a, b) = tokio::join!(t.store.archive(&read), t.store.archive(&read));
+    let won: Vec<_> = [&a, &b]
+        .into_iter()
+        .filter_map(|r| r.as_ref().ok())
+        .collect();
+    assert_eq!(won.len(), 1, "{a:?} / {b:?}");
+    let lost = if a.is_ok() { &b } else { &a };
+    assert!(matches!(lost, Err(StoreError::Conflict { .. })), "{lost:?}");
+    assert!(t.store.get(read.id).await.unwrap().is_none());
+    let stored = t.store.get_archived(read.id).await.unwrap().unwrap();
+    assert_eq!(stored.version, read.version);
+    assert!(t.store.find_by_thread(&repo(), 12).await.unwrap().is_none());
+}
+
 pub async fn interrupted_archive_is_completed_by_the_next_one(t: &Target) {
     // A crash after step 1 of an earlier archive left an older copy in history.
     let v1 = t.store.create(new_request(10)).await.unwrap();
@@ -491,6 +508,19 @@ pub async fn interrupted_archive_is_completed_by_the_next_one(t: &Target) {
         (stored.version, stored.status),
         (2, RequestStatus::Cancelled)
     );
+
+    // Interrupted after copying this very version: the copy is kept, the live object goes.
+    let live = t.store.create(new_request(11)).await.unwrap();
+    let mut copy = live.value().clone();
+    copy.archived_at = Some(OffsetDateTime::now_utc() - time::Duration::minutes(3));
+    t.records
+        .put_if_absent(&history_key(live.id), serde_json::to_vec(&copy).unwrap())
+        .await
+        .unwrap();
+    let archived = t.store.archive(&live).await.unwrap();
+    assert_eq!(archived.archived_at, copy.archived_at);
+    assert_eq!(t.store.get_archived(live.id).await.unwrap().unwrap(), copy);
+    assert!(t.store.get(live.id).await.unwrap().is_none());
 }
 
 pub async fn list_filters_by_status_env_module_project(t: &Target) {
