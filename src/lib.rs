@@ -5,4 +5,5 @@
 pub mod comments;
 pub mod github;
 pub mod ids;
+pub mod store;
 pub mod terraform;

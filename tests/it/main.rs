@@ -2,4 +2,5 @@
 
 mod github;
 mod plan;
+mod store;
 mod support;

@@ -66,3 +66,115 @@ pub fn npm_fixtures() -> PathBuf {
     }
     dir.join("node_modules")
 }
+
+/// A `moto_server` (S3 and friends, in Python) on 127.0.0.1 and a free port, for as long as this
+/// value lives: killed and reaped on drop. Tests create their own buckets on it.
+pub struct MotoServer {
+    child: std::process::Child,
+    port: u16,
+    log: tempfile::NamedTempFile,
+}
+
+impl MotoServer {
+    /// Starts the server and waits until it accepts connections (at most 30 s).
+    pub fn start() -> Self {
+        let bin = require_tool(
+            "moto_server",
+            "pip install 'moto[server]' (moto 5.2 or newer; it provides the moto_server command)",
+        );
+        let log = tempfile::NamedTempFile::new().expect("create moto log file");
+        let port = free_port();
+        let child = Command::new(bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(std::process::Stdio::null())
+            .stdout(log.reopen().expect("reopen moto log"))
+            .stderr(log.reopen().expect("reopen moto log"))
+            .spawn()
+            .expect("spawn moto_server");
+        let mut server = Self { child, port, log };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return server;
+            }
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!(
+                    "moto_server exited ({status}) before listening on {port}:\n{}",
+                    server.log_text()
+                );
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "moto_server did not listen on {port} within 30 s:\n{}",
+                server.log_text()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// What the server printed so far (for failure messages).
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap_or_default()
+    }
+
+    /// An S3 client for this server: fixed test credentials, path-style addressing.
+    pub fn client(&self) -> aws_sdk_s3::Client {
+        let credentials =
+            aws_sdk_s3::config::Credentials::new("testing", "testing", None, None, "moto");
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            .endpoint_url(self.endpoint())
+            .force_path_style(true)
+            .credentials_provider(credentials)
+            .build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+
+    pub async fn create_bucket(&self, name: &str) {
+        self.client()
+            .create_bucket()
+            .bucket(name)
+            .send()
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "create bucket {name} on moto: {}",
+                    aws_sdk_s3::error::DisplayErrorContext(e)
+                )
+            });
+    }
+
+    /// Points a child process's AWS SDK at this server (and away from any real account).
+    pub fn configure(&self, cmd: &mut Command) {
+        cmd.env("AWS_ENDPOINT_URL", self.endpoint())
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", "/nonexistent/tfpilot-test-aws-config")
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                "/nonexistent/tfpilot-test-aws-credentials",
+            )
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env_remove("AWS_ENDPOINT_URL_S3");
+    }
+}
+
+impl Drop for MotoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A bucket name no other test uses.
+pub fn unique_bucket(prefix: &str) -> String {
+    format!("{prefix}-{:016x}", rand::random::<u64>())
+}

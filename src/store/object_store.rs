@@ -1,0 +1,547 @@
+//! [`RequestStore`] written once over the [`Objects`] seam; [`super::FsStore`] and
+//! [`super::S3Store`] are this type on their backend.
+//!
+//! Operations that touch several objects are sequences of single-object compare-and-swaps,
+//! ordered so that a crash between two steps leaves a state the next operation repairs:
+//!
+//! * create: bind the thread, then create the request. A binding left by a crash in between
+//!   names a request that does not exist; it is taken over once it is older than
+//!   [`STALE_BINDING`].
+//! * archive: put `history/<id>.json`, then delete `requests/<id>.json` if unchanged, then release
+//!   the threads. If the delete is refused the history copy is removed again; a crash before the
+//!   delete leaves the request live with a stale copy in history, which the next archive replaces.
+//!   A binding left pointing at an archived request is taken over.
+//! * event log: appended after the write it describes succeeded; the request's own `timeline`
+//!   is authoritative, the log is its queryable, append-only trail.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::layout::{self, HISTORY, REQUESTS};
+use super::model::{ChatTurn, LifecycleEvent, Request, SCHEMA_VERSION};
+use super::objects::{ETag, ObjectError, Objects};
+use super::{ListFilter, RequestStore, RetryPolicy, StoreError, Versioned};
+use crate::ids::{RepoName, RequestId};
+
+/// A thread binding whose request was never created (a crash between the two steps of
+/// `create`) is taken over after this long.
+pub const STALE_BINDING: Duration = Duration::from_secs(10 * 60);
+
+/// How often the thread-index loops retry a conflicting write before giving up.
+const INDEX_ATTEMPTS: u32 = 10;
+
+/// The request store over one [`Objects`] backend: records (requests, history, index, events)
+/// in one place, chat logs in another (another bucket; the same directory on fs).
+#[derive(Debug, Clone)]
+pub struct ObjectStore<O> {
+    records: O,
+    chat: O,
+}
+
+/// `index/threads/<owner>/<repo>/<number>.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ThreadBinding {
+    request_id: RequestId,
+    #[serde(with = "time::serde::rfc3339")]
+    bound_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bound {
+    /// This call wrote the binding.
+    Now,
+    /// It already pointed at the request.
+    Already,
+}
+
+impl<O: Objects> ObjectStore<O> {
+    pub(crate) fn from_parts(records: O, chat: O) -> Self {
+        Self { records, chat }
+    }
+
+    /// The backend holding requests, history, the index, events (and the inbox).
+    pub fn records(&self) -> &O {
+        &self.records
+    }
+
+    /// The backend holding chat logs.
+    pub fn chat_objects(&self) -> &O {
+        &self.chat
+    }
+
+    fn corrupt(&self, object: String, reason: impl ToString) -> StoreError {
+        StoreError::Corrupt {
+            object,
+            reason: reason.to_string(),
+        }
+    }
+
+    fn decode_request(&self, key: &str, body: &[u8]) -> Result<Request, StoreError> {
+        let object = || self.records.describe(key);
+        let request: Request =
+            serde_json::from_slice(body).map_err(|e| self.corrupt(object(), e))?;
+        if request.schema_version > SCHEMA_VERSION {
+            return Err(self.corrupt(
+                object(),
+                format!(
+                    "schema_version {} was written by a newer TfPilot (this one understands up to {SCHEMA_VERSION}); upgrade before using this store",
+                    request.schema_version
+                ),
+            ));
+        }
+        let expected = [REQUESTS, HISTORY]
+            .iter()
+            .find_map(|prefix| layout::request_id_of(prefix, key));
+        if expected.is_some_and(|id| id != request.id) {
+            return Err(self.corrupt(
+                object(),
+                format!("it holds request {} under another id's name", request.id),
+            ));
+        }
+        Ok(request)
+    }
+
+    fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
+        serde_json::to_vec_pretty(value)
+            .map_err(|e| StoreError::Invalid(format!("cannot serialize: {e}")))
+    }
+
+    fn encode_line<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
+        serde_json::to_vec(value).map_err(|e| StoreError::Invalid(format!("cannot serialize: {e}")))
+    }
+
+    async fn read_request(&self, key: &str) -> Result<Option<Versioned<Request>>, StoreError> {
+        match self.records.get(key).await? {
+            None => Ok(None),
+            Some(object) => {
+                let request = self.decode_request(key, &object.body)?;
+                Ok(Some(Versioned::new(request, object.etag)))
+            }
+        }
+    }
+
+    async fn read_binding(
+        &self,
+        repo: &RepoName,
+        number: u64,
+    ) -> Result<Option<(ThreadBinding, ETag)>, StoreError> {
+        let key = layout::thread_key(repo, number);
+        match self.records.get(&key).await? {
+            None => Ok(None),
+            Some(object) => {
+                let binding: ThreadBinding = serde_json::from_slice(&object.body)
+                    .map_err(|e| self.corrupt(self.records.describe(&key), e))?;
+                Ok(Some((binding, object.etag)))
+            }
+        }
+    }
+
+    /// Whether a binding no longer protects its thread: its request is terminal or archived, or
+    /// it was never created and the binding is older than [`STALE_BINDING`].
+    async fn binding_is_stale(&self, binding: &ThreadBinding) -> Result<bool, StoreError> {
+        let id = binding.request_id;
+        if let Some(live) = self.read_request(&layout::request_key(id)).await? {
+            return Ok(live.status.is_terminal());
+        }
+        if self.records.get(&layout::history_key(id)).await?.is_some() {
+            return Ok(true);
+        }
+        Ok(OffsetDateTime::now_utc() - binding.bound_at > STALE_BINDING)
+    }
+
+    async fn bind(&self, repo: &RepoName, number: u64, id: RequestId) -> Result<Bound, StoreError> {
+        let key = layout::thread_key(repo, number);
+        let policy = RetryPolicy::default();
+        for attempt in 1..=INDEX_ATTEMPTS {
+            let body = Self::encode(&ThreadBinding {
+                request_id: id,
+                bound_at: OffsetDateTime::now_utc(),
+            })?;
+            let written = match self.read_binding(repo, number).await? {
+                None => self.records.put_if_absent(&key, body).await,
+                Some((binding, _)) if binding.request_id == id => return Ok(Bound::Already),
+                Some((binding, etag)) => {
+                    if !self.binding_is_stale(&binding).await? {
+                        return Err(StoreError::ThreadTaken {
+                            repo: repo.clone(),
+                            number,
+                            existing: binding.request_id,
+                        });
+                    }
+                    self.records.put_if_match(&key, body, &etag).await
+                }
+            };
+            match written {
+                Ok(_) => return Ok(Bound::Now),
+                Err(ObjectError::Conflict { .. }) => {
+                    tokio::time::sleep(policy.backoff(attempt)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StoreError::Contended {
+            id,
+            attempts: INDEX_ATTEMPTS,
+        })
+    }
+
+    async fn unbind(
+        &self,
+        repo: &RepoName,
+        number: u64,
+        id: RequestId,
+    ) -> Result<bool, StoreError> {
+        let key = layout::thread_key(repo, number);
+        let policy = RetryPolicy::default();
+        for attempt in 1..=INDEX_ATTEMPTS {
+            match self.read_binding(repo, number).await? {
+                Some((binding, etag)) if binding.request_id == id => {
+                    match self.records.delete_if_match(&key, &etag).await {
+                        Ok(()) => return Ok(true),
+                        Err(ObjectError::Conflict { .. }) => {
+                            tokio::time::sleep(policy.backoff(attempt)).await;
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                _ => return Ok(false),
+            }
+        }
+        Err(StoreError::Contended {
+            id,
+            attempts: INDEX_ATTEMPTS,
+        })
+    }
+
+    /// Records an event after the write it describes. The write already happened, so a failure
+    /// here is reported in the log and metrics, not to the caller (who would retry the write).
+    async fn emit(&self, event: LifecycleEvent) {
+        if let Err(e) = self.append_event(&event).await {
+            metrics::counter!("tfpilot_store_event_log_failures_total").increment(1);
+            tracing::error!(
+                request_id = %event.request_id,
+                kind = %event.kind,
+                error = %e,
+                "could not append to the lifecycle event log"
+            );
+        }
+    }
+
+    async fn release_threads(&self, request: &Request) {
+        let mut threads = vec![request.issue_number];
+        threads.extend(request.pull_request.as_ref().map(|pr| pr.number));
+        for number in threads {
+            // A binding left behind is taken over later (its request is archived), so a failure
+            // here does not undo the archive.
+            if let Err(e) = self.unbind(&request.repo, number, request.id).await {
+                tracing::warn!(
+                    request_id = %request.id,
+                    thread = %format!("{}#{number}", request.repo),
+                    error = %e,
+                    "could not release a thread of an archived request"
+                );
+            }
+        }
+    }
+
+    async fn list_under(
+        &self,
+        prefix: &str,
+        filter: &ListFilter,
+        out: &mut BTreeMap<RequestId, Request>,
+    ) -> Result<(), StoreError> {
+        for key in self.records.list(prefix).await? {
+            let Some(id) = layout::request_id_of(prefix, &key) else {
+                tracing::warn!(object = %self.records.describe(&key), "not a request object; ignored");
+                continue;
+            };
+            if out.contains_key(&id) {
+                // Live and in history (an interrupted archive): the live one is current.
+                continue;
+            }
+            // Gone between list and get (archived meanwhile): not an error.
+            if let Some(object) = self.records.get(&key).await? {
+                let request = self.decode_request(&key, &object.body)?;
+                if filter.matches(&request) {
+                    out.insert(id, request);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn decode_lines<T: for<'de> Deserialize<'de>>(
+        &self,
+        records: Vec<super::objects::LogRecord>,
+    ) -> Result<Vec<T>, StoreError> {
+        records
+            .into_iter()
+            .map(|r| serde_json::from_slice(&r.body).map_err(|e| self.corrupt(r.origin, e)))
+            .collect()
+    }
+}
+
+fn newest_entry_since<'a>(
+    current: &Request,
+    next: &'a Request,
+) -> Option<&'a super::model::TimelineEntry> {
+    next.timeline.get(current.timeline.len()..)?.last()
+}
+
+#[async_trait]
+impl<O: Objects> RequestStore for ObjectStore<O> {
+    fn location(&self) -> String {
+        let (records, chat) = (self.records.location(), self.chat.location());
+        if records == chat {
+            records
+        } else {
+            format!("{records} (chat logs: {chat})")
+        }
+    }
+
+    async fn create(&self, mut request: Request) -> Result<Versioned<Request>, StoreError> {
+        let id = request.id;
+        request.version = 1;
+        request.schema_version = SCHEMA_VERSION;
+        request.updated_at = OffsetDateTime::now_utc();
+        request.archived_at = None;
+        let body = Self::encode(&request)?;
+        let bound = self.bind(&request.repo, request.issue_number, id).await?;
+        let created = self
+            .records
+            .put_if_absent(&layout::request_key(id), body)
+            .await;
+        let etag = match created {
+            Ok(etag) => etag,
+            Err(e) => {
+                if bound == Bound::Now {
+                    let _ = self.unbind(&request.repo, request.issue_number, id).await;
+                }
+                return Err(match e {
+                    ObjectError::Conflict { .. } => StoreError::AlreadyExists(id),
+                    other => other.into(),
+                });
+            }
+        };
+        let first = request.timeline.last();
+        self.emit(LifecycleEvent {
+            at: request.updated_at,
+            request_id: id,
+            version: 1,
+            kind: "created".into(),
+            from: None,
+            to: Some(request.status),
+            actor: Some(request.requester.clone()),
+            cause: first.map(|e| e.event.clone()),
+            detail: first.and_then(|e| e.detail.clone()),
+        })
+        .await;
+        Ok(Versioned::new(request, etag))
+    }
+
+    async fn get(&self, id: RequestId) -> Result<Option<Versioned<Request>>, StoreError> {
+        self.read_request(&layout::request_key(id)).await
+    }
+
+    async fn put_if_version(
+        &self,
+        current: &Versioned<Request>,
+        mut next: Request,
+    ) -> Result<Versioned<Request>, StoreError> {
+        let id = current.id;
+        if next.id != id {
+            return Err(StoreError::Invalid(format!(
+                "request {id} cannot be rewritten as request {}",
+                next.id
+            )));
+        }
+        next.version = current.version + 1;
+        next.schema_version = SCHEMA_VERSION;
+        next.updated_at = OffsetDateTime::now_utc();
+        let body = Self::encode(&next)?;
+        let etag = match self
+            .records
+            .put_if_match(&layout::request_key(id), body, current.etag())
+            .await
+        {
+            Ok(etag) => etag,
+            Err(ObjectError::Conflict { .. }) => {
+                return Err(StoreError::Conflict {
+                    id,
+                    version: current.version,
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if next.status != current.status {
+            let entry = newest_entry_since(current, &next);
+            self.emit(LifecycleEvent {
+                at: next.updated_at,
+                request_id: id,
+                version: next.version,
+                kind: "status_changed".into(),
+                from: Some(current.status),
+                to: Some(next.status),
+                actor: entry.map(|e| e.actor.clone()),
+                cause: entry.map(|e| e.event.clone()),
+                detail: entry.and_then(|e| e.detail.clone()),
+            })
+            .await;
+        }
+        Ok(Versioned::new(next, etag))
+    }
+
+    async fn archive(&self, current: &Versioned<Request>) -> Result<Request, StoreError> {
+        let id = current.id;
+        let conflict = || StoreError::Conflict {
+            id,
+            version: current.version,
+        };
+        let (key, history_key) = (layout::request_key(id), layout::history_key(id));
+        let mut archived = current.value().clone();
+        archived.archived_at = Some(OffsetDateTime::now_utc());
+        let body = Self::encode(&archived)?;
+
+        // 1. The history copy: new, or replacing an older copy left by an interrupted archive.
+        let history_etag = match self.records.put_if_absent(&history_key, body.clone()).await {
+            Ok(etag) => etag,
+            Err(ObjectError::Conflict { .. }) => {
+                let Some(existing) = self.records.get(&history_key).await? else {
+                    return Err(conflict());
+                };
+                let old = self.decode_request(&history_key, &existing.body)?;
+                if old.version > current.version {
+                    return Err(conflict());
+                }
+                if old.version == current.version {
+                    // This very version is already in history (archived by someone else, or an
+                    // interrupted archive): keep that copy and its `archived_at`.
+                    archived = old;
+                    existing.etag
+                } else {
+                    self.records
+                        .put_if_match(&history_key, body, &existing.etag)
+                        .await
+                        .map_err(|e| {
+                            if e.is_conflict() {
+                                conflict()
+                            } else {
+                                e.into()
+                            }
+                        })?
+                }
+            }
+            Err(e) => return Err(e.into()),
+        };
+
+        // 2. The live object goes only if nobody changed it since `current` was read.
+        match self.records.delete_if_match(&key, current.etag()).await {
+            Ok(()) => {}
+            Err(ObjectError::Conflict { .. }) => {
+                // Still live: it was updated, so our history copy is stale; take it back.
+                // (Gone: someone else archived it, and history holds their copy or ours.)
+                if self.records.get(&key).await?.is_some()
+                    && let Err(e) = self
+                        .records
+                        .delete_if_match(&history_key, &history_etag)
+                        .await
+                    && !e.is_conflict()
+                {
+                    tracing::warn!(request_id = %id, error = %e, "could not remove a stale history copy");
+                }
+                return Err(conflict());
+            }
+            Err(e) => return Err(e.into()),
+        }
+
+        // 3. The threads are free again.
+        self.release_threads(&archived).await;
+        self.emit(LifecycleEvent {
+            at: archived.archived_at.unwrap_or_else(OffsetDateTime::now_utc),
+            request_id: id,
+            version: archived.version,
+            kind: "archived".into(),
+            from: Some(archived.status),
+            to: Some(archived.status),
+            actor: None,
+            cause: None,
+            detail: None,
+        })
+        .await;
+        Ok(archived)
+    }
+
+    async fn get_archived(&self, id: RequestId) -> Result<Option<Request>, StoreError> {
+        Ok(self
+            .read_request(&layout::history_key(id))
+            .await?
+            .map(Versioned::into_inner))
+    }
+
+    async fn find_by_thread(
+        &self,
+        repo: &RepoName,
+        number: u64,
+    ) -> Result<Option<Versioned<Request>>, StoreError> {
+        match self.read_binding(repo, number).await? {
+            None => Ok(None),
+            Some((binding, _)) => self.get(binding.request_id).await,
+        }
+    }
+
+    async fn bind_thread(
+        &self,
+        repo: &RepoName,
+        number: u64,
+        id: RequestId,
+    ) -> Result<(), StoreError> {
+        self.bind(repo, number, id).await.map(|_| ())
+    }
+
+    async fn release_thread(
+        &self,
+        repo: &RepoName,
+        number: u64,
+        id: RequestId,
+    ) -> Result<bool, StoreError> {
+        self.unbind(repo, number, id).await
+    }
+
+    async fn list(&self, filter: &ListFilter) -> Result<Vec<Request>, StoreError> {
+        let mut found = BTreeMap::new();
+        self.list_under(REQUESTS, filter, &mut found).await?;
+        if filter.include_archived {
+            self.list_under(HISTORY, filter, &mut found).await?;
+        }
+        let mut requests: Vec<Request> = found.into_values().collect();
+        requests.sort_by_key(|r| (r.created_at, r.id));
+        Ok(requests)
+    }
+
+    async fn append_chat(&self, id: RequestId, turn: &ChatTurn) -> Result<(), StoreError> {
+        let line = Self::encode_line(turn)?;
+        Ok(self.chat.append(&layout::chat_log(id), line).await?)
+    }
+
+    async fn chat(&self, id: RequestId) -> Result<Vec<ChatTurn>, StoreError> {
+        let records = self.chat.read_log(&layout::chat_log(id)).await?;
+        self.decode_lines(records)
+    }
+
+    async fn append_event(&self, event: &LifecycleEvent) -> Result<(), StoreError> {
+        let line = Self::encode_line(event)?;
+        Ok(self
+            .records
+            .append(&layout::events_log(event.request_id), line)
+            .await?)
+    }
+
+    async fn events(&self, id: RequestId) -> Result<Vec<LifecycleEvent>, StoreError> {
+        let records = self.records.read_log(&layout::events_log(id)).await?;
+        self.decode_lines(records)
+    }
+}
