@@ -3,3 +3,5 @@
 //! See `../shared/ARCHITECTURE.md` for the map; each module's own docs say what it owns.
 
 pub mod ids;
+pub mod registry;
+pub mod terraform;
