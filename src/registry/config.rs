@@ -404,10 +404,19 @@ fn collect(
         {
             match scalar_to_string(value) {
                 Some(v) if !entry.is_empty() => {
-                    map_entries
-                        .entry(input.name.clone())
-                        .or_default()
-                        .insert(entry.to_owned(), v);
+                    let entry = normalize_text(entry);
+                    let slot = map_entries.entry(input.name.clone()).or_default();
+                    if slot.get(&entry).is_some_and(|old| *old != v) {
+                        invalid.push(input.name.clone());
+                        errors.push(ConfigError::Invalid {
+                            input: input.name.clone(),
+                            reason: format!(
+                                "key `{}` is given twice with different values",
+                                display_safe(&entry)
+                            ),
+                        });
+                    }
+                    slot.insert(entry, v);
                 }
                 _ => {
                     invalid.push(input.name.clone());
@@ -495,9 +504,18 @@ fn collect(
     Collected { values, errors }
 }
 
+/// Text as Terraform will see it: trimmed and in Unicode NFC (Terraform normalizes every string
+/// to NFC, so `é` written as `e` + combining accent would otherwise differ from what we store and
+/// could make two distinct-looking map keys collide at plan time).
+fn normalize_text(s: &str) -> String {
+    icu_normalizer::ComposingNormalizerBorrowed::new_nfc()
+        .normalize(s.trim())
+        .into_owned()
+}
+
 fn scalar_to_string(v: &Value) -> Option<String> {
     match v {
-        Value::String(s) => Some(s.trim().to_owned()),
+        Value::String(s) => Some(normalize_text(s)),
         Value::Number(n) => Some(n.to_string()),
         Value::Bool(b) => Some(b.to_string()),
         _ => None,
@@ -643,25 +661,36 @@ fn coerce_list(raw: &Value) -> Result<Vec<String>, String> {
 }
 
 fn coerce_map(raw: &Value) -> Result<BTreeMap<String, String>, String> {
-    let object = match raw {
-        Value::Object(o) => o.clone(),
-        Value::String(s) if s.trim_start().starts_with('{') => {
-            serde_json::from_str(s).map_err(|_| {
-                format!(
-                    "`{}` is not a map; write key=value,key2=value2 or a JSON object",
-                    display_safe(s)
-                )
-            })?
-        }
-        Value::String(s) => {
-            let mut out = BTreeMap::new();
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    match raw {
+        Value::String(s) if !s.trim_start().starts_with('{') => {
             for pair in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
                 let Some((k, v)) = pair.split_once('=').or_else(|| pair.split_once(':')) else {
                     return Err(format!("`{}` is not a key=value pair", display_safe(pair)));
                 };
-                out.insert(k.trim().to_owned(), v.trim().to_owned());
+                pairs.push((normalize_text(k), normalize_text(v)));
             }
-            return Ok(out);
+        }
+        Value::String(_) | Value::Object(_) => {
+            let object: serde_json::Map<String, Value> = match raw {
+                Value::Object(o) => o.clone(),
+                _ => serde_json::from_str(raw.as_str().unwrap_or_default()).map_err(|_| {
+                    format!(
+                        "`{}` is not a map; write key=value,key2=value2 or a JSON object",
+                        display_safe(raw.as_str().unwrap_or_default())
+                    )
+                })?,
+            };
+            for (k, v) in &object {
+                let v = scalar_to_string(v).ok_or_else(|| {
+                    format!(
+                        "the value of `{}` must be text, got {}",
+                        display_safe(k),
+                        kind_of(v)
+                    )
+                })?;
+                pairs.push((normalize_text(k), v));
+            }
         }
         other => {
             return Err(format!(
@@ -669,19 +698,21 @@ fn coerce_map(raw: &Value) -> Result<BTreeMap<String, String>, String> {
                 kind_of(other)
             ));
         }
-    };
-    object
-        .iter()
-        .map(|(k, v)| {
-            scalar_to_string(v).map(|v| (k.clone(), v)).ok_or_else(|| {
-                format!(
-                    "the value of `{}` must be text, got {}",
-                    display_safe(k),
-                    kind_of(v)
-                )
-            })
-        })
-        .collect()
+    }
+    let mut out = BTreeMap::new();
+    for (k, v) in pairs {
+        if let Some(previous) = out.insert(k.clone(), v.clone())
+            && previous != v
+        {
+            // Also catches keys that only differ in Unicode normalization, which Terraform
+            // would see as one key.
+            return Err(format!(
+                "key `{}` is given twice with different values",
+                display_safe(&k)
+            ));
+        }
+    }
+    Ok(out)
 }
 
 /// Checks a normalized value against the input's rules. Also used on catalogue defaults.
@@ -952,3 +983,6 @@ fn compute(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -74,7 +74,7 @@ fn render(args: &RenderArgs, out: &mut dyn Write) -> Result<(), (u8, String)> {
     };
     let config = build_module_config(spec, &raw, &ctx).map_err(|e| (1, e.to_string()))?;
     let block = render_block(ctx.request_id, spec, &config).map_err(|e| (1, e.to_string()))?;
-    let written = if args.json {
+    if args.json {
         let json = serde_json::json!({
             "request_id": ctx.request_id,
             "module": module_address(&ctx.request_id),
@@ -87,6 +87,5 @@ fn render(args: &RenderArgs, out: &mut dyn Write) -> Result<(), (u8, String)> {
             .and_then(|s| writeln!(out, "{s}").map_err(|e| (1, e.to_string())))
     } else {
         write!(out, "{block}").map_err(|e| (1, e.to_string()))
-    };
-    written
+    }
 }

@@ -1,11 +1,17 @@
 //! Renders one request's module block: built as an hcl-rs structure (never by pasting strings),
 //! printed by hcl-rs, aligned by [`super::fmt`], and wrapped in the request's markers.
 //!
-//! User values can only ever become HCL string, number or bool literals: hcl-rs escapes quotes,
-//! backslashes and template sequences (`${` → `$${`, `%{` → `%%{`), map keys that are not plain
+//! User values can only ever become HCL string, number or bool literals: quotes and backslashes
+//! are escaped, every `${` and `%{` is written `$${` and `%%{`, map keys that are not plain
 //! identifiers are quoted, and text with control or direction-changing characters or marker text
 //! is refused (by validation, and again here for configs that come from storage).
+//!
+//! String literals are escaped here ([`quoted_literal`]) rather than by hcl-rs: hcl-rs 0.20's
+//! `escape_markers` skips the character after a `$` or `%`, so `%${x}` (after an earlier `${`)
+//! came out as a live interpolation. The escaped text goes into the hcl-rs structure as a quoted
+//! template, which hcl-rs prints verbatim.
 
+use hcl::expr::TemplateExpr;
 use hcl::{Block, Body, Expression, Identifier, ObjectKey};
 
 use super::blocks::{begin_marker, end_marker};
@@ -110,18 +116,15 @@ fn expression(value: &InputValue) -> Result<Expression, String> {
     Ok(match value {
         InputValue::Bool(b) => Expression::Bool(*b),
         InputValue::Number(n) => Expression::Number(number(n)?),
-        InputValue::String(s) => Expression::String(safe_text(s)?),
-        InputValue::List(items) => Expression::Array(
-            items
-                .iter()
-                .map(|i| safe_text(i).map(Expression::String))
-                .collect::<Result<_, _>>()?,
-        ),
+        InputValue::String(s) => string(s)?,
+        InputValue::List(items) => {
+            Expression::Array(items.iter().map(|i| string(i)).collect::<Result<_, _>>()?)
+        }
         InputValue::Map(map) => {
             let mut object = hcl::Object::new();
             // BTreeMap order: the same map always renders the same bytes.
             for (k, v) in map {
-                object.insert(object_key(k)?, Expression::String(safe_text(v)?));
+                object.insert(object_key(k)?, string(v)?);
             }
             Expression::Object(object)
         }
@@ -153,12 +156,47 @@ fn object_key(key: &str) -> Result<ObjectKey, String> {
     if plain && let Ok(ident) = Identifier::new(text.as_str()) {
         return Ok(ObjectKey::Identifier(ident));
     }
-    Ok(ObjectKey::Expression(Expression::String(text)))
+    Ok(ObjectKey::Expression(string(&text)?))
 }
 
 fn safe_text(s: &str) -> Result<String, String> {
     crate::registry::config::check_text(s)?;
     Ok(s.to_owned())
+}
+
+/// A string literal that Terraform reads back as exactly `s`.
+fn string(s: &str) -> Result<Expression, String> {
+    let text = safe_text(s)?;
+    Ok(Expression::TemplateExpr(Box::new(
+        TemplateExpr::QuotedString(quoted_literal(&text)),
+    )))
+}
+
+/// The body of a quoted HCL string (without the quotes) whose value is `s`: `"` and `\` are
+/// escaped, and a `$` or `%` right before a `{` is doubled, so no `${` or `%{` can start an
+/// interpolation or a directive. Control characters are refused before this point; they are
+/// escaped anyway so the function is total.
+pub fn quoted_literal(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '$' | '%' => {
+                out.push(c);
+                if chars.peek() == Some(&'{') {
+                    out.push(c);
+                }
+            }
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -240,6 +278,24 @@ mod tests {
                 "\"} resource \"x\" \"y\" { a = \"${file(\"/etc/passwd\")}%{if true}\\".into()
             )
         );
+    }
+
+    #[test]
+    fn template_sequences_are_escaped_wherever_they_are() {
+        for (given, want) in [
+            ("${x}", "$${x}"),
+            ("%{if}", "%%{if}"),
+            ("$${x}", "$$${x}"),
+            ("%%{x}", "%%%{x}"),
+            // hcl-rs 0.20 left the second of these live: `%${` after an earlier `${`.
+            ("a${b}%${var.secret}", "a$${b}%$${var.secret}"),
+            ("${a}$%{b}", "$${a}$%%{b}"),
+            ("$ % {", "$ % {"),
+            ("\"\\", "\\\"\\\\"),
+            ("日本$", "日本$"),
+        ] {
+            assert_eq!(quoted_literal(given), want, "{given}");
+        }
     }
 
     #[test]
