@@ -19,7 +19,7 @@ pub enum NamingRule {
     SqsQueue,
     /// IAM role: 1–64 characters `[\w+=,.@-]`.
     IamRole,
-    /// ECS service: 1–255 characters `[A-Za-z0-9_-]`, starting with a letter.
+    /// ECS service: 1–255 characters `[A-Za-z0-9_-]`.
     EcsService,
 }
 
@@ -76,16 +76,11 @@ impl NamingRule {
                 |c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c),
                 "letters, digits and `_+=,.@-`",
             ),
-            NamingRule::EcsService => {
-                if !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
-                    return Err("must start with a letter".into());
-                }
-                only(
-                    name,
-                    |c| c.is_ascii_alphanumeric() || c == '-' || c == '_',
-                    "letters, digits, `-` and `_`",
-                )
-            }
+            NamingRule::EcsService => only(
+                name,
+                |c| c.is_ascii_alphanumeric() || c == '-' || c == '_',
+                "letters, digits, `-` and `_`",
+            ),
         }
     }
 
@@ -236,7 +231,12 @@ mod tests {
         assert!(NamingRule::IamRole.check("a b", false).is_err());
         assert!(NamingRule::IamRole.check(&"r".repeat(65), false).is_err());
         assert!(NamingRule::EcsService.check("svc-1_a", false).is_ok());
-        assert!(NamingRule::EcsService.check("1svc", false).is_err());
+        assert!(NamingRule::EcsService.check("svc.1", false).is_err());
+        assert!(
+            NamingRule::EcsService
+                .check(&"s".repeat(256), false)
+                .is_err()
+        );
     }
 
     #[test]

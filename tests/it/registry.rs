@@ -72,6 +72,27 @@ fn offline_modules_declare_exactly_the_real_modules_variables() {
 }
 
 #[test]
+fn offline_repo_carries_the_example_settings_workflows_and_script() {
+    let files = [
+        ".tfpilot.yml",
+        ".github/workflows/plan.yml",
+        ".github/workflows/apply.yml",
+        ".github/workflows/destroy.yml",
+        ".github/workflows/cleanup.yml",
+        "scripts/remove_block.py",
+    ];
+    for f in files {
+        let real = std::fs::read(repo_root().join("examples/infra-repo").join(f)).unwrap();
+        let offline =
+            std::fs::read(repo_root().join("tests/fixtures/infra-offline").join(f)).unwrap();
+        assert!(
+            real == offline,
+            "{f}: the offline repo's copy differs from the example's"
+        );
+    }
+}
+
+#[test]
 fn registry_check_reports_drift_and_exits_1() {
     let dir = tempfile::tempdir().unwrap();
     copy_dir(&repo_root().join("examples/infra-repo/modules"), dir.path());

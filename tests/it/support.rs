@@ -118,7 +118,7 @@ pub fn run_terraform(dir: &Path, args: &[&str]) -> String {
 
 /// `terraform init` + `plan -out` + `show -json` in `dir`; returns the plan as JSON.
 pub fn terraform_plan_json(dir: &Path) -> serde_json::Value {
-    run_terraform(dir, &["init", "-input=false", "-no-color", "-backend=true"]);
+    run_terraform(dir, &["init", "-input=false", "-no-color"]);
     run_terraform(
         dir,
         &[
