@@ -5,5 +5,6 @@
 pub mod comments;
 pub mod github;
 pub mod ids;
+pub mod registry;
 pub mod store;
 pub mod terraform;

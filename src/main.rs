@@ -1,4 +1,6 @@
-//! The `tfpilot` command line: parses arguments and calls the library.
+//! The `tfpilot` binary: parses arguments and calls the library.
+
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
@@ -15,6 +17,13 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Print the bounded Terraform block for a module type and a set of values.
+    Render(tfpilot::terraform::cli::RenderArgs),
+    /// Work with the module catalogue.
+    Registry {
+        #[command(subcommand)]
+        command: tfpilot::registry::cli::RegistryCommand,
+    },
     /// Print everything the store knows about one request (request, timeline, runs, chat,
     /// lifecycle events) as one JSON document.
     Audit {
@@ -29,16 +38,39 @@ enum Command {
     },
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
+    match &cli.command {
+        Command::Render(args) => ExitCode::from(tfpilot::terraform::cli::run_render(
+            args, &mut out, &mut err,
+        )),
+        Command::Registry { command } => ExitCode::from(tfpilot::registry::cli::run_registry(
+            command, &mut out, &mut err,
+        )),
         Command::Audit {
             request_id,
             store,
             chat_bucket,
         } => {
-            let mut out = std::io::stdout().lock();
-            tfpilot::store::run_audit(&store, chat_bucket.as_deref(), &request_id, &mut out).await
+            let result = tokio::runtime::Runtime::new()
+                .map_err(anyhow::Error::from)
+                .and_then(|rt| {
+                    rt.block_on(tfpilot::store::run_audit(
+                        store,
+                        chat_bucket.as_deref(),
+                        request_id,
+                        &mut out,
+                    ))
+                });
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    use std::io::Write as _;
+                    let _ = writeln!(err, "error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
         }
     }
 }

@@ -178,3 +178,69 @@ impl Drop for MotoServer {
 pub fn unique_bucket(prefix: &str) -> String {
     format!("{prefix}-{:016x}", rand::random::<u64>())
 }
+
+/// Copies a directory tree (files and directories only).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap_or_else(|e| panic!("create {}: {e}", to.display()));
+    for entry in std::fs::read_dir(from).unwrap_or_else(|e| panic!("read {}: {e}", from.display()))
+    {
+        let entry = entry.expect("directory entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target)
+                .unwrap_or_else(|e| panic!("copy {}: {e}", entry.path().display()));
+        }
+    }
+}
+
+/// A fresh copy of the offline infra repo (`tests/fixtures/infra-offline`: modules built on
+/// `terraform_data`, env roots without backend or provider) in a temporary directory.
+pub fn offline_infra_repo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    copy_dir(
+        &repo_root().join("tests/fixtures/infra-offline"),
+        dir.path(),
+    );
+    dir
+}
+
+/// Runs `terraform <args>` in `dir` with no input, no colour and no network-dependent checks,
+/// and returns stdout; fails the test with Terraform's output if it exits non-zero.
+pub fn run_terraform(dir: &Path, args: &[&str]) -> String {
+    let output = Command::new(terraform())
+        .args(args)
+        .current_dir(dir)
+        .env("TF_IN_AUTOMATION", "1")
+        .env("CHECKPOINT_DISABLE", "1")
+        .env("TF_CLI_CONFIG_FILE", "/dev/null")
+        .output()
+        .expect("run terraform");
+    assert!(
+        output.status.success(),
+        "`terraform {}` in {} failed:\n{}\n{}",
+        args.join(" "),
+        dir.display(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// `terraform init` + `plan -out` + `show -json` in `dir`; returns the plan as JSON.
+pub fn terraform_plan_json(dir: &Path) -> serde_json::Value {
+    run_terraform(dir, &["init", "-input=false", "-no-color"]);
+    run_terraform(
+        dir,
+        &[
+            "plan",
+            "-input=false",
+            "-no-color",
+            "-lock=false",
+            "-out=tfplan",
+        ],
+    );
+    let json = run_terraform(dir, &["show", "-json", "tfplan"]);
+    serde_json::from_str(&json).expect("terraform show -json prints JSON")
+}
