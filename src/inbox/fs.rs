@@ -194,19 +194,21 @@ impl FsInbox {
     fn pending_blocking(&self) -> Result<Vec<DeliveryId>, InboxError> {
         let finished: HashSet<DeliveryId> =
             self.ids_in(DONE)?.into_iter().map(|(id, _)| id).collect();
-        let mut pending: Vec<(SystemTime, DeliveryId)> = Vec::new();
+        let mut pending: Vec<(OffsetDateTime, DeliveryId)> = Vec::new();
         for (id, path) in self.ids_in(INBOX)? {
             if finished.contains(&id) {
                 continue;
             }
-            // The delivery file is written once, so its mtime is when it was received.
-            let modified = match fs::metadata(&path).and_then(|m| m.modified()) {
-                Ok(t) => t,
-                // Pruned between the listing and now.
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(io_err("stat", &path)(e)),
+            // File times are too coarse to order deliveries that arrive together; the receive
+            // time inside the item is exact.
+            let Some(bytes) = read_optional(&path)? else {
+                continue; // pruned between the listing and now
             };
-            pending.push((modified, id));
+            let received_at = serde_json::from_slice::<ReceivedAt>(&bytes)
+                .map(|r| r.received_at)
+                // An unreadable item sorts first, so the worker reports it promptly.
+                .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+            pending.push((received_at, id));
         }
         pending.sort();
         Ok(pending.into_iter().map(|(_, id)| id).collect())
@@ -363,6 +365,13 @@ fn sync_parent(path: &Path) {
     {
         let _ = d.sync_all();
     }
+}
+
+/// The one field `pending` needs; the rest of the item (the body) is skipped, not copied.
+#[derive(serde::Deserialize)]
+struct ReceivedAt {
+    #[serde(with = "time::serde::rfc3339")]
+    received_at: OffsetDateTime,
 }
 
 fn to_json(id: &DeliveryId, state: &ItemState) -> Result<Vec<u8>, InboxError> {

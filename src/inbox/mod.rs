@@ -136,7 +136,7 @@ pub trait Inbox: Send + Sync {
     /// The item, or `None` if there is none with that id.
     async fn get(&self, id: &DeliveryId) -> Result<Option<InboxItem>, InboxError>;
 
-    /// Ids of pending items, oldest first.
+    /// Ids of pending items, oldest first (by [`Delivery::received_at`], then id).
     async fn pending(&self) -> Result<Vec<DeliveryId>, InboxError>;
 
     /// Records a failed attempt; returns the number of failed attempts so far. The item stays

@@ -1,3 +1,8 @@
 //! TfPilot's integration tests: one binary, one module per area.
 
+mod inbox;
+mod lambda;
+mod serve;
 mod support;
+mod webhook;
+mod worker;

@@ -66,3 +66,73 @@ pub fn npm_fixtures() -> PathBuf {
     }
     dir.join("node_modules")
 }
+
+// ---- webhook deliveries -------------------------------------------------------------------------
+
+/// The webhook secret the tests configure.
+pub const WEBHOOK_SECRET: &str = "tfpilot-test-webhook-secret";
+
+/// A `POST /webhooks/github` request as GitHub sends it, signed with `secret`.
+pub fn signed_delivery(
+    secret: &str,
+    event: &str,
+    delivery_id: &str,
+    body: impl Into<Vec<u8>>,
+) -> axum::http::Request<axum::body::Body> {
+    let body = body.into();
+    axum::http::Request::builder()
+        .method("POST")
+        .uri("/webhooks/github")
+        .header("content-type", "application/json")
+        .header("user-agent", "GitHub-Hookshot/test")
+        .header("x-github-event", event)
+        .header("x-github-delivery", delivery_id)
+        .header(
+            "x-hub-signature-256",
+            tfpilot::webhook::sign(secret.as_bytes(), &body),
+        )
+        .body(axum::body::Body::from(body))
+        .expect("a valid request")
+}
+
+/// Every payload in `@octokit/webhooks-examples` (api.github.com): `(event name, payload)`.
+pub fn octokit_examples() -> Vec<(String, serde_json::Value)> {
+    let path = npm_fixtures().join("@octokit/webhooks-examples/api.github.com/index.json");
+    let text =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let index: Vec<serde_json::Value> = serde_json::from_str(&text).expect("index.json is JSON");
+    let mut out = Vec::new();
+    for event in index {
+        let name = event["name"].as_str().expect("event name").to_owned();
+        for example in event["examples"].as_array().expect("examples") {
+            out.push((name.clone(), example.clone()));
+        }
+    }
+    out
+}
+
+/// Our own fixtures in `tests/fixtures/webhooks/` (built from the real ones by
+/// `make-fixtures.mjs`): `(event name, file name, payload)`; the event is the file name's first part.
+pub fn own_webhook_fixtures() -> Vec<(String, String, serde_json::Value)> {
+    let dir = repo_root().join("tests/fixtures/webhooks");
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(&dir).expect("tests/fixtures/webhooks") {
+        let path = entry.expect("dir entry").path();
+        let file = path.file_name().unwrap().to_string_lossy().into_owned();
+        if !file.ends_with(".json") {
+            continue;
+        }
+        let event = file.split('.').next().unwrap().to_owned();
+        let payload = serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        out.push((event, file, payload));
+    }
+    out.sort_by(|a, b| a.1.cmp(&b.1));
+    out
+}
+
+/// One of our own fixtures by file name, as bytes.
+pub fn webhook_fixture(file: &str) -> Vec<u8> {
+    let path = repo_root().join("tests/fixtures/webhooks").join(file);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
