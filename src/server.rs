@@ -24,7 +24,7 @@ use tracing::Instrument;
 
 use crate::config::Config;
 use crate::ids::DeliveryId;
-use crate::inbox::{self, Delivery, Inbox, PutOutcome};
+use crate::inbox::{self, Delivery, Inbox, InboxError, PutOutcome};
 use crate::webhook::{self, Event, Rejection, SignatureError};
 use crate::worker::{self, Worker};
 use crate::{metrics, telemetry};
@@ -171,12 +171,8 @@ async fn receive_webhook(
             return text(StatusCode::BAD_REQUEST, "the body is not UTF-8");
         };
         let delivery = Delivery::new(incoming.delivery_id.clone(), &incoming.event_name, body);
-        match state.inbox().put(&delivery).await {
+        match store_and_queue(&state, delivery).await {
             Ok(PutOutcome::Created) => {
-                if let Some(queue) = &state.work_queue {
-                    // A closed queue means the worker stopped; the item waits for the next start.
-                    let _ = queue.send(delivery.id.clone());
-                }
                 metrics::delivery(&incoming.event_name, "queued");
                 tracing::info!("queued");
                 text(StatusCode::ACCEPTED, "queued")
@@ -199,6 +195,29 @@ async fn receive_webhook(
     }
     .instrument(span)
     .await
+}
+
+/// Writes the delivery to the inbox and queues new items for the worker, in a task of its own:
+/// hyper drops the handler when the client hangs up, and a write that completed must still reach
+/// the worker.
+async fn store_and_queue(state: &AppState, delivery: Delivery) -> Result<PutOutcome, InboxError> {
+    let inbox = Arc::clone(&state.inbox);
+    let queue = state.work_queue.clone();
+    let task = tokio::spawn(
+        async move {
+            let outcome = inbox.put(&delivery).await?;
+            if let (PutOutcome::Created, Some(queue)) = (outcome, queue) {
+                // A closed queue means the worker stopped; the item waits for the next start.
+                let _ = queue.send(delivery.id);
+            }
+            Ok(outcome)
+        }
+        .in_current_span(),
+    );
+    task.await.map_err(|e| InboxError::Backend {
+        operation: "store the delivery",
+        source: Box::new(e),
+    })?
 }
 
 /// Options of `tfpilot serve` beyond the environment.

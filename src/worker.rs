@@ -24,7 +24,7 @@ use crate::{metrics, telemetry};
 
 /// Failed attempts after which an item is given up.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
-/// How long the background loop waits before retrying failed items when nothing new arrives.
+/// How often the background loop drains the inbox (retrying failed items).
 pub const RETRY_INTERVAL: Duration = Duration::from_secs(60);
 /// How often the background loop removes finished items older than [`RETENTION`].
 const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
@@ -274,8 +274,9 @@ impl Worker {
     }
 
     /// The background loop of `serve`: drains at start (resuming what a crash left undone), then
-    /// processes each id from `queue` as it arrives, and drains again after the retry interval
-    /// while failed items wait. Stops when `shutdown` completes (after the item in hand).
+    /// processes each id from `queue` as it arrives, and drains again every retry interval (failed
+    /// items, and anything that reached the inbox without reaching the queue). Stops when
+    /// `shutdown` completes (after the item in hand).
     pub async fn run(
         &self,
         mut queue: mpsc::UnboundedReceiver<DeliveryId>,
@@ -285,7 +286,12 @@ impl Worker {
         let mut last_prune: Option<Instant> = None;
         let mut queue_open = true;
         let mut drain_now = true;
-        let mut retry_waiting = false;
+        // An interval, not a sleep per loop: a steady stream of new items must not postpone it.
+        let mut drain_timer = tokio::time::interval_at(
+            tokio::time::Instant::now() + self.retry_interval,
+            self.retry_interval,
+        );
+        drain_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             if last_prune.is_none_or(|t| t.elapsed() >= PRUNE_INTERVAL) {
                 last_prune = Some(Instant::now());
@@ -293,39 +299,28 @@ impl Worker {
             }
             if drain_now {
                 drain_now = false;
-                retry_waiting = match self.drain().await {
-                    Ok(report) => {
-                        if report != DrainReport::default() {
-                            tracing::info!(?report, "inbox drained");
-                        }
-                        report.retry > 0
+                match self.drain().await {
+                    Ok(report) if report != DrainReport::default() => {
+                        tracing::info!(?report, "inbox drained");
                     }
+                    Ok(_) => {}
                     Err(e) => {
                         tracing::error!(error = %e, "cannot read the inbox; trying again later");
-                        true
                     }
-                };
+                }
             }
-            let wait = if retry_waiting {
-                self.retry_interval
-            } else {
-                PRUNE_INTERVAL
-            };
             tokio::select! {
                 biased;
                 _ = &mut shutdown => break,
+                _ = drain_timer.tick() => drain_now = true,
                 next = queue.recv(), if queue_open => match next {
-                    Some(id) => match self.process_one(&id).await {
-                        Ok(Outcome::Retry { .. }) => retry_waiting = true,
-                        Ok(_) => {}
-                        Err(e) => {
+                    Some(id) => {
+                        if let Err(e) = self.process_one(&id).await {
                             tracing::error!(delivery = %id, error = %e, "cannot process the inbox item; retrying later");
-                            retry_waiting = true;
                         }
-                    },
+                    }
                     None => queue_open = false,
                 },
-                _ = tokio::time::sleep(wait) => drain_now = true,
             }
         }
     }

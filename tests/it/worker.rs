@@ -365,3 +365,38 @@ async fn the_serve_loop_retries_a_failed_item_while_running() {
         (ItemStatus::Done, 2)
     );
 }
+
+#[tokio::test]
+async fn the_serve_loop_picks_up_items_that_never_reached_its_queue() {
+    // E.g. a client that hung up between the inbox write and the queue, or another process
+    // receiving into the same directory.
+    let dir = tempfile::tempdir().unwrap();
+    let inbox = Arc::new(FsInbox::open(dir.path()).unwrap());
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let handler = Arc::new(RecordingHandler {
+        notify: Some(tx),
+        ..RecordingHandler::default()
+    });
+    let (_queue_tx, queue_rx) = mpsc::unbounded_channel();
+    let worker = Worker::new(inbox.clone(), handler).with_retry_interval(Duration::from_millis(20));
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let loop_task = tokio::spawn(async move {
+        worker
+            .run(queue_rx, async move {
+                let _ = stop_rx.await;
+            })
+            .await
+    });
+    let body = support::webhook_fixture("issues.opened.installation.json");
+    inbox
+        .put(&Delivery::new(
+            id(30).parse().unwrap(),
+            "issues",
+            String::from_utf8(body).unwrap(),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(next(&mut rx).await, id(30));
+    stop_tx.send(()).unwrap();
+    loop_task.await.unwrap();
+}
