@@ -162,6 +162,66 @@ impl fmt::Display for InstallationId {
     }
 }
 
+/// The id GitHub gives one webhook delivery (the `X-GitHub-Delivery` header, a GUID).
+///
+/// It keys the inbox, so it becomes a file name and an object key: only ASCII letters, digits and
+/// `-` are accepted (GitHub's GUIDs fit), at most 64 characters.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct DeliveryId(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "`{0}` is not a delivery id (expected a GUID such as 72d3162e-cc78-11e3-81ab-4c9367dc0958)"
+)]
+pub struct InvalidDeliveryId(pub String);
+
+impl DeliveryId {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for DeliveryId {
+    type Err = InvalidDeliveryId;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let valid = !s.is_empty()
+            && s.len() <= 64
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+        if valid {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(InvalidDeliveryId(s.to_owned()))
+        }
+    }
+}
+
+impl TryFrom<String> for DeliveryId {
+    type Error = InvalidDeliveryId;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<DeliveryId> for String {
+    fn from(id: DeliveryId) -> Self {
+        id.0
+    }
+}
+
+impl fmt::Display for DeliveryId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for DeliveryId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DeliveryId({})", self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,5 +263,18 @@ mod tests {
         ] {
             assert!(bad.parse::<RepoName>().is_err(), "{bad} should be refused");
         }
+    }
+
+    #[test]
+    fn delivery_id_is_safe_as_a_file_name() {
+        let id: DeliveryId = "72d3162e-cc78-11e3-81ab-4c9367dc0958".parse().unwrap();
+        assert_eq!(id.as_str(), "72d3162e-cc78-11e3-81ab-4c9367dc0958");
+        for bad in ["", "../x", "a/b", "a b", "a.json", &"x".repeat(65)] {
+            assert!(
+                bad.parse::<DeliveryId>().is_err(),
+                "{bad} should be refused"
+            );
+        }
+        assert!(serde_json::from_str::<DeliveryId>("\"..\"").is_err());
     }
 }

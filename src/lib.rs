@@ -3,8 +3,16 @@
 //! See `../shared/ARCHITECTURE.md` for the map; each module's own docs say what it owns.
 
 pub mod comments;
+pub mod config;
 pub mod github;
 pub mod ids;
+pub mod inbox;
+pub mod lambda;
+pub mod metrics;
 pub mod registry;
+pub mod server;
 pub mod store;
+pub mod telemetry;
 pub mod terraform;
+pub mod webhook;
+pub mod worker;

@@ -1,9 +1,15 @@
 //! TfPilot's integration tests: one binary, one module per area.
 
+mod deploy;
 mod github;
+mod inbox;
 mod infra_repo;
+mod lambda;
 mod plan;
 mod registry;
 mod render;
+mod serve;
 mod store;
 mod support;
+mod webhook;
+mod worker;

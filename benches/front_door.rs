@@ -1,0 +1,66 @@
+//! The webhook front door in isolation: signature check, event parsing, the whole `accept`, and
+//! the durable inbox write. `cargo bench --bench front_door`.
+
+use std::hint::black_box;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use http::{HeaderMap, HeaderValue};
+use tfpilot::inbox::{Delivery, FsInbox, Inbox};
+use tfpilot::webhook::{self, Event};
+
+const SECRET: &[u8] = b"bench-secret";
+
+fn payload() -> Vec<u8> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/webhooks/issue_comment.created.installation.json"
+    );
+    std::fs::read(path).expect("fixture")
+}
+
+fn front_door(c: &mut Criterion) {
+    let body = payload();
+    let signature = webhook::sign(SECRET, &body);
+    let mut headers = HeaderMap::new();
+    headers.insert("x-github-event", HeaderValue::from_static("issue_comment"));
+    headers.insert(
+        "x-github-delivery",
+        HeaderValue::from_static("72d3162e-cc78-11e3-81ab-4c9367dc0958"),
+    );
+    headers.insert(
+        "x-hub-signature-256",
+        HeaderValue::from_str(&signature).expect("header"),
+    );
+
+    let mut group = c.benchmark_group("front_door");
+    group.throughput(Throughput::Bytes(body.len() as u64));
+    group.bench_function("verify_signature", |b| {
+        b.iter(|| {
+            webhook::verify_signature(Some(SECRET), Some(signature.as_bytes()), black_box(&body))
+        })
+    });
+    group.bench_function("parse_issue_comment", |b| {
+        b.iter(|| Event::parse("issue_comment", black_box(&body)))
+    });
+    group.bench_function("accept", |b| {
+        b.iter(|| webhook::accept(Some(SECRET), &headers, black_box(&body)))
+    });
+    group.finish();
+
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let inbox = FsInbox::open(dir.path()).expect("inbox");
+    let text = String::from_utf8(body).expect("utf-8");
+    let mut n = 0u64;
+    c.bench_function("inbox/fs_put_fsync", |b| {
+        b.iter(|| {
+            n += 1;
+            let id = format!("bench-{n}").parse().expect("id");
+            let delivery = Delivery::new(id, "issue_comment", text.clone());
+            runtime.block_on(inbox.put(&delivery)).expect("put")
+        })
+    });
+}
+
+criterion_group!(benches, front_door);
+criterion_main!(benches);

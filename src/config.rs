@@ -1,0 +1,615 @@
+//! Settings from environment variables (ARCHITECTURE.md §5).
+//!
+//! Everything has an embedded default, so `tfpilot serve` starts with no variable set; what is
+//! set must be valid, and every problem is reported at once, naming the variable. Secrets are
+//! [`SecretString`]s: `Debug` prints `[REDACTED]`, never the value.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use secrecy::{ExposeSecret, SecretString};
+
+/// Default listen port of `tfpilot serve`.
+pub const DEFAULT_PORT: u16 = 3000;
+/// Default GitHub REST API base URL.
+pub const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";
+/// Default store: a directory next to where the service runs.
+pub const DEFAULT_STORE: &str = "fs://./data";
+/// Default model of the assistant when `OPENAI_API_KEY` is set and `TFPILOT_LLM_MODEL` is not.
+pub const DEFAULT_LLM_MODEL: &str = "gpt-4o-mini";
+
+/// The service's settings, read once at start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `PORT`: where `serve` listens.
+    pub port: u16,
+    /// `TFPILOT_WEBHOOK_SECRET`: without it every delivery is refused with 401.
+    pub webhook_secret: Option<SecretString>,
+    /// `TFPILOT_GITHUB_APP_ID` + `TFPILOT_GITHUB_PRIVATE_KEY`: without them TfPilot cannot answer.
+    pub github_app: Option<GithubAppCredentials>,
+    /// `TFPILOT_GITHUB_API_URL`, without a trailing `/`.
+    pub github_api_url: String,
+    /// `TFPILOT_STORE` (or `TFPILOT_REQUESTS_BUCKET`): where requests and the inbox live.
+    pub store: StoreLocation,
+    /// `TFPILOT_REQUESTS_BUCKET`, as given.
+    pub requests_bucket: Option<String>,
+    /// `TFPILOT_CHAT_LOGS_BUCKET`, as given.
+    pub chat_logs_bucket: Option<String>,
+    /// `TFPILOT_PROD_ALLOWED_USERS`: GitHub logins allowed to approve/merge/apply/cleanup in prod.
+    pub prod_allowed_users: Vec<String>,
+    /// `TFPILOT_DESTROY_PROD_ALLOWED_USERS`: GitHub logins allowed to destroy in prod.
+    pub destroy_prod_allowed_users: Vec<String>,
+    /// `TFPILOT_APPROVERS`: GitHub logins whose `/tfpilot approve` counts.
+    pub approvers: Vec<String>,
+    /// `OPENAI_API_KEY` (+ `TFPILOT_LLM_BASE_URL`, `TFPILOT_LLM_MODEL`): the assistant, if any.
+    pub llm: Option<LlmConfig>,
+    /// `TFPILOT_LOG_FORMAT`.
+    pub log_format: LogFormat,
+}
+
+/// The GitHub App's identity.
+#[derive(Debug, Clone)]
+pub struct GithubAppCredentials {
+    pub app_id: u64,
+    /// The App's private key, PEM text (read from the file when the variable held a path).
+    pub private_key_pem: SecretString,
+}
+
+/// The OpenAI-compatible assistant.
+#[derive(Debug, Clone)]
+pub struct LlmConfig {
+    pub api_key: SecretString,
+    /// `None`: the client's default (OpenAI).
+    pub base_url: Option<String>,
+    pub model: String,
+}
+
+/// Where TfPilot keeps its data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// `fs://<dir>`: a local directory (the embedded default, `fs://./data`).
+    Fs(PathBuf),
+    /// `s3://<bucket>`: an S3 bucket (conditional writes; AWS_ENDPOINT_URL for moto/MinIO).
+    S3 { bucket: String },
+}
+
+impl fmt::Display for StoreLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreLocation::Fs(dir) => write!(f, "fs://{}", dir.display()),
+            StoreLocation::S3 { bucket } => write!(f, "s3://{bucket}"),
+        }
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Unset: JSON on AWS Lambda, human-readable elsewhere.
+    Auto,
+    Json,
+    Pretty,
+}
+
+/// Every invalid variable found, each with the reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    pub problems: Vec<ConfigProblem>,
+}
+
+/// One invalid (or missing, when another variable needs it) environment variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    pub variable: &'static str,
+    pub reason: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid configuration:")?;
+        for p in &self.problems {
+            write!(f, "\n  {}: {}", p.variable, p.reason)?;
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `var` (tests pass a map). An empty value counts as unset.
+    /// `TFPILOT_GITHUB_PRIVATE_KEY` may name a file, which is then read.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| {
+            var(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let mut problems = Vec::new();
+        let mut problem = |variable: &'static str, reason: String| {
+            problems.push(ConfigProblem { variable, reason })
+        };
+
+        let port = match get("PORT") {
+            None => DEFAULT_PORT,
+            Some(v) => v.parse::<u16>().unwrap_or_else(|_| {
+                problem(
+                    "PORT",
+                    format!("must be a port number (0-65535), got `{v}`"),
+                );
+                DEFAULT_PORT
+            }),
+        };
+
+        // A secret keeps its exact bytes (no trimming): GitHub signs with the secret as typed.
+        let webhook_secret = var("TFPILOT_WEBHOOK_SECRET")
+            .filter(|v| !v.is_empty())
+            .map(SecretString::from);
+
+        let github_app = match (
+            get("TFPILOT_GITHUB_APP_ID"),
+            var("TFPILOT_GITHUB_PRIVATE_KEY"),
+        ) {
+            (None, None) => None,
+            (Some(_), None) => {
+                problem(
+                    "TFPILOT_GITHUB_PRIVATE_KEY",
+                    "is required when TFPILOT_GITHUB_APP_ID is set (the App's private key: PEM text or a file path)".into(),
+                );
+                None
+            }
+            (None, Some(_)) => {
+                problem(
+                    "TFPILOT_GITHUB_APP_ID",
+                    "is required when TFPILOT_GITHUB_PRIVATE_KEY is set (the App's numeric id)"
+                        .into(),
+                );
+                None
+            }
+            (Some(id), Some(key)) => {
+                let app_id = id.parse::<u64>().ok().filter(|n| *n > 0);
+                if app_id.is_none() {
+                    problem(
+                        "TFPILOT_GITHUB_APP_ID",
+                        format!("must be the App's numeric id, got `{id}`"),
+                    );
+                }
+                let key = match read_private_key(&key) {
+                    Ok(pem) => Some(pem),
+                    Err(reason) => {
+                        problem("TFPILOT_GITHUB_PRIVATE_KEY", reason);
+                        None
+                    }
+                };
+                match (app_id, key) {
+                    (Some(app_id), Some(private_key_pem)) => Some(GithubAppCredentials {
+                        app_id,
+                        private_key_pem,
+                    }),
+                    _ => None,
+                }
+            }
+        };
+
+        let github_api_url = match get("TFPILOT_GITHUB_API_URL") {
+            None => DEFAULT_GITHUB_API_URL.to_owned(),
+            Some(v) => match parse_http_url(&v) {
+                Ok(url) => url,
+                Err(reason) => {
+                    problem("TFPILOT_GITHUB_API_URL", reason);
+                    DEFAULT_GITHUB_API_URL.to_owned()
+                }
+            },
+        };
+
+        let requests_bucket = get("TFPILOT_REQUESTS_BUCKET");
+        if let Some(b) = &requests_bucket
+            && let Err(reason) = check_bucket_name(b)
+        {
+            problem("TFPILOT_REQUESTS_BUCKET", reason);
+        }
+        let chat_logs_bucket = get("TFPILOT_CHAT_LOGS_BUCKET");
+        if let Some(b) = &chat_logs_bucket
+            && let Err(reason) = check_bucket_name(b)
+        {
+            problem("TFPILOT_CHAT_LOGS_BUCKET", reason);
+        }
+
+        let store = match get("TFPILOT_STORE") {
+            Some(v) => match parse_store(&v) {
+                Ok(store) => {
+                    if let (StoreLocation::S3 { bucket }, Some(rb)) = (&store, &requests_bucket)
+                        && bucket != rb
+                    {
+                        problem(
+                            "TFPILOT_STORE",
+                            format!(
+                                "names bucket `{bucket}` but TFPILOT_REQUESTS_BUCKET is `{rb}`; set one or make them agree"
+                            ),
+                        );
+                    }
+                    store
+                }
+                Err(reason) => {
+                    problem("TFPILOT_STORE", reason);
+                    default_store()
+                }
+            },
+            // The seed system named its bucket only: that means the S3 store.
+            None => match &requests_bucket {
+                Some(bucket) => StoreLocation::S3 {
+                    bucket: bucket.clone(),
+                },
+                None => default_store(),
+            },
+        };
+
+        let mut logins = |variable: &'static str| match get(variable) {
+            None => Vec::new(),
+            Some(v) => match parse_logins(&v) {
+                Ok(list) => list,
+                Err(reason) => {
+                    problem(variable, reason);
+                    Vec::new()
+                }
+            },
+        };
+        let prod_allowed_users = logins("TFPILOT_PROD_ALLOWED_USERS");
+        let destroy_prod_allowed_users = logins("TFPILOT_DESTROY_PROD_ALLOWED_USERS");
+        let approvers = logins("TFPILOT_APPROVERS");
+
+        let llm_base_url = match get("TFPILOT_LLM_BASE_URL") {
+            None => None,
+            Some(v) => match parse_http_url(&v) {
+                Ok(url) => Some(url),
+                Err(reason) => {
+                    problem("TFPILOT_LLM_BASE_URL", reason);
+                    None
+                }
+            },
+        };
+        let llm = get("OPENAI_API_KEY").map(|key| LlmConfig {
+            api_key: SecretString::from(key),
+            base_url: llm_base_url,
+            model: get("TFPILOT_LLM_MODEL").unwrap_or_else(|| DEFAULT_LLM_MODEL.to_owned()),
+        });
+
+        let log_format = match get("TFPILOT_LOG_FORMAT").map(|v| v.to_ascii_lowercase()) {
+            None => LogFormat::Auto,
+            Some(v) if v == "json" => LogFormat::Json,
+            Some(v) if v == "pretty" => LogFormat::Pretty,
+            Some(v) => {
+                problem(
+                    "TFPILOT_LOG_FORMAT",
+                    format!("must be `json` or `pretty`, got `{v}`"),
+                );
+                LogFormat::Auto
+            }
+        };
+
+        if !problems.is_empty() {
+            return Err(ConfigError { problems });
+        }
+        Ok(Config {
+            port,
+            webhook_secret,
+            github_app,
+            github_api_url,
+            store,
+            requests_bucket,
+            chat_logs_bucket,
+            prod_allowed_users,
+            destroy_prod_allowed_users,
+            approvers,
+            llm,
+            log_format,
+        })
+    }
+
+    /// What works only partly with these settings, for startup log lines.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.webhook_secret.is_none() {
+            out.push(
+                "TFPILOT_WEBHOOK_SECRET is not set: every webhook delivery will be refused with 401"
+                    .to_owned(),
+            );
+        }
+        if self.github_app.is_none() {
+            out.push(
+                "TFPILOT_GITHUB_APP_ID / TFPILOT_GITHUB_PRIVATE_KEY are not set: TfPilot cannot answer on GitHub (deliveries are still received and logged)"
+                    .to_owned(),
+            );
+        }
+        if self.llm.is_none() {
+            out.push(
+                "OPENAI_API_KEY is not set: the deterministic rules extractor reads replies"
+                    .to_owned(),
+            );
+        }
+        out
+    }
+
+    /// The webhook secret's bytes, for signature verification only.
+    pub fn webhook_secret_bytes(&self) -> Option<&[u8]> {
+        self.webhook_secret
+            .as_ref()
+            .map(|s| s.expose_secret().as_bytes())
+    }
+}
+
+fn default_store() -> StoreLocation {
+    StoreLocation::Fs(PathBuf::from("./data"))
+}
+
+fn parse_store(v: &str) -> Result<StoreLocation, String> {
+    if let Some(dir) = v.strip_prefix("fs://") {
+        if dir.is_empty() {
+            return Err("`fs://` needs a directory, e.g. fs://./data".into());
+        }
+        Ok(StoreLocation::Fs(PathBuf::from(dir)))
+    } else if let Some(bucket) = v.strip_prefix("s3://") {
+        let bucket = bucket.strip_suffix('/').unwrap_or(bucket);
+        check_bucket_name(bucket)?;
+        Ok(StoreLocation::S3 {
+            bucket: bucket.to_owned(),
+        })
+    } else {
+        Err(format!(
+            "must be `fs://<dir>` or `s3://<bucket>`, got `{v}`"
+        ))
+    }
+}
+
+/// S3's bucket naming rules, so a typo fails at start rather than at the first write.
+fn check_bucket_name(b: &str) -> Result<(), String> {
+    let ok = (3..=63).contains(&b.len())
+        && b.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        && b.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && b.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{b}` is not an S3 bucket name (3-63 lowercase letters, digits, `-` or `.`)"
+        ))
+    }
+}
+
+fn parse_http_url(v: &str) -> Result<String, String> {
+    let uri: http::Uri = v
+        .parse()
+        .map_err(|_| format!("must be an http(s) URL, got `{v}`"))?;
+    let scheme_ok = matches!(uri.scheme_str(), Some("http" | "https"));
+    if !scheme_ok || uri.authority().is_none() {
+        return Err(format!("must be an http(s) URL, got `{v}`"));
+    }
+    Ok(v.trim_end_matches('/').to_owned())
+}
+
+/// A comma-separated list of GitHub logins; a leading `@` is allowed and dropped.
+fn parse_logins(v: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    for raw in v.split(',') {
+        let login = raw.trim();
+        let login = login.strip_prefix('@').unwrap_or(login);
+        if login.is_empty() {
+            continue;
+        }
+        // GitHub logins: letters, digits, `-` (and `_` for managed users), at most 39.
+        let valid = login.len() <= 39
+            && login
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !valid {
+            return Err(format!(
+                "`{login}` is not a GitHub login (expected a comma-separated list such as alice,bob)"
+            ));
+        }
+        out.push(login.to_owned());
+    }
+    Ok(out)
+}
+
+/// `TFPILOT_GITHUB_PRIVATE_KEY` holds PEM text (literal `\n` allowed, as in many secret stores)
+/// or the path of a PEM file.
+fn read_private_key(value: &str) -> Result<SecretString, String> {
+    let pem = if value.trim_start().starts_with("-----BEGIN") {
+        if value.contains('\n') {
+            value.to_owned()
+        } else {
+            value.replace("\\n", "\n")
+        }
+    } else {
+        let path = value.trim();
+        std::fs::read_to_string(path)
+            .map_err(|e| format!("is neither PEM text nor a readable file path (`{path}`: {e})"))?
+    };
+    // Parse it now so a wrong key fails at start, not at the first GitHub call.
+    jsonwebtoken::EncodingKey::from_rsa_pem(pem.as_bytes()).map_err(|_| {
+        "is not an RSA private key in PEM form (download it from the App's settings page)"
+            .to_owned()
+    })?;
+    Ok(SecretString::from(pem))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_vars(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn nothing_set_gives_the_embedded_defaults() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.port, 3000);
+        assert!(c.webhook_secret.is_none());
+        assert!(c.github_app.is_none());
+        assert_eq!(c.github_api_url, "https://api.github.com");
+        assert_eq!(c.store, StoreLocation::Fs(PathBuf::from("./data")));
+        assert!(c.llm.is_none());
+        assert_eq!(c.log_format, LogFormat::Auto);
+        assert!(c.prod_allowed_users.is_empty());
+        let warnings = c.warnings().join("\n");
+        assert!(warnings.contains("TFPILOT_WEBHOOK_SECRET is not set"));
+        assert!(warnings.contains("cannot answer on GitHub"));
+    }
+
+    #[test]
+    fn every_invalid_variable_is_named() {
+        let err = config(&[
+            ("PORT", "http"),
+            ("TFPILOT_STORE", "ftp://x"),
+            ("TFPILOT_LOG_FORMAT", "xml"),
+            ("TFPILOT_GITHUB_APP_ID", "12"),
+            ("TFPILOT_PROD_ALLOWED_USERS", "alice, bob smith"),
+            ("TFPILOT_GITHUB_API_URL", "api.github.com"),
+        ])
+        .unwrap_err();
+        let vars: Vec<_> = err.problems.iter().map(|p| p.variable).collect();
+        assert_eq!(
+            vars,
+            [
+                "PORT",
+                "TFPILOT_GITHUB_PRIVATE_KEY",
+                "TFPILOT_GITHUB_API_URL",
+                "TFPILOT_STORE",
+                "TFPILOT_PROD_ALLOWED_USERS",
+                "TFPILOT_LOG_FORMAT"
+            ]
+        );
+        let text = err.to_string();
+        assert!(text.contains("PORT: must be a port number"), "{text}");
+        assert!(text.contains("`bob smith` is not a GitHub login"), "{text}");
+    }
+
+    #[test]
+    fn store_is_parsed_into_its_kind() {
+        let c = config(&[("TFPILOT_STORE", "fs:///var/lib/tfpilot")]).unwrap();
+        assert_eq!(
+            c.store,
+            StoreLocation::Fs(PathBuf::from("/var/lib/tfpilot"))
+        );
+        let c = config(&[("TFPILOT_STORE", "s3://acme-tfpilot-requests")]).unwrap();
+        assert_eq!(
+            c.store,
+            StoreLocation::S3 {
+                bucket: "acme-tfpilot-requests".into()
+            }
+        );
+        assert_eq!(c.store.to_string(), "s3://acme-tfpilot-requests");
+        // The seed system's variable alone selects S3.
+        let c = config(&[("TFPILOT_REQUESTS_BUCKET", "acme-requests")]).unwrap();
+        assert_eq!(
+            c.store,
+            StoreLocation::S3 {
+                bucket: "acme-requests".into()
+            }
+        );
+        let err = config(&[
+            ("TFPILOT_STORE", "s3://one-bucket"),
+            ("TFPILOT_REQUESTS_BUCKET", "other-bucket"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.problems[0].variable, "TFPILOT_STORE");
+        assert!(config(&[("TFPILOT_STORE", "s3://Bad_Bucket")]).is_err());
+        assert!(config(&[("TFPILOT_STORE", "fs://")]).is_err());
+    }
+
+    #[test]
+    fn login_lists_are_trimmed_and_may_use_at_signs() {
+        let c = config(&[
+            ("TFPILOT_PROD_ALLOWED_USERS", " alice, @bob ,,carol-x "),
+            ("TFPILOT_APPROVERS", "dave"),
+        ])
+        .unwrap();
+        assert_eq!(c.prod_allowed_users, ["alice", "bob", "carol-x"]);
+        assert_eq!(c.approvers, ["dave"]);
+        assert!(c.destroy_prod_allowed_users.is_empty());
+    }
+
+    #[test]
+    fn llm_settings_need_the_key() {
+        let c = config(&[("TFPILOT_LLM_MODEL", "m")]).unwrap();
+        assert!(c.llm.is_none());
+        let c = config(&[
+            ("OPENAI_API_KEY", "sk-test-llm-key-123"),
+            ("TFPILOT_LLM_BASE_URL", "http://127.0.0.1:9/v1/"),
+        ])
+        .unwrap();
+        let llm = c.llm.unwrap();
+        assert_eq!(llm.base_url.as_deref(), Some("http://127.0.0.1:9/v1"));
+        assert_eq!(llm.model, DEFAULT_LLM_MODEL);
+        assert_eq!(llm.api_key.expose_secret(), "sk-test-llm-key-123");
+    }
+
+    #[test]
+    fn a_private_key_that_is_not_pem_is_refused_without_echoing_it() {
+        let err = config(&[
+            ("TFPILOT_GITHUB_APP_ID", "12345"),
+            (
+                "TFPILOT_GITHUB_PRIVATE_KEY",
+                "-----BEGIN nonsense-secret-material",
+            ),
+        ])
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("TFPILOT_GITHUB_PRIVATE_KEY"), "{text}");
+        assert!(!text.contains("nonsense-secret-material"), "{text}");
+        let err = config(&[
+            ("TFPILOT_GITHUB_APP_ID", "12345"),
+            ("TFPILOT_GITHUB_PRIVATE_KEY", "/nonexistent/key.pem"),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("readable file path"));
+    }
+
+    #[test]
+    fn debug_output_never_contains_a_secret() {
+        let key_path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/keys/github-app-test-key.pem"
+        );
+        let pem = std::fs::read_to_string(key_path).unwrap();
+        let key_body_line = pem.lines().nth(1).unwrap().to_owned();
+        for key_value in [key_path.to_owned(), pem.clone(), pem.replace('\n', "\\n")] {
+            let c = config(&[
+                ("TFPILOT_WEBHOOK_SECRET", "whsec-very-secret-value"),
+                ("TFPILOT_GITHUB_APP_ID", "424242"),
+                ("TFPILOT_GITHUB_PRIVATE_KEY", &key_value),
+                ("OPENAI_API_KEY", "sk-openai-secret-value"),
+            ])
+            .unwrap();
+            let app = c.github_app.as_ref().unwrap();
+            assert_eq!(app.app_id, 424242);
+            assert_eq!(app.private_key_pem.expose_secret().trim(), pem.trim());
+            assert_eq!(
+                c.webhook_secret_bytes(),
+                Some("whsec-very-secret-value".as_bytes())
+            );
+            for debug in [format!("{c:?}"), format!("{c:#?}")] {
+                for secret in [
+                    "whsec-very-secret-value",
+                    "sk-openai-secret-value",
+                    key_body_line.as_str(),
+                    "PRIVATE KEY",
+                ] {
+                    assert!(!debug.contains(secret), "Debug leaks {secret}: {debug}");
+                }
+                assert!(debug.contains("REDACTED"));
+            }
+        }
+    }
+}

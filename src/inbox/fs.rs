@@ -1,0 +1,392 @@
+//! [`FsInbox`]: the inbox in a local directory (the embedded default store).
+//!
+//! Layout under the store directory:
+//! * `inbox/<delivery>.json` — the [`Delivery`], written once and never changed. It is created
+//!   with a hard link from a complete temporary file: the link fails if the name exists, so
+//!   creation is atomic and create-only across processes, and readers never see half a file.
+//! * `inbox-state/<delivery>.json` — attempts and last error of a pending item (temp + rename).
+//! * `inbox-done/<delivery>.json` — present once the item is finished (done or given up); holds
+//!   its final [`ItemState`]. Pending = `inbox/` minus `inbox-done/`.
+//! * `tmp/` — temporary files; leftovers of a crash are removed at open.
+//!
+//! One worker per directory: two processes may receive into the same directory safely, but only
+//! one should process it.
+
+use std::collections::HashSet;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use super::{Delivery, Inbox, InboxError, InboxItem, ItemState, ItemStatus, PutOutcome};
+use crate::ids::DeliveryId;
+
+const INBOX: &str = "inbox";
+const STATE: &str = "inbox-state";
+const DONE: &str = "inbox-done";
+const TMP: &str = "tmp";
+/// Longest error text kept with an item.
+const MAX_ERROR_CHARS: usize = 2000;
+/// Temporary files older than this at open belong to a crashed write.
+const STALE_TMP: Duration = Duration::from_secs(3600);
+
+/// An inbox in a directory (see the module docs for the layout).
+#[derive(Debug, Clone)]
+pub struct FsInbox {
+    root: PathBuf,
+}
+
+impl FsInbox {
+    /// Opens (creating if needed) the inbox under the store directory `root`.
+    pub fn open(root: impl AsRef<Path>) -> Result<Self, InboxError> {
+        let root = root.as_ref().to_path_buf();
+        for dir in [INBOX, STATE, DONE, TMP] {
+            let path = root.join(dir);
+            fs::create_dir_all(&path).map_err(io_err("create", &path))?;
+        }
+        let inbox = Self { root };
+        inbox.remove_stale_temp_files();
+        Ok(inbox)
+    }
+
+    /// The store directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn remove_stale_temp_files(&self) {
+        let Ok(entries) = fs::read_dir(self.root.join(TMP)) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let stale = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| SystemTime::now().duration_since(t).ok())
+                .is_some_and(|age| age > STALE_TMP);
+            if stale {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+    }
+
+    fn path(&self, dir: &str, id: &DeliveryId) -> PathBuf {
+        self.root.join(dir).join(format!("{id}.json"))
+    }
+
+    fn temp_path(&self, id: &DeliveryId) -> PathBuf {
+        self.root
+            .join(TMP)
+            .join(format!("{id}.{}.tmp", uuid::Uuid::new_v4().simple()))
+    }
+
+    /// Writes `bytes` to a new temporary file and flushes it to disk.
+    fn write_temp(&self, id: &DeliveryId, bytes: &[u8]) -> Result<PathBuf, InboxError> {
+        let tmp = self.temp_path(id);
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(io_err("create", &tmp))?;
+        file.write_all(bytes).map_err(io_err("write", &tmp))?;
+        file.sync_all().map_err(io_err("sync", &tmp))?;
+        Ok(tmp)
+    }
+
+    /// Replaces `dest` atomically with `bytes`.
+    fn write_replace(&self, id: &DeliveryId, dest: &Path, bytes: &[u8]) -> Result<(), InboxError> {
+        let tmp = self.write_temp(id, bytes)?;
+        if let Err(e) = fs::rename(&tmp, dest) {
+            let _ = fs::remove_file(&tmp);
+            return Err(io_err("rename into", dest)(e));
+        }
+        sync_parent(dest);
+        Ok(())
+    }
+
+    fn put_blocking(&self, delivery: &Delivery) -> Result<PutOutcome, InboxError> {
+        let dest = self.path(INBOX, &delivery.id);
+        if dest.exists() {
+            return Ok(PutOutcome::Duplicate);
+        }
+        let json = serde_json::to_vec(delivery).map_err(|e| InboxError::Corrupt {
+            id: delivery.id.to_string(),
+            reason: e.to_string(),
+        })?;
+        let tmp = self.write_temp(&delivery.id, &json)?;
+        let linked = fs::hard_link(&tmp, &dest);
+        let _ = fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => {
+                sync_parent(&dest);
+                Ok(PutOutcome::Created)
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(PutOutcome::Duplicate),
+            Err(e) => Err(io_err("link", &dest)(e)),
+        }
+    }
+
+    fn read_delivery(&self, id: &DeliveryId) -> Result<Option<Delivery>, InboxError> {
+        let path = self.path(INBOX, id);
+        let Some(bytes) = read_optional(&path)? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| InboxError::Corrupt {
+                id: id.to_string(),
+                reason: e.to_string(),
+            })
+    }
+
+    fn read_state(&self, dir: &str, id: &DeliveryId) -> Result<Option<ItemState>, InboxError> {
+        let path = self.path(dir, id);
+        let Some(bytes) = read_optional(&path)? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| InboxError::Corrupt {
+                id: id.to_string(),
+                reason: format!("{}: {e}", path.display()),
+            })
+    }
+
+    fn current_state(&self, id: &DeliveryId) -> Result<ItemState, InboxError> {
+        if let Some(done) = self.read_state(DONE, id)? {
+            return Ok(done);
+        }
+        Ok(self
+            .read_state(STATE, id)?
+            .unwrap_or_else(ItemState::new_pending))
+    }
+
+    fn get_blocking(&self, id: &DeliveryId) -> Result<Option<InboxItem>, InboxError> {
+        let Some(delivery) = self.read_delivery(id)? else {
+            return Ok(None);
+        };
+        let state = self.current_state(id)?;
+        Ok(Some(InboxItem { delivery, state }))
+    }
+
+    fn ids_in(&self, dir: &str) -> Result<Vec<(DeliveryId, PathBuf)>, InboxError> {
+        let path = self.root.join(dir);
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&path).map_err(io_err("list", &path))? {
+            let entry = entry.map_err(io_err("list", &path))?;
+            let name = entry.file_name();
+            let Some(id) = name
+                .to_str()
+                .and_then(|n| n.strip_suffix(".json"))
+                .and_then(|n| n.parse::<DeliveryId>().ok())
+            else {
+                continue;
+            };
+            out.push((id, entry.path()));
+        }
+        Ok(out)
+    }
+
+    fn pending_blocking(&self) -> Result<Vec<DeliveryId>, InboxError> {
+        let finished: HashSet<DeliveryId> =
+            self.ids_in(DONE)?.into_iter().map(|(id, _)| id).collect();
+        let mut pending: Vec<(OffsetDateTime, DeliveryId)> = Vec::new();
+        for (id, path) in self.ids_in(INBOX)? {
+            if finished.contains(&id) {
+                continue;
+            }
+            // File times are too coarse to order deliveries that arrive together; the receive
+            // time inside the item is exact.
+            let Some(bytes) = read_optional(&path)? else {
+                continue; // pruned between the listing and now
+            };
+            let received_at = serde_json::from_slice::<ReceivedAt>(&bytes)
+                .map(|r| r.received_at)
+                // An unreadable item sorts first, so the worker reports it promptly.
+                .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+            pending.push((received_at, id));
+        }
+        pending.sort();
+        Ok(pending.into_iter().map(|(_, id)| id).collect())
+    }
+
+    fn require(&self, id: &DeliveryId) -> Result<(), InboxError> {
+        if self.path(INBOX, id).exists() {
+            Ok(())
+        } else {
+            Err(InboxError::NotFound(id.clone()))
+        }
+    }
+
+    fn record_failure_blocking(&self, id: &DeliveryId, error: &str) -> Result<u32, InboxError> {
+        self.require(id)?;
+        let mut state = self.current_state(id)?;
+        if state.status.is_finished() {
+            return Ok(state.attempts);
+        }
+        state.attempts = state.attempts.saturating_add(1);
+        state.last_error = Some(truncate(error));
+        state.updated_at = Some(OffsetDateTime::now_utc());
+        let bytes = to_json(id, &state)?;
+        self.write_replace(id, &self.path(STATE, id), &bytes)?;
+        Ok(state.attempts)
+    }
+
+    fn finish_blocking(
+        &self,
+        id: &DeliveryId,
+        status: ItemStatus,
+        reason: Option<&str>,
+    ) -> Result<(), InboxError> {
+        self.require(id)?;
+        let mut state = self.current_state(id)?;
+        if state.status.is_finished() {
+            return Ok(());
+        }
+        state.status = status;
+        if let Some(reason) = reason {
+            state.last_error = Some(truncate(reason));
+        }
+        state.updated_at = Some(OffsetDateTime::now_utc());
+        let bytes = to_json(id, &state)?;
+        self.write_replace(id, &self.path(DONE, id), &bytes)?;
+        remove_optional(&self.path(STATE, id))?;
+        Ok(())
+    }
+
+    fn prune_blocking(&self, before: OffsetDateTime) -> Result<usize, InboxError> {
+        let mut removed = 0;
+        for (id, _) in self.ids_in(DONE)? {
+            let Some(state) = self.read_state(DONE, &id)? else {
+                continue;
+            };
+            let old = state.updated_at.is_some_and(|t| t < before);
+            if old {
+                // The delivery goes first: an interrupted prune leaves only a marker, which
+                // keeps the id recognized and is removed by the next prune.
+                remove_optional(&self.path(INBOX, &id))?;
+                remove_optional(&self.path(STATE, &id))?;
+                remove_optional(&self.path(DONE, &id))?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    async fn blocking<T, F>(&self, f: F) -> Result<T, InboxError>
+    where
+        T: Send + 'static,
+        F: FnOnce(FsInbox) -> Result<T, InboxError> + Send + 'static,
+    {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || f(this))
+            .await
+            .map_err(|e| InboxError::Backend {
+                operation: "run a file-system task",
+                source: Box::new(e),
+            })?
+    }
+}
+
+#[async_trait]
+impl Inbox for FsInbox {
+    async fn put(&self, delivery: &Delivery) -> Result<PutOutcome, InboxError> {
+        let delivery = delivery.clone();
+        self.blocking(move |inbox| inbox.put_blocking(&delivery))
+            .await
+    }
+
+    async fn get(&self, id: &DeliveryId) -> Result<Option<InboxItem>, InboxError> {
+        let id = id.clone();
+        self.blocking(move |inbox| inbox.get_blocking(&id)).await
+    }
+
+    async fn pending(&self) -> Result<Vec<DeliveryId>, InboxError> {
+        self.blocking(|inbox| inbox.pending_blocking()).await
+    }
+
+    async fn record_failure(&self, id: &DeliveryId, error: &str) -> Result<u32, InboxError> {
+        let (id, error) = (id.clone(), error.to_owned());
+        self.blocking(move |inbox| inbox.record_failure_blocking(&id, &error))
+            .await
+    }
+
+    async fn mark_done(&self, id: &DeliveryId) -> Result<(), InboxError> {
+        let id = id.clone();
+        self.blocking(move |inbox| inbox.finish_blocking(&id, ItemStatus::Done, None))
+            .await
+    }
+
+    async fn give_up(&self, id: &DeliveryId, reason: &str) -> Result<(), InboxError> {
+        let (id, reason) = (id.clone(), reason.to_owned());
+        self.blocking(move |inbox| inbox.finish_blocking(&id, ItemStatus::GaveUp, Some(&reason)))
+            .await
+    }
+
+    async fn prune(&self, before: OffsetDateTime) -> Result<usize, InboxError> {
+        self.blocking(move |inbox| inbox.prune_blocking(before))
+            .await
+    }
+}
+
+fn io_err(operation: &'static str, path: &Path) -> impl FnOnce(io::Error) -> InboxError {
+    let path = path.to_path_buf();
+    move |source| InboxError::Io {
+        operation,
+        path,
+        source,
+    }
+}
+
+fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, InboxError> {
+    match fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_err("read", path)(e)),
+    }
+}
+
+fn remove_optional(path: &Path) -> Result<(), InboxError> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_err("remove", path)(e)),
+    }
+}
+
+/// Makes a new directory entry durable (a crash right after the answer must not lose it).
+fn sync_parent(path: &Path) {
+    if let Some(dir) = path.parent()
+        && let Ok(d) = File::open(dir)
+    {
+        let _ = d.sync_all();
+    }
+}
+
+/// The one field `pending` needs; the rest of the item (the body) is skipped, not copied.
+#[derive(serde::Deserialize)]
+struct ReceivedAt {
+    #[serde(with = "time::serde::rfc3339")]
+    received_at: OffsetDateTime,
+}
+
+fn to_json(id: &DeliveryId, state: &ItemState) -> Result<Vec<u8>, InboxError> {
+    serde_json::to_vec(state).map_err(|e| InboxError::Corrupt {
+        id: id.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+fn truncate(s: &str) -> String {
+    if s.chars().count() <= MAX_ERROR_CHARS {
+        s.to_owned()
+    } else {
+        let mut t: String = s.chars().take(MAX_ERROR_CHARS).collect();
+        t.push('…');
+        t
+    }
+}

@@ -1,0 +1,171 @@
+//! The inbox: where a verified delivery becomes durable work before GitHub gets its answer.
+//!
+//! Items are keyed by `X-GitHub-Delivery` and created only once, so a redelivered GUID is
+//! recognized as a duplicate however many processes receive it. An item stays *pending* until the
+//! worker marks it *done* (handler succeeded) or *given up* (too many failed attempts, or a payload
+//! that can never be handled). Finished items are kept for [`RETENTION`] so that redeliveries
+//! within that time are still recognized; [`Inbox::prune`] removes older ones.
+//!
+//! Storage-neutral: [`FsInbox`] (a directory) is here; the store issue adds S3
+//! (`inbox/<delivery>.json`, `If-None-Match: *`). Both must pass the same conformance suite
+//! (`tests/it/inbox.rs`, `inbox_conformance`).
+
+mod fs;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+pub use fs::FsInbox;
+
+use crate::config::StoreLocation;
+use crate::ids::DeliveryId;
+
+/// How long finished items are kept. GitHub lets an admin redeliver a delivery for a few days
+/// (3 at the time of writing); a week covers that with room to spare.
+pub const RETENTION: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+
+/// One webhook delivery as received: enough to process it again from scratch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub id: DeliveryId,
+    /// The `X-GitHub-Event` header.
+    pub event: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub received_at: OffsetDateTime,
+    /// The raw body, exactly as signed (verified to be UTF-8 JSON before it got here).
+    pub body: String,
+}
+
+impl Delivery {
+    pub fn new(id: DeliveryId, event: impl Into<String>, body: impl Into<String>) -> Self {
+        Self {
+            id,
+            event: event.into(),
+            received_at: OffsetDateTime::now_utc(),
+            body: body.into(),
+        }
+    }
+}
+
+/// What [`Inbox::put`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutOutcome {
+    /// A new item, pending.
+    Created,
+    /// An item with this delivery id already exists (pending or finished): nothing written.
+    Duplicate,
+}
+
+/// An item and where it stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboxItem {
+    pub delivery: Delivery,
+    pub state: ItemState,
+}
+
+/// Progress of one item, stored next to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemState {
+    pub status: ItemStatus,
+    /// Failed handler attempts so far.
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub updated_at: Option<OffsetDateTime>,
+}
+
+impl ItemState {
+    pub fn new_pending() -> Self {
+        Self {
+            status: ItemStatus::Pending,
+            attempts: 0,
+            last_error: None,
+            updated_at: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemStatus {
+    Pending,
+    Done,
+    GaveUp,
+}
+
+impl ItemStatus {
+    pub fn is_finished(self) -> bool {
+        !matches!(self, ItemStatus::Pending)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InboxError {
+    #[error("inbox: {operation} {path}: {source}")]
+    Io {
+        operation: &'static str,
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("inbox item {id} is unreadable: {reason}")]
+    Corrupt { id: String, reason: String },
+    #[error("inbox item {0} does not exist")]
+    NotFound(DeliveryId),
+    /// A storage backend's own error (S3, …).
+    #[error("inbox: {operation}: {source}")]
+    Backend {
+        operation: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+/// Durable, deduplicating storage of deliveries.
+#[async_trait]
+pub trait Inbox: Send + Sync {
+    /// Stores `delivery` unless an item with its id exists. Create-only and atomic: of concurrent
+    /// puts of one id (from any number of processes) exactly one gets [`PutOutcome::Created`],
+    /// and a reader never sees a half-written item.
+    async fn put(&self, delivery: &Delivery) -> Result<PutOutcome, InboxError>;
+
+    /// The item, or `None` if there is none with that id.
+    async fn get(&self, id: &DeliveryId) -> Result<Option<InboxItem>, InboxError>;
+
+    /// Ids of pending items, oldest first (by [`Delivery::received_at`], then id).
+    async fn pending(&self) -> Result<Vec<DeliveryId>, InboxError>;
+
+    /// Records a failed attempt; returns the number of failed attempts so far. The item stays
+    /// pending.
+    async fn record_failure(&self, id: &DeliveryId, error: &str) -> Result<u32, InboxError>;
+
+    /// The handler succeeded: the item is finished and is never handed out again.
+    async fn mark_done(&self, id: &DeliveryId) -> Result<(), InboxError>;
+
+    /// The item will never succeed (attempts exhausted, unreadable payload): finished, kept for
+    /// inspection with `reason`.
+    async fn give_up(&self, id: &DeliveryId, reason: &str) -> Result<(), InboxError>;
+
+    /// Number of pending items (the `tfpilot_inbox_depth` gauge).
+    async fn depth(&self) -> Result<usize, InboxError> {
+        Ok(self.pending().await?.len())
+    }
+
+    /// Removes finished items that finished before `before`; returns how many. Pending items are
+    /// never removed. A backend with native expiry (an S3 lifecycle rule) may do nothing here.
+    async fn prune(&self, before: OffsetDateTime) -> Result<usize, InboxError>;
+}
+
+/// The inbox for a store location.
+pub fn open(store: &StoreLocation) -> anyhow::Result<Arc<dyn Inbox>> {
+    match store {
+        StoreLocation::Fs(dir) => Ok(Arc::new(FsInbox::open(dir)?)),
+        StoreLocation::S3 { bucket } => anyhow::bail!(
+            "TFPILOT_STORE=s3://{bucket}: this build has no S3 inbox yet; use fs://<dir>"
+        ),
+    }
+}

@@ -1,0 +1,191 @@
+//! AWS Lambda: the same binary as two functions.
+//!
+//! * **webhook** — the router of [`crate::server::create_app`] under `lambda_http::run`, behind a
+//!   Function URL. `lambda_http` decodes base64 bodies before the router sees them, so the HMAC
+//!   check is the same code. The inbox write finishes before the answer (Lambda freezes work left
+//!   running afterwards).
+//! * **worker** — invoked by S3 `ObjectCreated` events on the bucket's `inbox/` prefix (keys
+//!   `inbox/<delivery>.json`), and by a schedule that drains whatever is still pending (failed
+//!   items wait for it).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use aws_lambda_events::event::s3::S3Event;
+use lambda_http::lambda_runtime::{self, LambdaEvent, service_fn};
+use serde::Serialize;
+
+use crate::config::{Config, StoreLocation};
+use crate::ids::DeliveryId;
+use crate::inbox;
+use crate::server::{AppState, create_app};
+use crate::worker::{self, DrainReport, Outcome, Worker};
+
+/// Which of the two functions this process is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LambdaFunction {
+    /// HTTP: GitHub's webhooks through a Function URL.
+    Webhook,
+    /// S3 inbox events and the scheduled sweep.
+    Worker,
+}
+
+/// Runs `function` under the Lambda runtime until the runtime stops it.
+pub async fn run(config: Config, function: LambdaFunction) -> anyhow::Result<()> {
+    for warning in config.warnings() {
+        tracing::warn!("{warning}");
+    }
+    if let StoreLocation::Fs(dir) = &config.store {
+        tracing::warn!(
+            dir = %dir.display(),
+            "TFPILOT_STORE is a local directory: on Lambda each instance has its own /tmp, so the webhook and worker functions will not share an inbox; use s3://<bucket>"
+        );
+    }
+    let inbox = inbox::open(&config.store)?;
+    match function {
+        LambdaFunction::Webhook => {
+            let state = AppState::new(config.webhook_secret.clone(), inbox);
+            lambda_http::run(create_app(state))
+                .await
+                .map_err(|e| anyhow::anyhow!("the Lambda runtime stopped: {e}"))
+        }
+        LambdaFunction::Worker => {
+            let worker = Arc::new(Worker::new(inbox, worker::default_handler(&config)?));
+            lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
+                let worker = Arc::clone(&worker);
+                async move { handle_worker_event(&worker, event.payload).await }
+            }))
+            .await
+            .map_err(|e| anyhow::anyhow!("the Lambda runtime stopped: {e}"))
+        }
+    }
+}
+
+/// What one worker invocation did (the function's result, visible in the console).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct WorkerReport {
+    pub done: usize,
+    pub retry: usize,
+    pub gave_up: usize,
+    pub skipped: usize,
+    /// Keys in the event that are not inbox items (ignored).
+    pub ignored_keys: Vec<String>,
+}
+
+impl WorkerReport {
+    fn add(&mut self, outcome: &Outcome) {
+        match outcome {
+            Outcome::Done => self.done += 1,
+            Outcome::Retry { .. } => self.retry += 1,
+            Outcome::GaveUp { .. } => self.gave_up += 1,
+            Outcome::AlreadyFinished | Outcome::NotFound => self.skipped += 1,
+        }
+    }
+}
+
+impl From<DrainReport> for WorkerReport {
+    fn from(r: DrainReport) -> Self {
+        Self {
+            done: r.done,
+            retry: r.retry,
+            gave_up: r.gave_up,
+            skipped: r.skipped,
+            ignored_keys: Vec::new(),
+        }
+    }
+}
+
+/// The worker function's body: an S3 event processes the items it names; any other event (the
+/// schedule) drains every pending item. An error (some item failed and stays pending) makes
+/// Lambda retry the invocation.
+pub async fn handle_worker_event(
+    worker: &Worker,
+    payload: serde_json::Value,
+) -> Result<WorkerReport, lambda_runtime::Error> {
+    let is_s3 = payload
+        .get("Records")
+        .and_then(|r| r.as_array())
+        .is_some_and(|records| {
+            records
+                .iter()
+                .any(|r| r.get("eventSource").and_then(|s| s.as_str()) == Some("aws:s3"))
+        });
+    let report = if is_s3 {
+        let event: S3Event = serde_json::from_value(payload)?;
+        process_s3_event(worker, &event).await?
+    } else {
+        tracing::info!("scheduled sweep of the inbox");
+        WorkerReport::from(worker.drain().await?)
+    };
+    tracing::info!(?report, "worker invocation finished");
+    if report.retry > 0 {
+        return Err(format!(
+            "{} inbox item(s) failed and stay pending for a retry",
+            report.retry
+        )
+        .into());
+    }
+    Ok(report)
+}
+
+/// Processes the inbox items an S3 event names, in the event's order, each once.
+pub async fn process_s3_event(
+    worker: &Worker,
+    event: &S3Event,
+) -> Result<WorkerReport, crate::inbox::InboxError> {
+    let mut report = WorkerReport::default();
+    let mut seen = BTreeSet::new();
+    for record in &event.records {
+        let key = record.s3.object.key.as_deref().unwrap_or_default();
+        let Some(id) = delivery_id_from_key(key) else {
+            tracing::warn!(key, "S3 event for a key that is not an inbox item; ignored");
+            report.ignored_keys.push(key.to_owned());
+            continue;
+        };
+        if !seen.insert(id.clone()) {
+            continue;
+        }
+        let outcome = worker.process_one(&id).await?;
+        report.add(&outcome);
+    }
+    Ok(report)
+}
+
+/// `inbox/<delivery>.json` (URL-encoded as S3 events send keys) → the delivery id.
+pub fn delivery_id_from_key(key: &str) -> Option<DeliveryId> {
+    // S3 event keys are form-encoded: `+` is a space, the rest percent-encoded.
+    let plus_decoded = key.replace('+', " ");
+    let decoded = percent_encoding::percent_decode_str(&plus_decoded)
+        .decode_utf8()
+        .ok()?;
+    decoded
+        .strip_prefix("inbox/")?
+        .strip_suffix(".json")?
+        .parse()
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inbox_keys_are_url_decoded() {
+        let id = delivery_id_from_key("inbox/72d3162e-cc78-11e3-81ab-4c9367dc0958.json").unwrap();
+        assert_eq!(id.as_str(), "72d3162e-cc78-11e3-81ab-4c9367dc0958");
+        assert_eq!(
+            delivery_id_from_key("inbox%2Fabc-1.json").map(|i| i.to_string()),
+            Some("abc-1".into())
+        );
+        for other in [
+            "requests/abc.json",
+            "inbox/abc.txt",
+            "inbox/a+b.json",
+            "inbox/..%2Fx.json",
+            "inbox/.json",
+            "inbox/%ff.json",
+        ] {
+            assert_eq!(delivery_id_from_key(other), None, "{other}");
+        }
+    }
+}

@@ -1,0 +1,342 @@
+//! The worker: takes inbox items, hands each to the [`EventHandler`], and marks it done only
+//! after the handler succeeded.
+//!
+//! [`Worker::process_one`] and [`Worker::drain`] are plain functions that tests call directly
+//! (no sleeps, no polling). [`Worker::run`] is the background loop of `serve`: it drains at start
+//! (resuming what a crash left undone), then each item the HTTP handler queues as it arrives.
+//! A failed item stays pending and is retried by later drains (and after a restart) until
+//! `max_attempts` failures, when it is given up: kept, logged, never retried.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+use tokio::sync::mpsc;
+use tracing::Instrument;
+
+use crate::config::Config;
+use crate::ids::DeliveryId;
+use crate::inbox::{Delivery, Inbox, InboxError, RETENTION};
+use crate::webhook::Event;
+use crate::{metrics, telemetry};
+
+/// Failed attempts after which an item is given up.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
+/// How often the background loop drains the inbox (retrying failed items).
+pub const RETRY_INTERVAL: Duration = Duration::from_secs(60);
+/// How often the background loop removes finished items older than [`RETENTION`].
+const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// What TfPilot does with one event. The chatops executor implements it; until then
+/// [`LoggingHandler`] logs what arrived.
+#[async_trait]
+pub trait EventHandler: Send + Sync {
+    /// Handles one delivery. An error leaves the item pending for a retry.
+    async fn handle(&self, delivery: &Delivery, event: &Event) -> anyhow::Result<()>;
+}
+
+/// The handler `serve` and the Lambda worker use for `config`.
+pub fn default_handler(_config: &Config) -> anyhow::Result<Arc<dyn EventHandler>> {
+    Ok(Arc::new(LoggingHandler))
+}
+
+/// Logs a one-line summary of each event and succeeds.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LoggingHandler;
+
+#[async_trait]
+impl EventHandler for LoggingHandler {
+    async fn handle(&self, _delivery: &Delivery, event: &Event) -> anyhow::Result<()> {
+        let sender = event.sender().map(|u| u.login.as_str()).unwrap_or("-");
+        let installation = event.installation().map(|i| i.0);
+        match event {
+            Event::IssueComment(e) => tracing::info!(
+                sender,
+                installation,
+                action = ?e.action,
+                issue = e.issue.number,
+                on_pull_request = e.issue.is_pull_request(),
+                comment = e.comment.id,
+                author_bot = e.comment.user.is_bot(),
+                "issue comment"
+            ),
+            Event::Issues(e) => {
+                tracing::info!(sender, installation, action = ?e.action, issue = e.issue.number, "issue")
+            }
+            Event::PullRequest(e) => tracing::info!(
+                sender,
+                installation,
+                action = ?e.action,
+                pull_request = e.number,
+                merged = e.pull_request.merged,
+                head = %e.pull_request.head.ref_name,
+                base = %e.pull_request.base.ref_name,
+                "pull request"
+            ),
+            Event::WorkflowRun(e) => tracing::info!(
+                sender,
+                installation,
+                action = ?e.action,
+                run = e.workflow_run.id,
+                path = e.workflow_run.path.as_deref().unwrap_or("-"),
+                conclusion = ?e.workflow_run.conclusion,
+                "workflow run"
+            ),
+            Event::Installation(e) => tracing::info!(
+                sender,
+                installation,
+                action = ?e.action,
+                account = %e.installation.account.login,
+                repositories = e.repositories.len(),
+                "installation"
+            ),
+            Event::InstallationRepositories(e) => tracing::info!(
+                sender,
+                installation,
+                action = ?e.action,
+                added = e.repositories_added.len(),
+                removed = e.repositories_removed.len(),
+                "installation repositories"
+            ),
+            Event::Ping(_) | Event::Other(_) => tracing::debug!("nothing to do"),
+        }
+        Ok(())
+    }
+}
+
+/// What [`Worker::process_one`] did with an item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The handler succeeded; the item is done.
+    Done,
+    /// The handler failed; the item stays pending (`attempts` failures so far).
+    Retry { attempts: u32, error: String },
+    /// The item will never succeed and was given up.
+    GaveUp { attempts: u32, reason: String },
+    /// It was already done or given up: nothing ran.
+    AlreadyFinished,
+    /// No item with this id.
+    NotFound,
+}
+
+/// Counts of one [`Worker::drain`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DrainReport {
+    pub done: usize,
+    pub retry: usize,
+    pub gave_up: usize,
+    pub skipped: usize,
+}
+
+impl DrainReport {
+    fn add(&mut self, outcome: &Outcome) {
+        match outcome {
+            Outcome::Done => self.done += 1,
+            Outcome::Retry { .. } => self.retry += 1,
+            Outcome::GaveUp { .. } => self.gave_up += 1,
+            Outcome::AlreadyFinished | Outcome::NotFound => self.skipped += 1,
+        }
+    }
+}
+
+/// Takes items from an inbox to a handler.
+#[derive(Clone)]
+pub struct Worker {
+    inbox: Arc<dyn Inbox>,
+    handler: Arc<dyn EventHandler>,
+    max_attempts: u32,
+    retry_interval: Duration,
+}
+
+impl Worker {
+    pub fn new(inbox: Arc<dyn Inbox>, handler: Arc<dyn EventHandler>) -> Self {
+        // Make sure the recorder exists before the first metric.
+        metrics::handle();
+        Self {
+            inbox,
+            handler,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+            retry_interval: RETRY_INTERVAL,
+        }
+    }
+
+    /// Failed attempts after which an item is given up (at least 1).
+    pub fn with_max_attempts(mut self, max_attempts: u32) -> Self {
+        self.max_attempts = max_attempts.max(1);
+        self
+    }
+
+    /// How long [`Worker::run`] waits before retrying failed items (default [`RETRY_INTERVAL`]).
+    pub fn with_retry_interval(mut self, interval: Duration) -> Self {
+        self.retry_interval = interval;
+        self
+    }
+
+    pub fn inbox(&self) -> &Arc<dyn Inbox> {
+        &self.inbox
+    }
+
+    /// Processes one item: parse, handle, then mark done, or record the failure.
+    pub async fn process_one(&self, id: &DeliveryId) -> Result<Outcome, InboxError> {
+        let Some(item) = self.inbox.get(id).await? else {
+            return Ok(Outcome::NotFound);
+        };
+        if item.state.status.is_finished() {
+            return Ok(Outcome::AlreadyFinished);
+        }
+        let delivery = item.delivery;
+        let event = match Event::parse(&delivery.event, delivery.body.as_bytes()) {
+            Ok(event) => event,
+            Err(e) => {
+                // The front door parsed it before storing, so only a changed parser gets here;
+                // retrying the same bytes cannot help.
+                let reason = e.to_string();
+                let span = telemetry::delivery_span(&delivery.event, id, None);
+                span.in_scope(|| tracing::error!(error = %reason, "payload unreadable, giving up"));
+                self.inbox.give_up(id, &reason).await?;
+                metrics::worker_item("gave_up");
+                return Ok(Outcome::GaveUp {
+                    attempts: item.state.attempts,
+                    reason,
+                });
+            }
+        };
+        let span = telemetry::delivery_span(event.name(), id, event.repo());
+        self.handle(delivery, event, item.state.attempts)
+            .instrument(span)
+            .await
+    }
+
+    async fn handle(
+        &self,
+        delivery: Delivery,
+        event: Event,
+        previous_attempts: u32,
+    ) -> Result<Outcome, InboxError> {
+        let id = delivery.id.clone();
+        let event_name = event.name().to_owned();
+        let started = Instant::now();
+        // Run the handler as its own task so a panic is a failed attempt, not a dead worker.
+        let handler = Arc::clone(&self.handler);
+        let task =
+            tokio::spawn(async move { handler.handle(&delivery, &event).await }.in_current_span());
+        let result = match task.await {
+            Ok(result) => result,
+            Err(join_error) => Err(anyhow::anyhow!("the event handler panicked: {join_error}")),
+        };
+        let seconds = started.elapsed().as_secs_f64();
+        match result {
+            Ok(()) => {
+                metrics::handler_duration(&event_name, "ok", seconds);
+                self.inbox.mark_done(&id).await?;
+                metrics::worker_item("done");
+                tracing::debug!(seconds, "handled");
+                Ok(Outcome::Done)
+            }
+            Err(error) => {
+                metrics::handler_duration(&event_name, "error", seconds);
+                let error = format!("{error:#}");
+                let attempts = self.inbox.record_failure(&id, &error).await?;
+                if attempts >= self.max_attempts {
+                    let reason = format!("gave up after {attempts} failed attempts: {error}");
+                    self.inbox.give_up(&id, &reason).await?;
+                    metrics::worker_item("gave_up");
+                    tracing::error!(attempts, %error, "handler failed; giving up on this delivery");
+                    Ok(Outcome::GaveUp { attempts, reason })
+                } else {
+                    metrics::worker_item("retry");
+                    tracing::warn!(
+                        attempts,
+                        max_attempts = self.max_attempts,
+                        previous_attempts,
+                        %error,
+                        "handler failed; the delivery stays in the inbox for a retry"
+                    );
+                    Ok(Outcome::Retry { attempts, error })
+                }
+            }
+        }
+    }
+
+    /// Processes every item pending now, oldest first, once each.
+    pub async fn drain(&self) -> Result<DrainReport, InboxError> {
+        let mut report = DrainReport::default();
+        for id in self.inbox.pending().await? {
+            let outcome = self.process_one(&id).await?;
+            report.add(&outcome);
+        }
+        if let Ok(depth) = self.inbox.depth().await {
+            metrics::inbox_depth(depth);
+        }
+        Ok(report)
+    }
+
+    /// The background loop of `serve`: drains at start (resuming what a crash left undone), then
+    /// processes each id from `queue` as it arrives, and drains again every retry interval (failed
+    /// items, and anything that reached the inbox without reaching the queue). Stops when
+    /// `shutdown` completes (after the item in hand).
+    pub async fn run(
+        &self,
+        mut queue: mpsc::UnboundedReceiver<DeliveryId>,
+        shutdown: impl Future<Output = ()>,
+    ) {
+        tokio::pin!(shutdown);
+        let mut last_prune: Option<Instant> = None;
+        let mut queue_open = true;
+        let mut drain_now = true;
+        // An interval, not a sleep per loop: a steady stream of new items must not postpone it.
+        let mut drain_timer = tokio::time::interval_at(
+            tokio::time::Instant::now() + self.retry_interval,
+            self.retry_interval,
+        );
+        drain_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            if last_prune.is_none_or(|t| t.elapsed() >= PRUNE_INTERVAL) {
+                last_prune = Some(Instant::now());
+                self.prune().await;
+            }
+            if drain_now {
+                drain_now = false;
+                match self.drain().await {
+                    Ok(report) if report != DrainReport::default() => {
+                        tracing::info!(?report, "inbox drained");
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot read the inbox; trying again later");
+                    }
+                }
+            }
+            tokio::select! {
+                biased;
+                _ = &mut shutdown => break,
+                _ = drain_timer.tick() => drain_now = true,
+                next = queue.recv(), if queue_open => match next {
+                    Some(id) => {
+                        if let Err(e) = self.process_one(&id).await {
+                            tracing::error!(delivery = %id, error = %e, "cannot process the inbox item; retrying later");
+                        }
+                    }
+                    None => queue_open = false,
+                },
+            }
+        }
+    }
+
+    async fn prune(&self) {
+        let Ok(retention) = time::Duration::try_from(RETENTION) else {
+            return;
+        };
+        match self
+            .inbox
+            .prune(OffsetDateTime::now_utc() - retention)
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "pruned finished inbox items"),
+            Err(e) => tracing::warn!(error = %e, "cannot prune the inbox"),
+        }
+    }
+}

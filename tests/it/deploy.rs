@@ -1,0 +1,135 @@
+//! What deploys TfPilot: the GitHub App manifest, the AWS SAM template, the project's CI workflow.
+
+use std::process::Command;
+
+use tfpilot::webhook::Event;
+
+use crate::support::{self, repo_root};
+
+/// `key: value` lines (or `- item` lines) directly under a top-level `section:` of a flat YAML file.
+fn yaml_section(text: &str, section: &str) -> Vec<String> {
+    text.lines()
+        .skip_while(|l| l.trim_end() != format!("{section}:"))
+        .skip(1)
+        .take_while(|l| l.starts_with(' ') || l.is_empty())
+        .map(|l| l.trim().to_owned())
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect()
+}
+
+#[test]
+fn the_app_manifest_asks_for_least_permissions_and_the_handled_events() {
+    let text = std::fs::read_to_string(repo_root().join("app-manifest.yml")).unwrap();
+    let mut permissions = yaml_section(&text, "default_permissions");
+    permissions.sort();
+    assert_eq!(
+        permissions,
+        [
+            "actions: write",
+            "contents: write",
+            "issues: write",
+            "metadata: read",
+            "pull_requests: write"
+        ]
+    );
+    let events = yaml_section(&text, "default_events");
+    // installation and installation_repositories reach every App without subscribing; ping is
+    // sent when the hook is created.
+    let subscribable: Vec<String> = Event::HANDLED
+        .iter()
+        .filter(|e| !matches!(**e, "ping" | "installation" | "installation_repositories"))
+        .map(|e| format!("- {e}"))
+        .collect();
+    assert_eq!(events, subscribable);
+    assert!(text.contains("/webhooks/github"));
+}
+
+#[test]
+fn the_sam_template_passes_cfn_lint() {
+    let cfn_lint = support::require_tool("cfn-lint", "pip install cfn-lint");
+    let output = Command::new(cfn_lint)
+        .arg(repo_root().join("template.yaml"))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "cfn-lint findings:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn the_sam_template_wires_both_functions_to_the_binary() {
+    let text = std::fs::read_to_string(repo_root().join("template.yaml")).unwrap();
+    for needle in [
+        "Runtime: provided.al2023",
+        "- arm64",
+        "BuildMethod: rust-cargolambda",
+        "TFPILOT_LAMBDA_FUNCTION: webhook",
+        "TFPILOT_LAMBDA_FUNCTION: worker",
+        "FunctionUrlConfig:",
+        "Value: inbox/",
+        "s3:ObjectCreated:*",
+        "BlockPublicAcls: true",
+        "SSEAlgorithm: AES256",
+        "ExpirationInDays: !Ref ChatLogRetentionDays",
+    ] {
+        assert!(text.contains(needle), "template.yaml lacks `{needle}`");
+    }
+    // Every variable of ARCHITECTURE.md §5 that a deployment sets.
+    for var in [
+        "TFPILOT_STORE",
+        "TFPILOT_REQUESTS_BUCKET",
+        "TFPILOT_CHAT_LOGS_BUCKET",
+        "TFPILOT_WEBHOOK_SECRET",
+        "TFPILOT_GITHUB_APP_ID",
+        "TFPILOT_GITHUB_PRIVATE_KEY",
+        "TFPILOT_PROD_ALLOWED_USERS",
+        "TFPILOT_DESTROY_PROD_ALLOWED_USERS",
+        "TFPILOT_APPROVERS",
+        "OPENAI_API_KEY",
+        "TFPILOT_LOG_FORMAT",
+    ] {
+        assert!(
+            text.contains(&format!("{var}:")),
+            "template.yaml does not set {var}"
+        );
+    }
+}
+
+#[test]
+fn the_ci_workflow_passes_actionlint_and_runs_ci_run() {
+    let workflow = repo_root().join(".github/workflows/ci.yml");
+    let findings = support::actionlint(&workflow);
+    assert!(findings.is_empty(), "actionlint: {findings:#?}");
+    let text = std::fs::read_to_string(&workflow).unwrap();
+    assert!(text.contains("bash .ci/run"));
+
+    // A workflow with a mistake is reported, so the check above means something.
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("broken.yml");
+    std::fs::write(
+        &broken,
+        "on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.nope }}\n",
+    )
+    .unwrap();
+    assert!(!support::actionlint(&broken).is_empty());
+}
+
+#[test]
+fn ci_run_runs_the_readme_test_command() {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let ci = std::fs::read_to_string(repo_root().join(".ci/run")).unwrap();
+    let test_command = "cargo nextest run --workspace";
+    assert!(
+        readme.contains(&format!("\n{test_command}\n")),
+        "README quick start"
+    );
+    assert!(
+        readme.contains("\ncargo run --release -- serve\n"),
+        "README quick start"
+    );
+    assert!(ci.lines().any(|l| l.trim() == test_command), ".ci/run");
+    assert!(ci.starts_with("#!/usr/bin/env bash") && ci.contains("set -euo pipefail"));
+}

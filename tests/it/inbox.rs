@@ -1,0 +1,250 @@
+//! The inbox contract, as one conformance suite every backend runs ([`inbox_conformance`]), plus
+//! what only the file-system inbox can show (several instances on one directory, reopening).
+
+use std::sync::Arc;
+
+use tfpilot::ids::DeliveryId;
+use tfpilot::inbox::{Delivery, FsInbox, Inbox, ItemStatus, PutOutcome};
+use time::OffsetDateTime;
+
+fn delivery(id: &str, received_at: OffsetDateTime) -> Delivery {
+    Delivery {
+        id: id.parse().unwrap(),
+        event: "issue_comment".into(),
+        received_at,
+        body: format!(r#"{{"n":"{id}","text":"ünïcode ✓ \"quoted\""}}"#),
+    }
+}
+
+fn id(s: &str) -> DeliveryId {
+    s.parse().unwrap()
+}
+
+/// The behaviour every [`Inbox`] must have. `inbox` must be empty. Backends call this from their
+/// own test (the S3 inbox against moto), so it asserts only through the trait.
+pub async fn inbox_conformance(inbox: &dyn Inbox) {
+    let t0 = OffsetDateTime::now_utc();
+    assert_eq!(inbox.pending().await.unwrap(), Vec::<DeliveryId>::new());
+    assert_eq!(inbox.depth().await.unwrap(), 0);
+    assert!(inbox.get(&id("conf-missing")).await.unwrap().is_none());
+
+    // Create-only: the second put of one id changes nothing, even with another body.
+    let first = delivery("conf-a", t0);
+    assert_eq!(inbox.put(&first).await.unwrap(), PutOutcome::Created);
+    let mut changed = first.clone();
+    changed.body = r#"{"other":true}"#.into();
+    assert_eq!(inbox.put(&changed).await.unwrap(), PutOutcome::Duplicate);
+    let item = inbox.get(&first.id).await.unwrap().unwrap();
+    assert_eq!(
+        item.delivery, first,
+        "the stored delivery is the first one, byte for byte"
+    );
+    assert_eq!(item.state.status, ItemStatus::Pending);
+    assert_eq!(item.state.attempts, 0);
+
+    // Concurrent puts of one id: exactly one is created.
+    let racer = delivery("conf-race", t0 + time::Duration::seconds(1));
+    let outcomes = tokio::join!(
+        inbox.put(&racer),
+        inbox.put(&racer),
+        inbox.put(&racer),
+        inbox.put(&racer),
+        inbox.put(&racer),
+        inbox.put(&racer),
+    );
+    let outcomes = [
+        outcomes.0, outcomes.1, outcomes.2, outcomes.3, outcomes.4, outcomes.5,
+    ]
+    .map(|o| o.unwrap());
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| **o == PutOutcome::Created)
+            .count(),
+        1,
+        "{outcomes:?}"
+    );
+
+    // Pending, oldest received first, whatever order they were stored in.
+    let later = delivery("conf-b", t0 + time::Duration::seconds(3));
+    assert_eq!(inbox.put(&later).await.unwrap(), PutOutcome::Created);
+    let earliest = delivery("conf-0", t0 - time::Duration::seconds(1));
+    assert_eq!(inbox.put(&earliest).await.unwrap(), PutOutcome::Created);
+    assert_eq!(
+        inbox.pending().await.unwrap(),
+        vec![id("conf-0"), id("conf-a"), id("conf-race"), id("conf-b")]
+    );
+    inbox.mark_done(&id("conf-0")).await.unwrap();
+    assert_eq!(
+        inbox.pending().await.unwrap(),
+        vec![id("conf-a"), id("conf-race"), id("conf-b")]
+    );
+    assert_eq!(inbox.depth().await.unwrap(), 3);
+
+    // Failures are counted and keep the item pending.
+    assert_eq!(
+        inbox.record_failure(&id("conf-a"), "boom 1").await.unwrap(),
+        1
+    );
+    assert_eq!(
+        inbox.record_failure(&id("conf-a"), "boom 2").await.unwrap(),
+        2
+    );
+    let item = inbox.get(&id("conf-a")).await.unwrap().unwrap();
+    assert_eq!(item.state.status, ItemStatus::Pending);
+    assert_eq!(item.state.attempts, 2);
+    assert_eq!(item.state.last_error.as_deref(), Some("boom 2"));
+    assert!(inbox.pending().await.unwrap().contains(&id("conf-a")));
+
+    // Done: no longer pending, still known (a redelivery stays a duplicate).
+    inbox.mark_done(&id("conf-a")).await.unwrap();
+    inbox.mark_done(&id("conf-a")).await.unwrap();
+    let item = inbox.get(&id("conf-a")).await.unwrap().unwrap();
+    assert_eq!(item.state.status, ItemStatus::Done);
+    assert_eq!(item.state.attempts, 2, "attempts survive finishing");
+    assert_eq!(inbox.put(&first).await.unwrap(), PutOutcome::Duplicate);
+    assert_eq!(
+        inbox.pending().await.unwrap(),
+        vec![id("conf-race"), id("conf-b")]
+    );
+
+    // Given up: finished with its reason; a finished item is not reopened by a late failure.
+    inbox
+        .give_up(&id("conf-race"), "gave up after 5 failed attempts")
+        .await
+        .unwrap();
+    let item = inbox.get(&id("conf-race")).await.unwrap().unwrap();
+    assert_eq!(item.state.status, ItemStatus::GaveUp);
+    assert_eq!(
+        item.state.last_error.as_deref(),
+        Some("gave up after 5 failed attempts")
+    );
+    inbox
+        .record_failure(&id("conf-race"), "late")
+        .await
+        .unwrap();
+    inbox.mark_done(&id("conf-race")).await.unwrap();
+    assert_eq!(
+        inbox
+            .get(&id("conf-race"))
+            .await
+            .unwrap()
+            .unwrap()
+            .state
+            .status,
+        ItemStatus::GaveUp
+    );
+    assert_eq!(inbox.pending().await.unwrap(), vec![id("conf-b")]);
+    assert_eq!(inbox.depth().await.unwrap(), 1);
+
+    // Operations on an unknown id fail instead of inventing an item.
+    assert!(inbox.mark_done(&id("conf-missing")).await.is_err());
+    assert!(
+        inbox
+            .record_failure(&id("conf-missing"), "x")
+            .await
+            .is_err()
+    );
+
+    // Prune removes finished items older than the cut-off, never pending ones.
+    assert_eq!(inbox.prune(t0 - time::Duration::hours(1)).await.unwrap(), 0);
+    let removed = inbox
+        .prune(OffsetDateTime::now_utc() + time::Duration::minutes(1))
+        .await
+        .unwrap();
+    let removed_ok = removed == 3 || removed == 0; // 0: a backend with native expiry
+    assert!(removed_ok, "prune removed {removed}");
+    assert_eq!(inbox.pending().await.unwrap(), vec![id("conf-b")]);
+    if removed == 3 {
+        assert!(inbox.get(&id("conf-a")).await.unwrap().is_none());
+        assert_eq!(inbox.put(&first).await.unwrap(), PutOutcome::Created);
+    }
+}
+
+#[tokio::test]
+async fn fs_inbox_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    let inbox = FsInbox::open(dir.path()).unwrap();
+    inbox_conformance(&inbox).await;
+}
+
+#[tokio::test]
+async fn fs_inboxes_on_one_directory_create_each_delivery_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let inboxes: Vec<Arc<FsInbox>> = (0..4)
+        .map(|_| Arc::new(FsInbox::open(dir.path()).unwrap()))
+        .collect();
+    let now = OffsetDateTime::now_utc();
+    let mut tasks = tokio::task::JoinSet::new();
+    for round in 0..20 {
+        for inbox in &inboxes {
+            let inbox = Arc::clone(inbox);
+            let d = delivery(&format!("race-{round}"), now);
+            tasks.spawn(async move { inbox.put(&d).await.unwrap() });
+        }
+    }
+    let mut created = 0;
+    while let Some(outcome) = tasks.join_next().await {
+        if outcome.unwrap() == PutOutcome::Created {
+            created += 1;
+        }
+    }
+    assert_eq!(
+        created, 20,
+        "each of 20 ids created exactly once by 4 racing instances"
+    );
+    assert_eq!(inboxes[0].depth().await.unwrap(), 20);
+    // No temporary file is left behind.
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn fs_inbox_state_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = OffsetDateTime::now_utc();
+    {
+        let inbox = FsInbox::open(dir.path()).unwrap();
+        inbox.put(&delivery("keep-1", now)).await.unwrap();
+        inbox.put(&delivery("keep-2", now)).await.unwrap();
+        inbox
+            .record_failure(&id("keep-1"), "network down")
+            .await
+            .unwrap();
+        inbox.mark_done(&id("keep-2")).await.unwrap();
+    }
+    let inbox = FsInbox::open(dir.path()).unwrap();
+    assert_eq!(inbox.pending().await.unwrap(), vec![id("keep-1")]);
+    assert_eq!(
+        inbox
+            .get(&id("keep-1"))
+            .await
+            .unwrap()
+            .unwrap()
+            .state
+            .attempts,
+        1
+    );
+    assert_eq!(
+        inbox.put(&delivery("keep-2", now)).await.unwrap(),
+        PutOutcome::Duplicate
+    );
+    // The files are plain JSON a person can read.
+    let raw = std::fs::read_to_string(dir.path().join("inbox/keep-1.json")).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(json["event"], "issue_comment");
+}
+
+#[tokio::test]
+async fn a_corrupt_item_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let inbox = FsInbox::open(dir.path()).unwrap();
+    std::fs::write(dir.path().join("inbox/broken-1.json"), b"{ not json").unwrap();
+    let err = inbox.get(&id("broken-1")).await.unwrap_err();
+    assert!(err.to_string().contains("broken-1 is unreadable"), "{err}");
+    // Files that are not items are not listed.
+    std::fs::write(dir.path().join("inbox/README.txt"), b"x").unwrap();
+    assert_eq!(inbox.pending().await.unwrap(), vec![id("broken-1")]);
+}

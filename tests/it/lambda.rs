@@ -1,0 +1,156 @@
+//! The AWS Lambda paths: a Function URL request goes through `lambda_http`'s own request
+//! conversion into the same router and signature check; an S3 inbox event reaches the worker.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::http::StatusCode;
+use lambda_http::RequestExt;
+use lambda_http::request::RequestContext;
+use secrecy::SecretString;
+use tfpilot::inbox::{Delivery, FsInbox, Inbox, ItemStatus};
+use tfpilot::lambda::{WorkerReport, handle_worker_event};
+use tfpilot::server::{AppState, create_app};
+use tfpilot::worker::Worker;
+use tower::ServiceExt;
+
+use crate::support::{self, WEBHOOK_SECRET};
+use crate::worker::RecordingHandler;
+
+const DELIVERY: &str = "5b0e6f3a-9c1d-4e7b-8a2f-1d3c5e7a9b0c";
+
+fn fixture(name: &str) -> String {
+    let path = support::repo_root()
+        .join("tests/fixtures/lambda")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+/// The Function URL event → `lambda_http::Request` (exactly what `lambda_http::run` does) → the
+/// router; returns the status and the inbox.
+async fn through_lambda_http(
+    event_json: &str,
+    secret: &str,
+) -> (StatusCode, Arc<FsInbox>, tempfile::TempDir) {
+    let request = lambda_http::request::from_str(event_json).expect("a Function URL event");
+    assert!(
+        matches!(
+            request.request_context_ref(),
+            Some(RequestContext::ApiGatewayV2(_))
+        ),
+        "Function URLs use the API Gateway v2 payload"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let inbox = Arc::new(FsInbox::open(dir.path()).unwrap());
+    let router = create_app(AppState::new(
+        Some(SecretString::from(secret)),
+        inbox.clone(),
+    ));
+    let response = router.oneshot(request).await.unwrap();
+    (response.status(), inbox, dir)
+}
+
+#[tokio::test]
+async fn a_function_url_delivery_reaches_the_router_and_the_inbox() {
+    for file in [
+        "function-url-webhook.json",
+        "function-url-webhook-base64.json",
+    ] {
+        let (status, inbox, _dir) = through_lambda_http(&fixture(file), WEBHOOK_SECRET).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{file}");
+        let item = inbox
+            .get(&DELIVERY.parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(item.delivery.event, "issue_comment");
+        // The stored body is the decoded JSON GitHub signed, not the base64 text.
+        let body: serde_json::Value = serde_json::from_str(&item.delivery.body).unwrap();
+        assert_eq!(body["installation"]["id"], 48290711, "{file}");
+    }
+}
+
+#[tokio::test]
+async fn a_function_url_delivery_gets_the_same_signature_check() {
+    // Another secret: 401.
+    let (status, inbox, _dir) =
+        through_lambda_http(&fixture("function-url-webhook.json"), "another-secret").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(inbox.depth().await.unwrap(), 0);
+
+    // The body changed in transit: 401.
+    let mut event: serde_json::Value =
+        serde_json::from_str(&fixture("function-url-webhook.json")).unwrap();
+    let body = event["body"]
+        .as_str()
+        .unwrap()
+        .replace("/tfpilot new", "/tfpilot destroy");
+    event["body"] = body.into();
+    let (status, inbox, _dir) = through_lambda_http(&event.to_string(), WEBHOOK_SECRET).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(inbox.depth().await.unwrap(), 0);
+}
+
+fn stored_delivery() -> Delivery {
+    let event: serde_json::Value =
+        serde_json::from_str(&fixture("function-url-webhook.json")).unwrap();
+    Delivery::new(
+        DELIVERY.parse().unwrap(),
+        "issue_comment",
+        event["body"].as_str().unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn an_s3_inbox_event_reaches_the_worker() {
+    let dir = tempfile::tempdir().unwrap();
+    let inbox = Arc::new(FsInbox::open(dir.path()).unwrap());
+    inbox.put(&stored_delivery()).await.unwrap();
+    let handler = Arc::new(RecordingHandler::default());
+    let worker = Worker::new(inbox.clone(), handler.clone());
+
+    let event: serde_json::Value = serde_json::from_str(&fixture("s3-inbox-event.json")).unwrap();
+    let report = handle_worker_event(&worker, event.clone()).await.unwrap();
+    assert_eq!(
+        report,
+        WorkerReport {
+            done: 1,
+            ignored_keys: vec!["requests%2F3f2a4c1e-8b7d-4e2f-9a1b-0c3d5e7f9a2b.json".into()],
+            ..WorkerReport::default()
+        }
+    );
+    assert_eq!(handler.handled_ids(), vec![DELIVERY.to_owned()]);
+    let item = inbox
+        .get(&DELIVERY.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(item.state.status, ItemStatus::Done);
+
+    // S3 delivers events at least once: the same event again runs nothing.
+    let again = handle_worker_event(&worker, event).await.unwrap();
+    assert_eq!(again.skipped, 1);
+    assert_eq!(handler.calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_failed_s3_item_fails_the_invocation_and_the_schedule_retries_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let inbox = Arc::new(FsInbox::open(dir.path()).unwrap());
+    inbox.put(&stored_delivery()).await.unwrap();
+
+    let failing = Arc::new(RecordingHandler::failing(1));
+    let worker = Worker::new(inbox.clone(), failing.clone());
+    let event: serde_json::Value = serde_json::from_str(&fixture("s3-inbox-event.json")).unwrap();
+    let err = handle_worker_event(&worker, event).await.unwrap_err();
+    assert!(err.to_string().contains("stay pending"), "{err}");
+    assert_eq!(inbox.depth().await.unwrap(), 1);
+
+    // The scheduled sweep (an EventBridge event, not S3) drains what is pending.
+    let scheduled: serde_json::Value =
+        serde_json::from_str(&fixture("scheduled-event.json")).unwrap();
+    let report = handle_worker_event(&worker, scheduled).await.unwrap();
+    assert_eq!(report.done, 1);
+    assert_eq!(inbox.depth().await.unwrap(), 0);
+    assert_eq!(failing.calls.load(Ordering::SeqCst), 2);
+}

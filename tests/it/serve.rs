@@ -1,0 +1,227 @@
+//! The real `tfpilot` binary: `serve` starts on embedded defaults, warns about what it cannot do,
+//! resumes undone inbox items, stops on SIGTERM; a bad variable stops it with a clear message.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tfpilot::inbox::{Delivery, FsInbox, Inbox, ItemStatus};
+
+use crate::support::{self, WEBHOOK_SECRET};
+
+/// `tfpilot <args>` with an empty environment (plus `vars`), stderr to `log`.
+fn tfpilot(args: &[&str], vars: &[(&str, &str)], log: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tfpilot"));
+    cmd.args(args)
+        .env_clear()
+        .envs(vars.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap());
+    cmd
+}
+
+/// Polls `/healthz` until it answers 200 (the binary is starting), at most 30 s.
+async fn wait_healthy(port: u16, child: &mut Child, log: &Path) {
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = client
+            .get(format!("http://127.0.0.1:{port}/healthz"))
+            .send()
+            .await
+            && r.status().as_u16() == 200
+        {
+            return;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!(
+                "tfpilot exited with {status} before answering:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no 200 from /healthz within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn terminate(child: &mut Child) -> std::process::ExitStatus {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("tfpilot did not stop within 10 s of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[tokio::test]
+async fn serve_starts_with_no_variables_and_says_what_it_cannot_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("stderr.log");
+    let port = support::free_port();
+    // Only the port (the default 3000 may be taken on this machine) and the data directory
+    // (the default ./data would land in the repository).
+    let store = format!("fs://{}", dir.path().join("data").display());
+    let mut child = tfpilot(
+        &["serve", "--host", "127.0.0.1"],
+        &[("PORT", &port.to_string()), ("TFPILOT_STORE", &store)],
+        &log,
+    )
+    .spawn()
+    .unwrap();
+    wait_healthy(port, &mut child, &log).await;
+
+    let body = support::webhook_fixture("issue_comment.created.installation.json");
+    let response = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/webhooks/github"))
+        .header("x-github-event", "issue_comment")
+        .header("x-github-delivery", "22222222-0000-4000-8000-000000000001")
+        .header(
+            "x-hub-signature-256",
+            tfpilot::webhook::sign(WEBHOOK_SECRET.as_bytes(), &body),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+
+    let metrics = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("tfpilot_webhook_signature_failures_total"),
+        "{metrics}"
+    );
+
+    let status = terminate(&mut child);
+    let stderr = std::fs::read_to_string(&log).unwrap();
+    assert!(status.success(), "exit {status}:\n{stderr}");
+    assert!(
+        stderr.contains(
+            "TFPILOT_WEBHOOK_SECRET is not set: every webhook delivery will be refused with 401"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("cannot answer on GitHub"), "{stderr}");
+    assert!(stderr.contains("TfPilot listening"), "{stderr}");
+}
+
+#[tokio::test]
+async fn serve_resumes_items_left_undone_by_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let id = "22222222-0000-4000-8000-000000000002".parse().unwrap();
+    {
+        let inbox = FsInbox::open(&data).unwrap();
+        let body = support::webhook_fixture("issue_comment.pull_request.json");
+        inbox
+            .put(&Delivery::new(
+                id,
+                "issue_comment",
+                String::from_utf8(body).unwrap(),
+            ))
+            .await
+            .unwrap();
+    }
+    let log = dir.path().join("stderr.log");
+    let port = support::free_port();
+    let store = format!("fs://{}", data.display());
+    let mut child = tfpilot(
+        &["serve", "--host", "127.0.0.1"],
+        &[
+            ("PORT", &port.to_string()),
+            ("TFPILOT_STORE", &store),
+            ("TFPILOT_WEBHOOK_SECRET", WEBHOOK_SECRET),
+            ("TFPILOT_LOG_FORMAT", "json"),
+        ],
+        &log,
+    )
+    .spawn()
+    .unwrap();
+    wait_healthy(port, &mut child, &log).await;
+
+    let inbox = FsInbox::open(&data).unwrap();
+    let id = "22222222-0000-4000-8000-000000000002".parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let item = inbox.get(&id).await.unwrap().unwrap();
+        if item.state.status == ItemStatus::Done {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the leftover item was not processed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let status = terminate(&mut child);
+    let stderr = std::fs::read_to_string(&log).unwrap();
+    assert!(status.success(), "{stderr}");
+    // JSON lines, the delivery's span on the handler's line.
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("\"issue comment\""))
+        .unwrap_or_else(|| panic!("no handler line in:\n{stderr}"));
+    let json: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!(
+        json["span"]["delivery"],
+        "22222222-0000-4000-8000-000000000002"
+    );
+    assert_eq!(json["span"]["event"], "issue_comment");
+    assert_eq!(json["span"]["repo"], "Codertocat/Hello-World");
+    assert_eq!(json["fields"]["on_pull_request"], true);
+    assert!(
+        !stderr.contains(WEBHOOK_SECRET),
+        "the secret is never logged"
+    );
+}
+
+#[test]
+fn an_invalid_variable_stops_the_start_and_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("stderr.log");
+    let status = tfpilot(
+        &["serve"],
+        &[("PORT", "eighty"), ("TFPILOT_STORE", "ftp://nope")],
+        &log,
+    )
+    .status()
+    .unwrap();
+    let stderr = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("PORT: must be a port number (0-65535), got `eighty`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("TFPILOT_STORE: must be `fs://<dir>` or `s3://<bucket>`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn no_subcommand_outside_lambda_explains_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("stderr.log");
+    let status = tfpilot(&[], &[], &log).status().unwrap();
+    let stderr = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(status.code(), Some(2));
+    assert!(stderr.contains("tfpilot serve"), "{stderr}");
+}

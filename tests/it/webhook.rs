@@ -1,0 +1,486 @@
+//! `POST /webhooks/github`, `/healthz` and `/metrics` through the router (no socket), with real
+//! payloads from `@octokit/webhooks-examples` and our fixtures built from them.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use secrecy::SecretString;
+use tfpilot::ids::{DeliveryId, InstallationId};
+use tfpilot::inbox::{Delivery, FsInbox, Inbox, InboxError, InboxItem, PutOutcome};
+use tfpilot::server::{AppState, create_app};
+use tfpilot::webhook::Event;
+use tfpilot::webhook::events::{AuthorAssociation, UserKind};
+use tower::ServiceExt;
+
+use crate::support::{self, WEBHOOK_SECRET, signed_delivery};
+
+pub struct TestApp {
+    pub router: Router,
+    pub inbox: Arc<FsInbox>,
+    pub dir: tempfile::TempDir,
+}
+
+/// The router with a fresh file-system inbox and the test secret (or none).
+pub fn test_app(secret: Option<&str>) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let inbox = Arc::new(FsInbox::open(dir.path()).unwrap());
+    let state = AppState::new(secret.map(SecretString::from), inbox.clone());
+    TestApp {
+        router: create_app(state),
+        inbox,
+        dir,
+    }
+}
+
+pub async fn send(router: &Router, request: Request<Body>) -> (StatusCode, String) {
+    let response = router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+fn delivery_id(n: usize) -> String {
+    format!("00000000-0000-4000-8000-{n:012}")
+}
+
+#[tokio::test]
+async fn every_real_payload_of_a_handled_event_is_accepted() {
+    let app = test_app(Some(WEBHOOK_SECRET));
+    let mut accepted: BTreeMap<String, usize> = BTreeMap::new();
+    let mut queued = 0;
+    for (n, (event, payload)) in support::octokit_examples().into_iter().enumerate() {
+        if !Event::HANDLED.contains(&event.as_str()) {
+            continue;
+        }
+        let body = serde_json::to_vec(&payload).unwrap();
+        let parsed = Event::parse(&event, &body)
+            .unwrap_or_else(|e| panic!("example {n} ({event}) does not parse: {e}"));
+        assert_eq!(parsed.name(), event);
+        assert!(!matches!(parsed, Event::Other(_)));
+        let (status, text) = send(
+            &app.router,
+            signed_delivery(WEBHOOK_SECRET, &event, &delivery_id(n), body),
+        )
+        .await;
+        let expected = if event == "ping" {
+            StatusCode::OK
+        } else {
+            queued += 1;
+            StatusCode::ACCEPTED
+        };
+        assert_eq!(status, expected, "example {n} ({event}): {text}");
+        *accepted.entry(event).or_default() += 1;
+    }
+    let total: usize = accepted.values().sum();
+    println!(
+        "accepted {total} real payloads of handled events from @octokit/webhooks-examples: {accepted:?}"
+    );
+    assert_eq!(accepted.len(), Event::HANDLED.len(), "{accepted:?}");
+    // @octokit/webhooks-examples 7.6.1 (pinned in tests/fixtures/npm).
+    assert_eq!(total, 86, "{accepted:?}");
+    assert_eq!(app.inbox.depth().await.unwrap(), queued);
+}
+
+#[tokio::test]
+async fn every_other_real_event_is_acknowledged_and_not_stored() {
+    let app = test_app(Some(WEBHOOK_SECRET));
+    let mut ignored = 0;
+    for (n, (event, payload)) in support::octokit_examples().into_iter().enumerate() {
+        if Event::HANDLED.contains(&event.as_str()) {
+            continue;
+        }
+        let body = serde_json::to_vec(&payload).unwrap();
+        let (status, text) = send(
+            &app.router,
+            signed_delivery(WEBHOOK_SECRET, &event, &delivery_id(n), body),
+        )
+        .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{event}: {text}");
+        assert!(text.starts_with("ignored"), "{text}");
+        ignored += 1;
+    }
+    println!("acknowledged and ignored {ignored} payloads of other events");
+    assert_eq!(ignored, 329 - 86);
+    assert_eq!(app.inbox.depth().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn our_fixtures_are_accepted_with_the_fields_the_executor_needs() {
+    let app = test_app(Some(WEBHOOK_SECRET));
+    let fixtures = support::own_webhook_fixtures();
+    for (n, (event, file, payload)) in fixtures.iter().enumerate() {
+        let body = serde_json::to_vec(payload).unwrap();
+        let (status, text) = send(
+            &app.router,
+            signed_delivery(WEBHOOK_SECRET, event, &delivery_id(n), body.clone()),
+        )
+        .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{file}: {text}");
+        let parsed = Event::parse(event, &body).unwrap();
+        assert_eq!(
+            parsed.installation(),
+            Some(InstallationId(48290711)),
+            "{file}"
+        );
+        assert!(parsed.repo().is_some(), "{file}");
+    }
+    println!("accepted {} own fixtures", fixtures.len());
+    assert_eq!(fixtures.len(), 6);
+
+    let pr_comment = support::webhook_fixture("issue_comment.pull_request.json");
+    let Event::IssueComment(e) = Event::parse("issue_comment", &pr_comment).unwrap() else {
+        panic!("not an issue comment");
+    };
+    assert!(e.issue.is_pull_request());
+    assert_eq!(e.comment.body, "/tfpilot plan");
+    assert_eq!(e.comment.author_association, AuthorAssociation::Owner);
+    assert_eq!(e.comment.user.kind, UserKind::User);
+
+    let bot = support::webhook_fixture("issue_comment.bot.installation.json");
+    let Event::IssueComment(e) = Event::parse("issue_comment", &bot).unwrap() else {
+        panic!("not an issue comment");
+    };
+    assert!(e.comment.user.is_bot() && e.sender.is_bot());
+    assert!(!e.issue.is_pull_request());
+
+    let merged = support::webhook_fixture("pull_request.closed.merged.installation.json");
+    let Event::PullRequest(e) = Event::parse("pull_request", &merged).unwrap() else {
+        panic!("not a pull request");
+    };
+    assert!(e.pull_request.merged);
+    assert_eq!(
+        e.pull_request.head.ref_name,
+        "request/3f2a4c1e-8b7d-4e2f-9a1b-0c3d5e7f9a2b"
+    );
+    assert_eq!(e.pull_request.head.sha.len(), 40);
+
+    let run = support::webhook_fixture("workflow_run.completed.installation.json");
+    let Event::WorkflowRun(e) = Event::parse("workflow_run", &run).unwrap() else {
+        panic!("not a workflow run");
+    };
+    assert_eq!(
+        e.workflow_run.path.as_deref(),
+        Some(".github/workflows/plan.yml")
+    );
+    assert!(e.workflow_run.conclusion.is_some());
+    assert!(
+        e.workflow_run
+            .display_title
+            .as_deref()
+            .unwrap()
+            .contains("3f2a4c1e-8b7d-4e2f-9a1b-0c3d5e7f9a2b")
+    );
+}
+
+/// A request whose signature header is `signature` (or none).
+fn with_signature(signature: Option<&str>, body: &'static [u8]) -> Request<Body> {
+    let mut builder = Request::post("/webhooks/github")
+        .header("x-github-event", "issue_comment")
+        .header("x-github-delivery", delivery_id(1));
+    if let Some(sig) = signature {
+        builder = builder.header("x-hub-signature-256", sig);
+    }
+    builder.body(Body::from(body)).unwrap()
+}
+
+#[tokio::test]
+async fn bad_signatures_are_refused_with_401_and_nothing_is_stored() {
+    // GitHub's published test vector: the secret and the body that `sha256=757107ea…3e17` signs.
+    const GH_SECRET: &str = "It's a Secret to Everybody";
+    const GH_SIG: &str = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+    let app = test_app(Some(GH_SECRET));
+
+    // The right signature passes the check; "Hello, World!" is then refused as not JSON (400).
+    let (status, text) = send(&app.router, with_signature(Some(GH_SIG), b"Hello, World!")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+    assert!(text.starts_with("the body is not JSON"), "{text}");
+
+    let wrong_secret = test_app(Some("It's a Secret to Somebody"));
+    let (status, _) = send(
+        &wrong_secret.router,
+        with_signature(Some(GH_SIG), b"Hello, World!"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    let truncated = &GH_SIG[..GH_SIG.len() - 4];
+    let cases: [(Option<&str>, &'static [u8], &str); 6] = [
+        (None, b"{}", "missing X-Hub-Signature-256"),
+        (Some(truncated), b"Hello, World!", "must be `sha256=`"),
+        (
+            Some("sha1=01dc10d0c83e72ed246219cdd91669667fe2ca59"),
+            b"Hello, World!",
+            "must be `sha256=`",
+        ),
+        (Some(GH_SIG), b"", "does not match"),
+        (Some(GH_SIG), b"Hello, World!\n", "does not match"),
+        (Some(""), b"{}", "must be `sha256=`"),
+    ];
+    for (signature, body, reason) in cases {
+        let (status, text) = send(&app.router, with_signature(signature, body)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{signature:?}: {text}");
+        assert!(text.contains(reason), "{signature:?}: {text}");
+    }
+    // An empty body signed correctly is authentic but not JSON.
+    let sig = tfpilot::webhook::sign(GH_SECRET.as_bytes(), b"");
+    let (status, _) = send(&app.router, with_signature(Some(&sig), b"")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    assert_eq!(app.inbox.depth().await.unwrap(), 0);
+    assert!(
+        app.inbox
+            .get(&delivery_id(1).parse().unwrap())
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn without_a_secret_every_delivery_is_refused() {
+    let app = test_app(None);
+    let body = support::webhook_fixture("issue_comment.created.installation.json");
+    let (status, text) = send(
+        &app.router,
+        signed_delivery(WEBHOOK_SECRET, "issue_comment", &delivery_id(1), body),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(text.contains("TFPILOT_WEBHOOK_SECRET"), "{text}");
+    assert_eq!(app.inbox.depth().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn unreadable_deliveries_get_400_with_a_one_line_reason() {
+    let app = test_app(Some(WEBHOOK_SECRET));
+    let good = support::webhook_fixture("issue_comment.created.installation.json");
+
+    let mut no_event = signed_delivery(WEBHOOK_SECRET, "x", &delivery_id(1), good.clone());
+    no_event.headers_mut().remove("x-github-event");
+    let mut no_delivery = signed_delivery(WEBHOOK_SECRET, "issue_comment", "x", good.clone());
+    no_delivery.headers_mut().remove("x-github-delivery");
+    let cases = [
+        (no_event, "missing X-GitHub-Event header"),
+        (no_delivery, "missing X-GitHub-Delivery header"),
+        (
+            signed_delivery(
+                WEBHOOK_SECRET,
+                "issue_comment",
+                &delivery_id(2),
+                "{not json",
+            ),
+            "the body is not JSON",
+        ),
+        (
+            signed_delivery(
+                WEBHOOK_SECRET,
+                "issue_comment",
+                &delivery_id(3),
+                r#"{"action":"created"}"#,
+            ),
+            "the `issue_comment` payload is not what GitHub sends",
+        ),
+    ];
+    for (request, reason) in cases {
+        let (status, text) = send(&app.router, request).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+        assert!(text.starts_with(reason), "{text}");
+        assert_eq!(text.trim_end().lines().count(), 1, "{text}");
+    }
+    assert_eq!(app.inbox.depth().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_body_over_25_mib_is_refused_with_413() {
+    let app = test_app(Some(WEBHOOK_SECRET));
+    let limit = tfpilot::webhook::MAX_BODY_BYTES;
+    assert_eq!(limit, 25 * 1024 * 1024);
+
+    // Just under the limit: a real payload padded with whitespace (still JSON) is accepted.
+    let mut body = support::webhook_fixture("issue_comment.created.installation.json");
+    body.resize(limit, b' ');
+    let (status, text) = send(
+        &app.router,
+        signed_delivery(
+            WEBHOOK_SECRET,
+            "issue_comment",
+            &delivery_id(1),
+            body.clone(),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{text}");
+
+    body.push(b' ');
+    let (status, _) = send(
+        &app.router,
+        signed_delivery(WEBHOOK_SECRET, "issue_comment", &delivery_id(2), body),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(app.inbox.depth().await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn ping_is_answered_200_and_not_queued() {
+    let app = test_app(Some(WEBHOOK_SECRET));
+    let (_, ping) = support::octokit_examples()
+        .into_iter()
+        .find(|(e, _)| e == "ping")
+        .unwrap();
+    let (status, text) = send(
+        &app.router,
+        signed_delivery(
+            WEBHOOK_SECRET,
+            "ping",
+            &delivery_id(1),
+            serde_json::to_vec(&ping).unwrap(),
+        ),
+    )
+    .await;
+    assert_eq!((status, text.trim()), (StatusCode::OK, "pong"));
+    assert_eq!(app.inbox.depth().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_redelivered_guid_is_answered_duplicate_and_stored_once() {
+    let app = test_app(Some(WEBHOOK_SECRET));
+    let body = support::webhook_fixture("issue_comment.created.installation.json");
+    let id = delivery_id(7);
+    let (status, text) = send(
+        &app.router,
+        signed_delivery(WEBHOOK_SECRET, "issue_comment", &id, body.clone()),
+    )
+    .await;
+    assert_eq!((status, text.trim()), (StatusCode::ACCEPTED, "queued"));
+    for _ in 0..3 {
+        let (status, text) = send(
+            &app.router,
+            signed_delivery(WEBHOOK_SECRET, "issue_comment", &id, body.clone()),
+        )
+        .await;
+        assert_eq!((status, text.trim()), (StatusCode::OK, "duplicate"));
+    }
+    assert_eq!(app.inbox.pending().await.unwrap().len(), 1);
+    let item = app.inbox.get(&id.parse().unwrap()).await.unwrap().unwrap();
+    assert_eq!(item.delivery.event, "issue_comment");
+    assert_eq!(
+        item.delivery.body.as_bytes(),
+        body.as_slice(),
+        "the raw body is kept exactly"
+    );
+}
+
+/// An inbox whose storage is down.
+struct UnavailableInbox;
+
+#[async_trait]
+impl Inbox for UnavailableInbox {
+    async fn put(&self, _: &Delivery) -> Result<PutOutcome, InboxError> {
+        Err(InboxError::Backend {
+            operation: "put",
+            source: "storage is down".into(),
+        })
+    }
+    async fn get(&self, _: &DeliveryId) -> Result<Option<InboxItem>, InboxError> {
+        Ok(None)
+    }
+    async fn pending(&self) -> Result<Vec<DeliveryId>, InboxError> {
+        Ok(Vec::new())
+    }
+    async fn record_failure(&self, id: &DeliveryId, _: &str) -> Result<u32, InboxError> {
+        Err(InboxError::NotFound(id.clone()))
+    }
+    async fn mark_done(&self, id: &DeliveryId) -> Result<(), InboxError> {
+        Err(InboxError::NotFound(id.clone()))
+    }
+    async fn give_up(&self, id: &DeliveryId, _: &str) -> Result<(), InboxError> {
+        Err(InboxError::NotFound(id.clone()))
+    }
+    async fn prune(&self, _: time::OffsetDateTime) -> Result<usize, InboxError> {
+        Ok(0)
+    }
+}
+
+#[tokio::test]
+async fn an_inbox_that_cannot_store_gives_503_so_github_can_redeliver() {
+    let state = AppState::new(
+        Some(SecretString::from(WEBHOOK_SECRET)),
+        Arc::new(UnavailableInbox),
+    );
+    let router = create_app(state);
+    let body = support::webhook_fixture("issue_comment.created.installation.json");
+    let (status, _) = send(
+        &router,
+        signed_delivery(WEBHOOK_SECRET, "issue_comment", &delivery_id(1), body),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[tokio::test]
+async fn healthz_reports_the_version() {
+    let app = test_app(None);
+    let (status, text) = send(
+        &app.router,
+        Request::get("/healthz").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(json["status"], "ok");
+    assert_eq!(json["version"], env!("CARGO_PKG_VERSION"));
+}
+
+#[tokio::test]
+async fn metrics_count_deliveries_signature_failures_and_inbox_depth() {
+    let app = test_app(Some(WEBHOOK_SECRET));
+    let body = support::webhook_fixture("issue_comment.created.installation.json");
+    for n in 0..2 {
+        send(
+            &app.router,
+            signed_delivery(
+                WEBHOOK_SECRET,
+                "issue_comment",
+                &delivery_id(n),
+                body.clone(),
+            ),
+        )
+        .await;
+    }
+    send(
+        &app.router,
+        signed_delivery(
+            "not-the-secret",
+            "issue_comment",
+            &delivery_id(9),
+            body.clone(),
+        ),
+    )
+    .await;
+
+    let (status, text) = send(
+        &app.router,
+        Request::get("/metrics").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let value = |prefix: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no `{prefix}` in:\n{text}"))
+    };
+    assert!(
+        value(r#"tfpilot_webhook_deliveries_total{event="issue_comment",outcome="queued"}"#) >= 2.0
+    );
+    assert!(value(r#"tfpilot_webhook_signature_failures_total{reason="mismatch"}"#) >= 1.0);
+    assert_eq!(value("tfpilot_inbox_depth"), 2.0);
+}

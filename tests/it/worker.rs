@@ -1,0 +1,402 @@
+//! The worker: deliveries from the router's inbox reach the handler exactly once after success,
+//! failures stay for a retry (also after a restart), and the background loop of `serve` resumes
+//! and follows the inbox.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::http::StatusCode;
+use secrecy::SecretString;
+use tfpilot::ids::DeliveryId;
+use tfpilot::inbox::{Delivery, FsInbox, Inbox, ItemStatus};
+use tfpilot::server::{self, AppState};
+use tfpilot::webhook::Event;
+use tfpilot::worker::{DrainReport, EventHandler, Outcome, Worker};
+use tokio::sync::mpsc;
+
+use crate::support::{self, WEBHOOK_SECRET, signed_delivery};
+use crate::webhook::{send, test_app};
+
+/// Records what it handled; fails its first `failures` calls; reports each success on a channel.
+#[derive(Default)]
+pub struct RecordingHandler {
+    pub handled: Mutex<Vec<(String, String)>>,
+    pub calls: AtomicU32,
+    failures: u32,
+    panics: bool,
+    notify: Option<mpsc::UnboundedSender<String>>,
+}
+
+impl RecordingHandler {
+    pub fn failing(failures: u32) -> Self {
+        Self {
+            failures,
+            ..Self::default()
+        }
+    }
+
+    pub fn handled_ids(&self) -> Vec<String> {
+        self.handled
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+}
+
+#[async_trait]
+impl EventHandler for RecordingHandler {
+    async fn handle(&self, delivery: &Delivery, event: &Event) -> anyhow::Result<()> {
+        let call = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.panics {
+            panic!("handler bug");
+        }
+        if call <= self.failures {
+            anyhow::bail!("GitHub answered 502 (attempt {call})");
+        }
+        self.handled
+            .lock()
+            .unwrap()
+            .push((delivery.id.to_string(), event.name().to_owned()));
+        if let Some(tx) = &self.notify {
+            let _ = tx.send(delivery.id.to_string());
+        }
+        Ok(())
+    }
+}
+
+/// The next id the handler reports, within 10 seconds.
+async fn next(rx: &mut mpsc::UnboundedReceiver<String>) -> String {
+    tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("the worker handled the item within 10 s")
+        .expect("the handler is alive")
+}
+
+fn id(n: u32) -> String {
+    format!("11111111-0000-4000-8000-{n:012}")
+}
+
+#[tokio::test]
+async fn a_duplicate_delivery_is_processed_once() {
+    let app = test_app(Some(WEBHOOK_SECRET));
+    let handler = Arc::new(RecordingHandler::default());
+    let worker = Worker::new(app.inbox.clone(), handler.clone());
+    let body = support::webhook_fixture("issue_comment.created.installation.json");
+
+    for _ in 0..3 {
+        send(
+            &app.router,
+            signed_delivery(WEBHOOK_SECRET, "issue_comment", &id(1), body.clone()),
+        )
+        .await;
+    }
+    let report = worker.drain().await.unwrap();
+    assert_eq!(report.done, 1);
+    // Redelivered after it was processed: still a duplicate, still not processed again.
+    let (status, _) = send(
+        &app.router,
+        signed_delivery(WEBHOOK_SECRET, "issue_comment", &id(1), body),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(worker.drain().await.unwrap(), DrainReport::default());
+    assert_eq!(
+        worker.process_one(&id(1).parse().unwrap()).await.unwrap(),
+        Outcome::AlreadyFinished
+    );
+    assert_eq!(handler.handled_ids(), vec![id(1)]);
+    assert_eq!(handler.calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_failing_handler_leaves_the_item_for_a_retry_after_restart() {
+    let app = test_app(Some(WEBHOOK_SECRET));
+    let body = support::webhook_fixture("issue_comment.pull_request.json");
+    send(
+        &app.router,
+        signed_delivery(WEBHOOK_SECRET, "issue_comment", &id(2), body.clone()),
+    )
+    .await;
+    let delivery_id: DeliveryId = id(2).parse().unwrap();
+
+    // First life: the handler fails; the item stays pending with the failure recorded.
+    {
+        let failing = Arc::new(RecordingHandler::failing(u32::MAX));
+        let worker = Worker::new(app.inbox.clone(), failing.clone());
+        let outcome = worker.process_one(&delivery_id).await.unwrap();
+        assert!(
+            matches!(&outcome, Outcome::Retry { attempts: 1, error } if error.contains("502")),
+            "{outcome:?}"
+        );
+        assert_eq!(failing.calls.load(Ordering::SeqCst), 1);
+    }
+    let item = app.inbox.get(&delivery_id).await.unwrap().unwrap();
+    assert_eq!(item.state.status, ItemStatus::Pending);
+    assert_eq!(item.state.attempts, 1);
+
+    // Restart: a new process opens the same directory and resumes the item.
+    let reopened: Arc<dyn Inbox> = Arc::new(FsInbox::open(app.dir.path()).unwrap());
+    assert_eq!(reopened.pending().await.unwrap(), vec![delivery_id.clone()]);
+    let handler = Arc::new(RecordingHandler::default());
+    let worker = Worker::new(reopened.clone(), handler.clone());
+    let report = worker.drain().await.unwrap();
+    assert_eq!(report.done, 1);
+    assert_eq!(handler.handled_ids(), vec![id(2)]);
+    let item = reopened.get(&delivery_id).await.unwrap().unwrap();
+    assert_eq!(item.state.status, ItemStatus::Done);
+    assert_eq!(item.delivery.body.as_bytes(), body.as_slice());
+}
+
+#[tokio::test]
+async fn attempts_are_bounded_then_the_item_is_given_up() {
+    let app = test_app(Some(WEBHOOK_SECRET));
+    let body = support::webhook_fixture("issues.opened.installation.json");
+    send(
+        &app.router,
+        signed_delivery(WEBHOOK_SECRET, "issues", &id(3), body),
+    )
+    .await;
+    let handler = Arc::new(RecordingHandler::failing(u32::MAX));
+    let worker = Worker::new(app.inbox.clone(), handler.clone()).with_max_attempts(3);
+    assert_eq!(worker.drain().await.unwrap().retry, 1);
+    assert_eq!(worker.drain().await.unwrap().retry, 1);
+    let third = worker.drain().await.unwrap();
+    assert_eq!(third.gave_up, 1);
+    assert_eq!(worker.drain().await.unwrap(), DrainReport::default());
+    assert_eq!(handler.calls.load(Ordering::SeqCst), 3);
+    let item = app
+        .inbox
+        .get(&id(3).parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(item.state.status, ItemStatus::GaveUp);
+    assert_eq!(item.state.attempts, 3);
+    assert!(
+        item.state
+            .last_error
+            .as_deref()
+            .unwrap()
+            .starts_with("gave up after 3 failed attempts: GitHub answered 502")
+    );
+}
+
+#[tokio::test]
+async fn a_panicking_handler_is_a_failed_attempt_not_a_dead_worker() {
+    let app = test_app(Some(WEBHOOK_SECRET));
+    let body = support::webhook_fixture("issues.opened.installation.json");
+    send(
+        &app.router,
+        signed_delivery(WEBHOOK_SECRET, "issues", &id(4), body),
+    )
+    .await;
+    let handler = Arc::new(RecordingHandler {
+        panics: true,
+        ..RecordingHandler::default()
+    });
+    let worker = Worker::new(app.inbox.clone(), handler);
+    let outcome = worker.process_one(&id(4).parse().unwrap()).await.unwrap();
+    assert!(
+        matches!(&outcome, Outcome::Retry { error, .. } if error.contains("panicked")),
+        "{outcome:?}"
+    );
+    assert_eq!(app.inbox.depth().await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn items_are_processed_oldest_first() {
+    let app = test_app(Some(WEBHOOK_SECRET));
+    let fixtures = support::own_webhook_fixtures();
+    let mut sent = Vec::new();
+    // Ids that sort opposite to the order they arrive in.
+    for (n, (event, _, payload)) in fixtures.iter().enumerate() {
+        let delivery = id(100 - n as u32);
+        let (status, _) = send(
+            &app.router,
+            signed_delivery(
+                WEBHOOK_SECRET,
+                event,
+                &delivery,
+                serde_json::to_vec(payload).unwrap(),
+            ),
+        )
+        .await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        sent.push(delivery);
+    }
+    let handler = Arc::new(RecordingHandler::default());
+    let worker = Worker::new(app.inbox.clone(), handler.clone());
+    assert_eq!(worker.drain().await.unwrap().done, fixtures.len());
+    assert_eq!(handler.handled_ids(), sent);
+}
+
+#[tokio::test]
+async fn the_logging_handler_accepts_every_handled_fixture() {
+    let app = test_app(Some(WEBHOOK_SECRET));
+    for (n, (event, _, payload)) in support::own_webhook_fixtures().iter().enumerate() {
+        send(
+            &app.router,
+            signed_delivery(
+                WEBHOOK_SECRET,
+                event,
+                &id(n as u32),
+                serde_json::to_vec(payload).unwrap(),
+            ),
+        )
+        .await;
+    }
+    let worker = Worker::new(app.inbox.clone(), Arc::new(tfpilot::worker::LoggingHandler));
+    let report = worker.drain().await.unwrap();
+    assert_eq!(report.done, 6);
+    assert_eq!(app.inbox.depth().await.unwrap(), 0);
+
+    // The handler latency histogram has samples now.
+    let metrics = tfpilot::metrics::render();
+    assert!(
+        metrics.contains(r#"tfpilot_handler_duration_seconds_bucket{event="issue_comment",outcome="ok",le="0.005"}"#),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn the_serve_loop_resumes_undone_items_and_follows_new_deliveries() {
+    let dir = tempfile::tempdir().unwrap();
+    let inbox = Arc::new(FsInbox::open(dir.path()).unwrap());
+    // Left undone by a "crash" before this process started.
+    let leftover = Delivery::new(
+        id(10).parse().unwrap(),
+        "issues",
+        String::from_utf8(support::webhook_fixture("issues.opened.installation.json")).unwrap(),
+    );
+    inbox.put(&leftover).await.unwrap();
+
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let handler = Arc::new(RecordingHandler {
+        notify: Some(tx),
+        ..RecordingHandler::default()
+    });
+    let (queue_tx, queue_rx) = mpsc::unbounded_channel();
+    let state = AppState::new(Some(SecretString::from(WEBHOOK_SECRET)), inbox.clone())
+        .with_work_queue(queue_tx);
+    let worker = Worker::new(inbox.clone(), handler.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(server::run(listener, state, worker, queue_rx, async move {
+        let _ = stop_rx.await;
+    }));
+
+    assert_eq!(next(&mut rx).await, id(10), "resumed at start");
+
+    // A delivery over real HTTP is queued to the worker.
+    let body = support::webhook_fixture("issue_comment.created.installation.json");
+    let response = reqwest::Client::new()
+        .post(format!("http://{addr}/webhooks/github"))
+        .header("content-type", "application/json")
+        .header("x-github-event", "issue_comment")
+        .header("x-github-delivery", id(11))
+        .header(
+            "x-hub-signature-256",
+            tfpilot::webhook::sign(WEBHOOK_SECRET.as_bytes(), &body),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 202);
+    assert_eq!(next(&mut rx).await, id(11), "handled as it arrived");
+
+    stop_tx.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("graceful shutdown")
+        .unwrap()
+        .unwrap();
+    assert_eq!(inbox.depth().await.unwrap(), 0);
+    assert_eq!(handler.handled_ids(), vec![id(10), id(11)]);
+}
+
+#[tokio::test]
+async fn the_serve_loop_retries_a_failed_item_while_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let inbox = Arc::new(FsInbox::open(dir.path()).unwrap());
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let handler = Arc::new(RecordingHandler {
+        notify: Some(tx),
+        failures: 2,
+        ..RecordingHandler::default()
+    });
+    let (queue_tx, queue_rx) = mpsc::unbounded_channel();
+    let state = AppState::new(Some(SecretString::from(WEBHOOK_SECRET)), inbox.clone())
+        .with_work_queue(queue_tx);
+    let worker =
+        Worker::new(inbox.clone(), handler.clone()).with_retry_interval(Duration::from_millis(20));
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let loop_task = tokio::spawn(async move {
+        worker
+            .run(queue_rx, async move {
+                let _ = stop_rx.await;
+            })
+            .await
+    });
+
+    let body = support::webhook_fixture("issues.opened.installation.json");
+    let (status, _) = send(
+        &tfpilot::server::create_app(state),
+        signed_delivery(WEBHOOK_SECRET, "issues", &id(20), body),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(next(&mut rx).await, id(20));
+    assert_eq!(
+        handler.calls.load(Ordering::SeqCst),
+        3,
+        "two failures, then success"
+    );
+    stop_tx.send(()).unwrap();
+    loop_task.await.unwrap();
+    let item = inbox.get(&id(20).parse().unwrap()).await.unwrap().unwrap();
+    assert_eq!(
+        (item.state.status, item.state.attempts),
+        (ItemStatus::Done, 2)
+    );
+}
+
+#[tokio::test]
+async fn the_serve_loop_picks_up_items_that_never_reached_its_queue() {
+    // E.g. a client that hung up between the inbox write and the queue, or another process
+    // receiving into the same directory.
+    let dir = tempfile::tempdir().unwrap();
+    let inbox = Arc::new(FsInbox::open(dir.path()).unwrap());
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let handler = Arc::new(RecordingHandler {
+        notify: Some(tx),
+        ..RecordingHandler::default()
+    });
+    let (_queue_tx, queue_rx) = mpsc::unbounded_channel();
+    let worker = Worker::new(inbox.clone(), handler).with_retry_interval(Duration::from_millis(20));
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let loop_task = tokio::spawn(async move {
+        worker
+            .run(queue_rx, async move {
+                let _ = stop_rx.await;
+            })
+            .await
+    });
+    let body = support::webhook_fixture("issues.opened.installation.json");
+    inbox
+        .put(&Delivery::new(
+            id(30).parse().unwrap(),
+            "issues",
+            String::from_utf8(body).unwrap(),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(next(&mut rx).await, id(30));
+    stop_tx.send(()).unwrap();
+    loop_task.await.unwrap();
+}
