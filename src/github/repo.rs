@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::error::{GitHubError, Result};
-use super::transport::{Auth, Call};
+use super::transport::{Auth, Call, LANDED_LOOKBACK, Landed};
 use super::{RepoClient, encode_path, encode_query};
 
 /// A file read from a branch.
@@ -601,6 +601,7 @@ impl RepoClient {
             html_url: String,
         }
         let what = format!("comment on {}#{issue}", self.repo);
+        let since = lookback_timestamp();
         let call = self
             .call(
                 "comment",
@@ -608,7 +609,14 @@ impl RepoClient {
                 Method::POST,
                 self.api(&format!("/issues/{issue}/comments")),
             )
-            .json(json!({ "body": body }));
+            .json(json!({ "body": body }))
+            .unless_landed(Landed::Comment {
+                list_uri: self.api(&format!(
+                    "/issues/{issue}/comments?since={}&per_page=100",
+                    encode_query(&since)
+                )),
+                body: body.to_owned(),
+            });
         let c: CommentJson = self.transport.send(call).await?.json(&what)?;
         Ok(CommentRef {
             id: c.id,
@@ -684,6 +692,15 @@ impl RepoClient {
             Err(e) => Err(e),
         }
     }
+}
+
+/// A moment shortly before now (see [`LANDED_LOOKBACK`]), as GitHub's `since` parameters take it.
+fn lookback_timestamp() -> String {
+    let t = (time::OffsetDateTime::now_utc() - LANDED_LOOKBACK)
+        .replace_nanosecond(0)
+        .unwrap_or_else(|_| time::OffsetDateTime::now_utc() - LANDED_LOOKBACK);
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
