@@ -11,7 +11,7 @@ use serde_json::json;
 use super::artifact::{ArtifactArchive, ArtifactError};
 use super::error::{GitHubError, Result};
 use super::transport::{Auth, Call, LANDED_LOOKBACK, Landed};
-use super::{RepoClient, encode_path, encode_query};
+use super::{RepoClient, check_repo_path, encode_path, encode_query};
 
 /// How often, and how far apart, the run list is searched for a dispatched run when GitHub did
 /// not return its id (GitHub creates the run a moment after answering the dispatch).
@@ -167,6 +167,7 @@ impl RepoClient {
             correlated: bool,
         }
         let what = format!("dispatch workflow {workflow} on {git_ref} in {}", self.repo);
+        check_repo_path(&what, workflow)?;
         let since = time::OffsetDateTime::now_utc() - LANDED_LOOKBACK;
         let call = self
             .actions_call(
@@ -227,6 +228,7 @@ impl RepoClient {
             "find the {workflow} run for {correlation_id} in {}",
             self.repo
         );
+        check_repo_path(&what, workflow)?;
         let rest = self.runs_query(workflow, branch);
         let resp = self
             .transport

@@ -142,6 +142,29 @@ impl RepoClient {
     }
 }
 
+/// Refuses a repository path, branch or workflow name that could address something else once it
+/// is in a URL path: an empty, `.` or `..` segment (`contents/../../other/contents/x` reads
+/// another repository wherever the URL is normalized on the way), a leading `/`, a backslash or a
+/// control character. Git forbids all of these in ref names, and TfPilot's paths never hold them.
+fn check_repo_path(operation: &str, path: &str) -> Result<()> {
+    let valid = !path.is_empty()
+        && !path.contains('\\')
+        && !path.chars().any(char::is_control)
+        && path
+            .split('/')
+            .all(|seg| !seg.is_empty() && seg != "." && seg != "..");
+    if valid {
+        Ok(())
+    } else {
+        Err(GitHubError::Validation {
+            operation: operation.to_owned(),
+            message: format!(
+                "{path:?} is not a repository path (no empty, `.` or `..` segments, no leading `/`)"
+            ),
+        })
+    }
+}
+
 /// Percent-encodes a path or ref for use inside a URL path (keeping `/`).
 fn encode_path(s: &str) -> String {
     use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};

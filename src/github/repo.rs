@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::error::{GitHubError, Result};
 use super::transport::{Auth, Call, LANDED_LOOKBACK, Landed};
-use super::{RepoClient, encode_path, encode_query};
+use super::{RepoClient, check_repo_path, encode_path, encode_query};
 
 /// A file read from a branch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -258,6 +258,7 @@ impl RepoClient {
             sha: String,
         }
         let what = format!("read {path} at {git_ref} in {}", self.repo);
+        check_repo_path(&what, path)?;
         let uri = self.api(&format!(
             "/contents/{}?ref={}",
             encode_path(path),
@@ -315,6 +316,7 @@ impl RepoClient {
             sha: String,
         }
         let what = format!("read the head of branch {branch} in {}", self.repo);
+        check_repo_path(&what, branch)?;
         let uri = self.api(&format!("/git/ref/heads/{}", encode_path(branch)));
         match self
             .transport
@@ -337,6 +339,11 @@ impl RepoClient {
         message: &str,
         changes: &[FileChange],
     ) -> Result<CommitResult> {
+        let what = format!("commit to branch {branch} in {}", self.repo);
+        check_repo_path(&what, branch)?;
+        for change in changes {
+            check_repo_path(&what, &change.path)?;
+        }
         let expected_head = match start {
             BranchStart::Existing { expected_head } => expected_head,
             BranchStart::New { from } => {
@@ -344,7 +351,6 @@ impl RepoClient {
                 from
             }
         };
-        let what = format!("commit to branch {branch} in {}", self.repo);
         let (headline, body) = match message.split_once('\n') {
             Some((h, b)) => (h.trim_end(), b.trim()),
             None => (message, ""),
