@@ -16,7 +16,7 @@
 //! * event log: appended after the write it describes succeeded; the request's own `timeline`
 //!   is authoritative, the log is its queryable, append-only trail.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -269,6 +269,7 @@ impl<O: Objects> ObjectStore<O> {
         &self,
         prefix: &str,
         filter: &ListFilter,
+        seen: &mut BTreeSet<RequestId>,
         out: &mut BTreeMap<RequestId, Request>,
     ) -> Result<(), StoreError> {
         for key in self.records.list(prefix).await? {
@@ -276,12 +277,14 @@ impl<O: Objects> ObjectStore<O> {
                 tracing::warn!(object = %self.records.describe(&key), "not a request object; ignored");
                 continue;
             };
-            if out.contains_key(&id) {
-                // Live and in history (an interrupted archive): the live one is current.
+            if seen.contains(&id) {
+                // Live and in history (an interrupted archive): the live one is current, whether
+                // or not it matches the filter.
                 continue;
             }
             // Gone between list and get (archived meanwhile): not an error.
             if let Some(object) = self.records.get(&key).await? {
+                seen.insert(id);
                 let request = self.decode_request(&key, &object.body)?;
                 if filter.matches(&request) {
                     out.insert(id, request);
@@ -541,10 +544,12 @@ impl<O: Objects> RequestStore for ObjectStore<O> {
     }
 
     async fn list(&self, filter: &ListFilter) -> Result<Vec<Request>, StoreError> {
-        let mut found = BTreeMap::new();
-        self.list_under(REQUESTS, filter, &mut found).await?;
+        let (mut seen, mut found) = (BTreeSet::new(), BTreeMap::new());
+        self.list_under(REQUESTS, filter, &mut seen, &mut found)
+            .await?;
         if filter.include_archived {
-            self.list_under(HISTORY, filter, &mut found).await?;
+            self.list_under(HISTORY, filter, &mut seen, &mut found)
+                .await?;
         }
         let mut requests: Vec<Request> = found.into_values().collect();
         requests.sort_by_key(|r| (r.created_at, r.id));
