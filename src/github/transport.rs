@@ -295,8 +295,16 @@ impl Transport {
         Ok(token)
     }
 
-    async fn forget_token(&self, installation: InstallationId) {
-        self.tokens.tokens.lock().await.remove(&installation);
+    /// Drops the cached token if it is still `refused`: a caller that was refused the old token
+    /// must not throw away the new one another caller fetched meanwhile.
+    async fn forget_token(&self, installation: InstallationId, refused: &SecretString) {
+        let mut cache = self.tokens.tokens.lock().await;
+        if cache
+            .get(&installation)
+            .is_some_and(|cached| cached.token.expose_secret() == refused.expose_secret())
+        {
+            cache.remove(&installation);
+        }
     }
 
     /// Sends a call under the retry policy. 2xx and 3xx answers are returned; everything else
@@ -325,7 +333,9 @@ impl Transport {
                             "installation token refused; fetching a new one"
                         );
                         refreshed = true;
-                        self.forget_token(id).await;
+                        if let Some(refused) = &credential {
+                            self.forget_token(id, refused).await;
+                        }
                         last_wait = Duration::ZERO;
                         continue;
                     }

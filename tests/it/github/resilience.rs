@@ -343,3 +343,25 @@ async fn a_dispatch_whose_answer_was_lost_starts_one_run() {
     assert_eq!(w.sim.call_count(DISPATCH), 1);
     w.sim.wait_idle().await;
 }
+
+/// Calls refused together after a token was revoked fetch one new token between them: a caller
+/// that saw the old token refused must not throw away the new one another caller just fetched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_refused_together_share_one_new_token() {
+    within(30, async {
+        let w = World::start().await;
+        w.gh().default_branch().await.unwrap();
+        w.sim.revoke_tokens();
+        let calls: Vec<_> = (0..8)
+            .map(|_| {
+                let gh = w.gh();
+                tokio::spawn(async move { gh.default_branch().await })
+            })
+            .collect();
+        for call in calls {
+            assert_eq!(call.await.unwrap().unwrap(), "main");
+        }
+        assert_eq!(w.sim.tokens_issued(), 2, "one token, then one replacement");
+    })
+    .await;
+}
