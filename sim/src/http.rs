@@ -30,6 +30,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/repos/{owner}/{repo}", get(get_repo))
         .route("/repos/{owner}/{repo}/contents/{*path}", get(get_contents))
         .route("/repos/{owner}/{repo}/git/ref/{*git_ref}", get(get_ref))
+        .route(
+            "/repos/{owner}/{repo}/commits/{*commit_ref}",
+            get(get_commit),
+        )
         .route("/repos/{owner}/{repo}/git/refs", post(create_ref))
         .route(
             "/repos/{owner}/{repo}/pulls",
@@ -380,6 +384,54 @@ async fn get_ref(
         ),
         None => api_error(ApiError::not_found()),
     }
+}
+
+/// `GET /repos/{owner}/{repo}/commits/{ref}`: a commit by sha or branch, with its message and
+/// parents (the `files` list is left empty).
+async fn get_commit(
+    State(shared): St,
+    Path((owner, repo, commit_ref)): Path<(String, String, String)>,
+) -> Response {
+    let model = shared.lock();
+    let name = full(&owner, &repo);
+    let Ok(sha) = model.resolve_ref(&name, &commit_ref) else {
+        return api_error(ApiError::new(
+            422,
+            format!("No commit found for SHA: {commit_ref}"),
+        ));
+    };
+    let Some(c) = model.commits.get(&sha) else {
+        return api_error(ApiError::not_found());
+    };
+    let api = &model.base_url;
+    let person = json!({
+        "name": c.author,
+        "email": format!("{}@users.noreply.github.com", c.author),
+        "date": payloads::timestamp(c.created_at),
+    });
+    github_json(
+        StatusCode::OK,
+        json!({
+            "sha": c.sha,
+            "node_id": crate::model::node_id("C_kwDO", c.sha.len() as u64),
+            "url": format!("{api}/repos/{name}/commits/{}", c.sha),
+            "html_url": format!("{api}/{name}/commit/{}", c.sha),
+            "commit": {
+                "message": c.message,
+                "author": person,
+                "committer": person,
+                "tree": { "sha": c.sha, "url": format!("{api}/repos/{name}/git/trees/{}", c.sha) },
+            },
+            "author": payloads::user(&model, &c.author),
+            "committer": payloads::user(&model, &c.author),
+            "parents": c.parents.iter().map(|p| json!({
+                "sha": p,
+                "url": format!("{api}/repos/{name}/commits/{p}"),
+                "html_url": format!("{api}/{name}/commit/{p}"),
+            })).collect::<Vec<_>>(),
+            "files": [],
+        }),
+    )
 }
 
 #[derive(Deserialize)]

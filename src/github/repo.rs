@@ -377,9 +377,24 @@ impl RepoClient {
         });
         const QUERY: &str = "mutation TfPilotCommit($input: CreateCommitOnBranchInput!) { \
             createCommitOnBranch(input: $input) { commit { oid url } } }";
-        let data = self
+        let data = match self
             .graphql("create_commit", &what, QUERY, json!({ "input": input }))
-            .await?;
+            .await
+        {
+            Ok(data) => data,
+            Err(stale @ GitHubError::StaleHead { .. }) => {
+                // A commit that landed behind a 5xx moved the branch, and its retry is refused
+                // as stale: if the head is exactly this commit, it was made.
+                return match self
+                    .made_already(branch, &expected_head, headline, changes)
+                    .await
+                {
+                    Ok(Some(made)) => Ok(made),
+                    _ => Err(stale),
+                };
+            }
+            Err(e) => return Err(e),
+        };
         let commit = data.pointer("/createCommitOnBranch/commit");
         match (
             commit.and_then(|c| c.get("oid")).and_then(Value::as_str),
@@ -394,6 +409,58 @@ impl RepoClient {
                 message: "createCommitOnBranch returned no commit".into(),
             }),
         }
+    }
+
+    /// The head of `branch` if it is the commit [`Self::commit_files`] was asked to make: its only
+    /// parent is `expected_head`, its headline is `headline`, and every changed file holds what
+    /// `changes` says (deleted files are absent).
+    async fn made_already(
+        &self,
+        branch: &str,
+        expected_head: &str,
+        headline: &str,
+        changes: &[FileChange],
+    ) -> Result<Option<CommitResult>> {
+        #[derive(Deserialize)]
+        struct CommitJson {
+            sha: String,
+            html_url: String,
+            commit: CommitDetails,
+            parents: Vec<ParentJson>,
+        }
+        #[derive(Deserialize)]
+        struct CommitDetails {
+            message: String,
+        }
+        #[derive(Deserialize)]
+        struct ParentJson {
+            sha: String,
+        }
+        let Some(head) = self.branch_head(branch).await? else {
+            return Ok(None);
+        };
+        let what = format!("read commit {head} in {}", self.repo);
+        let uri = self.api(&format!("/commits/{}", encode_path(&head)));
+        let c: CommitJson = self
+            .transport
+            .send(self.call("get_commit", what.clone(), Method::GET, uri))
+            .await?
+            .json(&what)?;
+        let ours = matches!(c.parents.as_slice(), [p] if p.sha == expected_head)
+            && c.commit.message.lines().next() == Some(headline);
+        if !ours {
+            return Ok(None);
+        }
+        for change in changes {
+            let now = self.get_file(&c.sha, &change.path).await?.map(|f| f.text);
+            if now != change.contents {
+                return Ok(None);
+            }
+        }
+        Ok(Some(CommitResult {
+            oid: c.sha,
+            url: c.html_url,
+        }))
     }
 
     async fn create_branch(&self, branch: &str, from: &str) -> Result<()> {

@@ -365,3 +365,54 @@ async fn calls_refused_together_share_one_new_token() {
     })
     .await;
 }
+
+/// A commit that landed behind a 5xx moved the branch, so repeating it with the same
+/// `expectedHeadOid` is refused as stale: the caller was told its commit failed when it is there.
+#[tokio::test(start_paused = true)]
+async fn a_commit_whose_answer_was_lost_is_reported_as_made() {
+    let w = World::start().await;
+    let gh = w.gh();
+    let head = w.sim.branch_head(super::REPO, "main").unwrap();
+    w.sim.inject_fault(
+        "POST /graphql createCommitOnBranch",
+        Fault::ServerErrorAfterWrite(502),
+        1,
+    );
+    let commit = gh
+        .commit_files(
+            "main",
+            tfpilot::github::BranchStart::Existing {
+                expected_head: head.clone(),
+            },
+            "tfpilot: add the block\n\nFor request 3f2a4c1e.",
+            &[tfpilot::github::FileChange::put("x.tf", "x")],
+        )
+        .await
+        .expect("the commit was made");
+    let commits = w.sim.commits(super::REPO, "main");
+    assert_eq!(commits[0].sha, commit.oid);
+    assert_eq!(commits[0].parents, std::slice::from_ref(&head));
+    assert_eq!(commits[1].sha, head, "exactly one commit on top");
+    assert!(commit.url.ends_with(&commit.oid), "{}", commit.url);
+
+    // A branch moved by someone else is still stale, not mistaken for ours.
+    let theirs = w.sim.branch_head(super::REPO, "main").unwrap();
+    w.sim.inject_fault(
+        "POST /graphql createCommitOnBranch",
+        Fault::ServerError(502),
+        1,
+    );
+    let err = gh
+        .commit_files(
+            "main",
+            tfpilot::github::BranchStart::Existing {
+                expected_head: head,
+            },
+            "tfpilot: add the block\n\nFor request 3f2a4c1e.",
+            &[tfpilot::github::FileChange::put("x.tf", "y")],
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, GitHubError::StaleHead { .. }), "{err:?}");
+    assert_eq!(w.sim.branch_head(super::REPO, "main"), Some(theirs));
+}
