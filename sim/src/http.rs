@@ -30,6 +30,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/repos/{owner}/{repo}", get(get_repo))
         .route("/repos/{owner}/{repo}/contents/{*path}", get(get_contents))
         .route("/repos/{owner}/{repo}/git/ref/{*git_ref}", get(get_ref))
+        .route(
+            "/repos/{owner}/{repo}/commits/{*commit_ref}",
+            get(get_commit),
+        )
         .route("/repos/{owner}/{repo}/git/refs", post(create_ref))
         .route(
             "/repos/{owner}/{repo}/pulls",
@@ -128,7 +132,7 @@ pub(crate) fn api_error(e: ApiError) -> Response {
 
 fn fault_response(fault: &Fault, installation: Option<u64>) -> Response {
     match fault {
-        Fault::ServerError(code) => {
+        Fault::ServerError(code) | Fault::ServerErrorAfterWrite(code) => {
             let status = StatusCode::from_u16(*code).unwrap_or(StatusCode::BAD_GATEWAY);
             github_json(status, json!({ "message": "Server Error" }))
         }
@@ -189,9 +193,11 @@ async fn gate(
         .unwrap_or("?")
         .to_owned();
     let key = format!("{} {template}", req.method());
+    let after_write;
     {
         let mut model = shared.lock();
-        let fault = model.record_call(&key);
+        let (fault, late) = split_fault(model.record_call(&key));
+        after_write = late;
         if template.starts_with("/app/") {
             if let Some(fault) = fault {
                 return fault_response(&fault, None);
@@ -224,8 +230,19 @@ async fn gate(
         }
     }
     let mut resp = next.run(req).await;
+    if let Some(fault) = after_write {
+        return fault_response(&fault, None);
+    }
     add_rate_limit_headers(resp.headers_mut());
     resp
+}
+
+/// Faults answered instead of the call, and faults answered after doing it.
+fn split_fault(fault: Option<Fault>) -> (Option<Fault>, Option<Fault>) {
+    match fault {
+        Some(f @ Fault::ServerErrorAfterWrite(_)) => (None, Some(f)),
+        other => (other, None),
+    }
 }
 
 fn parse_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
@@ -367,6 +384,54 @@ async fn get_ref(
         ),
         None => api_error(ApiError::not_found()),
     }
+}
+
+/// `GET /repos/{owner}/{repo}/commits/{ref}`: a commit by sha or branch, with its message and
+/// parents (the `files` list is left empty).
+async fn get_commit(
+    State(shared): St,
+    Path((owner, repo, commit_ref)): Path<(String, String, String)>,
+) -> Response {
+    let model = shared.lock();
+    let name = full(&owner, &repo);
+    let Ok(sha) = model.resolve_ref(&name, &commit_ref) else {
+        return api_error(ApiError::new(
+            422,
+            format!("No commit found for SHA: {commit_ref}"),
+        ));
+    };
+    let Some(c) = model.commits.get(&sha) else {
+        return api_error(ApiError::not_found());
+    };
+    let api = &model.base_url;
+    let person = json!({
+        "name": c.author,
+        "email": format!("{}@users.noreply.github.com", c.author),
+        "date": payloads::timestamp(c.created_at),
+    });
+    github_json(
+        StatusCode::OK,
+        json!({
+            "sha": c.sha,
+            "node_id": crate::model::node_id("C_kwDO", c.sha.len() as u64),
+            "url": format!("{api}/repos/{name}/commits/{}", c.sha),
+            "html_url": format!("{api}/{name}/commit/{}", c.sha),
+            "commit": {
+                "message": c.message,
+                "author": person,
+                "committer": person,
+                "tree": { "sha": c.sha, "url": format!("{api}/repos/{name}/git/trees/{}", c.sha) },
+            },
+            "author": payloads::user(&model, &c.author),
+            "committer": payloads::user(&model, &c.author),
+            "parents": c.parents.iter().map(|p| json!({
+                "sha": p,
+                "url": format!("{api}/repos/{name}/commits/{p}"),
+                "html_url": format!("{api}/{name}/commit/{p}"),
+            })).collect::<Vec<_>>(),
+            "files": [],
+        }),
+    )
 }
 
 #[derive(Deserialize)]
@@ -639,9 +704,19 @@ async fn create_comment(
     }
 }
 
+#[derive(Deserialize)]
+struct CommentsQuery {
+    since: Option<String>,
+    per_page: Option<usize>,
+    page: Option<usize>,
+}
+
+/// Ascending by id, `since` on `updated_at`, 30 a page by default (at most 100), the next page
+/// named in a `Link` header, as GitHub pages lists.
 async fn list_comments(
     State(shared): St,
     Path((owner, repo, number)): Path<(String, String, u64)>,
+    Query(q): Query<CommentsQuery>,
 ) -> Response {
     let model = shared.lock();
     let Some(issue) = model
@@ -651,13 +726,49 @@ async fn list_comments(
     else {
         return api_error(ApiError::not_found());
     };
-    let list: Vec<Value> = issue
+    let since = match q
+        .since
+        .as_deref()
+        .map(|s| time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339))
+    {
+        None => None,
+        Some(Ok(t)) => Some(t),
+        Some(Err(_)) => {
+            return api_error(ApiError::new(
+                422,
+                "Validation Failed: since is not an ISO 8601 timestamp",
+            ));
+        }
+    };
+    let all: Vec<&crate::model::Comment> = issue
         .comments
         .iter()
         .filter_map(|id| model.comments.get(id))
+        .filter(|c| since.is_none_or(|t| c.updated_at >= t))
+        .collect();
+    let per_page = q.per_page.unwrap_or(30).clamp(1, 100);
+    let page = q.page.unwrap_or(1).max(1);
+    let list: Vec<Value> = all
+        .iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
         .map(|c| payloads::comment(&model, c))
         .collect();
-    github_json(StatusCode::OK, Value::Array(list))
+    let mut resp = github_json(StatusCode::OK, Value::Array(list));
+    if all.len() > page * per_page {
+        let mut next = format!(
+            "{}/repos/{owner}/{repo}/issues/{number}/comments?per_page={per_page}&page={}",
+            model.base_url,
+            page + 1
+        );
+        if let Some(s) = &q.since {
+            next.push_str(&format!("&since={s}"));
+        }
+        if let Ok(v) = HeaderValue::from_str(&format!("<{next}>; rel=\"next\"")) {
+            resp.headers_mut().insert(header::LINK, v);
+        }
+    }
+    resp
 }
 
 async fn get_comment(
@@ -979,7 +1090,7 @@ async fn graphql_endpoint(State(shared): St, headers: HeaderMap, body: Bytes) ->
         .map(|(f, _)| f.clone())
         .unwrap_or_else(|_| "?".into());
     let mut model = shared.lock();
-    let fault = model.record_call(&format!("POST /graphql {field}"));
+    let (fault, after_write) = split_fault(model.record_call(&format!("POST /graphql {field}")));
     let installation = auth::installation_of(&model, auth::bearer(authorization(&headers)));
     if let Some(fault) = fault {
         return fault_response(&fault, installation.as_ref().ok().copied());
@@ -999,5 +1110,8 @@ async fn graphql_endpoint(State(shared): St, headers: HeaderMap, body: Bytes) ->
     };
     let input = graphql::resolve(input.unwrap_or(Value::Null), &request.variables);
     let answer = graphql::execute(&mut model, installation, &field, input);
+    if let Some(fault) = after_write {
+        return fault_response(&fault, Some(installation));
+    }
     github_json(StatusCode::OK, answer)
 }

@@ -132,6 +132,9 @@ pub enum WorkflowBehavior {
 pub enum Fault {
     /// An HTTP 5xx with GitHub's error body.
     ServerError(u16),
+    /// The call is carried out, then answered with this HTTP 5xx, as when GitHub's edge times out
+    /// on a request that still completes behind it: a client that repeats it blindly does it twice.
+    ServerErrorAfterWrite(u16),
     /// A secondary rate limit: 403 with `retry-after: <secs>`.
     SecondaryRateLimit { retry_after_secs: u64 },
     /// A primary rate limit: 403 with `x-ratelimit-remaining: 0` and `x-ratelimit-reset` this

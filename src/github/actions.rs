@@ -10,8 +10,8 @@ use serde_json::json;
 
 use super::artifact::{ArtifactArchive, ArtifactError};
 use super::error::{GitHubError, Result};
-use super::transport::{Auth, Call};
-use super::{RepoClient, encode_path, encode_query};
+use super::transport::{Auth, Call, LANDED_LOOKBACK, Landed};
+use super::{RepoClient, check_repo_path, encode_path, encode_query};
 
 /// How often, and how far apart, the run list is searched for a dispatched run when GitHub did
 /// not return its id (GitHub creates the run a moment after answering the dispatch).
@@ -118,17 +118,30 @@ impl From<RunJson> for WorkflowRun {
 }
 
 impl RepoClient {
+    fn actions_uri(&self, rest: &str) -> String {
+        format!(
+            "/repos/{}/{}/actions{rest}",
+            self.repo.owner(),
+            self.repo.name()
+        )
+    }
+
     fn actions_call(&self, op: &'static str, what: String, method: Method, rest: &str) -> Call {
         Call::new(
             op,
             what,
             method,
-            format!(
-                "/repos/{}/{}/actions{rest}",
-                self.repo.owner(),
-                self.repo.name()
-            ),
+            self.actions_uri(rest),
             Auth::Installation(self.installation),
+        )
+    }
+
+    /// The newest dispatched runs of `workflow` on `branch` (one page).
+    fn runs_query(&self, workflow: &str, branch: &str) -> String {
+        format!(
+            "/workflows/{}/runs?event=workflow_dispatch&branch={}&per_page=30",
+            encode_path(workflow),
+            encode_query(branch.strip_prefix("refs/heads/").unwrap_or(branch))
         )
     }
 
@@ -136,7 +149,8 @@ impl RepoClient {
     /// run's id (`return_run_details`). Where GitHub answers without it (older GitHub Enterprise
     /// Server), the run is found by `correlation_id`, which the caller must pass among `inputs`
     /// in a way the workflow's `run-name` echoes (TfPilot's workflows echo `request_id` and
-    /// `dispatch_id`).
+    /// `dispatch_id`). It must be unique to this dispatch: it is also how a dispatch whose answer
+    /// was a 5xx is found to have started its run, so that it is not dispatched a second time.
     pub async fn dispatch_workflow(
         &self,
         workflow: &str,
@@ -148,8 +162,13 @@ impl RepoClient {
         struct Details {
             workflow_run_id: u64,
             html_url: Option<String>,
+            /// Set when a failed dispatch was found to have started its run after all.
+            #[serde(default)]
+            correlated: bool,
         }
         let what = format!("dispatch workflow {workflow} on {git_ref} in {}", self.repo);
+        check_repo_path(&what, workflow)?;
+        let since = time::OffsetDateTime::now_utc() - LANDED_LOOKBACK;
         let call = self
             .actions_call(
                 "dispatch_workflow",
@@ -157,14 +176,19 @@ impl RepoClient {
                 Method::POST,
                 &format!("/workflows/{}/dispatches", encode_path(workflow)),
             )
-            .json(json!({ "ref": git_ref, "inputs": inputs, "return_run_details": true }));
+            .json(json!({ "ref": git_ref, "inputs": inputs, "return_run_details": true }))
+            .unless_landed(Landed::Run {
+                list_uri: self.actions_uri(&self.runs_query(workflow, git_ref)),
+                correlation_id: correlation_id.to_owned(),
+                since,
+            });
         let resp = self.transport.send(call).await?;
         if !resp.body.is_empty() {
             let details: Details = resp.json(&what)?;
             return Ok(DispatchResult {
                 run_id: Some(details.workflow_run_id),
                 html_url: details.html_url,
-                correlated: false,
+                correlated: details.correlated,
             });
         }
         for poll in 0..CORRELATION_POLLS {
@@ -204,11 +228,8 @@ impl RepoClient {
             "find the {workflow} run for {correlation_id} in {}",
             self.repo
         );
-        let rest = format!(
-            "/workflows/{}/runs?event=workflow_dispatch&branch={}&per_page=30",
-            encode_path(workflow),
-            encode_query(branch.strip_prefix("refs/heads/").unwrap_or(branch))
-        );
+        check_repo_path(&what, workflow)?;
+        let rest = self.runs_query(workflow, branch);
         let resp = self
             .transport
             .send(self.actions_call("find_run", what.clone(), Method::GET, &rest))

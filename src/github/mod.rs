@@ -15,14 +15,14 @@
 //!         "request/3f2a4c1e-8b7d-4e2f-9a1b-0c3d5e7f9a2b",
 //!         BranchStart::New { from: base },
 //!         "tfpilot: add s3-bucket invoices",
-//!         &[FileChange::put("envs/dev/tfpilot.s3-bucket.tf", "# …")],
+//!         &[FileChange::put("envs/dev/tfpilot.s3.tf", "# …")],
 //!     )
 //!     .await?;
 //! # let _ = commit; Ok(()) }
 //! ```
 //!
 //! A submit (create the branch, commit, open the PR, dispatch the plan) takes 5 API calls, plus
-//! one installation-token call when the cache is cold; see `tests/it/github.rs`.
+//! one installation-token call when the cache is cold; see `tests/it/github/ops.rs`.
 //!
 //! Every call goes through one transport (`transport.rs`): retries with backoff on 5xx and network
 //! failures, waits as GitHub's rate-limit headers say, one token refresh on 401, a bounded total
@@ -139,6 +139,29 @@ impl RepoClient {
 
     pub fn installation(&self) -> InstallationId {
         self.installation
+    }
+}
+
+/// Refuses a repository path, branch or workflow name that could address something else once it
+/// is in a URL path: an empty, `.` or `..` segment (`contents/../../other/contents/x` reads
+/// another repository wherever the URL is normalized on the way), a leading `/`, a backslash or a
+/// control character. Git forbids all of these in ref names, and TfPilot's paths never hold them.
+fn check_repo_path(operation: &str, path: &str) -> Result<()> {
+    let valid = !path.is_empty()
+        && !path.contains('\\')
+        && !path.chars().any(char::is_control)
+        && path
+            .split('/')
+            .all(|seg| !seg.is_empty() && seg != "." && seg != "..");
+    if valid {
+        Ok(())
+    } else {
+        Err(GitHubError::Validation {
+            operation: operation.to_owned(),
+            message: format!(
+                "{path:?} is not a repository path (no empty, `.` or `..` segments, no leading `/`)"
+            ),
+        })
     }
 }
 

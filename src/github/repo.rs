@@ -7,8 +7,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::error::{GitHubError, Result};
-use super::transport::{Auth, Call};
-use super::{RepoClient, encode_path, encode_query};
+use super::transport::{Auth, Call, LANDED_LOOKBACK, Landed};
+use super::{RepoClient, check_repo_path, encode_path, encode_query};
 
 /// A file read from a branch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -258,6 +258,7 @@ impl RepoClient {
             sha: String,
         }
         let what = format!("read {path} at {git_ref} in {}", self.repo);
+        check_repo_path(&what, path)?;
         let uri = self.api(&format!(
             "/contents/{}?ref={}",
             encode_path(path),
@@ -315,6 +316,7 @@ impl RepoClient {
             sha: String,
         }
         let what = format!("read the head of branch {branch} in {}", self.repo);
+        check_repo_path(&what, branch)?;
         let uri = self.api(&format!("/git/ref/heads/{}", encode_path(branch)));
         match self
             .transport
@@ -337,6 +339,11 @@ impl RepoClient {
         message: &str,
         changes: &[FileChange],
     ) -> Result<CommitResult> {
+        let what = format!("commit to branch {branch} in {}", self.repo);
+        check_repo_path(&what, branch)?;
+        for change in changes {
+            check_repo_path(&what, &change.path)?;
+        }
         let expected_head = match start {
             BranchStart::Existing { expected_head } => expected_head,
             BranchStart::New { from } => {
@@ -344,7 +351,6 @@ impl RepoClient {
                 from
             }
         };
-        let what = format!("commit to branch {branch} in {}", self.repo);
         let (headline, body) = match message.split_once('\n') {
             Some((h, b)) => (h.trim_end(), b.trim()),
             None => (message, ""),
@@ -371,9 +377,24 @@ impl RepoClient {
         });
         const QUERY: &str = "mutation TfPilotCommit($input: CreateCommitOnBranchInput!) { \
             createCommitOnBranch(input: $input) { commit { oid url } } }";
-        let data = self
+        let data = match self
             .graphql("create_commit", &what, QUERY, json!({ "input": input }))
-            .await?;
+            .await
+        {
+            Ok(data) => data,
+            Err(stale @ GitHubError::StaleHead { .. }) => {
+                // A commit that landed behind a 5xx moved the branch, and its retry is refused
+                // as stale: if the head is exactly this commit, it was made.
+                return match self
+                    .made_already(branch, &expected_head, headline, changes)
+                    .await
+                {
+                    Ok(Some(made)) => Ok(made),
+                    _ => Err(stale),
+                };
+            }
+            Err(e) => return Err(e),
+        };
         let commit = data.pointer("/createCommitOnBranch/commit");
         match (
             commit.and_then(|c| c.get("oid")).and_then(Value::as_str),
@@ -388,6 +409,58 @@ impl RepoClient {
                 message: "createCommitOnBranch returned no commit".into(),
             }),
         }
+    }
+
+    /// The head of `branch` if it is the commit [`Self::commit_files`] was asked to make: its only
+    /// parent is `expected_head`, its headline is `headline`, and every changed file holds what
+    /// `changes` says (deleted files are absent).
+    async fn made_already(
+        &self,
+        branch: &str,
+        expected_head: &str,
+        headline: &str,
+        changes: &[FileChange],
+    ) -> Result<Option<CommitResult>> {
+        #[derive(Deserialize)]
+        struct CommitJson {
+            sha: String,
+            html_url: String,
+            commit: CommitDetails,
+            parents: Vec<ParentJson>,
+        }
+        #[derive(Deserialize)]
+        struct CommitDetails {
+            message: String,
+        }
+        #[derive(Deserialize)]
+        struct ParentJson {
+            sha: String,
+        }
+        let Some(head) = self.branch_head(branch).await? else {
+            return Ok(None);
+        };
+        let what = format!("read commit {head} in {}", self.repo);
+        let uri = self.api(&format!("/commits/{}", encode_path(&head)));
+        let c: CommitJson = self
+            .transport
+            .send(self.call("get_commit", what.clone(), Method::GET, uri))
+            .await?
+            .json(&what)?;
+        let ours = matches!(c.parents.as_slice(), [p] if p.sha == expected_head)
+            && c.commit.message.lines().next() == Some(headline);
+        if !ours {
+            return Ok(None);
+        }
+        for change in changes {
+            let now = self.get_file(&c.sha, &change.path).await?.map(|f| f.text);
+            if now != change.contents {
+                return Ok(None);
+            }
+        }
+        Ok(Some(CommitResult {
+            oid: c.sha,
+            url: c.html_url,
+        }))
     }
 
     async fn create_branch(&self, branch: &str, from: &str) -> Result<()> {
@@ -601,6 +674,7 @@ impl RepoClient {
             html_url: String,
         }
         let what = format!("comment on {}#{issue}", self.repo);
+        let since = lookback_timestamp();
         let call = self
             .call(
                 "comment",
@@ -608,7 +682,14 @@ impl RepoClient {
                 Method::POST,
                 self.api(&format!("/issues/{issue}/comments")),
             )
-            .json(json!({ "body": body }));
+            .json(json!({ "body": body }))
+            .unless_landed(Landed::Comment {
+                list_uri: self.api(&format!(
+                    "/issues/{issue}/comments?since={}&per_page=100",
+                    encode_query(&since)
+                )),
+                body: body.to_owned(),
+            });
         let c: CommentJson = self.transport.send(call).await?.json(&what)?;
         Ok(CommentRef {
             id: c.id,
@@ -684,6 +765,15 @@ impl RepoClient {
             Err(e) => Err(e),
         }
     }
+}
+
+/// A moment shortly before now (see [`LANDED_LOOKBACK`]), as GitHub's `since` parameters take it.
+fn lookback_timestamp() -> String {
+    let t = (time::OffsetDateTime::now_utc() - LANDED_LOOKBACK)
+        .replace_nanosecond(0)
+        .unwrap_or_else(|_| time::OffsetDateTime::now_utc() - LANDED_LOOKBACK);
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

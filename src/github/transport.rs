@@ -2,7 +2,8 @@
 //! counts the call (a `metrics` counter and an in-process tally), retries 5xx answers and network
 //! failures with exponential backoff, waits out rate limits as GitHub's headers say, replaces a
 //! refused installation token once, and gives up after a bounded time with an error naming the
-//! operation. octocrab carries the bytes (base URL, TLS, timeouts, tracing spans).
+//! operation. Before repeating a call that must not happen twice (a comment, a dispatch) after an
+//! answer that leaves it open whether it was carried out, it looks for the call's trace. octocrab carries the bytes (base URL, TLS, timeouts, tracing spans).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -94,6 +95,27 @@ pub(crate) enum Auth {
     None,
 }
 
+/// How far before the first attempt the trace of a call may be dated: GitHub's clock and ours
+/// may disagree by this much.
+pub(crate) const LANDED_LOOKBACK: Duration = Duration::from_secs(2 * 60);
+
+/// How to tell whether a call that must not be repeated took effect although its answer was a 5xx
+/// or never came: GitHub sometimes carries out a call and still answers 5xx (its edge timed out
+/// first), and a blind repeat then posts a second comment or starts a second workflow run.
+pub(crate) enum Landed {
+    /// A comment by a bot with exactly `body` among the comments `list_uri` lists (the issue's
+    /// comments since shortly before the first attempt). TfPilot's comments start with a marker
+    /// naming their effect, so the same body means the same effect.
+    Comment { list_uri: String, body: String },
+    /// A run whose name contains `correlation_id`, created at or after `since`, among the runs
+    /// `list_uri` lists. The correlation id must be unique to the dispatch.
+    Run {
+        list_uri: String,
+        correlation_id: String,
+        since: time::OffsetDateTime,
+    },
+}
+
 /// One request. `uri` is a path (`/repos/…`, joined to the base URL) or an absolute URL.
 pub(crate) struct Call {
     pub op: &'static str,
@@ -104,6 +126,9 @@ pub(crate) struct Call {
     pub auth: Auth,
     /// Refuse response bodies larger than this.
     pub max_body: Option<u64>,
+    /// For calls that must not be repeated blindly: how to find out whether a failed attempt
+    /// took effect. When it did, its trace is returned as the answer (HTTP 200, the listed JSON).
+    pub landed: Option<Landed>,
 }
 
 impl Call {
@@ -122,11 +147,17 @@ impl Call {
             body: None,
             auth,
             max_body: None,
+            landed: None,
         }
     }
 
     pub fn json(mut self, body: Value) -> Self {
         self.body = Some(body);
+        self
+    }
+
+    pub fn unless_landed(mut self, landed: Landed) -> Self {
+        self.landed = Some(landed);
         self
     }
 }
@@ -162,6 +193,8 @@ enum Attempt {
     Retry {
         wait: Option<Duration>,
         error: GitHubError,
+        /// The call may have been carried out (a 5xx, a network failure), unlike a rate limit.
+        ambiguous: bool,
     },
     RefreshToken(GitHubError),
     Fail(GitHubError),
@@ -262,8 +295,16 @@ impl Transport {
         Ok(token)
     }
 
-    async fn forget_token(&self, installation: InstallationId) {
-        self.tokens.tokens.lock().await.remove(&installation);
+    /// Drops the cached token if it is still `refused`: a caller that was refused the old token
+    /// must not throw away the new one another caller fetched meanwhile.
+    async fn forget_token(&self, installation: InstallationId, refused: &SecretString) {
+        let mut cache = self.tokens.tokens.lock().await;
+        if cache
+            .get(&installation)
+            .is_some_and(|cached| cached.token.expose_secret() == refused.expose_secret())
+        {
+            cache.remove(&installation);
+        }
     }
 
     /// Sends a call under the retry policy. 2xx and 3xx answers are returned; everything else
@@ -282,7 +323,7 @@ impl Transport {
                 Auth::None => None,
             };
             let outcome = self.attempt(&call, credential.as_ref()).await;
-            let (wait, error) = match outcome {
+            let (wait, error, ambiguous) = match outcome {
                 Attempt::Done(response) => return Ok(response),
                 Attempt::Fail(error) => return Err(error),
                 Attempt::RefreshToken(error) => match call.auth {
@@ -292,15 +333,22 @@ impl Transport {
                             "installation token refused; fetching a new one"
                         );
                         refreshed = true;
-                        self.forget_token(id).await;
+                        if let Some(refused) = &credential {
+                            self.forget_token(id, refused).await;
+                        }
                         last_wait = Duration::ZERO;
                         continue;
                     }
                     _ => return Err(error),
                 },
-                Attempt::Retry { wait, error } => (
+                Attempt::Retry {
+                    wait,
+                    error,
+                    ambiguous,
+                } => (
                     wait.unwrap_or_else(|| backoff(&self.policy, attempts)),
                     error,
+                    ambiguous,
                 ),
             };
             let elapsed = started.elapsed();
@@ -325,7 +373,82 @@ impl Transport {
             );
             tokio::time::sleep(wait).await;
             last_wait = wait;
+            if ambiguous && let Some(landed) = &call.landed {
+                match Box::pin(self.find_landed(&call, landed)).await {
+                    Ok(Some(trace)) => {
+                        tracing::info!(
+                            operation = call.op,
+                            "the failed call took effect after all; not repeating it"
+                        );
+                        return Ok(trace);
+                    }
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(
+                        operation = call.op,
+                        error = %e,
+                        "could not check whether the failed call took effect; repeating it"
+                    ),
+                }
+            }
         }
+    }
+
+    /// The trace of `call` on GitHub, if a failed attempt of it took effect.
+    async fn find_landed(&self, call: &Call, landed: &Landed) -> Result<Option<Response>> {
+        let (op, list_uri) = match landed {
+            Landed::Comment { list_uri, .. } => ("find_comment", list_uri),
+            Landed::Run { list_uri, .. } => ("find_run", list_uri),
+        };
+        let what = format!("check whether \"{}\" took effect", call.what);
+        let check = Call::new(op, what.clone(), Method::GET, list_uri.clone(), call.auth);
+        let listed: Value = self.send(check).await?.json(&what)?;
+        let found = match landed {
+            Landed::Comment { body, .. } => listed.as_array().and_then(|comments| {
+                comments
+                    .iter()
+                    .rev()
+                    .find(|c| {
+                        c["body"].as_str() == Some(body.as_str())
+                            && c["user"]["type"].as_str() == Some("Bot")
+                    })
+                    .cloned()
+            }),
+            Landed::Run {
+                correlation_id,
+                since,
+                ..
+            } => listed["workflow_runs"].as_array().and_then(|runs| {
+                runs.iter()
+                    .find(|r| {
+                        let named = [&r["display_title"], &r["name"]]
+                            .iter()
+                            .any(|t| t.as_str().is_some_and(|t| t.contains(correlation_id)));
+                        let recent = r["created_at"]
+                            .as_str()
+                            .and_then(|t| {
+                                time::OffsetDateTime::parse(
+                                    t,
+                                    &time::format_description::well_known::Rfc3339,
+                                )
+                                .ok()
+                            })
+                            .is_some_and(|t| t >= *since);
+                        named && recent
+                    })
+                    .map(|r| {
+                        serde_json::json!({
+                            "workflow_run_id": r["id"],
+                            "html_url": r["html_url"],
+                            "correlated": true,
+                        })
+                    })
+            }),
+        };
+        Ok(found.map(|trace| Response {
+            status: StatusCode::OK,
+            headers: HeaderMap::new(),
+            body: Bytes::from(trace.to_string()),
+        }))
     }
 
     async fn attempt(&self, call: &Call, credential: Option<&SecretString>) -> Attempt {
@@ -389,6 +512,7 @@ impl Transport {
     fn network_failure(&self, call: &Call, error: &str) -> Attempt {
         Attempt::Retry {
             wait: None,
+            ambiguous: true,
             error: GitHubError::Transient {
                 operation: call.what.clone(),
                 attempts: 0,
@@ -501,6 +625,7 @@ fn classify(call: &Call, response: Response, now: SystemTime) -> Attempt {
     if let Some(wait) = rate_limit_wait(status, &response.headers, &message, now) {
         return Attempt::Retry {
             wait: Some(wait),
+            ambiguous: false,
             error: GitHubError::RateLimited {
                 operation,
                 retry_after: Some(wait),
@@ -512,6 +637,7 @@ fn classify(call: &Call, response: Response, now: SystemTime) -> Attempt {
         // `attempts` is filled in by `send`, which knows it.
         return Attempt::Retry {
             wait: None,
+            ambiguous: true,
             error: GitHubError::Transient {
                 operation,
                 attempts: 0,

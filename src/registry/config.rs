@@ -805,13 +805,10 @@ pub(crate) fn check_value(input: &InputSpec, value: &InputValue) -> Result<(), S
 }
 
 /// Characters that could change how the generated file reads: control characters (newlines,
-/// tabs, escapes), line and paragraph separators, and bidirectional overrides that can make
-/// reviewed code look different from what it is. TfPilot's marker text is refused too.
+/// tabs, escapes), line and paragraph separators, and bidirectional controls and marks that can
+/// make reviewed code look different from what it is. TfPilot's marker text is refused too.
 pub(crate) fn check_text(s: &str) -> Result<(), String> {
-    if let Some(c) = s.chars().find(|c| {
-        c.is_control()
-            || matches!(*c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-    }) {
+    if let Some(c) = s.chars().find(|c| is_deceptive(*c)) {
         return Err(format!(
             "contains the character {}, which is not allowed (no newlines, tabs, control or text-direction characters)",
             c.escape_unicode()
@@ -822,6 +819,23 @@ pub(crate) fn check_text(s: &str) -> Result<(), String> {
         return Err("must not contain TfPilot's block marker text".into());
     }
     Ok(())
+}
+
+/// A character that changes how the text around it is laid out: a control character (line
+/// breaks, NEL), a line or paragraph separator, or a bidirectional control or mark (the Trojan
+/// Source set: embeddings, overrides, isolates, and the LRM, RLM and ALM marks).
+pub(crate) fn is_deceptive(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{2028}'
+                | '\u{2029}'
+                | '\u{061c}'
+                | '\u{200e}'
+                | '\u{200f}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}'
+        )
 }
 
 fn pattern_hint(re: &Regex) -> String {

@@ -466,6 +466,8 @@ pub(crate) fn display_safe(s: &str) -> String {
                 vec!['\'']
             } else if c.is_control() {
                 c.escape_default().collect()
+            } else if config::is_deceptive(c) {
+                c.escape_unicode().collect()
             } else {
                 vec![c]
             }
@@ -969,5 +971,11 @@ target_file = "tfpilot.x.tf"
     fn display_safe_neutralizes_markdown_and_control_characters() {
         assert_eq!(display_safe("a`b\nc"), "a'b\\nc");
         assert_eq!(display_safe(&"x".repeat(100)).chars().count(), 81);
+        // Shown in a GitHub comment, a right-to-left override would reorder the rest of the
+        // sentence, and a line separator would break it.
+        assert_eq!(
+            display_safe("a\u{202e}b\u{2028}c\u{61c}"),
+            "a\\u{202e}b\\u{2028}c\\u{61c}"
+        );
     }
 }

@@ -7,6 +7,8 @@
 //! * create: bind the thread, then create the request. A binding left by a crash in between
 //!   names a request that does not exist; it is taken over once it is older than
 //!   [`STALE_BINDING`].
+//! * a write refused or failed after it may have landed (its answer lost, the client retrying it)
+//!   is checked against the stored bytes: if they are what this call sent, the write succeeded.
 //! * archive: put `history/<id>.json`, then delete `requests/<id>.json` if unchanged, then release
 //!   the threads. If the delete is refused the history copy is removed again; a crash before the
 //!   delete leaves the request live with a stale copy in history, which the next archive replaces.
@@ -14,7 +16,7 @@
 //! * event log: appended after the write it describes succeeded; the request's own `timeline`
 //!   is authoritative, the log is its queryable, append-only trail.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -112,6 +114,21 @@ impl<O: Objects> ObjectStore<O> {
 
     fn encode_line<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
         serde_json::to_vec(value).map_err(|e| StoreError::Invalid(format!("cannot serialize: {e}")))
+    }
+
+    /// Whether a write that was answered with a refusal or an error landed after all: the
+    /// stored object is byte for byte the one this call sent. It happens when the answer to a
+    /// successful write is lost and the client sends it again (the AWS SDK retries 5xx answers and
+    /// network failures by itself): the repeat is refused by the condition the first one changed.
+    /// Every request body carries its new `version` and a nanosecond `updated_at`, so equal bytes
+    /// mean this very write. `Err` when that cannot be checked.
+    async fn landed(&self, key: &str, body: &[u8]) -> Result<Option<ETag>, StoreError> {
+        Ok(self
+            .records
+            .get(key)
+            .await?
+            .filter(|stored| stored.body == body)
+            .map(|stored| stored.etag))
     }
 
     async fn read_request(&self, key: &str) -> Result<Option<Versioned<Request>>, StoreError> {
@@ -252,6 +269,7 @@ impl<O: Objects> ObjectStore<O> {
         &self,
         prefix: &str,
         filter: &ListFilter,
+        seen: &mut BTreeSet<RequestId>,
         out: &mut BTreeMap<RequestId, Request>,
     ) -> Result<(), StoreError> {
         for key in self.records.list(prefix).await? {
@@ -259,12 +277,14 @@ impl<O: Objects> ObjectStore<O> {
                 tracing::warn!(object = %self.records.describe(&key), "not a request object; ignored");
                 continue;
             };
-            if out.contains_key(&id) {
-                // Live and in history (an interrupted archive): the live one is current.
+            if seen.contains(&id) {
+                // Live and in history (an interrupted archive): the live one is current, whether
+                // or not it matches the filter.
                 continue;
             }
             // Gone between list and get (archived meanwhile): not an error.
             if let Some(object) = self.records.get(&key).await? {
+                seen.insert(id);
                 let request = self.decode_request(&key, &object.body)?;
                 if filter.matches(&request) {
                     out.insert(id, request);
@@ -311,20 +331,26 @@ impl<O: Objects> RequestStore for ObjectStore<O> {
         request.archived_at = None;
         let body = Self::encode(&request)?;
         let bound = self.bind(&request.repo, request.issue_number, id).await?;
-        let created = self
-            .records
-            .put_if_absent(&layout::request_key(id), body)
-            .await;
+        let key = layout::request_key(id);
+        let created = self.records.put_if_absent(&key, body.clone()).await;
         let etag = match created {
             Ok(etag) => etag,
             Err(e) => {
-                if bound == Bound::Now {
-                    let _ = self.unbind(&request.repo, request.issue_number, id).await;
+                let landed = self.landed(&key, &body).await;
+                if let Ok(Some(etag)) = landed {
+                    etag
+                } else {
+                    // Release the thread only when the request is known not to be ours: a
+                    // binding left behind is taken over once stale, but a request left without
+                    // its binding would let a second request open on the same thread.
+                    if bound == Bound::Now && landed.is_ok() {
+                        let _ = self.unbind(&request.repo, request.issue_number, id).await;
+                    }
+                    return Err(match e {
+                        ObjectError::Conflict { .. } => StoreError::AlreadyExists(id),
+                        other => other.into(),
+                    });
                 }
-                return Err(match e {
-                    ObjectError::Conflict { .. } => StoreError::AlreadyExists(id),
-                    other => other.into(),
-                });
             }
         };
         let first = request.timeline.last();
@@ -363,19 +389,25 @@ impl<O: Objects> RequestStore for ObjectStore<O> {
         next.schema_version = SCHEMA_VERSION;
         next.updated_at = OffsetDateTime::now_utc();
         let body = Self::encode(&next)?;
+        let key = layout::request_key(id);
         let etag = match self
             .records
-            .put_if_match(&layout::request_key(id), body, current.etag())
+            .put_if_match(&key, body.clone(), current.etag())
             .await
         {
             Ok(etag) => etag,
-            Err(ObjectError::Conflict { .. }) => {
-                return Err(StoreError::Conflict {
-                    id,
-                    version: current.version,
-                });
-            }
-            Err(e) => return Err(e.into()),
+            // A refused repeat of a write that landed is a success: reporting a conflict would
+            // make `update` apply the change a second time on top of itself.
+            Err(e) => match self.landed(&key, &body).await {
+                Ok(Some(etag)) => etag,
+                _ if e.is_conflict() => {
+                    return Err(StoreError::Conflict {
+                        id,
+                        version: current.version,
+                    });
+                }
+                _ => return Err(e.into()),
+            },
         };
         if next.status != current.status {
             let entry = newest_entry_since(current, &next);
@@ -512,10 +544,12 @@ impl<O: Objects> RequestStore for ObjectStore<O> {
     }
 
     async fn list(&self, filter: &ListFilter) -> Result<Vec<Request>, StoreError> {
-        let mut found = BTreeMap::new();
-        self.list_under(REQUESTS, filter, &mut found).await?;
+        let (mut seen, mut found) = (BTreeSet::new(), BTreeMap::new());
+        self.list_under(REQUESTS, filter, &mut seen, &mut found)
+            .await?;
         if filter.include_archived {
-            self.list_under(HISTORY, filter, &mut found).await?;
+            self.list_under(HISTORY, filter, &mut seen, &mut found)
+                .await?;
         }
         let mut requests: Vec<Request> = found.into_values().collect();
         requests.sort_by_key(|r| (r.created_at, r.id));
@@ -543,5 +577,132 @@ impl<O: Objects> RequestStore for ObjectStore<O> {
     async fn events(&self, id: RequestId) -> Result<Vec<LifecycleEvent>, StoreError> {
         let records = self.records.read_log(&layout::events_log(id)).await?;
         self.decode_lines(records)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+    use crate::store::fs::FsObjects;
+    use crate::store::objects::{LogRecord, Object};
+    use crate::store::{RequestStatus, RequestStoreExt};
+
+    /// An S3 whose answer to a write got lost: the write landed, the client (the AWS SDK retries
+    /// 5xx and network failures by itself) sent it again, and the repeat was refused by the
+    /// condition the first one had just changed.
+    #[derive(Debug)]
+    struct LostAnswer {
+        inner: FsObjects,
+        armed: AtomicBool,
+    }
+
+    impl LostAnswer {
+        fn fire(&self) -> bool {
+            self.armed.swap(false, Ordering::SeqCst)
+        }
+    }
+
+    #[async_trait]
+    impl Objects for LostAnswer {
+        fn location(&self) -> String {
+            self.inner.location()
+        }
+        fn describe(&self, key: &str) -> String {
+            self.inner.describe(key)
+        }
+        async fn get(&self, key: &str) -> Result<Option<Object>, ObjectError> {
+            self.inner.get(key).await
+        }
+        async fn put_if_absent(&self, key: &str, body: Vec<u8>) -> Result<ETag, ObjectError> {
+            let written = self.inner.put_if_absent(key, body.clone()).await?;
+            if key.starts_with(REQUESTS) && self.fire() {
+                return self.inner.put_if_absent(key, body).await;
+            }
+            Ok(written)
+        }
+        async fn put_if_match(
+            &self,
+            key: &str,
+            body: Vec<u8>,
+            etag: &ETag,
+        ) -> Result<ETag, ObjectError> {
+            let written = self.inner.put_if_match(key, body.clone(), etag).await?;
+            if key.starts_with(REQUESTS) && self.fire() {
+                return self.inner.put_if_match(key, body, etag).await;
+            }
+            Ok(written)
+        }
+        async fn delete_if_match(&self, key: &str, etag: &ETag) -> Result<(), ObjectError> {
+            self.inner.delete_if_match(key, etag).await
+        }
+        async fn list(&self, prefix: &str) -> Result<Vec<String>, ObjectError> {
+            self.inner.list(prefix).await
+        }
+        async fn append(&self, log: &str, record: Vec<u8>) -> Result<(), ObjectError> {
+            self.inner.append(log, record).await
+        }
+        async fn read_log(&self, log: &str) -> Result<Vec<LogRecord>, ObjectError> {
+            self.inner.read_log(log).await
+        }
+    }
+
+    fn store(dir: &std::path::Path) -> ObjectStore<LostAnswer> {
+        let objects = || LostAnswer {
+            inner: FsObjects::open(dir).unwrap(),
+            armed: AtomicBool::new(false),
+        };
+        ObjectStore::from_parts(objects(), objects())
+    }
+
+    fn request() -> Request {
+        let mut r = Request::new(
+            RequestId::new_random(),
+            "acme/infra".parse().unwrap(),
+            7,
+            "octocat",
+            "s3-bucket",
+            OffsetDateTime::now_utc(),
+        );
+        r.status = RequestStatus::Collecting;
+        r
+    }
+
+    #[tokio::test]
+    async fn an_update_whose_answer_was_lost_is_applied_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path());
+        let id = store.create(request()).await.unwrap().id;
+        store.records.armed.store(true, Ordering::SeqCst);
+        let done = store
+            .update(id, |r| {
+                r.revision += 1;
+                Ok::<_, std::convert::Infallible>(())
+            })
+            .await
+            .unwrap();
+        let stored = store.get(id).await.unwrap().unwrap();
+        assert_eq!(stored.revision, 1, "the increment was applied twice");
+        assert_eq!(stored.version, 2);
+        assert_eq!(done.request.etag(), stored.etag());
+        assert_eq!(done.attempts, 1);
+    }
+
+    #[tokio::test]
+    async fn a_create_whose_answer_was_lost_keeps_its_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path());
+        store.records.armed.store(true, Ordering::SeqCst);
+        let r = request();
+        let (id, repo) = (r.id, r.repo.clone());
+        let created = store.create(r).await.expect("the request was created");
+        assert_eq!(created.version, 1);
+        let found = store.find_by_thread(&repo, 7).await.unwrap();
+        assert_eq!(found.map(|f| f.id), Some(id), "the thread lost its request");
+        assert_eq!(
+            store.get(id).await.unwrap().map(|r| r.etag().clone()),
+            Some(created.etag().clone())
+        );
     }
 }

@@ -336,6 +336,16 @@ impl Masker {
             if value.chars().count() >= MIN_BARE_MASK_LEN {
                 needles.push(value.clone());
             }
+            // A multi-line string is shown as an indented heredoc: mask it line by line.
+            if value.contains('\n') {
+                needles.extend(
+                    value
+                        .lines()
+                        .map(str::trim)
+                        .filter(|l| l.chars().count() >= MIN_BARE_MASK_LEN)
+                        .map(str::to_owned),
+                );
+            }
         }
         let mut out = if needles.is_empty() {
             text.to_owned()
@@ -539,6 +549,23 @@ mod tests {
         assert!(
             masked.contains("abc = lab"),
             "short values are masked only when quoted: {masked}"
+        );
+    }
+
+    /// Terraform shows a multi-line string as an indented heredoc, so the value never stands in
+    /// the text as one piece: each of its lines must be masked where it appears.
+    #[test]
+    fn multi_line_sensitive_values_are_masked_line_by_line() {
+        let masker = Masker::new::<&str>(&[]).unwrap();
+        let secret = "client_secret=Zq8vK2mW9xLp\nsigning_key=Hf3nR7tY1uQe\nok\n";
+        let sensitive: BTreeSet<String> = [secret.to_owned()].into();
+        let text = "  + resource \"terraform_data\" \"x\" {\n      + input = <<-EOT\n            client_secret=Zq8vK2mW9xLp\n            signing_key=Hf3nR7tY1uQe\n            ok\n        EOT\n    }\n";
+        let masked = masker.mask(text, &sensitive);
+        assert!(!masked.contains("Zq8vK2mW9xLp"), "{masked}");
+        assert!(!masked.contains("Hf3nR7tY1uQe"), "{masked}");
+        assert!(
+            masked.contains("            ok\n"),
+            "short lines stay, like short values: {masked}"
         );
     }
 

@@ -502,3 +502,28 @@ fn map_keys_that_collide_are_an_error_not_a_silent_overwrite() {
     );
     assert!(e[0].contains("`Café` is given twice"), "{e:?}");
 }
+
+/// Every character that makes text read differently from what it is: line breaks of every kind
+/// (U+0085 NEL, U+2028, U+2029 are line ends to editors and browsers) and the bidirectional
+/// controls and marks of Trojan Source, U+061C ARABIC LETTER MARK included.
+#[test]
+fn every_line_break_and_direction_control_is_refused() {
+    for c in [
+        '\r', '\n', '\u{b}', '\u{c}', '\u{85}', '\u{2028}', '\u{2029}', '\u{61c}', '\u{200e}',
+        '\u{200f}', '\u{202a}', '\u{202b}', '\u{202c}', '\u{202d}', '\u{202e}', '\u{2066}',
+        '\u{2067}', '\u{2068}', '\u{2069}',
+    ] {
+        let value = format!("hello{c}world");
+        let e = errors(
+            "ecs-service",
+            json!({"name": "a", "cluster": "c", "image": "i", "subnets": "subnet-0123abcd", "env_vars": {"A": value}}),
+        );
+        assert_eq!(
+            e.len(),
+            1,
+            "{:?} was accepted",
+            c.escape_unicode().to_string()
+        );
+        assert!(e[0].contains("is not allowed"), "{e:?}");
+    }
+}

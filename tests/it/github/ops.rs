@@ -513,3 +513,65 @@ async fn without_run_details_the_run_is_found_by_its_correlation_id() {
     })
     .await;
 }
+
+/// Paths and names go into URL paths: a `..` segment would address another endpoint (or another
+/// repository: `contents/../../other/contents/x`) wherever the URL is normalized on the way.
+#[tokio::test]
+async fn paths_that_could_leave_their_endpoint_are_refused_before_any_call() {
+    within(30, async {
+        let w = World::start().await;
+        let gh = w.gh();
+        gh.default_branch().await.unwrap();
+        w.sim.reset_calls();
+        for path in [
+            "../../other/contents/secret.tf",
+            "envs/../../x",
+            "./README.md",
+            "/README.md",
+            "envs//dev.tf",
+            "",
+        ] {
+            let err = gh.get_file("main", path).await.unwrap_err();
+            assert!(
+                matches!(err, GitHubError::Validation { .. }),
+                "{path}: {err:?}"
+            );
+            assert!(err.to_string().contains("not a repository path"), "{err}");
+        }
+        for branch in ["../../pulls", "request/../main"] {
+            let err = gh.branch_head(branch).await.unwrap_err();
+            assert!(
+                matches!(err, GitHubError::Validation { .. }),
+                "{branch}: {err:?}"
+            );
+        }
+        let err = gh
+            .dispatch_workflow("../../../hooks", "main", &plan_inputs("d"), "d")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, GitHubError::Validation { .. }), "{err:?}");
+        let err = gh.find_workflow_run("..", "main", "d").await.unwrap_err();
+        assert!(matches!(err, GitHubError::Validation { .. }), "{err:?}");
+        let err = gh
+            .commit_files(
+                BRANCH,
+                BranchStart::Existing {
+                    expected_head: "0".repeat(40),
+                },
+                "m",
+                &[FileChange::put("envs/../x.tf", "x")],
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, GitHubError::Validation { .. }), "{err:?}");
+        assert_eq!(w.sim.total_calls(), 0, "{:?}", w.sim.calls());
+        // Ordinary names still work.
+        assert!(
+            gh.get_file("main", "envs/dev/versions.tf")
+                .await
+                .unwrap()
+                .is_some()
+        );
+    })
+    .await;
+}

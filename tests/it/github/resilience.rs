@@ -275,3 +275,144 @@ async fn a_rate_limit_longer_than_the_budget_is_reported_at_once() {
     assert!(err.to_string().contains("rate limit"), "{err}");
     assert_eq!(w.sim.call_count("GET /repos/{owner}/{repo}"), 2);
 }
+
+const DISPATCH: &str = "POST /repos/{owner}/{repo}/actions/workflows/{workflow}/dispatches";
+
+/// GitHub can answer 5xx for a call it carried out (its edge timed out first). A comment repeated
+/// blindly then appears twice on the issue.
+#[tokio::test(start_paused = true)]
+async fn a_comment_whose_answer_was_lost_is_not_posted_twice() {
+    let w = World::start().await;
+    let issue = w.sim.open_issue(super::REPO, "bob", "t", "b").unwrap();
+    let gh = w.gh();
+    gh.comment(issue, "an earlier, different comment")
+        .await
+        .unwrap();
+    w.sim
+        .inject_fault(COMMENTS, Fault::ServerErrorAfterWrite(502), 1);
+    let posted = gh.comment(issue, "<!-- tfpilot:k -->\nonce").await.unwrap();
+    let comments = w.sim.comments(super::REPO, issue);
+    assert_eq!(comments.len(), 2, "{comments:#?}");
+    assert_eq!(comments[1].body, "<!-- tfpilot:k -->\nonce");
+    assert_eq!(posted.id, comments[1].id);
+    assert_eq!(posted.node_id, comments[1].node_id);
+    assert_eq!(w.sim.call_count(COMMENTS), 2, "posted once after the first");
+    w.sim.wait_idle().await;
+}
+
+/// A comment refused before it was written is still posted by the retry.
+#[tokio::test(start_paused = true)]
+async fn a_comment_that_did_not_land_is_posted_by_the_retry() {
+    let w = World::start().await;
+    let issue = w.sim.open_issue(super::REPO, "bob", "t", "b").unwrap();
+    let gh = w.gh();
+    gh.comment(issue, "another text").await.unwrap();
+    w.sim.inject_fault(COMMENTS, Fault::ServerError(502), 1);
+    let posted = gh.comment(issue, "this text").await.unwrap();
+    let comments = w.sim.comments(super::REPO, issue);
+    assert_eq!(comments.len(), 2, "{comments:#?}");
+    assert_eq!(comments[1].body, "this text");
+    assert_eq!(posted.id, comments[1].id);
+    assert_eq!(w.sim.call_count(COMMENTS), 3);
+    w.sim.wait_idle().await;
+}
+
+/// A dispatch repeated blindly after a lost answer starts a second plan or apply run.
+#[tokio::test(start_paused = true)]
+async fn a_dispatch_whose_answer_was_lost_starts_one_run() {
+    let w = World::start().await;
+    let gh = w.gh();
+    gh.default_branch().await.unwrap();
+    w.sim
+        .inject_fault(DISPATCH, Fault::ServerErrorAfterWrite(500), 1);
+    let inputs = std::collections::BTreeMap::from([
+        (
+            "request_id".to_owned(),
+            "3f2a4c1e-8b7d-4e2f-9a1b-0c3d5e7f9a2b".to_owned(),
+        ),
+        ("environment".to_owned(), "dev".to_owned()),
+        ("dispatch_id".to_owned(), "d-7".to_owned()),
+    ]);
+    let result = gh
+        .dispatch_workflow("plan.yml", "main", &inputs, "d-7")
+        .await
+        .unwrap();
+    let runs = w.sim.workflow_runs(super::REPO);
+    assert_eq!(runs.len(), 1, "{runs:#?}");
+    assert_eq!(result.run_id, Some(runs[0].id));
+    assert_eq!(w.sim.call_count(DISPATCH), 1);
+    w.sim.wait_idle().await;
+}
+
+/// Calls refused together after a token was revoked fetch one new token between them: a caller
+/// that saw the old token refused must not throw away the new one another caller just fetched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_refused_together_share_one_new_token() {
+    within(30, async {
+        let w = World::start().await;
+        w.gh().default_branch().await.unwrap();
+        w.sim.revoke_tokens();
+        let calls: Vec<_> = (0..8)
+            .map(|_| {
+                let gh = w.gh();
+                tokio::spawn(async move { gh.default_branch().await })
+            })
+            .collect();
+        for call in calls {
+            assert_eq!(call.await.unwrap().unwrap(), "main");
+        }
+        assert_eq!(w.sim.tokens_issued(), 2, "one token, then one replacement");
+    })
+    .await;
+}
+
+/// A commit that landed behind a 5xx moved the branch, so repeating it with the same
+/// `expectedHeadOid` is refused as stale: the caller was told its commit failed when it is there.
+#[tokio::test(start_paused = true)]
+async fn a_commit_whose_answer_was_lost_is_reported_as_made() {
+    let w = World::start().await;
+    let gh = w.gh();
+    let head = w.sim.branch_head(super::REPO, "main").unwrap();
+    w.sim.inject_fault(
+        "POST /graphql createCommitOnBranch",
+        Fault::ServerErrorAfterWrite(502),
+        1,
+    );
+    let commit = gh
+        .commit_files(
+            "main",
+            tfpilot::github::BranchStart::Existing {
+                expected_head: head.clone(),
+            },
+            "tfpilot: add the block\n\nFor request 3f2a4c1e.",
+            &[tfpilot::github::FileChange::put("x.tf", "x")],
+        )
+        .await
+        .expect("the commit was made");
+    let commits = w.sim.commits(super::REPO, "main");
+    assert_eq!(commits[0].sha, commit.oid);
+    assert_eq!(commits[0].parents, std::slice::from_ref(&head));
+    assert_eq!(commits[1].sha, head, "exactly one commit on top");
+    assert!(commit.url.ends_with(&commit.oid), "{}", commit.url);
+
+    // A branch moved by someone else is still stale, not mistaken for ours.
+    let theirs = w.sim.branch_head(super::REPO, "main").unwrap();
+    w.sim.inject_fault(
+        "POST /graphql createCommitOnBranch",
+        Fault::ServerError(502),
+        1,
+    );
+    let err = gh
+        .commit_files(
+            "main",
+            tfpilot::github::BranchStart::Existing {
+                expected_head: head,
+            },
+            "tfpilot: add the block\n\nFor request 3f2a4c1e.",
+            &[tfpilot::github::FileChange::put("x.tf", "y")],
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, GitHubError::StaleHead { .. }), "{err:?}");
+    assert_eq!(w.sim.branch_head(super::REPO, "main"), Some(theirs));
+}

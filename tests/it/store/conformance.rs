@@ -32,6 +32,7 @@ macro_rules! conformance_suite {
             archive_refuses_a_request_changed_since_read,
             racing_archives_archive_once,
             interrupted_archive_is_completed_by_the_next_one,
+            a_stale_history_copy_never_stands_in_for_a_live_request,
             list_filters_by_status_env_module_project,
             chat_log_keeps_turns_in_order_in_its_own_place,
             lifecycle_events_record_every_transition,
@@ -521,6 +522,32 @@ pub async fn interrupted_archive_is_completed_by_the_next_one(t: &Target) {
     assert_eq!(archived.archived_at, copy.archived_at);
     assert_eq!(t.store.get_archived(live.id).await.unwrap().unwrap(), copy);
     assert!(t.store.get(live.id).await.unwrap().is_none());
+}
+
+pub async fn a_stale_history_copy_never_stands_in_for_a_live_request(t: &Target) {
+    // An interrupted archive copied the request to history; it lives on, in another status.
+    let live = t.store.create(new_request(12)).await.unwrap();
+    let mut stale = live.value().clone();
+    stale.status = RequestStatus::Cancelled;
+    stale.archived_at = Some(OffsetDateTime::now_utc());
+    t.records
+        .put_if_absent(&history_key(live.id), serde_json::to_vec(&stale).unwrap())
+        .await
+        .unwrap();
+    // A filter that the live request does not match must not return the stale copy instead.
+    let cancelled = t
+        .store
+        .list(&ListFilter {
+            statuses: vec![RequestStatus::Cancelled],
+            include_archived: true,
+            ..ListFilter::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        cancelled.is_empty(),
+        "the stale copy was listed as an archived, cancelled request: {cancelled:?}"
+    );
 }
 
 pub async fn list_filters_by_status_env_module_project(t: &Target) {
