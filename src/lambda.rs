@@ -41,7 +41,7 @@ pub async fn run(config: Config, function: LambdaFunction) -> anyhow::Result<()>
             "TFPILOT_STORE is a local directory: on Lambda each instance has its own /tmp, so the webhook and worker functions will not share an inbox; use s3://<bucket>"
         );
     }
-    let inbox = inbox::open(&config.store)?;
+    let inbox = inbox::open(&config.store).await?;
     match function {
         LambdaFunction::Webhook => {
             let state = AppState::new(config.webhook_secret.clone(), inbox);

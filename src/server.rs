@@ -232,7 +232,7 @@ pub async fn serve(config: Config, options: ServeOptions) -> anyhow::Result<()> 
     for warning in config.warnings() {
         tracing::warn!("{warning}");
     }
-    let inbox = inbox::open(&config.store)?;
+    let inbox = inbox::open(&config.store).await?;
     let handler = worker::default_handler(&config)?;
     let (queue_tx, queue_rx) = mpsc::unbounded_channel();
     let state =

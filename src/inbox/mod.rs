@@ -6,11 +6,12 @@
 //! that can never be handled). Finished items are kept for [`RETENTION`] so that redeliveries
 //! within that time are still recognized; [`Inbox::prune`] removes older ones.
 //!
-//! Storage-neutral: [`FsInbox`] (a directory) is here; the store issue adds S3
-//! (`inbox/<delivery>.json`, `If-None-Match: *`). Both must pass the same conformance suite
-//! (`tests/it/inbox.rs`, `inbox_conformance`).
+//! Storage-neutral: [`FsInbox`] (a directory) and [`ObjectInbox`] (the store's object seam: S3 in
+//! production, `inbox/<delivery>.json` created with `If-None-Match: *`). Both pass the same
+//! conformance suite (`tests/it/inbox.rs`, `inbox_conformance`).
 
 mod fs;
+mod objects;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 pub use fs::FsInbox;
+pub use objects::ObjectInbox;
 
 use crate::config::StoreLocation;
 use crate::ids::DeliveryId;
@@ -160,12 +162,15 @@ pub trait Inbox: Send + Sync {
     async fn prune(&self, before: OffsetDateTime) -> Result<usize, InboxError>;
 }
 
-/// The inbox for a store location.
-pub fn open(store: &StoreLocation) -> anyhow::Result<Arc<dyn Inbox>> {
+/// The inbox for a store location: a directory, or `inbox/` in the requests bucket (the S3 client
+/// from the SDK's environment, path-style when `AWS_ENDPOINT_URL` is set).
+pub async fn open(store: &StoreLocation) -> anyhow::Result<Arc<dyn Inbox>> {
     match store {
         StoreLocation::Fs(dir) => Ok(Arc::new(FsInbox::open(dir)?)),
-        StoreLocation::S3 { bucket } => anyhow::bail!(
-            "TFPILOT_STORE=s3://{bucket}: this build has no S3 inbox yet; use fs://<dir>"
-        ),
+        StoreLocation::S3 { bucket } => {
+            let client = crate::store::s3_client_from_env(None).await;
+            let objects = crate::store::S3Objects::new(client, bucket.clone());
+            Ok(Arc::new(ObjectInbox::new(Arc::new(objects))))
+        }
     }
 }

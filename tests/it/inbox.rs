@@ -248,3 +248,95 @@ async fn a_corrupt_item_is_an_error_not_a_panic() {
     std::fs::write(dir.path().join("inbox/README.txt"), b"x").unwrap();
     assert_eq!(inbox.pending().await.unwrap(), vec![id("broken-1")]);
 }
+
+// ---- the inbox on the store's object seam (S3 in production) ---------------------------------
+
+#[tokio::test]
+async fn s3_inbox_conforms() {
+    let moto = crate::support::MotoServer::start();
+    let bucket = crate::support::unique_bucket("inbox");
+    moto.create_bucket(&bucket).await;
+    let objects = tfpilot::store::S3Objects::new(moto.client(), bucket);
+    let inbox = tfpilot::inbox::ObjectInbox::new(Arc::new(objects));
+    inbox_conformance(&inbox).await;
+}
+
+#[tokio::test]
+async fn object_inbox_on_the_fs_seam_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    let objects = tfpilot::store::FsObjects::open(dir.path()).unwrap();
+    let inbox = tfpilot::inbox::ObjectInbox::new(Arc::new(objects));
+    inbox_conformance(&inbox).await;
+}
+
+#[tokio::test]
+async fn s3_inboxes_on_one_bucket_create_each_delivery_once_and_keep_progress_apart() {
+    let moto = crate::support::MotoServer::start();
+    let bucket = crate::support::unique_bucket("inbox");
+    moto.create_bucket(&bucket).await;
+    let inboxes: Vec<Arc<tfpilot::inbox::ObjectInbox>> = (0..4)
+        .map(|_| {
+            let objects = tfpilot::store::S3Objects::new(moto.client(), bucket.clone());
+            Arc::new(tfpilot::inbox::ObjectInbox::new(Arc::new(objects)))
+        })
+        .collect();
+    let now = OffsetDateTime::now_utc();
+    let mut tasks = tokio::task::JoinSet::new();
+    for round in 0..10 {
+        for inbox in &inboxes {
+            let inbox = Arc::clone(inbox);
+            let d = delivery(&format!("race-{round}"), now);
+            tasks.spawn(async move { inbox.put(&d).await.unwrap() });
+        }
+    }
+    let mut created = 0;
+    while let Some(outcome) = tasks.join_next().await {
+        if outcome.unwrap() == PutOutcome::Created {
+            created += 1;
+        }
+    }
+    assert_eq!(
+        created, 10,
+        "each of 10 ids created exactly once by 4 racing instances"
+    );
+
+    // Failures recorded by racing workers are all counted (compare-and-swap on the state).
+    let target = id("race-0");
+    let mut tasks = tokio::task::JoinSet::new();
+    for inbox in &inboxes {
+        for n in 0..3 {
+            let inbox = Arc::clone(inbox);
+            let target = target.clone();
+            tasks.spawn(async move { inbox.record_failure(&target, &format!("boom {n}")).await });
+        }
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.unwrap().unwrap();
+    }
+    let item = inboxes[0].get(&target).await.unwrap().unwrap();
+    assert_eq!(item.state.attempts, 12);
+    assert_eq!(item.state.status, ItemStatus::Pending);
+
+    // Progress is kept apart from the items, so the worker's S3 trigger (inbox/*.json) fires once
+    // per delivery and never for a state change.
+    inboxes[1].mark_done(&target).await.unwrap();
+    let listed = moto
+        .client()
+        .list_objects_v2()
+        .bucket(&bucket)
+        .prefix("inbox/")
+        .send()
+        .await
+        .unwrap();
+    let keys: Vec<String> = listed
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_owned))
+        .collect();
+    assert_eq!(keys.len(), 10, "{keys:?}");
+    assert!(
+        keys.iter()
+            .all(|k| k.ends_with(".json") && !k["inbox/".len()..].contains('/'))
+    );
+    assert_eq!(inboxes[2].depth().await.unwrap(), 9);
+}

@@ -225,3 +225,86 @@ fn no_subcommand_outside_lambda_explains_itself() {
     assert_eq!(status.code(), Some(2));
     assert!(stderr.contains("tfpilot serve"), "{stderr}");
 }
+
+/// Two `tfpilot serve` processes on one S3 bucket (moto): a delivery sent to both is stored and
+/// processed once; the second instance answers "duplicate".
+#[tokio::test]
+async fn two_instances_on_one_bucket_process_a_delivery_once() {
+    let moto = support::MotoServer::start();
+    let bucket = support::unique_bucket("requests");
+    let chat = support::unique_bucket("chat");
+    moto.create_bucket(&bucket).await;
+    moto.create_bucket(&chat).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut instances = Vec::new();
+    for n in 0..2 {
+        let log = dir.path().join(format!("stderr-{n}.log"));
+        let port = support::free_port();
+        let mut cmd = tfpilot(
+            &["serve", "--host", "127.0.0.1"],
+            &[
+                ("PORT", &port.to_string()),
+                ("TFPILOT_STORE", &format!("s3://{bucket}")),
+                ("TFPILOT_CHAT_LOGS_BUCKET", &chat),
+                ("TFPILOT_WEBHOOK_SECRET", WEBHOOK_SECRET),
+            ],
+            &log,
+        );
+        moto.configure(&mut cmd);
+        let mut child = cmd.spawn().unwrap();
+        wait_healthy(port, &mut child, &log).await;
+        instances.push((child, port, log));
+    }
+
+    let body = support::webhook_fixture("issue_comment.pull_request.json");
+    let delivery = "33333333-0000-4000-8000-000000000003";
+    let client = reqwest::Client::new();
+    let mut answers = Vec::new();
+    for (_, port, _) in &instances {
+        let response = client
+            .post(format!("http://127.0.0.1:{port}/webhooks/github"))
+            .header("content-type", "application/json")
+            .header("x-github-event", "issue_comment")
+            .header("x-github-delivery", delivery)
+            .header(
+                "x-hub-signature-256",
+                tfpilot::webhook::sign(WEBHOOK_SECRET.as_bytes(), &body),
+            )
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        answers.push(response.status().as_u16());
+    }
+    assert_eq!(
+        answers,
+        [202, 200],
+        "stored by the first, a duplicate for the second"
+    );
+
+    let objects = tfpilot::store::S3Objects::new(moto.client(), bucket.clone());
+    let inbox = tfpilot::inbox::ObjectInbox::new(std::sync::Arc::new(objects));
+    let id = delivery.parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let item = inbox
+            .get(&id)
+            .await
+            .unwrap()
+            .expect("the delivery is in the bucket");
+        if item.state.status == ItemStatus::Done {
+            assert_eq!(item.state.attempts, 0);
+            break;
+        }
+        assert!(Instant::now() < deadline, "the delivery was not processed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut handled = 0;
+    for (mut child, _, log) in instances {
+        let status = terminate(&mut child);
+        let stderr = std::fs::read_to_string(&log).unwrap();
+        assert!(status.success(), "{stderr}");
+        handled += stderr.matches("issue comment").count();
+    }
+    assert_eq!(handled, 1, "exactly one instance handled the delivery");
+}
