@@ -102,7 +102,8 @@ impl FromStr for RepoName {
     type Err = InvalidRepoName;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        // GitHub owners are [A-Za-z0-9-]; repository names also allow `_` and `.`.
+        // GitHub owners are [A-Za-z0-9-], plus `_` for Enterprise Managed Users
+        // (`octocat_acme`); repository names also allow `.`.
         let valid_part = |p: &str, extra: &[char]| {
             !p.is_empty()
                 && p.len() <= 100
@@ -111,7 +112,7 @@ impl FromStr for RepoName {
         };
         match s.split_once('/') {
             Some((owner, name))
-                if valid_part(owner, &[])
+                if valid_part(owner, &['_'])
                     && valid_part(name, &['_', '.'])
                     && name != "."
                     && name != ".." =>
@@ -258,8 +259,12 @@ mod tests {
         assert_eq!((r.owner(), r.name()), ("acme", "core-terraform"));
         assert_eq!(r.to_string(), "acme/core-terraform");
         assert!("acme/infra.v2_x".parse::<RepoName>().is_ok());
+        assert!(
+            "octocat_acme/infra".parse::<RepoName>().is_ok(),
+            "Enterprise Managed Users' owners carry an underscore"
+        );
         for bad in [
-            "acme", "acme/", "/x", "a/b/c", "ac me/x", "acme/..", "acme_x/y",
+            "acme", "acme/", "/x", "a/b/c", "ac me/x", "acme/..", "acme.x/y",
         ] {
             assert!(bad.parse::<RepoName>().is_err(), "{bad} should be refused");
         }

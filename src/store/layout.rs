@@ -18,12 +18,13 @@ pub fn history_key(id: RequestId) -> String {
     format!("{HISTORY}{id}.json")
 }
 
-/// The index object naming the request that owns an issue or pull request thread.
+/// The index object naming the request that owns an issue or pull request thread. GitHub names
+/// are case-insensitive (`Acme/Infra` is `acme/infra`), so the key is lowercased: one thread, one key.
 pub fn thread_key(repo: &RepoName, number: u64) -> String {
     format!(
         "index/threads/{}/{}/{number}.json",
-        repo.owner(),
-        repo.name()
+        repo.owner().to_ascii_lowercase(),
+        repo.name().to_ascii_lowercase()
     )
 }
 
@@ -71,5 +72,7 @@ mod tests {
             thread_key(&repo, 42),
             "index/threads/acme/core.terraform_x/42.json"
         );
+        let shouting: RepoName = "ACME/Core.Terraform_X".parse().unwrap();
+        assert_eq!(thread_key(&shouting, 42), thread_key(&repo, 42));
     }
 }
