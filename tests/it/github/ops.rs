@@ -575,3 +575,53 @@ async fn paths_that_could_leave_their_endpoint_are_refused_before_any_call() {
     })
     .await;
 }
+
+/// The example infra repo's own workflows (not a hand-written stand-in) accept TfPilot's
+/// dispatch inputs, and their run names carry the dispatch id the client correlates by.
+#[tokio::test]
+async fn the_example_workflows_accept_tfpilots_inputs_and_echo_the_dispatch_id() {
+    within(30, async {
+        let config = SimConfig {
+            dispatch_returns_run_details: false,
+            ..SimConfig::default()
+        };
+        let w = World::start_with(config, Default::default()).await;
+        let dir = crate::support::repo_root().join("examples/infra-repo/.github/workflows");
+        for kind in ["plan", "apply", "destroy", "cleanup"] {
+            let file = format!("{kind}.yml");
+            let text = std::fs::read_to_string(dir.join(&file)).unwrap();
+            let path = format!(".github/workflows/{file}");
+            w.sim
+                .push(
+                    REPO,
+                    "main",
+                    "alice",
+                    &[(path.as_str(), Some(text.as_str()))],
+                )
+                .unwrap();
+            w.sim
+                .set_workflow(REPO, &file, WorkflowBehavior::Succeed)
+                .unwrap();
+            let dispatch_id = format!("{kind}-7");
+            let mut inputs = BTreeMap::new();
+            inputs.insert("request_id".to_owned(), REQUEST_ID.to_owned());
+            inputs.insert("environment".to_owned(), "dev".to_owned());
+            inputs.insert("dispatch_id".to_owned(), dispatch_id.clone());
+            let result = w
+                .gh()
+                .dispatch_workflow(&file, "main", &inputs, &dispatch_id)
+                .await
+                .unwrap_or_else(|e| panic!("{file}: {e}"));
+            let run = w
+                .gh()
+                .workflow_run(result.run_id.expect("correlated"))
+                .await
+                .unwrap();
+            assert_eq!(
+                run.display_title,
+                format!("{kind} {REQUEST_ID} (dev) {dispatch_id}")
+            );
+        }
+    })
+    .await;
+}
