@@ -218,9 +218,10 @@ pub enum ParseError {
     ExpectedKey {
         given: String,
     },
-    /// `key=` with nothing after it.
+    /// `key=` with nothing after it. `clearable`: `unset` would clear it (an input of `set`).
     MissingValue {
         key: String,
+        clearable: bool,
     },
     InvalidKey {
         given: String,
@@ -311,13 +312,28 @@ impl fmt::Display for ParseError {
                     code_list(&known)
                 )
             }
-            UnknownModule(e) => write!(f, "{e}"),
+            UnknownModule(e) => {
+                write!(f, "`{}` is not a module type", display_safe(&e.given))?;
+                match &e.suggestion {
+                    Some(s) => write!(f, " — did you mean `{s}`?")?,
+                    None => f.write_str(".")?,
+                }
+                let known: Vec<&str> = e.known.iter().map(String::as_str).collect();
+                write!(f, " Module types: {}.", code_list(&known))
+            }
             UnknownFlag {
                 command,
                 given,
                 suggestion,
                 known,
             } => {
+                if known.is_empty() {
+                    return write!(
+                        f,
+                        "`{command}` takes no options, but got `{}`.",
+                        display_safe(given)
+                    );
+                }
                 write!(f, "`{command}` has no option `{}`", display_safe(given))?;
                 if let Some(s) = suggestion {
                     write!(f, " — did you mean `{s}`?")?;
@@ -345,12 +361,16 @@ impl fmt::Display for ParseError {
                 "`unset` takes input names only, but got `{}`. To change a value, use `set`.",
                 display_safe(given)
             ),
-            MissingValue { key } => {
+            MissingValue { key, clearable } => {
                 let key = display_safe(key);
-                write!(
-                    f,
-                    "`{key}=` has no value. Write `{key}=<value>`, or `unset {key}` to clear it."
-                )
+                if *clearable {
+                    write!(
+                        f,
+                        "`{key}=` has no value. Write `{key}=<value>`, or `unset {key}` to clear it."
+                    )
+                } else {
+                    write!(f, "`{key}` has no value. Write `{key}=<value>`.")
+                }
             }
             InvalidKey { given } => write!(
                 f,
@@ -571,19 +591,48 @@ fn command_rest<'a>(line: &'a str, prefix: &str) -> Option<&'a str> {
     }
 }
 
-/// A stand-in for `#` while splitting, so shell-words does not read `#…` as a comment (on GitHub
-/// `#12` is an issue, `#team` a value). Lines that already hold it are split as they are.
+/// Stand-ins used while splitting: shell-words would read `#…` as a shell comment (on GitHub
+/// `#12` is an issue, `#team` a value) and an apostrophe inside a word (`don't`) as an opening
+/// quote. Lines that already hold a stand-in are split as they are.
 const HASH_STAND_IN: char = '\u{E000}';
+const APOSTROPHE_STAND_IN: char = '\u{E001}';
 
 fn split_words(line: &str) -> Result<Vec<String>, ParseError> {
-    if line.contains(HASH_STAND_IN) {
+    if line.contains([HASH_STAND_IN, APOSTROPHE_STAND_IN]) {
         return shell_words::split(line).map_err(|_| ParseError::UnclosedQuote);
     }
-    let replaced = line.replace('#', &HASH_STAND_IN.to_string());
-    let words = shell_words::split(&replaced).map_err(|_| ParseError::UnclosedQuote)?;
+    let chars: Vec<char> = line.chars().collect();
+    let prepared: String = chars
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| match c {
+            '#' => HASH_STAND_IN,
+            '\'' | '\u{2019}'
+                if i > 0
+                    && chars[i - 1].is_alphanumeric()
+                    && chars.get(i + 1).is_some_and(|n| n.is_alphanumeric()) =>
+            {
+                APOSTROPHE_STAND_IN
+            }
+            // Phones and word processors type curly double quotes.
+            '\u{201c}' | '\u{201d}' | '\u{201e}' | '\u{201f}' => '"',
+            // A no-break space (or any other) separates words like a space.
+            c if c.is_whitespace() => ' ',
+            c => c,
+        })
+        .collect();
+    let words = shell_words::split(&prepared).map_err(|_| ParseError::UnclosedQuote)?;
     Ok(words
         .into_iter()
-        .map(|w| w.replace(HASH_STAND_IN, "#"))
+        .map(|w| {
+            w.chars()
+                .map(|c| match c {
+                    HASH_STAND_IN => '#',
+                    APOSTROPHE_STAND_IN => '\'',
+                    c => c,
+                })
+                .collect()
+        })
         .collect())
 }
 
@@ -605,10 +654,14 @@ fn classify(word: String) -> Result<Arg, ParseError> {
     }
     match word.split_once('=') {
         Some((key, value)) => {
+            if key.is_empty() {
+                return Err(ParseError::InvalidKey { given: word });
+            }
             check_key(key)?;
             if value.is_empty() {
                 return Err(ParseError::MissingValue {
                     key: key.to_owned(),
+                    clearable: !is_reserved(key),
                 });
             }
             if value.len() > MAX_VALUE_BYTES {
@@ -810,6 +863,7 @@ fn flag_value(
             _ => {
                 return Err(ParseError::MissingValue {
                     key: format!("--{known_name}"),
+                    clearable: false,
                 });
             }
         },
@@ -817,6 +871,7 @@ fn flag_value(
     if value.is_empty() {
         return Err(ParseError::MissingValue {
             key: format!("--{known_name}"),
+            clearable: false,
         });
     }
     Ok((known_name, value))
@@ -1092,10 +1147,9 @@ pub fn resolve_keys(spec: &ModuleSpec, keys: &[String]) -> Result<Vec<String>, P
 
 /// The canonical spelling of one key: `name` or `<map input>.<entry>` (the entry keeps its case).
 pub fn resolve_key(spec: &ModuleSpec, key: &str) -> Option<String> {
-    if let Some(input) = spec.resolve_key(key) {
-        return Some(input.name.clone());
-    }
-    let (head, entry) = key.split_once('.')?;
+    let Some((head, entry)) = key.split_once('.') else {
+        return spec.resolve_key(key).map(|input| input.name.clone());
+    };
     let input = spec.resolve_key(head)?;
     (input.input_type == crate::registry::InputType::Map && !entry.trim().is_empty())
         .then(|| format!("{}.{}", input.name, entry.trim()))

@@ -489,7 +489,128 @@ mod tests {
 
     #[test]
     fn the_schema_lists_every_input_and_nothing_else() {
-        insta::assert_json_snapshot!(answer_schema(s3()), @"");
+        insta::assert_json_snapshot!(answer_schema(s3()), @r#"
+        {
+          "additionalProperties": false,
+          "properties": {
+            "clarifications": {
+              "items": {
+                "additionalProperties": false,
+                "properties": {
+                  "input": {
+                    "enum": [
+                      "name",
+                      "versioning_enabled",
+                      "expiration_days",
+                      "force_destroy",
+                      "tags"
+                    ],
+                    "type": "string"
+                  },
+                  "kind": {
+                    "enum": [
+                      "text",
+                      "choice",
+                      "yes_no"
+                    ],
+                    "type": "string"
+                  },
+                  "options": {
+                    "items": {
+                      "type": "string"
+                    },
+                    "type": "array"
+                  },
+                  "question": {
+                    "type": "string"
+                  }
+                },
+                "required": [
+                  "input",
+                  "question",
+                  "kind",
+                  "options"
+                ],
+                "type": "object"
+              },
+              "type": "array"
+            },
+            "reply": {
+              "type": "string"
+            },
+            "values": {
+              "additionalProperties": false,
+              "properties": {
+                "expiration_days": {
+                  "description": "Delete objects this many days after they were written. Not set: objects are kept until deleted. Unit: days. From 1 to 3650. null when the message does not give it.",
+                  "type": [
+                    "integer",
+                    "null"
+                  ]
+                },
+                "force_destroy": {
+                  "description": "Allow destroying the bucket while it still holds objects (they are deleted with it). null when the message does not give it.",
+                  "type": [
+                    "boolean",
+                    "null"
+                  ]
+                },
+                "name": {
+                  "description": "A short name for the bucket (lowercase letters, digits and hyphens); the bucket is named <project>-<environment>-<name>. null when the message does not give it.",
+                  "type": [
+                    "string",
+                    "null"
+                  ]
+                },
+                "tags": {
+                  "description": "Extra tags as key=value pairs. ManagedBy, TfPilotRequestId, Project and Environment are always set by TfPilot. null when the message does not give it.",
+                  "items": {
+                    "additionalProperties": false,
+                    "properties": {
+                      "key": {
+                        "type": "string"
+                      },
+                      "value": {
+                        "type": "string"
+                      }
+                    },
+                    "required": [
+                      "key",
+                      "value"
+                    ],
+                    "type": "object"
+                  },
+                  "type": [
+                    "array",
+                    "null"
+                  ]
+                },
+                "versioning_enabled": {
+                  "description": "Keep every version of every object, so overwritten or deleted objects can be restored. null when the message does not give it.",
+                  "type": [
+                    "boolean",
+                    "null"
+                  ]
+                }
+              },
+              "required": [
+                "name",
+                "versioning_enabled",
+                "expiration_days",
+                "force_destroy",
+                "tags"
+              ],
+              "type": "object"
+            }
+          },
+          "required": [
+            "values",
+            "clarifications",
+            "reply"
+          ],
+          "type": "object"
+        }
+        "#);
     }
 
     #[test]
