@@ -138,16 +138,8 @@ pub fn extract(req: &ExtractRequest<'_>) -> Extraction {
         }
     }
 
-    // Pass 2: clauses that name an input, a unit or an allowed value.
-    for clause in split_spans(&rest, &CLAUSE_BREAK) {
-        let words = words(&rest[clause.clone()]);
-        if words.is_empty() {
-            continue;
-        }
-        read_clause(spec, &words, &rest[clause], &mut found);
-    }
-
-    // Pass 3: list inputs recognized by their pattern anywhere (`subnet-0abc…`, `sg-…`, ARNs).
+    // Pass 2: list inputs recognized by their pattern anywhere (`subnet-0abc…`, `sg-…`, ARNs),
+    // so a list split by "and" stays whole.
     for input in spec.inputs.iter().filter(|i| i.input_type == InputType::List) {
         let Some(re) = &input.pattern else { continue };
         if found.has(&input.name) {
@@ -161,6 +153,15 @@ pub fn extract(req: &ExtractRequest<'_>) -> Extraction {
         if !items.is_empty() {
             found.propose(input.name.clone(), Value::String(items.join(",")));
         }
+    }
+
+    // Pass 3: clauses that name an input, a unit or an allowed value.
+    for clause in split_spans(&rest, &CLAUSE_BREAK) {
+        let words = words(&rest[clause.clone()]);
+        if words.is_empty() {
+            continue;
+        }
+        read_clause(spec, &words, &rest[clause], &mut found);
     }
 
     // A message that named nothing may answer the first open question.
@@ -320,7 +321,8 @@ fn phrases(input: &InputSpec) -> Vec<Vec<String>> {
 }
 
 /// How strongly a clause names an input: the number of words of its longest phrase found in the
-/// clause (0: not named), where that phrase starts, and the index of the word after its end.
+/// clause (0: not named), where that phrase starts, and the index of the word after the last
+/// word of any of its phrases.
 fn mention(input: &InputSpec, words: &[Word]) -> Mention {
     let mut best = Mention::default();
     for phrase in phrases(input) {
@@ -333,12 +335,11 @@ fn mention(input: &InputSpec, words: &[Word]) -> Mention {
         let end = positions.iter().copied().max().map_or(0, |i| i + 1);
         let better = phrase.len() > best.score || (phrase.len() == best.score && start < best.start);
         if better {
-            best = Mention {
-                score: phrase.len(),
-                start,
-                end,
-            };
+            best.score = phrase.len();
+            best.start = start;
         }
+        // The value follows the last word that names the input ("bucket name is …").
+        best.end = best.end.max(end);
     }
     best
 }
@@ -416,13 +417,15 @@ fn read_clause(spec: &ModuleSpec, words: &[Word], clause: &str, found: &mut Foun
     if let (Some((input, value)), None) = (choices.next(), choices.next()) {
         found.propose(input.name.clone(), Value::String(value));
     }
-    // "called invoices", "named invoices": the `name` input.
+    // "called invoices", "call it invoices": the `name` input.
     if let Some(input) = spec.input("name")
         && !found.has("name")
         && let Some(i) = words
             .iter()
-            .position(|w| matches!(w.lower.as_str(), "called" | "named"))
-        && let Some(w) = words.get(i + 1)
+            .position(|w| matches!(w.lower.as_str(), "called" | "named" | "call" | "name"))
+        && let Some(w) = words[i + 1..]
+            .iter()
+            .find(|w| !FILLER.contains(&w.lower.as_str()))
     {
         found.propose(input.name.clone(), Value::String(w.raw.clone()));
     }
