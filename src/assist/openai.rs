@@ -38,9 +38,8 @@ const HISTORY_TURNS: usize = 12;
 const TURN_CHARS: usize = 2000;
 /// The longest answer that is read.
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
-/// The longest reply and question text kept from an answer.
+/// The longest reply note kept from an answer.
 const REPLY_CHARS: usize = 500;
-const QUESTION_CHARS: usize = 300;
 const MAX_CLARIFICATIONS: usize = 5;
 const MAX_OPTIONS: usize = 12;
 
@@ -440,14 +439,14 @@ fn map_from_entries(value: Value) -> Value {
     Value::Object(out)
 }
 
+/// A question the model wants asked. Only its input and kind are taken: the question itself is
+/// TfPilot's standard one for that input, so no model text reaches a comment except the reply
+/// note (which is rendered as plain text), and the options of a choice are the catalogue's.
 fn read_clarification(spec: &ModuleSpec, item: &Value) -> Option<Clarification> {
     let name = item.get("input")?.as_str()?;
     let input = spec.input(&resolve_key(spec, name)?)?;
-    let question = item.get("question")?.as_str()?;
-    let question = truncate(question.trim(), QUESTION_CHARS);
     let standard = Clarification::for_input(input);
     let kind = match (item.get("kind").and_then(Value::as_str), &standard.kind) {
-        // The catalogue's allowed values are the options, whatever the model listed.
         (_, ClarificationKind::Choice { .. }) => standard.kind.clone(),
         (Some("yes_no"), _) if input.input_type == InputType::Bool => ClarificationKind::YesNo,
         (Some("choice"), _) => {
@@ -469,11 +468,7 @@ fn read_clarification(spec: &ModuleSpec, item: &Value) -> Option<Clarification> 
     };
     Some(Clarification {
         input: input.name.clone(),
-        question: if question.is_empty() {
-            standard.question
-        } else {
-            question
-        },
+        question: standard.question,
         kind,
     })
 }

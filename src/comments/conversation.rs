@@ -155,8 +155,10 @@ fn render(reply: &Reply, with_block: bool) -> String {
     out
 }
 
+/// Questions are TfPilot's own words (the assistant only picks which input to ask about; see
+/// `assist::openai`), so they keep their inline code.
 fn question(q: &Clarification) -> String {
-    let text = untrusted_text(&q.question);
+    let text = q.question.clone();
     match &q.kind {
         ClarificationKind::YesNo => format!("{text} (yes/no)"),
         ClarificationKind::Choice { options } => {
