@@ -391,6 +391,18 @@ fn read_clause(spec: &ModuleSpec, words: &[Word], clause: &str, found: &mut Foun
         if !found.has(&input.name) {
             read_value(input, words, m.end, clause, found);
         }
+        // "fifo with a dlq": every switch the clause names takes its yes or no.
+        if input.input_type == InputType::Bool {
+            for other in spec
+                .inputs
+                .iter()
+                .filter(|i| i.input_type == InputType::Bool && i.name != input.name)
+            {
+                if !found.has(&other.name) && mention(other, words).score > 0 {
+                    read_value(other, words, 0, clause, found);
+                }
+            }
+        }
         return;
     }
     // No input named: a number with a unit only one input counts in.

@@ -1,5 +1,6 @@
 //! TfPilot's integration tests: one binary, one module per area.
 
+mod conversation;
 mod github;
 mod infra_repo;
 mod plan;
