@@ -127,8 +127,8 @@ impl StatusFilters {
 
 /// Every command word, in the order `help` lists them.
 pub const COMMAND_NAMES: &[&str] = &[
-    "help", "new", "set", "unset", "show", "submit", "plan", "approve", "merge", "apply", "destroy",
-    "cleanup", "status", "cancel",
+    "help", "new", "set", "unset", "show", "submit", "plan", "approve", "merge", "apply",
+    "destroy", "cleanup", "status", "cancel",
 ];
 
 impl Command {
@@ -154,10 +154,7 @@ impl Command {
 
     /// Whether the command changes anything (and so needs write permission on the repository).
     pub fn is_mutating(&self) -> bool {
-        !matches!(
-            self,
-            Command::Help | Command::Show | Command::Status { .. }
-        )
+        !matches!(self, Command::Help | Command::Show | Command::Status { .. })
     }
 }
 

@@ -18,8 +18,8 @@ use crate::assist::{Clarification, Extraction, ExtractorKind};
 use crate::command::{DEFAULT_PREFIX, resolve_key};
 use crate::ids::RequestId;
 use crate::registry::{
-    ConfigContext, ConfigError, InputValue, ModuleConfig, ModuleSpec,
-    build_module_config, validate_partial,
+    ConfigContext, ConfigError, InputValue, ModuleConfig, ModuleSpec, build_module_config,
+    validate_partial,
 };
 use crate::terraform::render_block;
 
@@ -223,7 +223,11 @@ pub fn start(
                 .map(|(k, v)| (k.clone(), v.clone())),
         );
     }
-    proposals.extend(typed.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))));
+    proposals.extend(
+        typed
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone()))),
+    );
     let turn = Turn {
         proposals,
         clear: Vec::new(),
@@ -412,8 +416,10 @@ fn step(
         })
         .collect();
 
-    let json_values: BTreeMap<String, Value> =
-        values.iter().map(|(k, v)| (k.clone(), to_json(v))).collect();
+    let json_values: BTreeMap<String, Value> = values
+        .iter()
+        .map(|(k, v)| (k.clone(), to_json(v)))
+        .collect();
     let partial = validate_partial(spec, &json_values);
     // Every value was checked on its own; a problem here would be a catalogue rule across
     // inputs. Report it rather than store a state that does not validate.
@@ -423,7 +429,10 @@ fn step(
     // Open questions: the extractor's new ones, then earlier ones still unanswered, then (if
     // nothing is open) the first required input still missing, so a bare answer can fill it.
     let mut pending: Vec<Clarification> = Vec::new();
-    let new_questions = turn.extraction.map(|e| e.clarifications.as_slice()).unwrap_or_default();
+    let new_questions = turn
+        .extraction
+        .map(|e| e.clarifications.as_slice())
+        .unwrap_or_default();
     for q in new_questions.iter().chain(&conv.pending) {
         let known = spec.input(&q.input).is_some();
         if known

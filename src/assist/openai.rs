@@ -329,12 +329,16 @@ pub fn read_response(
             display_safe(&truncate(refusal, 200))
         ));
     }
-    let tool_arguments = message.tool_calls.iter().flatten().find_map(|call| match call {
-        ChatCompletionMessageToolCalls::Function(f) if f.function.name == SCHEMA_NAME => {
-            Some(f.function.arguments.as_str())
-        }
-        _ => None,
-    });
+    let tool_arguments = message
+        .tool_calls
+        .iter()
+        .flatten()
+        .find_map(|call| match call {
+            ChatCompletionMessageToolCalls::Function(f) if f.function.name == SCHEMA_NAME => {
+                Some(f.function.arguments.as_str())
+            }
+            _ => None,
+        });
     let text = tool_arguments
         .or(message.content.as_deref())
         .ok_or("the answer has neither content nor a propose_inputs tool call")?;
@@ -399,8 +403,7 @@ pub fn read_answer(spec: &ModuleSpec, text: &str) -> Result<Extraction, String> 
             tracing::warn!("dropped a clarification that is not about an input of the module");
             continue;
         };
-        if questions.len() < MAX_CLARIFICATIONS && !questions.iter().any(|q| q.input == c.input)
-        {
+        if questions.len() < MAX_CLARIFICATIONS && !questions.iter().any(|q| q.input == c.input) {
             questions.push(c);
         }
     }
@@ -674,5 +677,62 @@ mod tests {
         let debug = format!("{e:?}");
         assert!(!debug.contains("sk-very-secret-key"), "{debug}");
         assert!(debug.contains("http://127.0.0.1:9/v1"), "{debug}");
+    }
+
+    #[derive(Clone, Default)]
+    struct Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Capture {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_fallback_is_logged_without_the_key() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let e = OpenAiExtractor::new(
+            SecretString::from("sk-very-secret-key"),
+            Some(&format!("http://127.0.0.1:{port}/v1")),
+            "m",
+            Duration::from_secs(5),
+        );
+        let capture = Capture::default();
+        let writer = capture.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let collected = BTreeMap::new();
+        let extraction = tracing::subscriber::with_default(subscriber, || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(e.extract(&ExtractRequest {
+                    spec: s3(),
+                    collected: &collected,
+                    pending: &[],
+                    message: "turn versioning on",
+                    history: &[],
+                }))
+        });
+        assert_eq!(extraction.source, ExtractorKind::LlmFellBackToRules);
+        assert_eq!(extraction.proposed["versioning_enabled"], json!(true));
+        let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+        assert!(
+            logs.contains("the rules extractor read it instead"),
+            "{logs}"
+        );
+        assert!(logs.contains("request failed"), "{logs}");
+        assert!(!logs.contains("sk-very-secret-key"), "{logs}");
     }
 }

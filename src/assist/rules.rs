@@ -71,8 +71,21 @@ const YES: &[&str] = &[
     "want", "need", "add", "please", "do", "activate", "use",
 ];
 const NO: &[&str] = &[
-    "no", "n", "nope", "not", "don't", "dont", "never", "without", "disable", "disabled", "off",
-    "false", "none", "skip", "deactivate",
+    "no",
+    "n",
+    "nope",
+    "not",
+    "don't",
+    "dont",
+    "never",
+    "without",
+    "disable",
+    "disabled",
+    "off",
+    "false",
+    "none",
+    "skip",
+    "deactivate",
 ];
 /// Words between an input's name and its value ("name it invoices", "image is nginx").
 const FILLER: &[&str] = &[
@@ -87,9 +100,10 @@ pub fn extract(req: &ExtractRequest<'_>) -> Extraction {
     let mut found = Found::default();
 
     // Pass 1: explicit pairs. Their text is blanked so later passes do not read it again.
-    let mut rest = message.to_owned();
+    let mut read_spans: Vec<(usize, usize)> = Vec::new();
     for sentence in split_spans(message, &SENTENCE_BREAK) {
         let text = &message[sentence.clone()];
+        let maps = map_mentions(spec, text);
         for cap in PAIR.captures_iter(text) {
             let (Some(all), Some(key), Some(sep), Some(value)) = (
                 cap.get(0),
@@ -106,15 +120,20 @@ pub fn extract(req: &ExtractRequest<'_>) -> Extraction {
                 Some(canonical) => pairs.push((canonical, value)),
                 None => {
                     // `tags Team=payments, Owner=alice`: entries of the map input named before.
-                    let before = &text[..all.start()];
-                    match map_named_in(spec, before) {
+                    let named_before = maps
+                        .iter()
+                        .rev()
+                        .find(|(end, _)| *end <= all.start())
+                        .map(|(_, map)| map.clone());
+                    match named_before {
                         Some(map) => {
                             let mut parts = value.split(',').map(str::trim);
                             let first = parts.next().unwrap_or_default();
                             pairs.push((format!("{map}.{key_text}"), first.to_owned()));
                             for part in parts {
                                 if let Some((k, v)) = part.split_once('=') {
-                                    pairs.push((format!("{map}.{}", k.trim()), v.trim().to_owned()));
+                                    pairs
+                                        .push((format!("{map}.{}", k.trim()), v.trim().to_owned()));
                                 }
                             }
                         }
@@ -134,13 +153,27 @@ pub fn extract(req: &ExtractRequest<'_>) -> Extraction {
                     found.propose(target, Value::String(value));
                 }
             }
-            blank(&mut rest, sentence.start + all.start(), sentence.start + all.end());
+            read_spans.push((sentence.start + all.start(), sentence.start + all.end()));
         }
     }
 
+    // The text of the pairs read is blanked (same byte length) so later passes skip it.
+    let mut rest = String::with_capacity(message.len());
+    let mut last = 0;
+    for (start, end) in read_spans {
+        rest.push_str(&message[last..start]);
+        rest.extend(std::iter::repeat_n(' ', end - start));
+        last = end;
+    }
+    rest.push_str(&message[last..]);
+
     // Pass 2: list inputs recognized by their pattern anywhere (`subnet-0abc…`, `sg-…`, ARNs),
     // so a list split by "and" stays whole.
-    for input in spec.inputs.iter().filter(|i| i.input_type == InputType::List) {
+    for input in spec
+        .inputs
+        .iter()
+        .filter(|i| i.input_type == InputType::List)
+    {
         let Some(re) = &input.pattern else { continue };
         if found.has(&input.name) {
             continue;
@@ -278,10 +311,6 @@ fn unquote(v: &str) -> String {
     v.trim_end_matches(|c: char| ".,!?)".contains(c)).to_owned()
 }
 
-fn blank(text: &mut String, start: usize, end: usize) {
-    text.replace_range(start..end, &" ".repeat(end - start));
-}
-
 /// Byte ranges of `text` between matches of `breaks`.
 fn split_spans(text: &str, breaks: &Regex) -> Vec<std::ops::Range<usize>> {
     let mut spans = Vec::new();
@@ -333,7 +362,8 @@ fn mention(input: &InputSpec, words: &[Word]) -> Mention {
         let Some(positions) = positions else { continue };
         let start = positions.iter().copied().min().unwrap_or(0);
         let end = positions.iter().copied().max().map_or(0, |i| i + 1);
-        let better = phrase.len() > best.score || (phrase.len() == best.score && start < best.start);
+        let better =
+            phrase.len() > best.score || (phrase.len() == best.score && start < best.start);
         if better {
             best.score = phrase.len();
             best.start = start;
@@ -351,19 +381,41 @@ struct Mention {
     end: usize,
 }
 
-/// The map input named in `text` closest to its end ("tags", "labels", "env vars").
-fn map_named_in(spec: &ModuleSpec, text: &str) -> Option<String> {
-    let ws = words(text);
-    spec.inputs
+/// Where `text` names a map input ("tags", "labels", "env vars"): the byte offset after the word
+/// that completes the name, and the input. One pass over the words.
+fn map_mentions(spec: &ModuleSpec, text: &str) -> Vec<(usize, String)> {
+    let maps: Vec<(&str, Vec<Vec<String>>)> = spec
+        .inputs
         .iter()
         .filter(|i| i.input_type == InputType::Map)
-        .filter_map(|i| {
-            let m = mention(i, &ws);
-            let singular_named = ws.iter().any(|w| stem(&i.name) == w.stem);
-            (m.score > 0 || singular_named).then_some((m.end, i.name.clone()))
-        })
-        .max()
-        .map(|(_, name)| name)
+        .map(|i| (i.name.as_str(), phrases(i)))
+        .collect();
+    let mut out = Vec::new();
+    if maps.is_empty() {
+        return out;
+    }
+    let mut seen: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    for raw in text.split_whitespace() {
+        // `raw` is a slice of `text`, so its offset is the distance between the two.
+        let end = raw.as_ptr() as usize - text.as_ptr() as usize + raw.len();
+        let word = stem(
+            &raw.trim_matches(|c: char| ",.;:!?()[]{}\"'`*".contains(c))
+                .to_lowercase(),
+        );
+        if word.is_empty() {
+            continue;
+        }
+        seen.insert(word.clone());
+        for (name, phrases) in &maps {
+            let named = phrases
+                .iter()
+                .any(|p| p.contains(&word) && p.iter().all(|w| seen.contains(w)));
+            if named {
+                out.push((end, (*name).to_owned()));
+            }
+        }
+    }
+    out
 }
 
 fn read_clause(spec: &ModuleSpec, words: &[Word], clause: &str, found: &mut Found) {
@@ -377,7 +429,9 @@ fn read_clause(spec: &ModuleSpec, words: &[Word], clause: &str, found: &mut Foun
             continue;
         }
         match best {
-            Some((b, _)) if (m.score, std::cmp::Reverse(m.start)) < (b.score, std::cmp::Reverse(b.start)) => {}
+            Some((b, _))
+                if (m.score, std::cmp::Reverse(m.start))
+                    < (b.score, std::cmp::Reverse(b.start)) => {}
             Some((b, _)) if m.score == b.score && m.start == b.start => tie = true,
             _ => {
                 best = Some((m, input));
@@ -411,7 +465,11 @@ fn read_clause(spec: &ModuleSpec, words: &[Word], clause: &str, found: &mut Foun
             .inputs
             .iter()
             .filter(|i| i.input_type == InputType::Number && !found.has(&i.name))
-            .filter(|i| i.unit.as_deref().is_some_and(|u| convert(n, &unit, u).is_some()))
+            .filter(|i| {
+                i.unit
+                    .as_deref()
+                    .is_some_and(|u| convert(n, &unit, u).is_some())
+            })
             .collect();
         if let [input] = candidates.as_slice()
             && let Some(v) = input.unit.as_deref().and_then(|u| convert(n, &unit, u))

@@ -111,7 +111,10 @@ fn a_configured_prefix_is_used() {
     );
     assert_eq!(parse_comment("/tfpilot apply", "@tfpilot"), None);
     assert_eq!(parse_comment("/tfpilot apply", ""), None);
-    assert_eq!(parse_comment("/tf apply", " /tf "), Some(Ok(Command::Apply)));
+    assert_eq!(
+        parse_comment("/tf apply", " /tf "),
+        Some(Ok(Command::Apply))
+    );
 }
 
 #[test]
@@ -412,7 +415,8 @@ fn status_filters() {
 
 #[test]
 fn status_filters_become_a_store_query() {
-    let Command::Status { filters } = ok("/tfpilot status env=prod module=queue status=applied all")
+    let Command::Status { filters } =
+        ok("/tfpilot status env=prod module=queue status=applied all")
     else {
         panic!("not status");
     };
@@ -535,7 +539,9 @@ fn one_command_per_comment() {
 
 #[test]
 fn the_rest_of_a_new_comment_is_free_text() {
-    let c = ok("/tfpilot new s3 env=dev name=invoices\n\nPlease turn versioning on.\nDon't keep objects longer than 30 days.\n\n> quoted text is not read\n\n```\ncode is not read\n```");
+    let c = ok(
+        "/tfpilot new s3 env=dev name=invoices\n\nPlease turn versioning on.\nDon't keep objects longer than 30 days.\n\n> quoted text is not read\n\n```\ncode is not read\n```",
+    );
     let Command::New { free_text, .. } = c else {
         panic!("not new")
     };
@@ -543,8 +549,7 @@ fn the_rest_of_a_new_comment_is_free_text() {
         free_text,
         "Please turn versioning on.\nDon't keep objects longer than 30 days."
     );
-    let Command::New { free_text, .. } = ok("Hi!\n/tfpilot new s3 env=dev with versioning")
-    else {
+    let Command::New { free_text, .. } = ok("Hi!\n/tfpilot new s3 env=dev with versioning") else {
         panic!("not new")
     };
     assert_eq!(free_text, "with versioning\nHi!");
@@ -623,7 +628,11 @@ fn hostile_input() {
 #[test]
 fn very_long_comments_are_bounded() {
     let long_text = "lorem ipsum ".repeat(20_000);
-    assert_eq!(parse(&long_text), None, "no prefix: no command, however long");
+    assert_eq!(
+        parse(&long_text),
+        None,
+        "no prefix: no command, however long"
+    );
 
     let body = format!("{long_text}\n/tfpilot apply");
     assert!(body.len() < MAX_COMMENT_BYTES);
@@ -678,7 +687,9 @@ fn ten_thousand_pairs_get_a_clear_answer() {
     assert_eq!(values.len(), MAX_PAIRS);
 
     // 10,000 pairs spread over 10,000 lines: many commands, answered as such.
-    let body: String = (0..10_000).map(|i| format!("/tfpilot set k{i}=v\n")).collect();
+    let body: String = (0..10_000)
+        .map(|i| format!("/tfpilot set k{i}=v\n"))
+        .collect();
     let ParseError::MultipleCommands { commands } = err(&body) else {
         panic!("expected MultipleCommands")
     };
@@ -788,7 +799,12 @@ fn every_error_message_is_a_sentence_for_the_user() {
             text.ends_with('.') || text.ends_with('?'),
             "ends a sentence: {text}"
         );
-        assert!(text.chars().next().is_some_and(|c| c.is_uppercase() || c == '`'), "{text}");
+        assert!(
+            text.chars()
+                .next()
+                .is_some_and(|c| c.is_uppercase() || c == '`'),
+            "{text}"
+        );
         assert!(!text.contains('\n'), "one paragraph: {text}");
     }
 }

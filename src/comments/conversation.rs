@@ -50,7 +50,12 @@ fn render(reply: &Reply, with_block: bool) -> String {
             .understood
             .iter()
             .map(|c| match &c.previous {
-                Some(p) => format!("`{}` = {} (was {})", c.input, code(c.value.clone()), code(p.clone())),
+                Some(p) => format!(
+                    "`{}` = {} (was {})",
+                    c.input,
+                    code(c.value.clone()),
+                    code(p.clone())
+                ),
                 None => format!("`{}` = {}", c.input, code(c.value.clone())),
             })
             .collect();
@@ -132,10 +137,7 @@ fn render(reply: &Reply, with_block: bool) -> String {
             );
         }
         Outcome::Incomplete => {
-            let missing: Vec<String> = reply
-                .missing()
-                .map(|r| format!("`{}`", r.name))
-                .collect();
+            let missing: Vec<String> = reply.missing().map(|r| format!("`{}`", r.name)).collect();
             if !missing.is_empty() {
                 let _ = writeln!(out, "**Still needed:** {}.\n", missing.join(", "));
             }
@@ -188,8 +190,8 @@ pub fn untrusted_text(s: &str) -> String {
     let mut out = String::new();
     for c in s.chars().take(NOTE_CHARS) {
         match c {
-            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '<' | '>' | '(' | ')' | '#'
-            | '+' | '-' | '!' | '|' | '~' | '&' => {
+            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '<' | '>' | '(' | ')' | '#' | '+'
+            | '-' | '!' | '|' | '~' | '&' => {
                 out.push('\\');
                 out.push(c);
             }
@@ -217,9 +219,18 @@ pub fn help(prefix: &str, registry: &Registry, marker_key: &str) -> String {
             "open a request for a module in an environment; describe the rest in words",
         ),
         (format!("{p} set key=value…"), "set or change input values"),
-        (format!("{p} unset key…"), "clear inputs (back to their defaults)"),
-        (format!("{p} show"), "show the collected inputs and the Terraform block"),
-        (format!("{p} submit"), "open the pull request with the block and plan it"),
+        (
+            format!("{p} unset key…"),
+            "clear inputs (back to their defaults)",
+        ),
+        (
+            format!("{p} show"),
+            "show the collected inputs and the Terraform block",
+        ),
+        (
+            format!("{p} submit"),
+            "open the pull request with the block and plan it",
+        ),
         (format!("{p} plan"), "plan the pull request again"),
         (format!("{p} approve"), "approve the planned change"),
         (format!("{p} merge"), "merge the approved pull request"),
@@ -228,7 +239,10 @@ pub fn help(prefix: &str, registry: &Registry, marker_key: &str) -> String {
             format!("{p} destroy"),
             "destroy the request's resources, then remove its block",
         ),
-        (format!("{p} cleanup"), "remove the block of a destroyed request"),
+        (
+            format!("{p} cleanup"),
+            "remove the block of a destroyed request",
+        ),
         (
             format!("{p} status [env=…] [status=…] [module=…] [all]"),
             "this request, or a list of requests",
@@ -257,9 +271,7 @@ pub fn help(prefix: &str, registry: &Registry, marker_key: &str) -> String {
 pub fn parse_error(err: &ParseError, prefix: &str, marker_key: &str) -> String {
     with_marker(
         marker_key,
-        &format!(
-            "⚠️ {err}\n\nComment `{prefix} help` for the list of commands.\n"
-        ),
+        &format!("⚠️ {err}\n\nComment `{prefix} help` for the list of commands.\n"),
     )
 }
 

@@ -243,11 +243,17 @@ fn plain_words_for_ecs_and_iam() {
 #[test]
 fn answers_to_open_questions() {
     let s3 = spec("s3-bucket");
-    let yes_no = [Clarification::for_input(s3.input("versioning_enabled").unwrap())];
-    let days = [Clarification::for_input(s3.input("expiration_days").unwrap())];
+    let yes_no = [Clarification::for_input(
+        s3.input("versioning_enabled").unwrap(),
+    )];
+    let days = [Clarification::for_input(
+        s3.input("expiration_days").unwrap(),
+    )];
     let name = [Clarification::for_input(s3.input("name").unwrap())];
     let iam = spec("iam-role-app");
-    let service = [Clarification::for_input(iam.input("trusted_service").unwrap())];
+    let service = [Clarification::for_input(
+        iam.input("trusted_service").unwrap(),
+    )];
     let lines = [
         line("s3-bucket", "yes", &yes_no),
         line("s3-bucket", "Yes please!", &yes_no),
@@ -313,14 +319,24 @@ fn hostile_messages_are_only_proposals() {
 fn long_and_odd_messages_are_read_within_bounds() {
     let long = "turn versioning on. ".repeat(5_000);
     let e = read("s3-bucket", &long, &[]);
-    assert_eq!(e.proposed.get("versioning_enabled"), Some(&Value::Bool(true)));
+    assert_eq!(
+        e.proposed.get("versioning_enabled"),
+        Some(&Value::Bool(true))
+    );
     let pairs: String = (0..10_000).map(|i| format!("k{i}=v ")).collect();
     let e = read("s3-bucket", &pairs, &[]);
     assert!(
         e.proposed.len() < 2_000,
         "only the first {MAX_MESSAGE_BYTES} bytes are read"
     );
-    for odd in ["😀😀😀", "\u{0}\u{0}", "=====", "::::", "\"\"\"", "é".repeat(9_000).as_str()] {
+    for odd in [
+        "😀😀😀",
+        "\u{0}\u{0}",
+        "=====",
+        "::::",
+        "\"\"\"",
+        "é".repeat(9_000).as_str(),
+    ] {
         let _ = read("s3-bucket", odd, &[]);
     }
 }
@@ -330,7 +346,11 @@ fn units_convert_only_within_their_kind() {
     assert_eq!(convert(2.0, "weeks", "days"), Some(14.0));
     assert_eq!(convert(4.0, "days", "seconds"), Some(345_600.0));
     assert_eq!(convert(2.0, "minutes", "seconds"), Some(120.0));
-    assert_eq!(convert(12.0, "hours", "days"), None, "half a day is not days");
+    assert_eq!(
+        convert(12.0, "hours", "days"),
+        None,
+        "half a day is not days"
+    );
     assert_eq!(convert(2.0, "GB", "MiB"), Some(2048.0));
     assert_eq!(convert(1.0, "vcpu", "CPU units"), Some(1024.0));
     assert_eq!(convert(2.0, "GB", "days"), None);

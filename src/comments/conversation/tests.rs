@@ -28,7 +28,12 @@ fn typed(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 
 #[test]
 fn an_incomplete_request_lists_what_is_needed_and_asks() {
-    let (_, reply) = start(spec("ecs-service"), &typed(&[("name", "api"), ("port", "3000")]), None, &ctx());
+    let (_, reply) = start(
+        spec("ecs-service"),
+        &typed(&[("name", "api"), ("port", "3000")]),
+        None,
+        &ctx(),
+    );
     insta::assert_snapshot!(conversation_reply(&reply, "reply:1"), @"
     <!-- tfpilot:reply:1 -->
     ### ECS service (Fargate) · `dev` · request `3f2a4c1e`
@@ -64,7 +69,10 @@ fn a_complete_request_shows_the_exact_block() {
     let s3 = spec("s3-bucket");
     let (conv, _) = start(s3, &typed(&[("name", "invoices")]), None, &ctx());
     let e = Extraction {
-        proposed: serde_json::from_value(json!({"versioning_enabled": true, "expiration_days": 30, "force_destroy": "maybe"})).unwrap(),
+        proposed: serde_json::from_value(
+            json!({"versioning_enabled": true, "expiration_days": 30, "force_destroy": "maybe"}),
+        )
+        .unwrap(),
         clarifications: Vec::new(),
         reply: "Versioning is on and objects expire after 30 days.".into(),
         source: ExtractorKind::Rules,
@@ -122,10 +130,17 @@ fn a_complete_request_shows_the_exact_block() {
 #[test]
 fn a_cleared_input_and_a_question_with_choices() {
     let iam = spec("iam-role-app");
-    let (conv, _) = start(iam, &typed(&[("name", "app"), ("description", "Payments | app")]), None, &ctx());
+    let (conv, _) = start(
+        iam,
+        &typed(&[("name", "app"), ("description", "Payments | app")]),
+        None,
+        &ctx(),
+    );
     let (_, reply) = crate::conversation::apply_unset(&conv, iam, &["name".to_owned()], &ctx());
     let mut reply = reply;
-    reply.questions = vec![Clarification::for_input(iam.input("trusted_service").unwrap())];
+    reply.questions = vec![Clarification::for_input(
+        iam.input("trusted_service").unwrap(),
+    )];
     insta::assert_snapshot!(conversation_reply(&reply, "reply:3"), @r"
     <!-- tfpilot:reply:3 -->
     ### IAM role for an application · `dev` · request `3f2a4c1e`
@@ -162,7 +177,10 @@ fn llm_notes_are_plain_text() {
     let (_, reply) = apply_extraction(&conv, s3, &e, &ctx());
     let body = conversation_reply(&reply, "reply:4");
     let note = body.lines().find(|l| l.starts_with("> ")).unwrap();
-    insta::assert_snapshot!(note, @r"> \*\*Approved\!\*\* @​octocat see \[this\]\(https://evil.example\) \#1 \<img src=x\>  /tfpilot destroy");
+    assert_eq!(
+        note,
+        "> \\*\\*Approved\\!\\*\\* @\u{200B}octocat see \\[this\\]\\(https://evil.example\\) \\#1 \\<img src=x\\>  /tfpilot destroy"
+    );
     assert!(!body.contains("@octocat"));
     assert!(!body.contains("**Approved!**"));
     assert!(
@@ -191,9 +209,15 @@ fn values_cannot_break_the_table_or_the_fence() {
         &ctx(),
     );
     let body = conversation_reply(&reply, "reply:5");
-    let row = body.lines().find(|l| l.starts_with("| `description`")).unwrap();
+    let row = body
+        .lines()
+        .find(|l| l.starts_with("| `description`"))
+        .unwrap();
     assert_eq!(row, "| `description` | `a \\| b ''' c` |  |");
-    assert!(body.contains("````hcl\n"), "a longer fence than the block's backticks: {body}");
+    assert!(
+        body.contains("````hcl\n"),
+        "a longer fence than the block's backticks: {body}"
+    );
 }
 
 #[test]
@@ -221,9 +245,19 @@ fn a_blocked_request_says_why() {
     let mut bad = ctx();
     bad.environment = "Bad_Env".into();
     let (conv, _) = start(spec("s3-bucket"), &typed(&[("name", "x")]), None, &bad);
-    let (_, reply) = apply_set(&conv, spec("s3-bucket"), &typed(&[("versioning", "on")]), &bad);
+    let (_, reply) = apply_set(
+        &conv,
+        spec("s3-bucket"),
+        &typed(&[("versioning", "on")]),
+        &bad,
+    );
     let body = conversation_reply(&reply, "reply:7");
-    assert!(body.contains("**The configuration cannot be built yet:**\n- environment: `Bad_Env` must be"), "{body}");
+    assert!(
+        body.contains(
+            "**The configuration cannot be built yet:**\n- environment: `Bad_Env` must be"
+        ),
+        "{body}"
+    );
 }
 
 #[test]
@@ -270,11 +304,15 @@ fn parse_errors_become_a_comment() {
 
 #[test]
 fn status_filters_read_as_words() {
-    let Some(Ok(crate::command::Command::Status { filters })) =
-        crate::command::parse_comment("/tfpilot status env=prod status=planned,applied module=s3 all", "/tfpilot")
-    else {
+    let Some(Ok(crate::command::Command::Status { filters })) = crate::command::parse_comment(
+        "/tfpilot status env=prod status=planned,applied module=s3 all",
+        "/tfpilot",
+    ) else {
         panic!("expected status")
     };
     insta::assert_snapshot!(describe_filters(&filters), @"env `prod`, module `s3-bucket`, status `planned` or `applied`, including archived");
-    assert_eq!(describe_filters(&StatusFilters::default()), "all open requests");
+    assert_eq!(
+        describe_filters(&StatusFilters::default()),
+        "all open requests"
+    );
 }

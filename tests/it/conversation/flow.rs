@@ -77,7 +77,10 @@ impl Thread {
                 let keys = command::resolve_keys(spec, &keys).expect("known keys");
                 conversation::apply_unset(&self.conv, spec, &keys, &self.ctx)
             }
-            Some(Ok(Command::Show)) => (self.conv.clone(), conversation::show(&self.conv, spec, &self.ctx)),
+            Some(Ok(Command::Show)) => (
+                self.conv.clone(),
+                conversation::show(&self.conv, spec, &self.ctx),
+            ),
             Some(other) => panic!("unexpected command in this test: {other:?}"),
             None => {
                 let text = command::strip_markdown(comment);
@@ -114,13 +117,18 @@ async fn an_s3_bucket_from_new_to_ready() {
     // The first reply: what was understood, and every other input with its description and
     // default. Only `name` is required, so the request could be submitted as it is.
     let first = t.comment();
-    assert!(first.contains("**Understood:** `name` = `invoices`."), "{first}");
+    assert!(
+        first.contains("**Understood:** `name` = `invoices`."),
+        "{first}"
+    );
     assert!(
         first.contains("| `expiration_days` | *not set* | optional · Delete objects this many days after they were written."),
         "{first}"
     );
     assert!(
-        first.contains("| `versioning_enabled` | `false` | default · Keep every version of every object"),
+        first.contains(
+            "| `versioning_enabled` | `false` | default · Keep every version of every object"
+        ),
         "{first}"
     );
     assert!(t.last().is_complete());
@@ -131,7 +139,10 @@ async fn an_s3_bucket_from_new_to_ready() {
         .iter()
         .map(|c| format!("{}={}", c.input, c.value))
         .collect();
-    assert_eq!(understood, ["versioning_enabled=true", "expiration_days=30"]);
+    assert_eq!(
+        understood,
+        ["versioning_enabled=true", "expiration_days=30"]
+    );
     assert!(reply.problems.is_empty());
 
     // The exact block: what the catalogue and renderer make of the stored values.
@@ -161,13 +172,31 @@ async fn an_s3_bucket_from_new_to_ready() {
     );
     let body = t.comment();
     assert!(body.contains(&expected), "{body}");
-    assert!(body.contains("<details><summary>Terraform block</summary>"), "{body}");
-    assert!(body.contains("Comment `/tfpilot submit` to open the PR"), "{body}");
+    assert!(
+        body.contains("<details><summary>Terraform block</summary>"),
+        "{body}"
+    );
+    assert!(
+        body.contains("Comment `/tfpilot submit` to open the PR"),
+        "{body}"
+    );
 
     // A typed change, then a cleared one.
     let reply = t.say("/tfpilot set expiry=60").await;
-    assert_eq!(reply.understood[0].previous.as_ref().map(ToString::to_string).as_deref(), Some("30"));
-    assert!(reply.block().expect("complete").contains("expiration_days    = 60"));
+    assert_eq!(
+        reply.understood[0]
+            .previous
+            .as_ref()
+            .map(ToString::to_string)
+            .as_deref(),
+        Some("30")
+    );
+    assert!(
+        reply
+            .block()
+            .expect("complete")
+            .contains("expiration_days    = 60")
+    );
     let reply = t.say("/tfpilot unset expiration_days").await;
     assert_eq!(reply.cleared, ["expiration_days"]);
     assert!(!reply.block().expect("complete").contains("expiration_days"));
@@ -180,8 +209,14 @@ async fn an_ecs_service_asks_until_every_required_input_is_there() {
     let missing: Vec<&str> = t.last().missing().map(|r| r.name.as_str()).collect();
     assert_eq!(missing, ["cluster_name", "image", "subnet_ids"]);
     let body = t.comment();
-    assert!(body.contains("**Still needed:** `cluster_name`, `image`, `subnet_ids`."), "{body}");
-    assert!(body.contains("**Question:** What should `cluster_name` be?"), "{body}");
+    assert!(
+        body.contains("**Still needed:** `cluster_name`, `image`, `subnet_ids`."),
+        "{body}"
+    );
+    assert!(
+        body.contains("**Question:** What should `cluster_name` be?"),
+        "{body}"
+    );
 
     // A bare answer fills the question that was asked.
     let reply = t.say("main").await;
@@ -192,18 +227,27 @@ async fn an_ecs_service_asks_until_every_required_input_is_there() {
     let reply = t.say("/tfpilot set image=nginx:1.25 cpu=300").await;
     assert_eq!(reply.problems.len(), 1);
     assert_eq!(reply.problems[0].subject(), "cpu");
-    assert!(reply.problems[0].to_string().contains("`300` is not one of `256`, `512`"));
+    assert!(
+        reply.problems[0]
+            .to_string()
+            .contains("`300` is not one of `256`, `512`")
+    );
 
     let reply = t
         .say("> What should `subnet_ids` be?\n\nrun it in subnet-0abc1234 and subnet-0def5678, 2 vCPU and 4 GB")
         .await;
     assert!(reply.problems.is_empty(), "{:?}", reply.problems);
-    assert!(reply.is_complete(), "{:?}", reply.missing().collect::<Vec<_>>());
+    assert!(
+        reply.is_complete(),
+        "{:?}",
+        reply.missing().collect::<Vec<_>>()
+    );
     let block = reply.block().expect("complete");
     // Arguments are aligned to the longest name, `execution_role_name`.
     let arg = |name: &str, value: &str| format!("  {name:<19} = {value}\n");
     assert!(
-        block.contains("  subnet_ids = [\n    \"subnet-0abc1234\",\n    \"subnet-0def5678\"\n  ]\n"),
+        block
+            .contains("  subnet_ids = [\n    \"subnet-0abc1234\",\n    \"subnet-0def5678\"\n  ]\n"),
         "{block}"
     );
     for (name, value) in [
@@ -223,7 +267,11 @@ async fn new_reads_the_free_text_of_its_comment() {
     .await;
     let reply = t.last();
     assert!(reply.is_complete());
-    let states: BTreeMap<&str, &InputState> = reply.inputs.iter().map(|r| (r.name.as_str(), &r.state)).collect();
+    let states: BTreeMap<&str, &InputState> = reply
+        .inputs
+        .iter()
+        .map(|r| (r.name.as_str(), &r.state))
+        .collect();
     assert_eq!(
         states["versioning_enabled"],
         &InputState::Set(tfpilot::registry::InputValue::Bool(true))
@@ -248,17 +296,27 @@ async fn a_flood_of_pairs_in_a_message_is_read_within_bounds() {
     let reply = t.say(&message).await;
     // Unknown keys are refused one by one; nothing is stored.
     assert!(!reply.problems.is_empty());
-    assert!(reply.problems.iter().all(|p| p.to_string().contains("is not an input")));
+    assert!(
+        reply
+            .problems
+            .iter()
+            .all(|p| p.to_string().contains("is not an input"))
+    );
     assert_eq!(t.conv.values.len(), 1);
     let body = t.comment();
-    assert!(body.len() <= tfpilot::comments::GITHUB_MAX_COMMENT_CHARS, "{}", body.len());
+    assert!(
+        body.len() <= tfpilot::comments::GITHUB_MAX_COMMENT_CHARS,
+        "{}",
+        body.len()
+    );
 }
 
 #[tokio::test]
 async fn the_block_of_a_conversation_is_what_terraform_fmt_writes() {
     let terraform = crate::support::terraform();
     let mut t = Thread::open("/tfpilot new sqs env=dev name=jobs").await;
-    t.say("make it fifo with a dlq, visibility timeout 2 minutes, tags Team=payments").await;
+    t.say("make it fifo with a dlq, visibility timeout 2 minutes, tags Team=payments")
+        .await;
     let block = t.last().block().expect("complete").to_owned();
     assert!(block.contains("fifo "), "{block}");
     let mut child = Process::new(terraform)
@@ -274,5 +332,9 @@ async fn the_block_of_a_conversation_is_what_terraform_fmt_writes() {
         .write_all(block.as_bytes())
         .expect("write block");
     let out = child.wait_with_output().expect("terraform fmt");
-    assert!(out.status.success(), "terraform fmt -check: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "terraform fmt -check: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
