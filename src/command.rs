@@ -45,6 +45,9 @@ pub const MAX_KEY_BYTES: usize = 160;
 /// The most free text `new` takes along (its own line and the comment's other lines).
 pub const MAX_FREE_TEXT_BYTES: usize = 8 * 1024;
 
+/// How many of the command lines of a comment with several are named in the answer.
+const MAX_LISTED_COMMANDS: usize = 5;
+
 /// Keys that name where a request lives or what it is; they can never be set as input values.
 const RESERVED_KEYS: &[&str] = &[
     "env",
@@ -174,8 +177,9 @@ pub enum ParseError {
     },
     /// More than one command line: none of them is run.
     MultipleCommands {
-        /// The command words, as typed (display-safe).
-        commands: Vec<String>,
+        count: usize,
+        /// The first few command words, as typed (display-safe).
+        first: Vec<String>,
     },
     CommandTooLong {
         bytes: usize,
@@ -269,13 +273,15 @@ impl fmt::Display for ParseError {
                 f,
                 "This comment is too long to read commands from ({bytes} bytes; at most {max})."
             ),
-            MultipleCommands { commands } => {
-                let list: Vec<String> = commands.iter().map(|c| format!("`{c}`")).collect();
+            MultipleCommands { count, first } => {
+                let mut list: Vec<String> = first.iter().map(|c| format!("`{c}`")).collect();
+                if *count > first.len() {
+                    list.push(format!("and {} more", count - first.len()));
+                }
                 write!(
                     f,
-                    "This comment holds {} commands ({}); I run one command per comment, so I ran none of them. \
+                    "This comment holds {count} commands ({}); I run one command per comment, so I ran none of them. \
                      Post each command in its own comment.",
-                    commands.len(),
                     list.join(", ")
                 )
             }
@@ -490,8 +496,10 @@ pub fn parse_comment_with(
         [] => None,
         [rest] => Some(parse_command_line(rest, &other_lines, registry)),
         many => Some(Err(ParseError::MultipleCommands {
-            commands: many
+            count: many.len(),
+            first: many
                 .iter()
+                .take(MAX_LISTED_COMMANDS)
                 .map(|rest| {
                     let word = rest.split_whitespace().next().unwrap_or("");
                     let word = if word.is_empty() {

@@ -690,10 +690,12 @@ fn ten_thousand_pairs_get_a_clear_answer() {
     let body: String = (0..10_000)
         .map(|i| format!("/tfpilot set k{i}=v\n"))
         .collect();
-    let ParseError::MultipleCommands { commands } = err(&body) else {
+    let e = err(&body);
+    let ParseError::MultipleCommands { count, first } = &e else {
         panic!("expected MultipleCommands")
     };
-    assert_eq!(commands.len(), 10_000);
+    assert_eq!((*count, first.len()), (10_000, 5));
+    insta::assert_snapshot!(e.to_string(), @"This comment holds 10000 commands (`/tfpilot set`, `/tfpilot set`, `/tfpilot set`, `/tfpilot set`, `/tfpilot set`, and 9995 more); I run one command per comment, so I ran none of them. Post each command in its own comment.");
 }
 
 #[test]

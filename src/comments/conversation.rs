@@ -14,6 +14,9 @@ use crate::registry::{InputValue, Registry, display_safe};
 /// The longest assistant note shown.
 const NOTE_CHARS: usize = 500;
 
+/// The most refused values listed one by one.
+const MAX_PROBLEMS: usize = 20;
+
 /// The reply to a conversation turn (or to `show`), within GitHub's comment limit.
 pub fn conversation_reply(reply: &Reply, marker_key: &str) -> String {
     let body = with_marker(marker_key, &render(reply, true));
@@ -67,8 +70,15 @@ fn render(reply: &Reply, with_block: bool) -> String {
     }
     if !reply.problems.is_empty() {
         let _ = writeln!(out, "**Not accepted:**");
-        for p in &reply.problems {
+        for p in reply.problems.iter().take(MAX_PROBLEMS) {
             let _ = writeln!(out, "- {p}");
+        }
+        if reply.problems.len() > MAX_PROBLEMS {
+            let _ = writeln!(
+                out,
+                "- and {} more problems like these",
+                reply.problems.len() - MAX_PROBLEMS
+            );
         }
         out.push('\n');
     }
