@@ -5,7 +5,9 @@
 //! text counts, so a command quoted in a code block, a block quote, an HTML comment, a link or a
 //! heading is not a command. A command is a line that *starts* with the prefix (`/tfpilot`, any
 //! case); a comment holds at most one such line. The words after it are split like a shell
-//! would (shell-words: `name="my bucket"` is one word), except that `#` is an ordinary character.
+//! would (shell-words: `name="my bucket"` is one word), except that `#` is an ordinary character,
+//! an apostrophe inside a word (`don't`) is a letter, curly double quotes are quotes and a
+//! no-break space is a space.
 //!
 //! Sizes are bounded before anything expensive runs: a comment past [`MAX_COMMENT_BYTES`], a
 //! command line past [`MAX_COMMAND_BYTES`] or more than [`MAX_PAIRS`] `key=value` pairs is answered
