@@ -2,8 +2,11 @@
 //!
 //! See `../shared/ARCHITECTURE.md` for the map; each module's own docs say what it owns.
 
+pub mod assist;
+pub mod command;
 pub mod comments;
 pub mod config;
+pub mod conversation;
 pub mod github;
 pub mod ids;
 pub mod inbox;

@@ -198,7 +198,7 @@ fn wrap(chunk: &str, fence: &str, part: usize, parts: usize) -> String {
 }
 
 /// A code fence longer than any run of backticks in `text`, so the text cannot close it early.
-fn fence_for(text: &str) -> String {
+pub(crate) fn fence_for(text: &str) -> String {
     let mut longest = 0;
     let mut run = 0;
     for ch in text.chars() {

@@ -454,8 +454,8 @@ fn closest<'a>(
     best.filter(|(s, _)| *s >= 0.8).map(|(_, t)| t)
 }
 
-/// Makes a user-supplied word safe to echo inside inline code in a GitHub comment: control
-/// characters are escaped, backticks replaced, and long values shortened.
+/// Makes a user-supplied word safe to echo inside inline code in a GitHub comment: control and
+/// text-direction characters are escaped, backticks replaced, and long values shortened.
 pub(crate) fn display_safe(s: &str) -> String {
     const MAX: usize = 80;
     let mut out: String = s
@@ -464,7 +464,10 @@ pub(crate) fn display_safe(s: &str) -> String {
         .flat_map(|c| {
             if c == '`' {
                 vec!['\'']
-            } else if c.is_control() {
+            } else if c.is_control()
+                || matches!(c, '\u{200e}' | '\u{200f}' | '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+            {
+                // A direction override would make the rest of the comment read differently.
                 c.escape_default().collect()
             } else if config::is_deceptive(c) {
                 c.escape_unicode().collect()
@@ -970,6 +973,7 @@ target_file = "tfpilot.x.tf"
     #[test]
     fn display_safe_neutralizes_markdown_and_control_characters() {
         assert_eq!(display_safe("a`b\nc"), "a'b\\nc");
+        assert_eq!(display_safe("a\u{202e}b"), "a\\u{202e}b");
         assert_eq!(display_safe(&"x".repeat(100)).chars().count(), 81);
         // Shown in a GitHub comment, a right-to-left override would reorder the rest of the
         // sentence, and a line separator would break it.

@@ -1,5 +1,6 @@
 //! TfPilot's integration tests: one binary, one module per area.
 
+mod conversation;
 mod deploy;
 mod github;
 mod inbox;
