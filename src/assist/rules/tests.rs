@@ -379,3 +379,30 @@ mod properties {
         }
     }
 }
+
+/// A number given in another unit that does not convert to the input's unit (another kind, or
+/// not a whole number of it) is not read as if it were in the input's unit: "36 hours" is not
+/// 36 days. The input is asked about instead.
+#[test]
+fn a_number_in_a_unit_that_does_not_convert_is_asked_about() {
+    let days = Clarification::for_input(spec("s3-bucket").input("expiration_days").unwrap());
+    insta::assert_snapshot!([
+        line("s3-bucket", "expiration 36 hours", &[]),
+        line("s3-bucket", "expiration 30 minutes", &[]),
+        line("s3-bucket", "expiration 2 weeks", &[]),
+        line("s3-bucket", "expiration 30", &[]),
+        line("sqs-queue", "visibility timeout 2 GB", &[]),
+        line("s3-bucket", "12 hours", std::slice::from_ref(&days)),
+        line("s3-bucket", "2 weeks", std::slice::from_ref(&days)),
+        line("s3-bucket", "30", std::slice::from_ref(&days)),
+    ].join("\n"), @r#"
+    "expiration 36 hours" => ?expiration_days(text)
+    "expiration 30 minutes" => ?expiration_days(text)
+    "expiration 2 weeks" => expiration_days=14
+    "expiration 30" => expiration_days=30
+    "visibility timeout 2 GB" => ?visibility_timeout_seconds(text)
+    "12 hours" => nothing
+    "2 weeks" => expiration_days=14
+    "30" => expiration_days=30
+    "#);
+}
