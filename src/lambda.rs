@@ -32,8 +32,13 @@ pub enum LambdaFunction {
 
 /// Runs `function` under the Lambda runtime until the runtime stops it.
 pub async fn run(config: Config, function: LambdaFunction) -> anyhow::Result<()> {
+    // Each function is given only its own settings (template.yaml: the webhook secret to the
+    // webhook, the App and the assistant to the worker), so each warns only about its own.
     for warning in config.warnings() {
-        tracing::warn!("{warning}");
+        let about_webhook = warning.starts_with("TFPILOT_WEBHOOK_SECRET");
+        if about_webhook == (function == LambdaFunction::Webhook) {
+            tracing::warn!("{warning}");
+        }
     }
     if let StoreLocation::Fs(dir) = &config.store {
         tracing::warn!(
