@@ -273,7 +273,10 @@ fn words(text: &str) -> Vec<Word> {
         .map(|w| w.trim_matches(|c: char| ",.;:!?()[]{}\"'`*".contains(c)))
         .filter(|w| !w.is_empty())
         .map(|raw| {
-            let lower = raw.to_lowercase();
+            // "don’t" as phones type it is "don't": the negations are matched on the ASCII form.
+            let lower = raw
+                .to_lowercase()
+                .replace(['\u{2019}', '\u{2018}', '\u{02bc}'], "'");
             Word {
                 raw: raw.to_owned(),
                 stem: stem(&lower),

@@ -406,3 +406,25 @@ fn a_number_in_a_unit_that_does_not_convert_is_asked_about() {
     "30" => expiration_days=30
     "#);
 }
+
+/// Phones and word processors type ’ for an apostrophe: "don’t" is still a no. Read as an
+/// unknown word, it left "want"/"enable" to win, turning a refusal into a yes.
+#[test]
+fn a_typographic_apostrophe_still_negates() {
+    let q = Clarification::for_input(spec("s3-bucket").input("force_destroy").unwrap());
+    insta::assert_snapshot!([
+        line("s3-bucket", "we don’t need versioning", &[]),
+        line("s3-bucket", "don’t enable versioning", &[]),
+        line("s3-bucket", "versioning isn’t needed", &[]),
+        line("s3-bucket", "don‘t allow force destroy", &[]),
+        line("s3-bucket", "I don’t want it", std::slice::from_ref(&q)),
+        line("s3-bucket", "I do want it", std::slice::from_ref(&q)),
+    ].join("\n"), @r#"
+    "we don’t need versioning" => versioning_enabled=false
+    "don’t enable versioning" => versioning_enabled=false
+    "versioning isn’t needed" => versioning_enabled=false
+    "don‘t allow force destroy" => force_destroy=false
+    "I don’t want it" => force_destroy=false
+    "I do want it" => force_destroy=true
+    "#);
+}
