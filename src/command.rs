@@ -4,7 +4,8 @@
 //! A comment is read as GitHub shows it: markdown is parsed first (pulldown-cmark) and only plain
 //! text counts, so a command quoted in a code block, a block quote, an HTML comment, a link or a
 //! heading is not a command. A command is a line that *starts* with the prefix (`/tfpilot`, any
-//! case); a comment holds at most one such line. The words after it are split like a shell
+//! case) as the reader sees it (inline code or a link before the prefix makes it prose); a
+//! comment holds at most one such line. The words after it are split like a shell
 //! would (shell-words: `name="my bucket"` is one word), except that `#` is an ordinary character,
 //! an apostrophe inside a word (`don't`) is a letter, curly double quotes are quotes and a
 //! no-break space is a space.
@@ -480,20 +481,24 @@ pub fn parse_comment_with(
             max: MAX_COMMENT_BYTES,
         }));
     }
-    let text = strip_markdown(body);
-    let mut commands = Vec::new();
-    let mut other_lines = Vec::new();
+    // Inline text that is not read (code, links) still stands where the reader sees it: marked,
+    // it keeps a line that starts with it from counting as a command line.
+    let text = plain_text(body, Some(UNREAD_INLINE));
+    let mut commands: Vec<String> = Vec::new();
+    let mut other_lines: Vec<String> = Vec::new();
     for line in text.lines() {
         match command_rest(line, prefix) {
-            Some(rest) => commands.push(rest),
+            Some(rest) => commands.push(rest.replace(UNREAD_INLINE, "")),
             None => {
+                let line = line.replace(UNREAD_INLINE, "");
                 let line = line.trim();
                 if !line.is_empty() {
-                    other_lines.push(line);
+                    other_lines.push(line.to_owned());
                 }
             }
         }
     }
+    let other_lines: Vec<&str> = other_lines.iter().map(String::as_str).collect();
     match commands.as_slice() {
         [] => None,
         [rest] => Some(parse_command_line(rest, &other_lines, registry)),
@@ -521,12 +526,31 @@ pub fn parse_comment_with(
 /// breaks become newlines. Use it before handing a conversation turn to the assistant, so text
 /// quoted from an earlier comment is not read again.
 pub fn strip_markdown(body: &str) -> String {
+    plain_text(body, None)
+}
+
+/// Stands for inline text that is shown but not read (inline code, a link's or an image's text)
+/// while a comment is split into lines; removed before anything else reads the line.
+const UNREAD_INLINE: char = '\u{FFFC}';
+
+/// [`strip_markdown`], with `unread_inline` (if any) written where inline code, a link or an
+/// image was left out.
+fn plain_text(body: &str, unread_inline: Option<char>) -> String {
     let mut out = String::with_capacity(body.len().min(MAX_COMMENT_BYTES));
     // Depth inside elements whose text does not count.
     let mut skipped = 0usize;
     for event in TextMergeStream::new(Parser::new(body)) {
         match event {
-            Event::Start(tag) if is_skipped(&tag) => skipped += 1,
+            Event::Start(tag) if is_skipped(&tag) => {
+                if skipped == 0
+                    && matches!(tag, Tag::Link { .. } | Tag::Image { .. })
+                    && let Some(c) = unread_inline
+                {
+                    out.push(c);
+                }
+                skipped += 1;
+            }
+            Event::Code(_) if skipped == 0 => out.extend(unread_inline),
             Event::End(tag) => {
                 if is_skipped_end(tag) {
                     skipped = skipped.saturating_sub(1);

@@ -426,8 +426,11 @@ fn read_private_key(value: &str) -> Result<SecretString, String> {
         }
     } else {
         let path = value.trim();
-        std::fs::read_to_string(path)
-            .map_err(|e| format!("is neither PEM text nor a readable file path (`{path}`: {e})"))?
+        // The value is not echoed: what is taken for a path may be the key in another form
+        // (base64, PEM without its header line).
+        std::fs::read_to_string(path).map_err(|e| {
+            format!("is neither PEM text (-----BEGIN …) nor a readable file path ({e})")
+        })?
     };
     // Parse it now so a wrong key fails at start, not at the first GitHub call.
     jsonwebtoken::EncodingKey::from_rsa_pem(pem.as_bytes()).map_err(|_| {
@@ -574,6 +577,31 @@ mod tests {
         ])
         .unwrap_err();
         assert!(err.to_string().contains("readable file path"));
+    }
+
+    #[test]
+    fn a_key_in_an_unexpected_form_is_not_echoed_as_a_file_path() {
+        // Secret stores often hold the PEM base64-encoded, or only its body lines: neither
+        // starts with -----BEGIN, so it is taken for a path, and the error must not print it.
+        let key_path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/keys/github-app-test-key.pem"
+        );
+        let pem = std::fs::read_to_string(key_path).unwrap();
+        let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        for value in [
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &pem),
+            body,
+        ] {
+            let err = config(&[
+                ("TFPILOT_GITHUB_APP_ID", "12345"),
+                ("TFPILOT_GITHUB_PRIVATE_KEY", &value),
+            ])
+            .unwrap_err();
+            let text = err.to_string();
+            assert!(text.contains("TFPILOT_GITHUB_PRIVATE_KEY"), "{text}");
+            assert!(!text.contains(&value[..40]), "the key is echoed: {text}");
+        }
     }
 
     #[test]

@@ -32,8 +32,13 @@ pub enum LambdaFunction {
 
 /// Runs `function` under the Lambda runtime until the runtime stops it.
 pub async fn run(config: Config, function: LambdaFunction) -> anyhow::Result<()> {
+    // Each function is given only its own settings (template.yaml: the webhook secret to the
+    // webhook, the App and the assistant to the worker), so each warns only about its own.
     for warning in config.warnings() {
-        tracing::warn!("{warning}");
+        let about_webhook = warning.starts_with("TFPILOT_WEBHOOK_SECRET");
+        if about_webhook == (function == LambdaFunction::Webhook) {
+            tracing::warn!("{warning}");
+        }
     }
     if let StoreLocation::Fs(dir) = &config.store {
         tracing::warn!(
@@ -68,6 +73,8 @@ pub struct WorkerReport {
     pub retry: usize,
     pub gave_up: usize,
     pub skipped: usize,
+    /// Items the inbox could not read or update; they stay pending.
+    pub failed: usize,
     /// Keys in the event that are not inbox items (ignored).
     pub ignored_keys: Vec<String>,
 }
@@ -90,6 +97,7 @@ impl From<DrainReport> for WorkerReport {
             retry: r.retry,
             gave_up: r.gave_up,
             skipped: r.skipped,
+            failed: r.failed,
             ignored_keys: Vec::new(),
         }
     }
@@ -118,10 +126,10 @@ pub async fn handle_worker_event(
         WorkerReport::from(worker.drain().await?)
     };
     tracing::info!(?report, "worker invocation finished");
-    if report.retry > 0 {
+    if report.retry + report.failed > 0 {
         return Err(format!(
             "{} inbox item(s) failed and stay pending for a retry",
-            report.retry
+            report.retry + report.failed
         )
         .into());
     }
@@ -145,8 +153,14 @@ pub async fn process_s3_event(
         if !seen.insert(id.clone()) {
             continue;
         }
-        let outcome = worker.process_one(&id).await?;
-        report.add(&outcome);
+        // Like a drain: one item the inbox fails on does not stop the others.
+        match worker.process_one(&id).await {
+            Ok(outcome) => report.add(&outcome),
+            Err(e) => {
+                report.failed += 1;
+                tracing::error!(delivery = %id, error = %e, "cannot process the inbox item; it stays pending");
+            }
+        }
     }
     Ok(report)
 }

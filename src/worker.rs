@@ -128,6 +128,8 @@ pub struct DrainReport {
     pub retry: usize,
     pub gave_up: usize,
     pub skipped: usize,
+    /// Items the inbox could not read or update this time; they stay pending.
+    pub failed: usize,
 }
 
 impl DrainReport {
@@ -180,8 +182,24 @@ impl Worker {
 
     /// Processes one item: parse, handle, then mark done, or record the failure.
     pub async fn process_one(&self, id: &DeliveryId) -> Result<Outcome, InboxError> {
-        let Some(item) = self.inbox.get(id).await? else {
-            return Ok(Outcome::NotFound);
+        let item = match self.inbox.get(id).await {
+            Ok(Some(item)) => item,
+            Ok(None) => return Ok(Outcome::NotFound),
+            // Items are written whole (link or rename of a synced file; S3 puts), so unreadable
+            // bytes stay unreadable: retrying cannot help, and left pending the item would
+            // fail every drain. Given up, it is out of the way and visible (log, metric).
+            Err(InboxError::Corrupt { reason, .. }) => {
+                let reason = format!("the stored item is unreadable: {reason}");
+                let span = telemetry::delivery_span("unknown", id, None);
+                span.in_scope(|| tracing::error!(error = %reason, "giving up"));
+                self.inbox.give_up(id, &reason).await?;
+                metrics::worker_item("gave_up");
+                return Ok(Outcome::GaveUp {
+                    attempts: 0,
+                    reason,
+                });
+            }
+            Err(e) => return Err(e),
         };
         if item.state.status.is_finished() {
             return Ok(Outcome::AlreadyFinished);
@@ -260,12 +278,19 @@ impl Worker {
         }
     }
 
-    /// Processes every item pending now, oldest first, once each.
+    /// Processes every item pending now, oldest first, once each. An item the inbox fails on
+    /// is counted in [`DrainReport::failed`] and the drain goes on: one bad item must not hold
+    /// up every item behind it. `Err` only when the pending items cannot be listed.
     pub async fn drain(&self) -> Result<DrainReport, InboxError> {
         let mut report = DrainReport::default();
         for id in self.inbox.pending().await? {
-            let outcome = self.process_one(&id).await?;
-            report.add(&outcome);
+            match self.process_one(&id).await {
+                Ok(outcome) => report.add(&outcome),
+                Err(e) => {
+                    report.failed += 1;
+                    tracing::error!(delivery = %id, error = %e, "cannot process the inbox item; it stays pending");
+                }
+            }
         }
         if let Ok(depth) = self.inbox.depth().await {
             metrics::inbox_depth(depth);

@@ -42,10 +42,14 @@ const MAX_ANSWER_BYTES: usize = 64 * 1024;
 const REPLY_CHARS: usize = 500;
 const MAX_CLARIFICATIONS: usize = 5;
 const MAX_OPTIONS: usize = 12;
+/// The most characters of a failure's reason that are logged.
+const MAX_REASON_CHARS: usize = 1000;
 
 /// The extractor backed by an OpenAI-compatible chat completions API.
 pub struct OpenAiExtractor {
     client: Client<OpenAIConfig>,
+    /// Kept only to take it out of error text before it is logged.
+    api_key: SecretString,
     base_url: String,
     model: String,
     timeout: Duration,
@@ -80,6 +84,7 @@ impl OpenAiExtractor {
             .with_api_base(&base_url);
         OpenAiExtractor {
             client: Client::with_config(config),
+            api_key,
             base_url,
             model: model.to_owned(),
             timeout,
@@ -91,6 +96,16 @@ impl OpenAiExtractor {
     }
 
     fn fall_back(&self, req: &ExtractRequest<'_>, reason: &str) -> Extraction {
+        // The reason quotes the server (its error message, or a whole unreadable body): bounded,
+        // and without the key, which some proxies quote when they refuse it.
+        let key = self.api_key.expose_secret();
+        let reason = if key.is_empty() {
+            truncate(reason, MAX_REASON_CHARS)
+        } else {
+            // Redacted before it is cut, so no part of the key is left at the cut.
+            truncate(&reason.replace(key, "[REDACTED]"), MAX_REASON_CHARS)
+        };
+        let reason = reason.as_str();
         tracing::warn!(
             model = %self.model,
             base_url = %self.base_url,

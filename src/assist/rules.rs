@@ -273,7 +273,10 @@ fn words(text: &str) -> Vec<Word> {
         .map(|w| w.trim_matches(|c: char| ",.;:!?()[]{}\"'`*".contains(c)))
         .filter(|w| !w.is_empty())
         .map(|raw| {
-            let lower = raw.to_lowercase();
+            // "don’t" as phones type it is "don't": the negations are matched on the ASCII form.
+            let lower = raw
+                .to_lowercase()
+                .replace(['\u{2019}', '\u{2018}', '\u{02bc}'], "'");
             Word {
                 raw: raw.to_owned(),
                 stem: stem(&lower),
@@ -513,12 +516,7 @@ fn read_value(input: &InputSpec, words: &[Word], after: usize, clause: &str, fou
             }
         }
         InputType::Number => {
-            let number = first_number(words);
-            let value = match (number, input.unit.as_deref()) {
-                (Some((n, Some(unit))), Some(target)) => convert(n, &unit, target).or(Some(n)),
-                (Some((n, _)), _) => Some(n),
-                (None, _) => None,
-            };
+            let value = first_number(words).and_then(|(n, unit)| in_input_unit(input, n, unit));
             match value {
                 Some(v) => found.propose(input.name.clone(), number_value(v)),
                 None => found.ask(input, None),
@@ -677,6 +675,15 @@ fn convert(n: f64, from: &str, to: &str) -> Option<f64> {
     (v.fract() == 0.0).then_some(v)
 }
 
+/// `n` (in `unit`, when one was written) in the input's unit. A unit that does not convert (another
+/// kind, or not a whole number of the input's unit) gives nothing: "36 hours" is not 36 days.
+fn in_input_unit(input: &InputSpec, n: f64, unit: Option<String>) -> Option<f64> {
+    match (unit, input.unit.as_deref()) {
+        (Some(unit), Some(target)) => convert(n, &unit, target),
+        _ => Some(n),
+    }
+}
+
 fn number_value(v: f64) -> Value {
     if v.fract() == 0.0 && v.abs() < 9.0e15 {
         Value::from(v as i64)
@@ -699,17 +706,15 @@ fn answer(input: &InputSpec, question: &Clarification, message: &str) -> Option<
             }
         }
         ClarificationKind::Choice { .. } if input.input_type == InputType::Number => {
-            first_number(&ws).map(|(n, _)| number_value(n))
+            let (n, unit) = first_number(&ws)?;
+            in_input_unit(input, n, unit).map(number_value)
         }
         ClarificationKind::Choice { .. } => choose(input, &ws).map(Value::String),
         ClarificationKind::Text => match input.input_type {
-            InputType::Number => first_number(&ws).map(|(n, unit)| {
-                let n = match (unit, input.unit.as_deref()) {
-                    (Some(u), Some(target)) => convert(n, &u, target).unwrap_or(n),
-                    _ => n,
-                };
-                number_value(n)
-            }),
+            InputType::Number => {
+                let (n, unit) = first_number(&ws)?;
+                in_input_unit(input, n, unit).map(number_value)
+            }
             InputType::Bool => None,
             InputType::String => match ws.as_slice() {
                 [one] => Some(Value::String(one.raw.clone())),

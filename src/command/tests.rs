@@ -865,3 +865,40 @@ mod properties {
         }
     }
 }
+
+/// A command line is one whose *visible* text starts with the prefix. Inline code, a link, an
+/// image or an autolink before it is shown to the reader ("see docs /tfpilot apply"), so the
+/// line is prose that mentions a command, not a command — even though that text is not read.
+#[test]
+fn hidden_inline_text_before_the_prefix_is_not_a_line_start() {
+    for body in [
+        "`x` /tfpilot apply",
+        "`note:`/tfpilot destroy",
+        "[the runbook](https://example.com) /tfpilot apply",
+        "![](https://example.com/pixel.png)/tfpilot approve",
+        "<https://example.com> /tfpilot apply",
+        "Thanks!\n`x` /tfpilot apply",
+        "** **`x` /tfpilot apply",
+    ] {
+        assert_eq!(parse(body), None, "{body:?}");
+    }
+    // Dropped inline text elsewhere changes nothing: the command, its values and the free text
+    // read as before.
+    assert_eq!(parse("**/tfpilot apply**"), Some(Ok(Command::Apply)));
+    assert_eq!(
+        parse("/tfpilot set name=a`b`c"),
+        Some(Ok(Command::Set {
+            values: BTreeMap::from([("name".to_owned(), "ac".to_owned())])
+        }))
+    );
+    let Command::New { free_text, .. } =
+        ok("/tfpilot new s3 env=dev\n`x` please see [the doc](https://x) for versioning")
+    else {
+        panic!("not new")
+    };
+    assert_eq!(free_text, "please see  for versioning");
+    let Command::New { free_text, .. } = ok("`x`\n/tfpilot new s3 env=dev") else {
+        panic!("not new")
+    };
+    assert_eq!(free_text, "");
+}

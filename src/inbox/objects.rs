@@ -113,7 +113,13 @@ impl ObjectInbox {
         id: &DeliveryId,
         mut change: impl FnMut(&mut ItemState) + Send,
     ) -> Result<ItemState, InboxError> {
-        if self.read_delivery(id).await?.is_none() {
+        // Existence only: an item whose bytes are unreadable can still be given up.
+        let item = self
+            .objects
+            .get(&Self::item_key(id))
+            .await
+            .map_err(backend("read inbox item"))?;
+        if item.is_none() {
             return Err(InboxError::NotFound(id.clone()));
         }
         let key = Self::state_key(id);
@@ -248,9 +254,15 @@ impl Inbox for ObjectInbox {
         let done = self.ids_under(DONE).await?;
         let mut pending = Vec::new();
         for id in items.difference(&done) {
-            // Listed a moment ago; gone now only if pruned meanwhile.
-            if let Some(delivery) = self.read_delivery(id).await? {
-                pending.push((delivery.received_at, id.clone()));
+            // Listed a moment ago; gone now only if pruned meanwhile. An unreadable item sorts
+            // first, so the worker gives it up promptly instead of failing the whole listing.
+            match self.read_delivery(id).await {
+                Ok(Some(delivery)) => pending.push((delivery.received_at, id.clone())),
+                Ok(None) => {}
+                Err(InboxError::Corrupt { .. }) => {
+                    pending.push((OffsetDateTime::UNIX_EPOCH, id.clone()))
+                }
+                Err(e) => return Err(e),
             }
         }
         pending.sort();

@@ -133,3 +133,49 @@ fn ci_run_runs_the_readme_test_command() {
     assert!(ci.lines().any(|l| l.trim() == test_command), ".ci/run");
     assert!(ci.starts_with("#!/usr/bin/env bash") && ci.contains("set -euo pipefail"));
 }
+
+/// The lines of a top-level section (`Globals:`) or of a resource (`  WebhookFunction:`) of the
+/// SAM template, by indentation.
+fn template_block(text: &str, header: &str) -> String {
+    let indent = header.len() - header.trim_start().len();
+    text.lines()
+        .skip_while(|l| l.trim_end() != header)
+        .skip(1)
+        .take_while(|l| {
+            let trimmed = l.trim_start();
+            trimmed.is_empty() || trimmed.starts_with('#') || l.len() - trimmed.len() > indent
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The webhook function is the one on the public internet (a Function URL without AWS auth):
+/// it verifies, stores and answers, so it holds the webhook secret and nothing that acts on
+/// GitHub or pays an LLM. The App's private key and the OpenAI key go to the worker only.
+#[test]
+fn the_public_webhook_function_gets_no_github_or_openai_credentials() {
+    let text = std::fs::read_to_string(repo_root().join("template.yaml")).unwrap();
+    let globals = template_block(&text, "Globals:");
+    let webhook = template_block(&text, "  WebhookFunction:");
+    let worker = template_block(&text, "  WorkerFunction:");
+    assert!(webhook.contains("FunctionUrlConfig:"), "{webhook}");
+    assert!(
+        worker.contains("TFPILOT_LAMBDA_FUNCTION: worker"),
+        "{worker}"
+    );
+    for secret in ["TFPILOT_GITHUB_PRIVATE_KEY", "OPENAI_API_KEY"] {
+        for (name, block) in [("Globals", &globals), ("WebhookFunction", &webhook)] {
+            assert!(
+                !block.contains(secret),
+                "{name} gives {secret} to the public webhook function"
+            );
+        }
+        assert!(
+            worker.contains(&format!("{secret}:")),
+            "the worker needs {secret}"
+        );
+    }
+    assert!(
+        webhook.contains("TFPILOT_WEBHOOK_SECRET:") || globals.contains("TFPILOT_WEBHOOK_SECRET:")
+    );
+}

@@ -400,3 +400,49 @@ async fn the_serve_loop_picks_up_items_that_never_reached_its_queue() {
     stop_tx.send(()).unwrap();
     loop_task.await.unwrap();
 }
+
+/// One unreadable item (a torn or foreign file under `inbox/`) must not stop the worker: it is
+/// given up, visibly, and every other pending item is still handled — by `drain` (the serve
+/// loop's start and retries, the Lambda sweep) on either inbox.
+#[tokio::test]
+async fn an_unreadable_item_is_given_up_and_does_not_block_the_others() {
+    let body = support::webhook_fixture("issues.opened.installation.json");
+    let good = Delivery::new(
+        id(7).parse().unwrap(),
+        "issues",
+        String::from_utf8(body).unwrap(),
+    );
+    let broken: DeliveryId = "00000000-0000-4000-8000-000000000000".parse().unwrap();
+
+    let fs_dir = tempfile::tempdir().unwrap();
+    let fs_inbox = Arc::new(FsInbox::open(fs_dir.path()).unwrap());
+    std::fs::write(
+        fs_dir.path().join(format!("inbox/{broken}.json")),
+        b"{ torn",
+    )
+    .unwrap();
+    let objects_dir = tempfile::tempdir().unwrap();
+    let objects = Arc::new(tfpilot::store::FsObjects::open(objects_dir.path()).unwrap());
+    use tfpilot::store::objects::Objects as _;
+    objects
+        .put_if_absent(&format!("inbox/{broken}.json"), b"{ torn".to_vec())
+        .await
+        .unwrap();
+    let object_inbox = Arc::new(tfpilot::inbox::ObjectInbox::new(objects));
+
+    let inboxes: [Arc<dyn Inbox>; 2] = [fs_inbox, object_inbox];
+    for inbox in inboxes {
+        inbox.put(&good).await.unwrap();
+        let handler = Arc::new(RecordingHandler::default());
+        let worker = Worker::new(inbox.clone(), handler.clone());
+        let report = worker
+            .drain()
+            .await
+            .expect("a bad item does not fail the drain");
+        assert_eq!(report.done, 1, "{report:?}");
+        assert_eq!(report.gave_up, 1, "{report:?}");
+        assert_eq!(handler.handled_ids(), vec![id(7)]);
+        assert_eq!(inbox.pending().await.unwrap(), Vec::<DeliveryId>::new());
+        assert_eq!(worker.drain().await.unwrap(), DrainReport::default());
+    }
+}

@@ -379,3 +379,52 @@ mod properties {
         }
     }
 }
+
+/// A number given in another unit that does not convert to the input's unit (another kind, or
+/// not a whole number of it) is not read as if it were in the input's unit: "36 hours" is not
+/// 36 days. The input is asked about instead.
+#[test]
+fn a_number_in_a_unit_that_does_not_convert_is_asked_about() {
+    let days = Clarification::for_input(spec("s3-bucket").input("expiration_days").unwrap());
+    insta::assert_snapshot!([
+        line("s3-bucket", "expiration 36 hours", &[]),
+        line("s3-bucket", "expiration 30 minutes", &[]),
+        line("s3-bucket", "expiration 2 weeks", &[]),
+        line("s3-bucket", "expiration 30", &[]),
+        line("sqs-queue", "visibility timeout 2 GB", &[]),
+        line("s3-bucket", "12 hours", std::slice::from_ref(&days)),
+        line("s3-bucket", "2 weeks", std::slice::from_ref(&days)),
+        line("s3-bucket", "30", std::slice::from_ref(&days)),
+    ].join("\n"), @r#"
+    "expiration 36 hours" => ?expiration_days(text)
+    "expiration 30 minutes" => ?expiration_days(text)
+    "expiration 2 weeks" => expiration_days=14
+    "expiration 30" => expiration_days=30
+    "visibility timeout 2 GB" => ?visibility_timeout_seconds(text)
+    "12 hours" => nothing
+    "2 weeks" => expiration_days=14
+    "30" => expiration_days=30
+    "#);
+}
+
+/// Phones and word processors type ’ for an apostrophe: "don’t" is still a no. Read as an
+/// unknown word, it left "want"/"enable" to win, turning a refusal into a yes.
+#[test]
+fn a_typographic_apostrophe_still_negates() {
+    let q = Clarification::for_input(spec("s3-bucket").input("force_destroy").unwrap());
+    insta::assert_snapshot!([
+        line("s3-bucket", "we don’t need versioning", &[]),
+        line("s3-bucket", "don’t enable versioning", &[]),
+        line("s3-bucket", "versioning isn’t needed", &[]),
+        line("s3-bucket", "don‘t allow force destroy", &[]),
+        line("s3-bucket", "I don’t want it", std::slice::from_ref(&q)),
+        line("s3-bucket", "I do want it", std::slice::from_ref(&q)),
+    ].join("\n"), @r#"
+    "we don’t need versioning" => versioning_enabled=false
+    "don’t enable versioning" => versioning_enabled=false
+    "versioning isn’t needed" => versioning_enabled=false
+    "don‘t allow force destroy" => force_destroy=false
+    "I don’t want it" => force_destroy=false
+    "I do want it" => force_destroy=true
+    "#);
+}

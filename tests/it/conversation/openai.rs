@@ -340,3 +340,48 @@ async fn hcl_in_a_proposed_value_stays_a_string() {
     let body = hcl::from_str::<hcl::Body>(block).expect("the block parses as HCL");
     assert_eq!(body.blocks().count(), 1, "one module block, nothing else");
 }
+
+/// Collects log lines in memory.
+#[derive(Clone, Default)]
+struct Logs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("logs").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_server_that_echoes_the_key_does_not_put_it_in_the_log() {
+    // Some OpenAI-compatible proxies quote the credential they refused; the fallback's log line
+    // carries the server's message.
+    let stub = Stub::start(Answer::Status(
+        401,
+        json!({"error": {"message": format!("invalid api key {KEY}"), "type": "auth"}}).to_string(),
+    ))
+    .await;
+    let logs = Logs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let x = {
+        let _guard = tracing::subscriber::set_default(subscriber);
+        extract(
+            &extractor(&stub, Duration::from_secs(2)),
+            "s3-bucket",
+            &invoices(),
+            "turn versioning on",
+        )
+        .await
+    };
+    assert_eq!(x.source, ExtractorKind::LlmFellBackToRules);
+    let logs = String::from_utf8(logs.0.lock().expect("logs").clone()).expect("utf-8");
+    assert!(logs.contains("invalid api key"), "{logs}");
+    assert!(!logs.contains(KEY), "the key is in the log: {logs}");
+}
