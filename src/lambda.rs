@@ -73,6 +73,8 @@ pub struct WorkerReport {
     pub retry: usize,
     pub gave_up: usize,
     pub skipped: usize,
+    /// Failed items whose next attempt is not due yet (backoff).
+    pub waiting: usize,
     /// Items the inbox could not read or update; they stay pending.
     pub failed: usize,
     /// Keys in the event that are not inbox items (ignored).
@@ -85,6 +87,7 @@ impl WorkerReport {
             Outcome::Done => self.done += 1,
             Outcome::Retry { .. } => self.retry += 1,
             Outcome::GaveUp { .. } => self.gave_up += 1,
+            Outcome::NotDue { .. } => self.waiting += 1,
             Outcome::AlreadyFinished | Outcome::NotFound => self.skipped += 1,
         }
     }
@@ -97,6 +100,7 @@ impl From<DrainReport> for WorkerReport {
             retry: r.retry,
             gave_up: r.gave_up,
             skipped: r.skipped,
+            waiting: r.waiting,
             failed: r.failed,
             ignored_keys: Vec::new(),
         }

@@ -23,7 +23,12 @@ use crate::webhook::Event;
 use crate::{metrics, telemetry};
 
 /// Failed attempts after which an item is given up.
-pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 8;
+/// The wait before the first retry of a failed item; it doubles with each failure up to
+/// [`DEFAULT_BACKOFF_CAP`], so 8 attempts span about two hours: long enough to ride out a GitHub
+/// or S3 outage, short enough that the person who commented hears back the same day.
+pub const DEFAULT_BACKOFF_BASE: Duration = Duration::from_secs(60);
+pub const DEFAULT_BACKOFF_CAP: Duration = Duration::from_secs(60 * 60);
 /// How often the background loop drains the inbox (retrying failed items).
 pub const RETRY_INTERVAL: Duration = Duration::from_secs(60);
 /// How often the background loop removes finished items older than [`RETENTION`].
@@ -35,6 +40,19 @@ const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
 pub trait EventHandler: Send + Sync {
     /// Handles one delivery. An error leaves the item pending for a retry.
     async fn handle(&self, delivery: &Delivery, event: &Event) -> anyhow::Result<()>;
+
+    /// The delivery failed its last attempt and is given up (`reason` says why). The place to
+    /// tell the person who commented, so that a command is never dropped in silence. Errors are
+    /// logged; the item stays given up either way.
+    async fn gave_up(
+        &self,
+        delivery: &Delivery,
+        event: &Event,
+        reason: &str,
+    ) -> anyhow::Result<()> {
+        let _ = (delivery, event, reason);
+        Ok(())
+    }
 }
 
 /// The handler `serve` and the Lambda worker use for `config`.
@@ -115,6 +133,11 @@ pub enum Outcome {
     Retry { attempts: u32, error: String },
     /// The item will never succeed and was given up.
     GaveUp { attempts: u32, reason: String },
+    /// It failed before and its next attempt is not due yet (exponential backoff): nothing ran.
+    NotDue {
+        attempts: u32,
+        due_at: OffsetDateTime,
+    },
     /// It was already done or given up: nothing ran.
     AlreadyFinished,
     /// No item with this id.
@@ -128,6 +151,8 @@ pub struct DrainReport {
     pub retry: usize,
     pub gave_up: usize,
     pub skipped: usize,
+    /// Failed items whose next attempt is not due yet.
+    pub waiting: usize,
     /// Items the inbox could not read or update this time; they stay pending.
     pub failed: usize,
 }
@@ -138,6 +163,7 @@ impl DrainReport {
             Outcome::Done => self.done += 1,
             Outcome::Retry { .. } => self.retry += 1,
             Outcome::GaveUp { .. } => self.gave_up += 1,
+            Outcome::NotDue { .. } => self.waiting += 1,
             Outcome::AlreadyFinished | Outcome::NotFound => self.skipped += 1,
         }
     }
@@ -150,6 +176,8 @@ pub struct Worker {
     handler: Arc<dyn EventHandler>,
     max_attempts: u32,
     retry_interval: Duration,
+    backoff_base: Duration,
+    backoff_cap: Duration,
 }
 
 impl Worker {
@@ -161,7 +189,27 @@ impl Worker {
             handler,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             retry_interval: RETRY_INTERVAL,
+            backoff_base: DEFAULT_BACKOFF_BASE,
+            backoff_cap: DEFAULT_BACKOFF_CAP,
         }
+    }
+
+    /// The wait before retrying a failed item: `base` after the first failure, doubling up to
+    /// `cap` (defaults [`DEFAULT_BACKOFF_BASE`], [`DEFAULT_BACKOFF_CAP`]; zero retries at once).
+    pub fn with_backoff(mut self, base: Duration, cap: Duration) -> Self {
+        self.backoff_base = base;
+        self.backoff_cap = cap;
+        self
+    }
+
+    /// When an item that failed `attempts` times (the last at `failed_at`) may run again.
+    pub fn next_attempt_at(&self, attempts: u32, failed_at: OffsetDateTime) -> OffsetDateTime {
+        let doubling = 1u32 << attempts.saturating_sub(1).min(16);
+        let wait = self
+            .backoff_base
+            .saturating_mul(doubling)
+            .min(self.backoff_cap);
+        failed_at + wait
     }
 
     /// Failed attempts after which an item is given up (at least 1).
@@ -204,6 +252,17 @@ impl Worker {
         if item.state.status.is_finished() {
             return Ok(Outcome::AlreadyFinished);
         }
+        if item.state.attempts > 0
+            && let Some(failed_at) = item.state.updated_at
+        {
+            let due_at = self.next_attempt_at(item.state.attempts, failed_at);
+            if OffsetDateTime::now_utc() < due_at {
+                return Ok(Outcome::NotDue {
+                    attempts: item.state.attempts,
+                    due_at,
+                });
+            }
+        }
         let delivery = item.delivery;
         let event = match Event::parse(&delivery.event, delivery.body.as_bytes()) {
             Ok(event) => event,
@@ -238,8 +297,11 @@ impl Worker {
         let started = Instant::now();
         // Run the handler as its own task so a panic is a failed attempt, not a dead worker.
         let handler = Arc::clone(&self.handler);
-        let task =
-            tokio::spawn(async move { handler.handle(&delivery, &event).await }.in_current_span());
+        let (delivery, event) = (Arc::new(delivery), Arc::new(event));
+        let task = tokio::spawn({
+            let (delivery, event) = (Arc::clone(&delivery), Arc::clone(&event));
+            async move { handler.handle(&delivery, &event).await }.in_current_span()
+        });
         let result = match task.await {
             Ok(result) => result,
             Err(join_error) => Err(anyhow::anyhow!("the event handler panicked: {join_error}")),
@@ -262,6 +324,9 @@ impl Worker {
                     self.inbox.give_up(&id, &reason).await?;
                     metrics::worker_item("gave_up");
                     tracing::error!(attempts, %error, "handler failed; giving up on this delivery");
+                    if let Err(e) = self.handler.gave_up(&delivery, &event, &reason).await {
+                        tracing::error!(error = %format!("{e:#}"), "could not report the given-up delivery");
+                    }
                     Ok(Outcome::GaveUp { attempts, reason })
                 } else {
                     metrics::worker_item("retry");

@@ -146,10 +146,16 @@ async fn a_failed_s3_item_fails_the_invocation_and_the_schedule_retries_it() {
     assert!(err.to_string().contains("stay pending"), "{err}");
     assert_eq!(inbox.depth().await.unwrap(), 1);
 
-    // The scheduled sweep (an EventBridge event, not S3) drains what is pending.
+    // The scheduled sweep (an EventBridge event, not S3) drains what is pending once its next
+    // attempt is due: right after the failure it waits (backoff), and nothing fails meanwhile.
     let scheduled: serde_json::Value =
         serde_json::from_str(&fixture("scheduled-event.json")).unwrap();
-    let report = handle_worker_event(&worker, scheduled).await.unwrap();
+    let report = handle_worker_event(&worker, scheduled.clone())
+        .await
+        .unwrap();
+    assert_eq!((report.waiting, report.done), (1, 0), "{report:?}");
+    let due = worker.with_backoff(std::time::Duration::ZERO, std::time::Duration::ZERO);
+    let report = handle_worker_event(&due, scheduled).await.unwrap();
     assert_eq!(report.done, 1);
     assert_eq!(inbox.depth().await.unwrap(), 0);
     assert_eq!(failing.calls.load(Ordering::SeqCst), 2);

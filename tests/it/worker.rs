@@ -27,6 +27,8 @@ pub struct RecordingHandler {
     failures: u32,
     panics: bool,
     notify: Option<mpsc::UnboundedSender<String>>,
+    /// `(delivery id, reason)` of every delivery reported as given up.
+    pub given_up: Mutex<Vec<(String, String)>>,
 }
 
 impl RecordingHandler {
@@ -64,6 +66,19 @@ impl EventHandler for RecordingHandler {
         if let Some(tx) = &self.notify {
             let _ = tx.send(delivery.id.to_string());
         }
+        Ok(())
+    }
+
+    async fn gave_up(
+        &self,
+        delivery: &Delivery,
+        _event: &Event,
+        reason: &str,
+    ) -> anyhow::Result<()> {
+        self.given_up
+            .lock()
+            .unwrap()
+            .push((delivery.id.to_string(), reason.to_owned()));
         Ok(())
     }
 }
@@ -138,11 +153,13 @@ async fn a_failing_handler_leaves_the_item_for_a_retry_after_restart() {
     assert_eq!(item.state.status, ItemStatus::Pending);
     assert_eq!(item.state.attempts, 1);
 
-    // Restart: a new process opens the same directory and resumes the item.
+    // Restart: a new process opens the same directory and resumes the item (once its retry is
+    // due; this one is configured to retry at once).
     let reopened: Arc<dyn Inbox> = Arc::new(FsInbox::open(app.dir.path()).unwrap());
     assert_eq!(reopened.pending().await.unwrap(), vec![delivery_id.clone()]);
     let handler = Arc::new(RecordingHandler::default());
-    let worker = Worker::new(reopened.clone(), handler.clone());
+    let worker =
+        Worker::new(reopened.clone(), handler.clone()).with_backoff(Duration::ZERO, Duration::ZERO);
     let report = worker.drain().await.unwrap();
     assert_eq!(report.done, 1);
     assert_eq!(handler.handled_ids(), vec![id(2)]);
@@ -161,7 +178,9 @@ async fn attempts_are_bounded_then_the_item_is_given_up() {
     )
     .await;
     let handler = Arc::new(RecordingHandler::failing(u32::MAX));
-    let worker = Worker::new(app.inbox.clone(), handler.clone()).with_max_attempts(3);
+    let worker = Worker::new(app.inbox.clone(), handler.clone())
+        .with_max_attempts(3)
+        .with_backoff(Duration::ZERO, Duration::ZERO);
     assert_eq!(worker.drain().await.unwrap().retry, 1);
     assert_eq!(worker.drain().await.unwrap().retry, 1);
     let third = worker.drain().await.unwrap();
@@ -333,8 +352,9 @@ async fn the_serve_loop_retries_a_failed_item_while_running() {
     let (queue_tx, queue_rx) = mpsc::unbounded_channel();
     let state = AppState::new(Some(SecretString::from(WEBHOOK_SECRET)), inbox.clone())
         .with_work_queue(queue_tx);
-    let worker =
-        Worker::new(inbox.clone(), handler.clone()).with_retry_interval(Duration::from_millis(20));
+    let worker = Worker::new(inbox.clone(), handler.clone())
+        .with_retry_interval(Duration::from_millis(20))
+        .with_backoff(Duration::from_millis(10), Duration::from_millis(40));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let loop_task = tokio::spawn(async move {
         worker
@@ -445,4 +465,55 @@ async fn an_unreadable_item_is_given_up_and_does_not_block_the_others() {
         assert_eq!(inbox.pending().await.unwrap(), Vec::<DeliveryId>::new());
         assert_eq!(worker.drain().await.unwrap(), DrainReport::default());
     }
+}
+
+#[tokio::test]
+async fn a_failed_item_waits_for_its_backoff_and_a_given_up_one_is_reported_to_the_handler() {
+    let app = test_app(Some(WEBHOOK_SECRET));
+    let body = support::webhook_fixture("issues.opened.installation.json");
+    send(
+        &app.router,
+        signed_delivery(WEBHOOK_SECRET, "issues", &id(40), body),
+    )
+    .await;
+    let handler = Arc::new(RecordingHandler::failing(u32::MAX));
+
+    // With the production backoff, a drain right after a failure does not run the handler again.
+    let patient = Worker::new(app.inbox.clone(), handler.clone()).with_max_attempts(2);
+    assert_eq!(patient.drain().await.unwrap().retry, 1);
+    let report = patient.drain().await.unwrap();
+    assert_eq!(report.waiting, 1, "{report:?}");
+    assert_eq!(handler.calls.load(Ordering::SeqCst), 1);
+    let item = app
+        .inbox
+        .get(&id(40).parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let failed_at = item.state.updated_at.expect("failure time recorded");
+    let due = patient.next_attempt_at(item.state.attempts, failed_at);
+    assert_eq!(due - failed_at, time::Duration::minutes(1));
+    assert_eq!(
+        patient.next_attempt_at(3, failed_at) - failed_at,
+        time::Duration::minutes(4),
+        "the wait doubles"
+    );
+    assert_eq!(
+        patient.next_attempt_at(30, failed_at) - failed_at,
+        time::Duration::hours(1),
+        "up to the cap"
+    );
+
+    // Once due, the last attempt fails and the handler hears that the delivery is given up.
+    let eager = Worker::new(app.inbox.clone(), handler.clone())
+        .with_max_attempts(2)
+        .with_backoff(Duration::ZERO, Duration::ZERO);
+    assert_eq!(eager.drain().await.unwrap().gave_up, 1);
+    let given_up = handler.given_up.lock().unwrap().clone();
+    assert_eq!(given_up.len(), 1);
+    assert_eq!(given_up[0].0, id(40));
+    assert!(
+        given_up[0].1.contains("gave up after 2 failed attempts"),
+        "{given_up:?}"
+    );
 }
