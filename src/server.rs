@@ -9,6 +9,7 @@
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::rejection::BytesRejection;
@@ -31,12 +32,21 @@ use crate::{metrics, telemetry};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// How long a client may take to send a webhook body. GitHub sends at once; a client that
+/// trickles bytes only holds a connection (and up to 25 MiB) before its signature can be checked.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Webhook requests handled at the same time; more wait for a slot. Bounds the memory that
+/// unverified bodies can take (this many × 25 MiB at worst).
+pub const MAX_CONCURRENT_WEBHOOKS: usize = 64;
+
 /// What the router's handlers share. Cloning is cheap (reference counts).
 #[derive(Clone)]
 pub struct AppState {
     webhook_secret: Option<Arc<SecretString>>,
     inbox: Arc<dyn Inbox>,
     work_queue: Option<mpsc::UnboundedSender<DeliveryId>>,
+    body_read_timeout: Duration,
 }
 
 impl AppState {
@@ -47,7 +57,14 @@ impl AppState {
             webhook_secret: webhook_secret.map(Arc::new),
             inbox,
             work_queue: None,
+            body_read_timeout: BODY_READ_TIMEOUT,
         }
+    }
+
+    /// Another limit for reading a webhook body (default [`BODY_READ_TIMEOUT`]).
+    pub fn with_body_read_timeout(mut self, timeout: Duration) -> Self {
+        self.body_read_timeout = timeout;
+        self
     }
 
     /// Sends the id of each new inbox item to `queue` (the worker loop of `serve`). Without a
@@ -62,13 +79,21 @@ impl AppState {
     }
 }
 
-/// The router. Body limit: [`webhook::MAX_BODY_BYTES`].
+/// The router. Webhook bodies: at most [`webhook::MAX_BODY_BYTES`] (413), read within the state's
+/// body-read timeout (408), at most [`MAX_CONCURRENT_WEBHOOKS`] at once.
 pub fn create_app(state: AppState) -> Router {
+    let webhook = post(receive_webhook).layer(
+        tower::ServiceBuilder::new()
+            .layer(tower::limit::ConcurrencyLimitLayer::new(
+                MAX_CONCURRENT_WEBHOOKS,
+            ))
+            .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+                state.body_read_timeout,
+            ))
+            .layer(DefaultBodyLimit::max(webhook::MAX_BODY_BYTES)),
+    );
     Router::new()
-        .route(
-            "/webhooks/github",
-            post(receive_webhook).layer(DefaultBodyLimit::max(webhook::MAX_BODY_BYTES)),
-        )
+        .route("/webhooks/github", webhook)
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
         .with_state(state)
@@ -90,6 +115,18 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
+/// Whether reading the body failed because the client was too slow.
+fn body_timed_out(rejection: &BytesRejection) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(rejection);
+    while let Some(e) = source {
+        if e.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
 fn text(status: StatusCode, message: impl Into<String>) -> Response {
     let mut body = message.into();
     body.push('\n');
@@ -108,6 +145,16 @@ async fn receive_webhook(
 ) -> Response {
     let body = match body {
         Ok(body) => body,
+        Err(rejection) if body_timed_out(&rejection) => {
+            metrics::delivery("unknown", "body_timeout");
+            return text(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the request body was not received within {} s",
+                    state.body_read_timeout.as_secs()
+                ),
+            );
+        }
         Err(rejection) => {
             let status = rejection.status();
             let outcome = if status == StatusCode::PAYLOAD_TOO_LARGE {

@@ -484,3 +484,36 @@ async fn metrics_count_deliveries_signature_failures_and_inbox_depth() {
     assert!(value(r#"tfpilot_webhook_signature_failures_total{reason="mismatch"}"#) >= 1.0);
     assert_eq!(value("tfpilot_inbox_depth"), 2.0);
 }
+
+/// A client that sends headers and then trickles (here: stops sending) its body is cut off with
+/// 408 once the body-read timeout passes, and nothing is stored.
+#[tokio::test]
+async fn a_body_that_does_not_arrive_in_time_is_refused_with_408() {
+    let app = test_app(Some(WEBHOOK_SECRET));
+    let state = tfpilot::server::AppState::new(
+        Some(secrecy::SecretString::from(WEBHOOK_SECRET)),
+        app.inbox.clone(),
+    )
+    .with_body_read_timeout(std::time::Duration::from_millis(200));
+    let router = tfpilot::server::create_app(state);
+    let first: Result<bytes::Bytes, std::io::Error> =
+        Ok(bytes::Bytes::from_static(b"{\"action\":"));
+    use futures_util::StreamExt as _;
+    let stalled = futures_util::stream::iter([first]).chain(futures_util::stream::pending());
+    let request = Request::builder()
+        .method("POST")
+        .uri("/webhooks/github")
+        .header("content-type", "application/json")
+        .header("x-github-event", "issues")
+        .header("x-github-delivery", delivery_id(408))
+        .header("x-hub-signature-256", "sha256=00")
+        .body(Body::from_stream(stalled))
+        .unwrap();
+    let (status, text) =
+        tokio::time::timeout(std::time::Duration::from_secs(10), send(&router, request))
+            .await
+            .expect("answered, not hung");
+    assert_eq!(status, StatusCode::REQUEST_TIMEOUT, "{text}");
+    assert!(text.contains("not received within"), "{text}");
+    assert_eq!(app.inbox.depth().await.unwrap(), 0);
+}
