@@ -3,6 +3,7 @@
 //! See `../shared/ARCHITECTURE.md` for the map; each module's own docs say what it owns.
 
 pub mod assist;
+pub mod chatops;
 pub mod command;
 pub mod comments;
 pub mod config;

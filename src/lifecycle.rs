@@ -1633,7 +1633,7 @@ impl<'a> Decider<'a> {
                     );
                     (
                         "update the pull request",
-                        format!("Fix the problem, then change the value again."),
+                        "Fix the problem, then change the value again.".to_owned(),
                     )
                 }
             }

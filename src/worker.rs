@@ -35,11 +35,20 @@ const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
 pub trait EventHandler: Send + Sync {
     /// Handles one delivery. An error leaves the item pending for a retry.
     async fn handle(&self, delivery: &Delivery, event: &Event) -> anyhow::Result<()>;
+
+    /// Called once when the worker gives up on a delivery (after its last failed attempt), so
+    /// the handler can tell the people waiting for an answer. Does nothing by default.
+    async fn gave_up(&self, _delivery: &Delivery, _event: &Event, _reason: &str) {}
 }
 
-/// The handler `serve` and the Lambda worker use for `config`.
-pub fn default_handler(_config: &Config) -> anyhow::Result<Arc<dyn EventHandler>> {
-    Ok(Arc::new(LoggingHandler))
+/// The handler `serve` and the Lambda worker use for `config`: the chatops executor when the
+/// GitHub App credentials are set, otherwise [`LoggingHandler`] (deliveries are received and
+/// logged, nothing is answered).
+pub async fn default_handler(config: &Config) -> anyhow::Result<Arc<dyn EventHandler>> {
+    match crate::chatops::Chatops::from_config(config).await? {
+        Some(chatops) => Ok(Arc::new(chatops)),
+        None => Ok(Arc::new(LoggingHandler)),
+    }
 }
 
 /// Logs a one-line summary of each event and succeeds.
@@ -220,6 +229,7 @@ impl Worker {
         let started = Instant::now();
         // Run the handler as its own task so a panic is a failed attempt, not a dead worker.
         let handler = Arc::clone(&self.handler);
+        let (kept_delivery, kept_event) = (delivery.clone(), event.clone());
         let task =
             tokio::spawn(async move { handler.handle(&delivery, &event).await }.in_current_span());
         let result = match task.await {
@@ -244,6 +254,9 @@ impl Worker {
                     self.inbox.give_up(&id, &reason).await?;
                     metrics::worker_item("gave_up");
                     tracing::error!(attempts, %error, "handler failed; giving up on this delivery");
+                    self.handler
+                        .gave_up(&kept_delivery, &kept_event, &reason)
+                        .await;
                     Ok(Outcome::GaveUp { attempts, reason })
                 } else {
                     metrics::worker_item("retry");
