@@ -69,8 +69,7 @@ async fn a_submit_delivered_again_under_a_new_guid_does_nothing_twice() {
             .deliveries()
             .into_iter()
             .find(|d| {
-                d.event == "issue_comment"
-                    && d.payload["comment"]["body"] == Value::from("/tfpilot submit")
+                d.event == "issue_comment" && d.payload["comment"]["body"] == "/tfpilot submit"
             })
             .expect("the submit delivery");
         let body = serde_json::to_vec(&original.payload).expect("json");
