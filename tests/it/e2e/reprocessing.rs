@@ -204,3 +204,51 @@ async fn two_deliveries_about_one_request_at_once_lose_no_update() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_that_keeps_failing_is_answered_once_when_given_up() {
+    within(240, async {
+        let w = World::start_with(RetryPolicy {
+            max_attempts: 1,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(1),
+            max_elapsed: Duration::from_secs(30),
+        })
+        .await;
+        let issue = w
+            .sim
+            .open_issue(REPO, "carol", "bucket", "")
+            .expect("issue");
+        // GitHub fails every permission check for longer than the worker's five attempts.
+        w.sim.inject_fault(
+            "GET /repos/{owner}/{repo}/collaborators/{username}/permission",
+            Fault::ServerError(503),
+            50,
+        );
+        let step = w
+            .say(
+                issue,
+                "carol",
+                "/tfpilot new s3-bucket env=dev name=invoices",
+            )
+            .await;
+        let reply = step.reply();
+        assert!(
+            reply.contains("Something went wrong on TfPilot's side")
+                && reply.contains("delivery `"),
+            "{reply}"
+        );
+        assert!(
+            !reply.contains("503"),
+            "no internals in the answer: {reply}"
+        );
+        assert!(
+            w.store
+                .find_by_thread(&REPO.parse().unwrap(), issue)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    })
+    .await;
+}
