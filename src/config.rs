@@ -27,6 +27,9 @@ pub struct Config {
     pub webhook_secret: Option<SecretString>,
     /// `TFPILOT_GITHUB_APP_ID` + `TFPILOT_GITHUB_PRIVATE_KEY`: without them TfPilot cannot answer.
     pub github_app: Option<GithubAppCredentials>,
+    /// `TFPILOT_GITHUB_APP_SLUG`: the App's slug; its comments are written by `<slug>[bot]`
+    /// (default `tfpilot`).
+    pub github_app_slug: Option<String>,
     /// `TFPILOT_GITHUB_API_URL`, without a trailing `/`.
     pub github_api_url: String,
     /// `TFPILOT_STORE` (or `TFPILOT_REQUESTS_BUCKET`): where requests and the inbox live.
@@ -41,6 +44,9 @@ pub struct Config {
     pub destroy_prod_allowed_users: Vec<String>,
     /// `TFPILOT_APPROVERS`: GitHub logins whose `/tfpilot approve` counts.
     pub approvers: Vec<String>,
+    /// `TFPILOT_PROD_ENVIRONMENTS`: environment names guarded as production (default
+    /// `prod,production`).
+    pub prod_environments: Vec<String>,
     /// `OPENAI_API_KEY` (+ `TFPILOT_LLM_BASE_URL`, `TFPILOT_LLM_MODEL`): the assistant, if any.
     pub llm: Option<LlmConfig>,
     /// `TFPILOT_LOG_FORMAT`.
@@ -205,6 +211,17 @@ impl Config {
             },
         };
 
+        let github_app_slug = get("TFPILOT_GITHUB_APP_SLUG");
+        if let Some(slug) = &github_app_slug
+            && !slug
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            problem(
+                "TFPILOT_GITHUB_APP_SLUG",
+                format!("`{slug}` is not an App slug (letters, digits and hyphens)"),
+            );
+        }
         let requests_bucket = get("TFPILOT_REQUESTS_BUCKET");
         if let Some(b) = &requests_bucket
             && let Err(reason) = check_bucket_name(b)
@@ -260,6 +277,26 @@ impl Config {
         let prod_allowed_users = logins("TFPILOT_PROD_ALLOWED_USERS");
         let destroy_prod_allowed_users = logins("TFPILOT_DESTROY_PROD_ALLOWED_USERS");
         let approvers = logins("TFPILOT_APPROVERS");
+        let prod_environments = match get("TFPILOT_PROD_ENVIRONMENTS") {
+            None => crate::lifecycle::DEFAULT_PROD_ENVIRONMENTS
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+            Some(v) => {
+                let list: Vec<String> = v
+                    .split(',')
+                    .map(|e| e.trim().to_owned())
+                    .filter(|e| !e.is_empty())
+                    .collect();
+                if list.is_empty() {
+                    problem(
+                        "TFPILOT_PROD_ENVIRONMENTS",
+                        "lists no environment (leave it unset for `prod,production`)".into(),
+                    );
+                }
+                list
+            }
+        };
 
         let llm_base_url = match get("TFPILOT_LLM_BASE_URL") {
             None => None,
@@ -297,6 +334,7 @@ impl Config {
             port,
             webhook_secret,
             github_app,
+            github_app_slug,
             github_api_url,
             store,
             requests_bucket,
@@ -304,6 +342,7 @@ impl Config {
             prod_allowed_users,
             destroy_prod_allowed_users,
             approvers,
+            prod_environments,
             llm,
             log_format,
         })

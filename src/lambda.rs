@@ -55,7 +55,7 @@ pub async fn run(config: Config, function: LambdaFunction) -> anyhow::Result<()>
                 .map_err(|e| anyhow::anyhow!("the Lambda runtime stopped: {e}"))
         }
         LambdaFunction::Worker => {
-            let worker = Arc::new(Worker::new(inbox, worker::default_handler(&config)?));
+            let worker = Arc::new(Worker::new(inbox, worker::default_handler(&config).await?));
             lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
                 let worker = Arc::clone(&worker);
                 async move { handle_worker_event(&worker, event.payload).await }

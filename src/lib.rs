@@ -3,6 +3,7 @@
 //! See `../shared/ARCHITECTURE.md` for the map; each module's own docs say what it owns.
 
 pub mod assist;
+pub mod chatops;
 pub mod command;
 pub mod comments;
 pub mod config;
@@ -11,9 +12,11 @@ pub mod github;
 pub mod ids;
 pub mod inbox;
 pub mod lambda;
+pub mod lifecycle;
 pub mod metrics;
 pub mod registry;
 pub mod server;
+pub mod settings;
 pub mod store;
 pub mod telemetry;
 pub mod terraform;

@@ -280,7 +280,7 @@ pub async fn serve(config: Config, options: ServeOptions) -> anyhow::Result<()> 
         tracing::warn!("{warning}");
     }
     let inbox = inbox::open(&config.store).await?;
-    let handler = worker::default_handler(&config)?;
+    let handler = worker::default_handler(&config).await?;
     let (queue_tx, queue_rx) = mpsc::unbounded_channel();
     let state =
         AppState::new(config.webhook_secret.clone(), Arc::clone(&inbox)).with_work_queue(queue_tx);

@@ -41,23 +41,20 @@ pub trait EventHandler: Send + Sync {
     /// Handles one delivery. An error leaves the item pending for a retry.
     async fn handle(&self, delivery: &Delivery, event: &Event) -> anyhow::Result<()>;
 
-    /// The delivery failed its last attempt and is given up (`reason` says why). The place to
-    /// tell the person who commented, so that a command is never dropped in silence. Errors are
-    /// logged; the item stays given up either way.
-    async fn gave_up(
-        &self,
-        delivery: &Delivery,
-        event: &Event,
-        reason: &str,
-    ) -> anyhow::Result<()> {
-        let _ = (delivery, event, reason);
-        Ok(())
-    }
+    /// Called once when the worker gives up on a delivery (after its last failed attempt), so
+    /// the handler can tell the people waiting for an answer: a command is never dropped in
+    /// silence. Does nothing by default; the handler logs its own failures.
+    async fn gave_up(&self, _delivery: &Delivery, _event: &Event, _reason: &str) {}
 }
 
-/// The handler `serve` and the Lambda worker use for `config`.
-pub fn default_handler(_config: &Config) -> anyhow::Result<Arc<dyn EventHandler>> {
-    Ok(Arc::new(LoggingHandler))
+/// The handler `serve` and the Lambda worker use for `config`: the chatops executor when the
+/// GitHub App credentials are set, otherwise [`LoggingHandler`] (deliveries are received and
+/// logged, nothing is answered).
+pub async fn default_handler(config: &Config) -> anyhow::Result<Arc<dyn EventHandler>> {
+    match crate::chatops::Chatops::from_config(config).await? {
+        Some(chatops) => Ok(Arc::new(chatops)),
+        None => Ok(Arc::new(LoggingHandler)),
+    }
 }
 
 /// Logs a one-line summary of each event and succeeds.
@@ -324,9 +321,7 @@ impl Worker {
                     self.inbox.give_up(&id, &reason).await?;
                     metrics::worker_item("gave_up");
                     tracing::error!(attempts, %error, "handler failed; giving up on this delivery");
-                    if let Err(e) = self.handler.gave_up(&delivery, &event, &reason).await {
-                        tracing::error!(error = %format!("{e:#}"), "could not report the given-up delivery");
-                    }
+                    self.handler.gave_up(&delivery, &event, &reason).await;
                     Ok(Outcome::GaveUp { attempts, reason })
                 } else {
                     metrics::worker_item("retry");

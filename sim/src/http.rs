@@ -39,7 +39,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             "/repos/{owner}/{repo}/pulls",
             get(list_pulls).post(create_pull),
         )
-        .route("/repos/{owner}/{repo}/pulls/{number}", get(get_pull))
+        .route(
+            "/repos/{owner}/{repo}/pulls/{number}",
+            get(get_pull).patch(update_pull),
+        )
         .route(
             "/repos/{owner}/{repo}/pulls/{number}/merge",
             put(merge_pull),
@@ -624,6 +627,62 @@ async fn get_pull(
         }
         _ => api_error(ApiError::not_found()),
     }
+}
+
+#[derive(Deserialize)]
+struct UpdatePull {
+    state: Option<String>,
+}
+
+/// `PATCH …/pulls/{number}`: only `state: closed` is supported (closing a pull request without
+/// merging it, which sends `pull_request.closed` with `merged: false`).
+async fn update_pull(
+    State(shared): St,
+    Path((owner, repo, number)): Path<(String, String, u64)>,
+    body: Bytes,
+) -> Response {
+    let input: UpdatePull = match parse_body(&body) {
+        Ok(v) => v,
+        Err(e) => return api_error(e),
+    };
+    let mut model = shared.lock();
+    let name = full(&owner, &repo);
+    let actor = model.bot_login();
+    let Ok(r) = model.repo_mut(&name) else {
+        return api_error(ApiError::not_found());
+    };
+    let head_sha = r
+        .pulls
+        .get(&number)
+        .and_then(|p| r.branches.get(&p.head).cloned());
+    let Some(pull) = r.pulls.get_mut(&number) else {
+        return api_error(ApiError::not_found());
+    };
+    let close = match input.state.as_deref() {
+        Some("closed") => true,
+        Some("open") | None => false,
+        Some(other) => {
+            return api_error(ApiError::new(
+                422,
+                format!("Validation Failed: state {other:?} is not open or closed"),
+            ));
+        }
+    };
+    let was_open = pull.open;
+    if close && was_open {
+        pull.open = false;
+        pull.closed_head_sha = head_sha;
+    }
+    let json = model
+        .repo(&name)
+        .map(|r| payloads::pull(&model, r, number))
+        .unwrap_or_default();
+    if close && was_open {
+        drop(webhooks::pull_request_event(
+            &shared, &mut model, &name, number, "closed", &actor,
+        ));
+    }
+    github_json(StatusCode::OK, json)
 }
 
 #[derive(Deserialize)]

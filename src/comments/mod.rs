@@ -5,6 +5,7 @@
 //! after a crash safe, and finds superseded comments (old plans) by it.
 
 pub mod conversation;
+pub mod lifecycle;
 pub mod plan;
 
 /// The hidden first line of a comment posted for the effect `key`. Keys are built by TfPilot from

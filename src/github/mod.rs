@@ -45,8 +45,9 @@ pub use artifact::ArtifactArchive;
 pub use auth::TOKEN_REFRESH_MARGIN;
 pub use error::{GitHubError, Result};
 pub use repo::{
-    BranchStart, CommentRef, CommitResult, FileChange, FileContent, MergeMethod, MergeResult,
-    MinimizeReason, Permission, PrState, PullRequest, Reaction,
+    BranchStart, CommentRef, CommitResult, FileChange, FileContent, ListedComment,
+    MAX_LISTED_COMMENTS, MergeMethod, MergeResult, MinimizeReason, Permission, PrState,
+    PullRequest, Reaction,
 };
 pub use transport::{CallStats, RetryPolicy};
 

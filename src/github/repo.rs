@@ -93,6 +93,18 @@ pub struct CommentRef {
     pub url: String,
 }
 
+/// A comment as listed on an issue or pull request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedComment {
+    pub id: u64,
+    pub node_id: String,
+    pub author: String,
+    pub body: String,
+}
+
+/// The most comments [`RepoClient::comments`] reads from one thread (ten pages).
+pub const MAX_LISTED_COMMENTS: usize = 1000;
+
 /// How a pull request is merged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum MergeMethod {
@@ -696,6 +708,61 @@ impl RepoClient {
             node_id: c.node_id,
             url: c.html_url,
         })
+    }
+
+    /// The comments on an issue or pull request, oldest first (at most
+    /// [`MAX_LISTED_COMMENTS`]): for finding TfPilot's own comments by their markers.
+    pub async fn comments(&self, issue: u64) -> Result<Vec<ListedComment>> {
+        #[derive(Deserialize)]
+        struct CommentJson {
+            id: u64,
+            node_id: String,
+            #[serde(default)]
+            body: Option<String>,
+            user: Option<UserJson>,
+        }
+        #[derive(Deserialize)]
+        struct UserJson {
+            login: String,
+        }
+        const PER_PAGE: usize = 100;
+        let what = format!("list the comments on {}#{issue}", self.repo);
+        let mut out = Vec::new();
+        for page in 1..=(MAX_LISTED_COMMENTS / PER_PAGE) {
+            let uri = self.api(&format!(
+                "/issues/{issue}/comments?per_page={PER_PAGE}&page={page}"
+            ));
+            let resp = self
+                .transport
+                .send(self.call("list_comments", what.clone(), Method::GET, uri))
+                .await?;
+            let batch: Vec<CommentJson> = resp.json(&what)?;
+            let last = batch.len() < PER_PAGE;
+            out.extend(batch.into_iter().map(|c| ListedComment {
+                id: c.id,
+                node_id: c.node_id,
+                author: c.user.map(|u| u.login).unwrap_or_default(),
+                body: c.body.unwrap_or_default(),
+            }));
+            if last {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Closes a pull request without merging it. Closing a closed one changes nothing.
+    pub async fn close_pull_request(&self, number: u64) -> Result<()> {
+        let what = format!("close pull request {}#{number}", self.repo);
+        let call = self
+            .call(
+                "close_pr",
+                what,
+                Method::PATCH,
+                self.api(&format!("/pulls/{number}")),
+            )
+            .json(json!({ "state": "closed" }));
+        self.transport.send(call).await.map(drop)
     }
 
     /// Replaces a comment's body.

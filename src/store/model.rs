@@ -14,7 +14,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
 
+use crate::assist::Clarification;
 use crate::ids::{InstallationId, RepoName, RequestId};
+use crate::lifecycle::PendingEffect;
 
 /// The schema version this build writes and understands.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -73,6 +75,25 @@ pub struct Request {
     /// redelivered event does not post a comment or dispatch a workflow twice.
     #[serde(default)]
     pub effects: BTreeMap<String, EffectRecord>,
+    /// The exact bounded block the request writes (markers included), once its config is complete.
+    #[serde(default)]
+    pub block: Option<String>,
+    /// The branch its pull request merges into (from `.tfpilot.yml`, else the default branch).
+    #[serde(default)]
+    pub base_branch: Option<String>,
+    /// The workflow file of each kind (from `.tfpilot.yml` when the request was opened).
+    #[serde(default)]
+    pub workflows: BTreeMap<RunKind, String>,
+    /// The questions TfPilot asked last, so that a bare answer ("30") can fill them.
+    #[serde(default)]
+    pub questions: Vec<Clarification>,
+    /// The pull request that removes the block after a destroy.
+    #[serde(default)]
+    pub cleanup_pull_request: Option<PullRequestRef>,
+    /// Effects decided but not yet carried out (written with the state they belong to, so a crash
+    /// between two effects resumes where it stopped).
+    #[serde(default)]
+    pub outbox: Vec<PendingEffect>,
     /// Fields written by a newer TfPilot that this build does not know; kept as they are.
     #[serde(flatten)]
     pub extra: BTreeMap<String, Value>,
@@ -113,6 +134,12 @@ impl Request {
             archived_at: None,
             timeline: Vec::new(),
             effects: BTreeMap::new(),
+            block: None,
+            base_branch: None,
+            workflows: BTreeMap::new(),
+            questions: Vec::new(),
+            cleanup_pull_request: None,
+            outbox: Vec::new(),
             extra: BTreeMap::new(),
         }
     }
@@ -238,6 +265,9 @@ pub struct PullRequestRef {
     pub head_sha: String,
     #[serde(default)]
     pub merged: bool,
+    /// The merge commit, once merged.
+    #[serde(default)]
+    pub merge_commit_sha: Option<String>,
 }
 
 /// The workflow kinds a request dispatches.
@@ -268,6 +298,9 @@ pub struct RunRecord {
     /// The request revision the run was dispatched for.
     #[serde(default)]
     pub revision: u64,
+    /// The unique id the dispatch passed to the workflow, which echoes it in the run's name.
+    #[serde(default)]
+    pub dispatch_id: Option<String>,
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub dispatched_at: Option<OffsetDateTime>,
 }

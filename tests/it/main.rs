@@ -2,6 +2,7 @@
 
 mod conversation;
 mod deploy;
+mod e2e;
 mod github;
 mod inbox;
 mod infra_repo;

@@ -69,17 +69,11 @@ impl EventHandler for RecordingHandler {
         Ok(())
     }
 
-    async fn gave_up(
-        &self,
-        delivery: &Delivery,
-        _event: &Event,
-        reason: &str,
-    ) -> anyhow::Result<()> {
+    async fn gave_up(&self, delivery: &Delivery, _event: &Event, reason: &str) {
         self.given_up
             .lock()
             .unwrap()
             .push((delivery.id.to_string(), reason.to_owned()));
-        Ok(())
     }
 }
 

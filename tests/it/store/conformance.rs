@@ -317,6 +317,7 @@ pub async fn pull_request_thread_points_at_the_same_request(t: &Target) {
                 url: "https://github.com/acme/core-terraform/pull/31".into(),
                 head_sha: "abc123".into(),
                 merged: false,
+                merge_commit_sha: None,
             });
             set_status(r, RequestStatus::PrOpen, "submit");
             Ok::<_, std::convert::Infallible>(())
@@ -390,6 +391,7 @@ pub async fn archive_moves_to_history_and_frees_the_threads(t: &Target) {
                 url: "u".into(),
                 head_sha: "s".into(),
                 merged: true,
+                merge_commit_sha: None,
             });
             set_status(r, RequestStatus::Destroyed, "destroy_finished");
             Ok::<_, std::convert::Infallible>(())

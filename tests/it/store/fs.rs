@@ -216,6 +216,7 @@ async fn audit_command_prints_one_document_for_live_and_archived_requests() {
                 url: "https://github.com/acme/core-terraform/pull/40".into(),
                 head_sha: "deadbeef".into(),
                 merged: false,
+                merge_commit_sha: None,
             });
             r.record(OffsetDateTime::now_utc(), "octocat", "submit", None);
             Ok::<_, std::convert::Infallible>(())

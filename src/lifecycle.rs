@@ -1,0 +1,1867 @@
+//! The request lifecycle: states, transitions and guardrails, as pure functions.
+//!
+//! [`decide`] takes a request (or none), one [`Input`] (a command, a conversation turn, a pull
+//! request closed, a workflow run update, an effect that failed), who caused it ([`Actor`]), the
+//! [`Policy`] and the [`Facts`] the executor gathered before, and returns the next request and
+//! the [`Effect`]s to carry out — or a [`Denial`] saying why not and what would allow it. No
+//! async, no I/O, no clock: everything it needs is in its arguments, so every guardrail is a
+//! plain unit test.
+//!
+//! States: `collecting → ready → (submit) planning → planned | plan_failed → approved →
+//! merged → applying → applied | apply_failed`, then `destroying → destroyed` (cleanup PR, then
+//! archived) or `destroy_failed`; `pr_open` (PR open, no plan running: a plan that could not be
+//! started or was cancelled), `pr_closed` (closed unmerged), `cancelled` (archived).
+//!
+//! Effects are data with a stable key each; the executor writes them with the next state
+//! (outbox), carries them out in order and records each key as done, so a crash resumes where it
+//! stopped and nothing is done twice.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::assist::Extraction;
+use crate::command::{self, Command};
+use crate::comments::{self, lifecycle as say};
+use crate::config::Config;
+use crate::conversation::{self, Conversation, ConversationContext, Reply};
+use crate::github::Permission;
+use crate::ids::{InstallationId, RepoName, RequestId};
+use crate::registry::{ModuleSpec, Registry};
+use crate::settings::Settings;
+use crate::store::{Approval, Request, RequestStatus, RunKind, RunRecord};
+
+/// Environments treated as production unless configured otherwise.
+pub const DEFAULT_PROD_ENVIRONMENTS: &[&str] = &["prod", "production"];
+
+/// Who may do what, from the environment (narrowed per repository by
+/// [`Settings::narrow`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// Environment names that are production.
+    pub prod_environments: Vec<String>,
+    /// May approve, merge, apply and clean up in production. Empty: nobody may.
+    pub prod_allowed_users: Vec<String>,
+    /// May destroy in production. Empty: nobody may.
+    pub destroy_prod_allowed_users: Vec<String>,
+    /// When `approvers_required`, only these may approve (in every environment).
+    pub approvers: Vec<String>,
+    pub approvers_required: bool,
+}
+
+impl Policy {
+    pub fn from_config(config: &Config) -> Policy {
+        Policy {
+            prod_environments: config.prod_environments.clone(),
+            prod_allowed_users: config.prod_allowed_users.clone(),
+            destroy_prod_allowed_users: config.destroy_prod_allowed_users.clone(),
+            approvers: config.approvers.clone(),
+            approvers_required: !config.approvers.is_empty(),
+        }
+    }
+
+    pub fn is_prod(&self, environment: &str) -> bool {
+        self.prod_environments
+            .iter()
+            .any(|p| p.eq_ignore_ascii_case(environment))
+    }
+}
+
+/// Who caused an input. `permission` is the actor's role on the repository (the executor reads
+/// it before deciding a mutating input; `None` when it did not need to).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub login: String,
+    pub permission: Permission,
+}
+
+/// Where a comment was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommentAt {
+    pub comment_id: u64,
+    /// The issue or pull request number.
+    pub thread: u64,
+    pub on_pull_request: bool,
+}
+
+/// One thing that happened to a request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// A `/tfpilot` command. `extraction`: what the assistant read from `new`'s free text.
+    Command {
+        at: CommentAt,
+        command: Command,
+        extraction: Option<Extraction>,
+    },
+    /// A plain comment in a thread whose request is collecting inputs, as the assistant read it.
+    Turn {
+        at: CommentAt,
+        extraction: Extraction,
+    },
+    /// The request's pull request was closed (merged or not).
+    PrClosed {
+        number: u64,
+        merged: bool,
+        head_sha: String,
+        merge_sha: Option<String>,
+    },
+    /// A workflow run changed state.
+    Run(RunUpdate),
+    /// An effect could not be carried out for a reason that retrying will not fix.
+    EffectFailed {
+        key: String,
+        effect: Effect,
+        reason: String,
+    },
+}
+
+/// A `workflow_run` event, reduced to what matters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunUpdate {
+    pub run_id: u64,
+    /// The run's name (`plan <request id> (<env>) <dispatch id>`).
+    pub title: String,
+    pub phase: RunPhase,
+    pub head_sha: String,
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunPhase {
+    InProgress,
+    Completed(Conclusion),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conclusion {
+    Success,
+    Failure,
+    /// GitHub cancelled it (e.g. a queued run replaced in the same concurrency group).
+    Cancelled,
+}
+
+impl Conclusion {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Conclusion::Success => "success",
+            Conclusion::Failure => "failure",
+            Conclusion::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// The state of the pull request on GitHub, read before deciding approve, merge and apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrFacts {
+    pub open: bool,
+    pub merged: bool,
+    pub head_sha: String,
+    pub merge_sha: Option<String>,
+    /// `None` while GitHub computes it.
+    pub mergeable: Option<bool>,
+}
+
+/// Whether the base branch holds the request's block as submitted (read before `apply`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BaseBlock {
+    Same,
+    Different,
+    Missing,
+    /// The file could not be read as TfPilot blocks (the reason names the line).
+    Unreadable(String),
+}
+
+/// What the executor read before deciding. Fields a decision does not need may be left empty.
+#[derive(Debug, Clone)]
+pub struct Facts<'a> {
+    pub now: OffsetDateTime,
+    pub registry: &'a Registry,
+    pub repo: RepoName,
+    pub installation: Option<InstallationId>,
+    /// The command prefix (`/tfpilot`).
+    pub prefix: String,
+    /// `.tfpilot.yml` (needed by `new`).
+    pub settings: Option<Settings>,
+    /// The id a `new` request gets.
+    pub new_request_id: RequestId,
+    pub pr: Option<PrFacts>,
+    pub base_block: Option<BaseBlock>,
+    /// Requests for a `status` list.
+    pub listing: Option<Vec<Request>>,
+}
+
+/// The next state and what to do.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    /// The request as it should be stored (`None`: no request is involved).
+    pub request: Option<Request>,
+    pub effects: Vec<PendingEffect>,
+}
+
+/// An effect with its key: unique within the request, stable across retries (it names the
+/// comment, commit, PR or dispatch), recorded in `request.effects` once done.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingEffect {
+    pub key: String,
+    /// The input that decided it (its own key), so a retry of that input resumes it.
+    #[serde(default)]
+    pub input: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub decided_at: OffsetDateTime,
+    pub effect: Effect,
+}
+
+/// Something to do on GitHub or in the store. Plain data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Effect {
+    /// Post a comment (its marker is the effect key) unless one with that marker is there.
+    Comment {
+        thread: u64,
+        body: Body,
+    },
+    /// Write (or remove) the request's block on `branch` (created from `base` when new).
+    CommitBlock {
+        branch: String,
+        base: String,
+        file: String,
+        change: BlockChange,
+        message: String,
+    },
+    OpenPr {
+        purpose: PrPurpose,
+        branch: String,
+        base: String,
+        title: String,
+        body: String,
+    },
+    Dispatch {
+        kind: RunKind,
+        workflow: String,
+        git_ref: String,
+        environment: String,
+        dispatch_id: String,
+    },
+    Merge {
+        number: u64,
+        expected_head: String,
+    },
+    ClosePr {
+        number: u64,
+    },
+    /// Minimize (as outdated) the comments whose effect keys start with this prefix.
+    MinimizeComments {
+        key_prefix: String,
+    },
+    /// Read the run's `plan` artifact and post the plan on the PR and its summary on the issue.
+    PostPlan {
+        run_id: u64,
+        run_url: String,
+    },
+    /// Move the request to `history/` (always last).
+    Archive,
+}
+
+impl Effect {
+    /// A short description for logs and failure messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Effect::Comment { thread, .. } => format!("comment on #{thread}"),
+            Effect::CommitBlock { branch, file, .. } => format!("commit {file} on {branch}"),
+            Effect::OpenPr { branch, base, .. } => {
+                format!("open the pull request {branch} → {base}")
+            }
+            Effect::Dispatch {
+                workflow, git_ref, ..
+            } => {
+                format!("start workflow {workflow} on {git_ref}")
+            }
+            Effect::Merge { number, .. } => format!("merge pull request #{number}"),
+            Effect::ClosePr { number } => format!("close pull request #{number}"),
+            Effect::MinimizeComments { .. } => "hide outdated plan comments".into(),
+            Effect::PostPlan { run_id, .. } => format!("post the plan of run {run_id}"),
+            Effect::Archive => "archive the request".into(),
+        }
+    }
+
+    /// Whether a failure of this effect is only logged (the rest goes on).
+    pub fn is_best_effort(&self) -> bool {
+        matches!(
+            self,
+            Effect::Comment { .. } | Effect::MinimizeComments { .. }
+        )
+    }
+}
+
+/// A comment body: rendered now, or (when it names a pull request not opened yet) rendered by
+/// the executor once the PR exists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Body {
+    Text {
+        text: String,
+    },
+    /// "PR #n opened" for the request (`Request`) or cleanup (`Cleanup`) pull request.
+    PrOpened {
+        purpose: PrPurpose,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum BlockChange {
+    Upsert { block: String },
+    Remove,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PrPurpose {
+    Request,
+    Cleanup,
+}
+
+/// Why an input is refused, and what would allow it. Both are sentences for the person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denial {
+    pub reason: String,
+    pub remedy: String,
+}
+
+impl fmt::Display for Denial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.reason, self.remedy)
+    }
+}
+
+impl std::error::Error for Denial {}
+
+fn deny(reason: impl Into<String>, remedy: impl Into<String>) -> Denial {
+    Denial {
+        reason: reason.into(),
+        remedy: remedy.into(),
+    }
+}
+
+/// The branch a request's pull request comes from.
+pub fn request_branch(id: RequestId) -> String {
+    format!("request/{id}")
+}
+
+/// The branch of the pull request that removes a request's block.
+pub fn cleanup_branch(id: RequestId) -> String {
+    format!("cleanup/{id}")
+}
+
+/// The idempotency key of an input: a second delivery of the same thing finds it recorded.
+pub fn input_key(input: &Input) -> String {
+    match input {
+        Input::Command { at, .. } | Input::Turn { at, .. } => {
+            format!("input:comment:{}", at.comment_id)
+        }
+        Input::PrClosed { number, .. } => format!("input:pr:{number}:closed"),
+        Input::Run(run) => {
+            let phase = match run.phase {
+                RunPhase::InProgress => "in_progress",
+                RunPhase::Completed(_) => "completed",
+            };
+            format!("input:run:{}:{phase}", run.run_id)
+        }
+        Input::EffectFailed { key, .. } => format!("input:failed:{key}"),
+    }
+}
+
+/// Decides what `input` does to `request`.
+pub fn decide(
+    request: Option<&Request>,
+    input: &Input,
+    actor: &Actor,
+    policy: &Policy,
+    facts: &Facts<'_>,
+) -> Result<Decision, Denial> {
+    let mut d = Decider {
+        request: request.cloned(),
+        actor,
+        policy,
+        facts,
+        effects: Vec::new(),
+        input_key: input_key(input),
+    };
+    match input {
+        Input::Command {
+            at,
+            command,
+            extraction,
+        } => d.command(*at, command, extraction.as_ref())?,
+        Input::Turn { at, extraction } => d.turn(*at, extraction)?,
+        Input::PrClosed {
+            number,
+            merged,
+            head_sha,
+            merge_sha,
+        } => d.pr_closed(*number, *merged, head_sha, merge_sha.as_deref()),
+        Input::Run(run) => d.run(run),
+        Input::EffectFailed {
+            key,
+            effect,
+            reason,
+        } => d.effect_failed(key, effect, reason),
+    }
+    Ok(Decision {
+        request: d.request,
+        effects: d.effects,
+    })
+}
+
+struct Decider<'a> {
+    request: Option<Request>,
+    actor: &'a Actor,
+    policy: &'a Policy,
+    facts: &'a Facts<'a>,
+    effects: Vec<PendingEffect>,
+    input_key: String,
+}
+
+/// Statuses in which the pull request is open and not merged.
+const PR_STAGES: &[RequestStatus] = &[
+    RequestStatus::PrOpen,
+    RequestStatus::Planning,
+    RequestStatus::Planned,
+    RequestStatus::PlanFailed,
+    RequestStatus::Approved,
+];
+
+impl<'a> Decider<'a> {
+    fn push(&mut self, key: impl Into<String>, effect: Effect) {
+        self.effects.push(PendingEffect {
+            key: key.into(),
+            input: self.input_key.clone(),
+            decided_at: self.facts.now,
+            effect,
+        });
+    }
+
+    fn reply(&mut self, at: CommentAt, text: String) {
+        self.push(
+            reply_key(at),
+            Effect::Comment {
+                thread: at.thread,
+                body: Body::Text { text },
+            },
+        );
+    }
+
+    fn comment(&mut self, key: String, thread: u64, text: String) {
+        self.push(
+            key,
+            Effect::Comment {
+                thread,
+                body: Body::Text { text },
+            },
+        );
+    }
+
+    fn req(&mut self) -> &mut Request {
+        self.request
+            .as_mut()
+            .unwrap_or_else(|| unreachable!("callers check that a request exists"))
+    }
+
+    fn set_status(&mut self, status: RequestStatus, event: &str, detail: Option<String>) {
+        let now = self.facts.now;
+        let login = self.actor.login.clone();
+        let r = self.req();
+        r.status = status;
+        r.record(now, login, event, detail);
+    }
+
+    fn prefix(&self) -> &str {
+        &self.facts.prefix
+    }
+
+    fn spec(&self, r: &Request) -> Result<&'a ModuleSpec, Denial> {
+        self.facts.registry.get(&r.module_type).ok_or_else(|| {
+            deny(
+                format!(
+                    "This request is for module type `{}`, which this TfPilot no longer knows.",
+                    r.module_type
+                ),
+                format!("`{} cancel` it and open a new request.", self.prefix()),
+            )
+        })
+    }
+
+    fn ctx(&self, r: &Request) -> ConversationContext {
+        let mut ctx = ConversationContext::new(
+            r.id,
+            r.project.clone().unwrap_or_default(),
+            r.environment.clone().unwrap_or_default(),
+        );
+        ctx.prefix = self.facts.prefix.clone();
+        ctx
+    }
+
+    fn env(&self) -> String {
+        self.request
+            .as_ref()
+            .and_then(|r| r.environment.clone())
+            .unwrap_or_default()
+    }
+
+    // ---- guardrails -------------------------------------------------------------------------
+
+    fn require_write(&self, what: &str) -> Result<(), Denial> {
+        if self.actor.permission.can_write() {
+            return Ok(());
+        }
+        Err(deny(
+            format!(
+                "@{} has {} access to this repository, and {what} needs write access.",
+                self.actor.login,
+                permission_word(self.actor.permission)
+            ),
+            "Ask a maintainer for write access, or ask someone who has it to do this.",
+        ))
+    }
+
+    /// In production, `action` (approve, merge, apply, cleanup) needs the prod allow-list.
+    fn require_prod_list(&self, action: &str) -> Result<(), Denial> {
+        let env = self.env();
+        if !self.policy.is_prod(&env) {
+            return Ok(());
+        }
+        require_listed(
+            &self.actor.login,
+            &self.policy.prod_allowed_users,
+            &format!("Only members of the prod allow-list can {action} in `{env}`."),
+            "TFPILOT_PROD_ALLOWED_USERS",
+        )
+    }
+
+    fn require_destroy_list(&self) -> Result<(), Denial> {
+        let env = self.env();
+        if !self.policy.is_prod(&env) {
+            return Ok(());
+        }
+        require_listed(
+            &self.actor.login,
+            &self.policy.destroy_prod_allowed_users,
+            &format!("Only members of the prod-destroy allow-list can destroy in `{env}`."),
+            "TFPILOT_DESTROY_PROD_ALLOWED_USERS",
+        )
+    }
+
+    fn require_request(&self, at: CommentAt, command: &Command) -> Result<Request, Denial> {
+        match &self.request {
+            Some(r) => Ok(r.clone()),
+            None => {
+                let where_ = if at.on_pull_request {
+                    "pull request"
+                } else {
+                    "issue"
+                };
+                Err(deny(
+                    format!(
+                        "There is no TfPilot request on this {where_}, so there is nothing to `{}`.",
+                        command.name()
+                    ),
+                    format!(
+                        "Open one on an issue with `{} new <module> env=<env>` (`{} help` lists the modules).",
+                        self.prefix(),
+                        self.prefix()
+                    ),
+                ))
+            }
+        }
+    }
+
+    fn wrong_state(&self, r: &Request, command: &str, allowed: &str) -> Denial {
+        deny(
+            format!(
+                "`{command}` cannot be used while the request is `{}`; it is for {allowed}.",
+                r.status
+            ),
+            next_step(r, self.prefix()),
+        )
+    }
+
+    // ---- commands ---------------------------------------------------------------------------
+
+    fn command(
+        &mut self,
+        at: CommentAt,
+        command: &Command,
+        extraction: Option<&Extraction>,
+    ) -> Result<(), Denial> {
+        match command {
+            Command::Help => {
+                let text = comments::conversation::help(
+                    self.prefix(),
+                    self.facts.registry,
+                    &reply_key(at),
+                );
+                self.reply(at, text);
+                return Ok(());
+            }
+            Command::Status { filters } => {
+                let text = match (&self.request, filters.is_empty()) {
+                    (Some(r), true) => say::status(&reply_key(at), r, self.prefix()),
+                    _ => say::status_list(
+                        &reply_key(at),
+                        self.facts.listing.as_deref().unwrap_or_default(),
+                        &comments::conversation::describe_filters(filters),
+                    ),
+                };
+                self.reply(at, text);
+                return Ok(());
+            }
+            Command::New {
+                module,
+                environment,
+                project,
+                values,
+                ..
+            } => {
+                return self.new_request(
+                    at,
+                    module,
+                    environment.as_deref(),
+                    project.as_deref(),
+                    values,
+                    extraction,
+                );
+            }
+            _ => {}
+        }
+        let r = self.require_request(at, command)?;
+        if command.is_mutating() {
+            self.require_write(&format!("`{}`", command.name()))?;
+        }
+        if r.status == RequestStatus::Cancelled {
+            return Err(deny(
+                format!("This request is `{}`.", r.status),
+                format!(
+                    "Open a new one with `{} new <module> env=<env>`.",
+                    self.prefix()
+                ),
+            ));
+        }
+        match command {
+            Command::Show => {
+                let spec = self.spec(&r)?;
+                let conv = conversation_of(&r, spec);
+                let reply = conversation::show(&conv, spec, &self.ctx(&r));
+                let text = comments::conversation::conversation_reply(&reply, &reply_key(at));
+                self.reply(at, text);
+            }
+            Command::Set { values } => {
+                let spec = self.spec(&r)?;
+                let values = command::resolve_values(spec, values)
+                    .map_err(|e| deny(e.to_string(), "Use the input names `show` lists."))?;
+                let (conv, reply) = conversation::apply_set(
+                    &conversation_of(&r, spec),
+                    spec,
+                    &values,
+                    &self.ctx(&r),
+                );
+                self.change_inputs(at, &r, conv, reply)?;
+            }
+            Command::Unset { keys } => {
+                let spec = self.spec(&r)?;
+                let keys = command::resolve_keys(spec, keys)
+                    .map_err(|e| deny(e.to_string(), "Use the input names `show` lists."))?;
+                let (conv, reply) = conversation::apply_unset(
+                    &conversation_of(&r, spec),
+                    spec,
+                    &keys,
+                    &self.ctx(&r),
+                );
+                self.change_inputs(at, &r, conv, reply)?;
+            }
+            Command::Submit => self.submit(at, &r)?,
+            Command::Plan => self.plan(at, &r)?,
+            Command::Approve => self.approve(at, &r)?,
+            Command::Merge => self.merge(at, &r)?,
+            Command::Apply => self.apply(at, &r)?,
+            Command::Destroy => self.destroy(at, &r)?,
+            Command::Cleanup => self.cleanup(at, &r)?,
+            Command::Cancel => self.cancel(at, &r)?,
+            Command::Help | Command::Status { .. } | Command::New { .. } => {}
+        }
+        Ok(())
+    }
+
+    fn new_request(
+        &mut self,
+        at: CommentAt,
+        module: &str,
+        environment: Option<&str>,
+        project: Option<&str>,
+        values: &BTreeMap<String, String>,
+        extraction: Option<&Extraction>,
+    ) -> Result<(), Denial> {
+        let p = self.prefix().to_owned();
+        if let Some(r) = &self.request {
+            return Err(deny(
+                format!(
+                    "This thread already has request `{}` (`{}` in `{}`, {}).",
+                    short(r.id),
+                    r.module_type,
+                    r.environment.as_deref().unwrap_or("?"),
+                    r.status
+                ),
+                format!("Open the new request on another issue, or `{p} cancel` this one first."),
+            ));
+        }
+        if at.on_pull_request {
+            return Err(deny(
+                "Requests are opened on issues, not on pull requests.",
+                format!("Open an issue and comment `{p} new {module} …` there."),
+            ));
+        }
+        self.require_write("opening a request")?;
+        let Some(settings) = &self.facts.settings else {
+            return Err(deny(
+                "The repository settings could not be read.",
+                "Try again in a moment.",
+            ));
+        };
+        let spec = self.facts.registry.get(module).ok_or_else(|| {
+            deny(
+                format!("`{module}` is not a module type."),
+                format!("`{p} help` lists the module types."),
+            )
+        })?;
+        let Some(environment) = environment else {
+            return Err(deny(
+                format!("`new` needs the environment, e.g. `{p} new {module} env=dev`."),
+                format!("Environments here: {}.", code_list(&settings.environments)),
+            ));
+        };
+        if !settings.environments.iter().any(|e| e == environment) {
+            return Err(deny(
+                format!("`{environment}` is not an environment of this repository."),
+                format!(
+                    "Use one of {} (listed in `.tfpilot.yml`).",
+                    code_list(&settings.environments)
+                ),
+            ));
+        }
+        if let Some(project) = project
+            && project != settings.project
+        {
+            return Err(deny(
+                format!(
+                    "This repository is project `{}`, not `{project}`.",
+                    settings.project
+                ),
+                "Leave out `project=`, or open the request in that project's repository.",
+            ));
+        }
+        let mut r = Request::new(
+            self.facts.new_request_id,
+            self.facts.repo.clone(),
+            at.thread,
+            self.actor.login.clone(),
+            spec.module_type.clone(),
+            self.facts.now,
+        );
+        r.installation_id = self.facts.installation;
+        r.project = Some(settings.project.clone());
+        r.environment = Some(environment.to_owned());
+        r.base_branch = Some(settings.base_branch.clone());
+        r.workflows = settings.workflows.by_kind();
+        r.record(self.facts.now, &self.actor.login, "created", None);
+        let ctx = self.ctx(&r);
+        let (conv, reply) = conversation::start(spec, values, extraction, &ctx);
+        store_conversation(&mut r, &conv, &reply);
+        let text = comments::conversation::conversation_reply(&reply, &reply_key(at));
+        self.request = Some(r);
+        self.reply(at, text);
+        Ok(())
+    }
+
+    /// A conversation turn: plain words, read by the assistant.
+    fn turn(&mut self, at: CommentAt, extraction: &Extraction) -> Result<(), Denial> {
+        let Some(r) = self.request.clone() else {
+            return Ok(());
+        };
+        if !matches!(r.status, RequestStatus::Collecting | RequestStatus::Ready) {
+            // Discussion on a submitted request is not addressed to TfPilot.
+            return Ok(());
+        }
+        self.require_write("changing the inputs")?;
+        let spec = self.spec(&r)?;
+        let (conv, reply) = conversation::apply_extraction(
+            &conversation_of(&r, spec),
+            spec,
+            extraction,
+            &self.ctx(&r),
+        );
+        self.change_inputs(at, &r, conv, reply)
+    }
+
+    /// `set`, `unset` and turns: before submit the conversation just moves on; once the pull
+    /// request is open, a changed block is a new revision.
+    fn change_inputs(
+        &mut self,
+        at: CommentAt,
+        r: &Request,
+        conv: Conversation,
+        reply: Reply,
+    ) -> Result<(), Denial> {
+        let p = self.prefix().to_owned();
+        match r.status {
+            RequestStatus::Collecting | RequestStatus::Ready => {
+                let text = comments::conversation::conversation_reply(&reply, &reply_key(at));
+                let now = self.facts.now;
+                let login = self.actor.login.clone();
+                let req = self.req();
+                store_conversation(req, &conv, &reply);
+                req.record(now, login, "inputs_changed", None);
+                self.reply(at, text);
+                Ok(())
+            }
+            s if PR_STAGES.contains(&s) || s == RequestStatus::PrClosed => {
+                if s == RequestStatus::PrClosed {
+                    return Err(deny(
+                        "The pull request of this request is closed.",
+                        format!("`{p} submit` opens it again, or `{p} cancel` ends the request."),
+                    ));
+                }
+                let Some(block) = reply.block().map(str::to_owned) else {
+                    return Err(deny(
+                        "After submit, every required input must keep a valid value, so this change was not made.",
+                        format!(
+                            "Give a new value with `{p} set key=value` instead; `{p} show` lists the inputs."
+                        ),
+                    ));
+                };
+                let text = comments::conversation::conversation_reply(&reply, &reply_key(at));
+                if r.block.as_deref() == Some(block.as_str()) {
+                    // Nothing the Terraform block says changed: no new revision.
+                    let req = self.req();
+                    store_conversation(req, &conv, &reply);
+                    self.reply(at, text);
+                    return Ok(());
+                }
+                let old_revision = r.revision;
+                let now = self.facts.now;
+                let login = self.actor.login.clone();
+                let req = self.req();
+                store_conversation(req, &conv, &reply);
+                req.revision += 1;
+                req.approvals.clear();
+                let revision = req.revision;
+                req.record(now, login, "revised", Some(format!("revision {revision}")));
+                self.push(
+                    format!("minimize:r{old_revision}"),
+                    Effect::MinimizeComments {
+                        key_prefix: plan_key_prefix(r.id, old_revision),
+                    },
+                );
+                self.commit_block(block)?;
+                self.dispatch(RunKind::Plan)?;
+                let req = self.req();
+                req.status = RequestStatus::Planning;
+                self.reply(at, say::revised(&text, revision, &p));
+                Ok(())
+            }
+            _ => Err(deny(
+                format!(
+                    "The inputs cannot change any more: the request is `{}` and its change is merged.",
+                    r.status
+                ),
+                format!("To change the resources, open a new request with `{p} new`."),
+            )),
+        }
+    }
+
+    fn commit_block(&mut self, block: String) -> Result<(), Denial> {
+        let r = self.req().clone();
+        let spec = self.spec(&r)?;
+        let env = r.environment.clone().unwrap_or_default();
+        let file = format!("envs/{env}/{}", spec.target_file);
+        let base = r.base_branch.clone().unwrap_or_else(|| "main".into());
+        let message = format!(
+            "tfpilot: {} `{}` in {env} (revision {})\n\nRequest {} from #{}.",
+            if r.revision <= 1 { "add" } else { "update" },
+            r.module_type,
+            r.revision,
+            r.id,
+            r.issue_number
+        );
+        let req = self.req();
+        req.block = Some(block.clone());
+        req.branch = Some(request_branch(r.id));
+        self.push(
+            format!("commit:r{}", r.revision),
+            Effect::CommitBlock {
+                branch: request_branch(r.id),
+                base,
+                file,
+                change: BlockChange::Upsert { block },
+                message,
+            },
+        );
+        Ok(())
+    }
+
+    /// Queues a dispatch of `kind` and records the run as requested.
+    fn dispatch(&mut self, kind: RunKind) -> Result<(), Denial> {
+        let r = self.req().clone();
+        let Some(workflow) = r.workflows.get(&kind).cloned() else {
+            return Err(deny(
+                format!(
+                    "No {} workflow is configured for this request.",
+                    kind_word(kind)
+                ),
+                "Add `workflows:` to `.tfpilot.yml` and open a new request.",
+            ));
+        };
+        let base = r.base_branch.clone().unwrap_or_else(|| "main".into());
+        let git_ref = match (kind, r.status) {
+            (RunKind::Plan, s)
+                if PR_STAGES.contains(&s)
+                    || s == RequestStatus::Ready
+                    || s == RequestStatus::PrClosed =>
+            {
+                request_branch(r.id)
+            }
+            _ => base,
+        };
+        // Unique per dispatch (the store bumps `version` on every write) and fixed-width, so one
+        // id is never a prefix of another in a run name.
+        let dispatch_id = format!("{}-{}-{:06}", short(r.id), kind_word(kind), r.version);
+        let now = self.facts.now;
+        self.req().runs.insert(
+            kind,
+            RunRecord {
+                revision: r.revision,
+                dispatch_id: Some(dispatch_id.clone()),
+                dispatched_at: Some(now),
+                status: Some("requested".into()),
+                ..RunRecord::default()
+            },
+        );
+        self.push(
+            format!("dispatch:{dispatch_id}"),
+            Effect::Dispatch {
+                kind,
+                workflow,
+                git_ref,
+                environment: r.environment.clone().unwrap_or_default(),
+                dispatch_id,
+            },
+        );
+        Ok(())
+    }
+
+    fn submit(&mut self, at: CommentAt, r: &Request) -> Result<(), Denial> {
+        let p = self.prefix().to_owned();
+        match r.status {
+            RequestStatus::Ready | RequestStatus::PrClosed => {}
+            RequestStatus::Collecting => {
+                return Err(deny(
+                    "This request is not complete yet, so there is nothing to submit.",
+                    format!("Give the missing inputs first; `{p} show` lists them."),
+                ));
+            }
+            _ => {
+                let pr = r
+                    .pull_request
+                    .as_ref()
+                    .map(|pr| format!(" as #{}", pr.number))
+                    .unwrap_or_default();
+                return Err(deny(
+                    format!("This request was already submitted{pr}."),
+                    next_step(r, &p),
+                ));
+            }
+        }
+        let Some(block) = r.block.clone() else {
+            return Err(deny(
+                "This request has no Terraform block yet.",
+                format!("`{p} show` says what is missing."),
+            ));
+        };
+        if r.revision == 0 {
+            self.req().revision = 1;
+        }
+        self.req().approvals.clear();
+        self.commit_block(block)?;
+        let r = self.req().clone();
+        let spec = self.spec(&r)?;
+        let base = r.base_branch.clone().unwrap_or_else(|| "main".into());
+        self.push(
+            "pr:request",
+            Effect::OpenPr {
+                purpose: PrPurpose::Request,
+                branch: request_branch(r.id),
+                base,
+                title: say::pr_title(&r, &spec.display_name),
+                body: say::pr_body(&r, &spec.display_name, &p),
+            },
+        );
+        self.dispatch(RunKind::Plan)?;
+        self.set_status(RequestStatus::Planning, "submitted", None);
+        self.push(
+            reply_key(at),
+            Effect::Comment {
+                thread: at.thread,
+                body: Body::PrOpened {
+                    purpose: PrPurpose::Request,
+                },
+            },
+        );
+        Ok(())
+    }
+
+    fn plan(&mut self, at: CommentAt, r: &Request) -> Result<(), Denial> {
+        let p = self.prefix().to_owned();
+        match r.status {
+            RequestStatus::PrOpen
+            | RequestStatus::Planned
+            | RequestStatus::PlanFailed
+            | RequestStatus::Approved => {
+                self.req().approvals.clear();
+                self.push(
+                    format!("minimize:r{}:v{}", r.revision, r.version),
+                    Effect::MinimizeComments {
+                        key_prefix: plan_key_prefix(r.id, r.revision),
+                    },
+                );
+                self.dispatch(RunKind::Plan)?;
+                self.set_status(RequestStatus::Planning, "plan", None);
+            }
+            RequestStatus::Merged | RequestStatus::ApplyFailed => {
+                // After the merge, a plan runs on the base branch: the change as merged.
+                if run_active(r, RunKind::Plan) {
+                    return Err(running(r, RunKind::Plan));
+                }
+                self.dispatch(RunKind::Plan)?;
+                let now = self.facts.now;
+                let login = self.actor.login.clone();
+                self.req()
+                    .record(now, login, "plan", Some("merged change".into()));
+            }
+            RequestStatus::Planning => return Err(running(r, RunKind::Plan)),
+            _ => {
+                return Err(self.wrong_state(
+                    r,
+                    "plan",
+                    "a submitted request (after `submit`, before `destroy`)",
+                ));
+            }
+        }
+        self.reply(at, say::plan_started(&reply_key(at), &self.env(), &p));
+        Ok(())
+    }
+
+    /// A plan that succeeded for the request's current revision and the given head.
+    fn fresh_plan(&self, r: &Request, heads: &[&str]) -> Result<(), Denial> {
+        let p = self.prefix();
+        let Some(plan) = r.run(RunKind::Plan) else {
+            return Err(deny(
+                "This request has no plan yet.",
+                format!("Comment `{p} plan`."),
+            ));
+        };
+        if plan.conclusion.as_deref() != Some("success") {
+            return Err(deny(
+                "The last plan of this request did not succeed.",
+                format!("Fix the problem it shows and comment `{p} plan` again."),
+            ));
+        }
+        if plan.revision != r.revision {
+            return Err(deny(
+                format!(
+                    "The last plan is for revision {}, but the request is at revision {}.",
+                    plan.revision, r.revision
+                ),
+                format!("Comment `{p} plan` to plan the current revision."),
+            ));
+        }
+        let planned = plan.head_sha.as_deref().unwrap_or_default();
+        if !heads.iter().any(|h| !h.is_empty() && *h == planned) {
+            return Err(deny(
+                format!(
+                    "The plan is stale: it was made for commit `{}`, and the pull request is now at `{}`.",
+                    short_sha(planned),
+                    short_sha(heads.first().copied().unwrap_or_default())
+                ),
+                format!("Comment `{p} plan` to plan the current head."),
+            ));
+        }
+        Ok(())
+    }
+
+    fn approve(&mut self, at: CommentAt, r: &Request) -> Result<(), Denial> {
+        let p = self.prefix().to_owned();
+        let env = self.env();
+        self.require_prod_list("approve")?;
+        if self.policy.approvers_required {
+            require_listed(
+                &self.actor.login,
+                &self.policy.approvers,
+                "Only approvers can approve requests here.",
+                "TFPILOT_APPROVERS",
+            )?;
+        }
+        if self.policy.is_prod(&env) && r.requester.eq_ignore_ascii_case(&self.actor.login) {
+            let others: Vec<&String> = self
+                .policy
+                .prod_allowed_users
+                .iter()
+                .filter(|l| !l.eq_ignore_ascii_case(&self.actor.login))
+                .collect();
+            return Err(deny(
+                format!(
+                    "You opened this request, and a `{env}` request needs approval from someone else."
+                ),
+                if others.is_empty() {
+                    "Nobody else is on the prod allow-list (TFPILOT_PROD_ALLOWED_USERS); an administrator must add someone.".to_owned()
+                } else {
+                    format!("Ask {}.", mention_list(&others))
+                },
+            ));
+        }
+        match r.status {
+            RequestStatus::Planned | RequestStatus::Approved => {}
+            RequestStatus::Planning => return Err(running(r, RunKind::Plan)),
+            _ => {
+                return Err(self.wrong_state(r, "approve", "a request whose plan succeeded"));
+            }
+        }
+        let Some(pr) = &self.facts.pr else {
+            return Err(deny(
+                "The pull request could not be read.",
+                "Try again in a moment.",
+            ));
+        };
+        if !pr.open || pr.merged {
+            return Err(deny(
+                "The pull request is not open any more.",
+                next_step(r, &p),
+            ));
+        }
+        self.fresh_plan(r, &[&pr.head_sha])?;
+        let head = pr.head_sha.clone();
+        let now = self.facts.now;
+        let login = self.actor.login.clone();
+        let req = self.req();
+        req.approvals
+            .retain(|a| a.head_sha == head && !a.login.eq_ignore_ascii_case(&login));
+        req.approvals.push(Approval {
+            login: login.clone(),
+            at: now,
+            head_sha: head.clone(),
+        });
+        let approvers: Vec<String> = req.approvals.iter().map(|a| a.login.clone()).collect();
+        self.set_status(RequestStatus::Approved, "approve", Some(short_sha(&head)));
+        self.reply(
+            at,
+            say::approved(&reply_key(at), &approvers, &head, &env, &p),
+        );
+        Ok(())
+    }
+
+    fn merge(&mut self, at: CommentAt, r: &Request) -> Result<(), Denial> {
+        let p = self.prefix().to_owned();
+        self.require_prod_list("merge")?;
+        if r.status != RequestStatus::Approved {
+            return Err(self.wrong_state(r, "merge", "an approved request"));
+        }
+        let (Some(pr), Some(number)) = (&self.facts.pr, r.pull_request.as_ref().map(|p| p.number))
+        else {
+            return Err(deny(
+                "The pull request could not be read.",
+                "Try again in a moment.",
+            ));
+        };
+        if pr.merged || !pr.open {
+            return Err(deny(
+                "The pull request is not open any more.",
+                next_step(r, &p),
+            ));
+        }
+        if !r.approvals.iter().any(|a| a.head_sha == pr.head_sha) {
+            return Err(deny(
+                format!(
+                    "The approval is for another commit: the pull request moved to `{}` after it was approved.",
+                    short_sha(&pr.head_sha)
+                ),
+                format!("Comment `{p} plan`, then approve again."),
+            ));
+        }
+        if pr.mergeable == Some(false) {
+            return Err(deny(
+                "GitHub says the pull request cannot be merged (it conflicts with the base branch).",
+                "Resolve the conflict on the branch, then plan and approve again.",
+            ));
+        }
+        self.push(
+            format!("merge:{number}"),
+            Effect::Merge {
+                number,
+                expected_head: pr.head_sha.clone(),
+            },
+        );
+        let now = self.facts.now;
+        let login = self.actor.login.clone();
+        self.req().record(now, login, "merge", None);
+        self.reply(at, say::merging(&reply_key(at), number));
+        Ok(())
+    }
+
+    fn apply(&mut self, at: CommentAt, r: &Request) -> Result<(), Denial> {
+        let p = self.prefix().to_owned();
+        self.require_prod_list("apply")?;
+        match r.status {
+            RequestStatus::Merged | RequestStatus::ApplyFailed => {}
+            RequestStatus::Applying | RequestStatus::Destroying => {
+                let kind = if r.status == RequestStatus::Applying {
+                    RunKind::Apply
+                } else {
+                    RunKind::Destroy
+                };
+                return Err(running(r, kind));
+            }
+            RequestStatus::Applied => {
+                return Err(deny(
+                    "This request is already applied.",
+                    format!("To change it, open a new request; to remove it, `{p} destroy`."),
+                ));
+            }
+            s if PR_STAGES.contains(&s) => {
+                let number = r
+                    .pull_request
+                    .as_ref()
+                    .map(|p| p.number)
+                    .unwrap_or_default();
+                return Err(deny(
+                    format!(
+                        "The pull request #{number} is not merged yet; only a merged change is applied."
+                    ),
+                    format!("Approve it, merge it (`{p} merge` or GitHub's button), then apply."),
+                ));
+            }
+            _ => return Err(self.wrong_state(r, "apply", "a merged request")),
+        }
+        if run_active(r, RunKind::Plan) {
+            return Err(running(r, RunKind::Plan));
+        }
+        let pr = self.facts.pr.as_ref();
+        if !pr.is_some_and(|pr| pr.merged) {
+            return Err(deny(
+                "GitHub does not show the pull request as merged.",
+                format!("Merge it (`{p} merge` or GitHub's button), then apply."),
+            ));
+        }
+        let base = r.base_branch.clone().unwrap_or_else(|| "main".into());
+        match &self.facts.base_block {
+            Some(BaseBlock::Same) => {}
+            Some(BaseBlock::Different) => {
+                return Err(deny(
+                    format!(
+                        "The block of this request on `{base}` is not the one that was planned and approved."
+                    ),
+                    format!("Restore it (or open a new request), then `{p} plan` and apply."),
+                ));
+            }
+            Some(BaseBlock::Missing) => {
+                return Err(deny(
+                    format!("The block of this request is not on `{base}`."),
+                    "Nothing of this request would be applied; open a new request.",
+                ));
+            }
+            Some(BaseBlock::Unreadable(why)) => {
+                return Err(deny(
+                    format!(
+                        "The Terraform file on `{base}` cannot be read as TfPilot blocks: {why}"
+                    ),
+                    "Fix the markers in that file, then apply again.",
+                ));
+            }
+            None => {
+                return Err(deny(
+                    format!("The file on `{base}` could not be read."),
+                    "Try again in a moment.",
+                ));
+            }
+        }
+        let heads: Vec<&str> = pr
+            .map(|pr| {
+                let mut h = vec![pr.head_sha.as_str()];
+                if let Some(m) = pr.merge_sha.as_deref() {
+                    h.push(m);
+                }
+                h
+            })
+            .unwrap_or_default();
+        self.fresh_plan(r, &heads)?;
+        self.dispatch(RunKind::Apply)?;
+        self.set_status(RequestStatus::Applying, "apply", None);
+        self.reply(
+            at,
+            say::run_started(&reply_key(at), RunKind::Apply, &self.env()),
+        );
+        Ok(())
+    }
+
+    fn destroy(&mut self, at: CommentAt, r: &Request) -> Result<(), Denial> {
+        let p = self.prefix().to_owned();
+        self.require_destroy_list()?;
+        match r.status {
+            RequestStatus::Merged
+            | RequestStatus::Applied
+            | RequestStatus::ApplyFailed
+            | RequestStatus::DestroyFailed => {}
+            RequestStatus::Applying => return Err(running(r, RunKind::Apply)),
+            RequestStatus::Destroying => return Err(running(r, RunKind::Destroy)),
+            RequestStatus::Destroyed => {
+                return Err(deny(
+                    "This request is already destroyed.",
+                    format!("`{p} cleanup` opens the pull request that removes its block."),
+                ));
+            }
+            _ => {
+                return Err(deny(
+                    format!(
+                        "Nothing of this request was merged (it is `{}`), so there is nothing to destroy.",
+                        r.status
+                    ),
+                    format!("`{p} cancel` ends the request."),
+                ));
+            }
+        }
+        if run_active(r, RunKind::Apply) || run_active(r, RunKind::Plan) {
+            return Err(running(
+                r,
+                if run_active(r, RunKind::Apply) {
+                    RunKind::Apply
+                } else {
+                    RunKind::Plan
+                },
+            ));
+        }
+        self.dispatch(RunKind::Destroy)?;
+        self.set_status(RequestStatus::Destroying, "destroy", None);
+        self.reply(
+            at,
+            say::run_started(&reply_key(at), RunKind::Destroy, &self.env()),
+        );
+        Ok(())
+    }
+
+    /// The pull request that removes the block, then the archive.
+    fn cleanup_effects(&mut self) -> Result<(), Denial> {
+        let r = self.req().clone();
+        let spec = self.spec(&r)?;
+        let env = r.environment.clone().unwrap_or_default();
+        let base = r.base_branch.clone().unwrap_or_else(|| "main".into());
+        let branch = cleanup_branch(r.id);
+        self.push(
+            "cleanup:commit",
+            Effect::CommitBlock {
+                branch: branch.clone(),
+                base: base.clone(),
+                file: format!("envs/{env}/{}", spec.target_file),
+                change: BlockChange::Remove,
+                message: format!(
+                    "tfpilot: remove `{}` {} from {env}\n\nIts resources were destroyed (request from #{}).",
+                    r.module_type, r.id, r.issue_number
+                ),
+            },
+        );
+        self.push(
+            "pr:cleanup",
+            Effect::OpenPr {
+                purpose: PrPurpose::Cleanup,
+                branch,
+                base,
+                title: say::cleanup_pr_title(&r),
+                body: say::cleanup_pr_body(&r),
+            },
+        );
+        self.push(
+            "cleanup:reply",
+            Effect::Comment {
+                thread: r.issue_number,
+                body: Body::PrOpened {
+                    purpose: PrPurpose::Cleanup,
+                },
+            },
+        );
+        self.push("archive", Effect::Archive);
+        Ok(())
+    }
+
+    fn cleanup(&mut self, at: CommentAt, r: &Request) -> Result<(), Denial> {
+        self.require_prod_list("clean up")?;
+        if r.status != RequestStatus::Destroyed {
+            return Err(self.wrong_state(
+                r,
+                "cleanup",
+                "a destroyed request whose cleanup pull request could not be opened",
+            ));
+        }
+        let now = self.facts.now;
+        let login = self.actor.login.clone();
+        self.req().record(now, login, "cleanup", None);
+        self.reply(at, say::cleanup_started(&reply_key(at)));
+        self.cleanup_effects()
+    }
+
+    fn cancel(&mut self, at: CommentAt, r: &Request) -> Result<(), Denial> {
+        let p = self.prefix().to_owned();
+        let open_pr = match r.status {
+            RequestStatus::Collecting | RequestStatus::Ready | RequestStatus::PrClosed => None,
+            s if PR_STAGES.contains(&s) => r.pull_request.as_ref().map(|pr| pr.number),
+            _ => {
+                return Err(deny(
+                    format!(
+                        "This request is `{}`: its change is merged, so cancelling would leave its resources behind.",
+                        r.status
+                    ),
+                    format!("`{p} destroy` removes its resources and then its block."),
+                ));
+            }
+        };
+        if let Some(number) = open_pr {
+            self.push(format!("close:{number}"), Effect::ClosePr { number });
+        }
+        self.set_status(RequestStatus::Cancelled, "cancel", None);
+        self.reply(at, say::cancelled(&reply_key(at), open_pr));
+        self.push("archive", Effect::Archive);
+        Ok(())
+    }
+
+    // ---- events -----------------------------------------------------------------------------
+
+    fn pr_closed(&mut self, number: u64, merged: bool, head_sha: &str, merge_sha: Option<&str>) {
+        let Some(r) = self.request.clone() else {
+            return;
+        };
+        if r.pull_request.as_ref().map(|p| p.number) != Some(number) {
+            return;
+        }
+        let p = self.prefix().to_owned();
+        let issue = r.issue_number;
+        if !(PR_STAGES.contains(&r.status)) {
+            return;
+        }
+        if merged {
+            let now = self.facts.now;
+            let login = self.actor.login.clone();
+            let req = self.req();
+            if let Some(pr) = req.pull_request.as_mut() {
+                pr.merged = true;
+                pr.head_sha = head_sha.to_owned();
+                pr.merge_commit_sha = merge_sha.map(str::to_owned);
+            }
+            req.status = RequestStatus::Merged;
+            req.record(now, login, "merged", merge_sha.map(short_sha));
+            let plan_ok = r.run(RunKind::Plan).is_some_and(|run| {
+                run.conclusion.as_deref() == Some("success")
+                    && run.revision == r.revision
+                    && run.head_sha.as_deref() == Some(head_sha)
+            });
+            let approved = r.approvals.iter().any(|a| a.head_sha == head_sha);
+            self.comment(
+                format!("merged:{number}"),
+                issue,
+                say::merged(
+                    &format!("merged:{number}"),
+                    number,
+                    plan_ok,
+                    approved,
+                    &self.env(),
+                    &p,
+                ),
+            );
+        } else {
+            self.set_status(RequestStatus::PrClosed, "pr_closed", None);
+            self.comment(
+                format!("pr-closed:{number}:v{}", r.version),
+                issue,
+                say::pr_closed(&format!("pr-closed:{number}:v{}", r.version), number, &p),
+            );
+        }
+    }
+
+    fn run(&mut self, run: &RunUpdate) {
+        let Some(r) = self.request.clone() else {
+            return;
+        };
+        let found = r.runs.iter().find(|(_, rec)| {
+            rec.run_id == Some(run.run_id)
+                || rec
+                    .dispatch_id
+                    .as_deref()
+                    .is_some_and(|d| run.title.contains(d))
+        });
+        let Some((&kind, record)) = found else {
+            // Not a run this request is waiting for (an older revision's, or not TfPilot's).
+            return;
+        };
+        let mut record = record.clone();
+        if record.conclusion.is_some() {
+            return;
+        }
+        record.run_id = Some(run.run_id);
+        record.url = Some(run.url.clone());
+        record.head_sha = Some(run.head_sha.clone());
+        let p = self.prefix().to_owned();
+        let issue = r.issue_number;
+        let env = self.env();
+        let conclusion = match run.phase {
+            RunPhase::InProgress => {
+                record.status = Some("in_progress".into());
+                self.req().runs.insert(kind, record);
+                return;
+            }
+            RunPhase::Completed(c) => c,
+        };
+        record.status = Some("completed".into());
+        record.conclusion = Some(conclusion.as_str().to_owned());
+        self.req().runs.insert(kind, record.clone());
+        let key = format!("run:{}", run.run_id);
+        let url = run.url.clone();
+        match (kind, conclusion) {
+            (RunKind::Plan, Conclusion::Success) => {
+                if r.status == RequestStatus::Planning {
+                    self.set_status(RequestStatus::Planned, "plan_finished", Some(url.clone()));
+                }
+                self.push(
+                    format!("post-plan:{}", run.run_id),
+                    Effect::PostPlan {
+                        run_id: run.run_id,
+                        run_url: url,
+                    },
+                );
+            }
+            (RunKind::Plan, c) => {
+                if r.status == RequestStatus::Planning {
+                    let status = if c == Conclusion::Cancelled {
+                        RequestStatus::PrOpen
+                    } else {
+                        RequestStatus::PlanFailed
+                    };
+                    self.set_status(status, "plan_finished", Some(c.as_str().into()));
+                }
+                self.comment(
+                    key.clone(),
+                    issue,
+                    say::run_ended(&key, kind, c, &url, &env, &p),
+                );
+            }
+            (RunKind::Apply, c) => {
+                if r.status == RequestStatus::Applying {
+                    let status = match c {
+                        Conclusion::Success => RequestStatus::Applied,
+                        Conclusion::Failure => RequestStatus::ApplyFailed,
+                        Conclusion::Cancelled => RequestStatus::Merged,
+                    };
+                    self.set_status(status, "apply_finished", Some(c.as_str().into()));
+                }
+                self.comment(
+                    key.clone(),
+                    issue,
+                    say::run_ended(&key, kind, c, &url, &env, &p),
+                );
+            }
+            (RunKind::Destroy, c) => {
+                if r.status != RequestStatus::Destroying {
+                    return;
+                }
+                self.comment(
+                    key.clone(),
+                    issue,
+                    say::run_ended(&key, kind, c, &url, &env, &p),
+                );
+                if c == Conclusion::Success {
+                    self.set_status(RequestStatus::Destroyed, "destroy_finished", None);
+                    if let Err(denial) = self.cleanup_effects() {
+                        self.comment(
+                            format!("cleanup-failed:{}", run.run_id),
+                            issue,
+                            say::denial(&format!("cleanup-failed:{}", run.run_id), &denial),
+                        );
+                    }
+                } else {
+                    self.set_status(
+                        RequestStatus::DestroyFailed,
+                        "destroy_finished",
+                        Some(c.as_str().into()),
+                    );
+                }
+            }
+            (RunKind::Cleanup | RunKind::Drift, _) => {}
+        }
+    }
+
+    fn effect_failed(&mut self, key: &str, effect: &Effect, reason: &str) {
+        let Some(r) = self.request.clone() else {
+            return;
+        };
+        let p = self.prefix().to_owned();
+        let issue = r.issue_number;
+        let failed_key = format!("failed:{key}");
+        let (what, remedy) = match effect {
+            Effect::CommitBlock {
+                change: BlockChange::Upsert { .. },
+                ..
+            }
+            | Effect::OpenPr {
+                purpose: PrPurpose::Request,
+                ..
+            } => {
+                if r.pull_request.is_none() {
+                    self.set_status(RequestStatus::Ready, "submit_failed", Some(reason.into()));
+                    (
+                        "open the pull request",
+                        format!("Fix the problem, then `{p} submit` again."),
+                    )
+                } else {
+                    self.set_status(
+                        RequestStatus::PrOpen,
+                        "revision_failed",
+                        Some(reason.into()),
+                    );
+                    (
+                        "update the pull request",
+                        "Fix the problem, then change the value again.".to_owned(),
+                    )
+                }
+            }
+            Effect::CommitBlock {
+                change: BlockChange::Remove,
+                ..
+            }
+            | Effect::OpenPr {
+                purpose: PrPurpose::Cleanup,
+                ..
+            } => (
+                "open the cleanup pull request",
+                format!(
+                    "The resources are destroyed. Fix the problem, then `{p} cleanup` to try again."
+                ),
+            ),
+            Effect::Dispatch { kind, .. } => {
+                if let Some(run) = self.req().runs.get_mut(kind) {
+                    run.status = Some("not_started".into());
+                    run.conclusion = Some("not_started".into());
+                }
+                let status = match (kind, r.status) {
+                    (RunKind::Plan, RequestStatus::Planning) => Some(RequestStatus::PrOpen),
+                    (RunKind::Apply, _) => Some(RequestStatus::ApplyFailed),
+                    (RunKind::Destroy, _) => Some(RequestStatus::DestroyFailed),
+                    _ => None,
+                };
+                if let Some(status) = status {
+                    self.set_status(status, "dispatch_failed", Some(reason.into()));
+                }
+                (
+                    "start the workflow",
+                    format!(
+                        "Check the workflow file on the branch, then `{p} {}` again.",
+                        kind_word(*kind)
+                    ),
+                )
+            }
+            Effect::Merge { .. } => (
+                "merge the pull request",
+                "Look at the pull request on GitHub; once it can be merged, try again.".into(),
+            ),
+            Effect::ClosePr { .. } => {
+                self.push("archive", Effect::Archive);
+                (
+                    "close the pull request",
+                    "Close it by hand; the request is cancelled.".into(),
+                )
+            }
+            Effect::PostPlan { .. } => (
+                "post the plan",
+                "The plan itself succeeded: read it in the workflow run.".into(),
+            ),
+            Effect::Archive => ("archive the request", "Nothing to do.".into()),
+            Effect::Comment { .. } | Effect::MinimizeComments { .. } => return,
+        };
+        let text = say::effect_failed(&failed_key, what, reason, &remedy);
+        // The archive (if any) stays last.
+        let archive = self
+            .effects
+            .iter()
+            .position(|e| e.effect == Effect::Archive);
+        self.comment(failed_key, issue, text);
+        if let Some(i) = archive {
+            let a = self.effects.remove(i);
+            self.effects.push(a);
+        }
+    }
+}
+
+// ---- helpers -----------------------------------------------------------------------------------
+
+/// The key (and marker) of TfPilot's answer to a comment.
+pub fn reply_key(at: CommentAt) -> String {
+    format!("reply:{}", at.comment_id)
+}
+
+/// The prefix of the plan comments of one revision (see `comments::plan::PlanComment`).
+pub fn plan_key_prefix(id: RequestId, revision: u64) -> String {
+    comments::plan::PlanComment::revision_key_prefix(
+        id,
+        u32::try_from(revision).unwrap_or(u32::MAX),
+    )
+}
+
+/// The conversation a request holds.
+pub fn conversation_of(r: &Request, spec: &ModuleSpec) -> Conversation {
+    let (mut conv, _) = Conversation::from_values(spec, &r.inputs);
+    conv.pending = r.questions.clone();
+    conv
+}
+
+fn store_conversation(r: &mut Request, conv: &Conversation, reply: &Reply) {
+    r.inputs = conv.values.clone();
+    r.questions = conv.pending.clone();
+    match (reply.config(), reply.block()) {
+        (Some(config), Some(block)) => {
+            let mut map: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+            for (k, v) in config.inputs.iter().chain(config.computed.iter()) {
+                map.insert(k.clone(), serde_json::to_value(v).unwrap_or_default());
+            }
+            r.config = Some(map);
+            r.block = Some(block.to_owned());
+            if r.status == RequestStatus::Collecting {
+                r.status = RequestStatus::Ready;
+            }
+        }
+        _ => {
+            if r.status == RequestStatus::Ready {
+                r.status = RequestStatus::Collecting;
+            }
+            if r.pull_request.is_none() {
+                r.config = None;
+                r.block = None;
+            }
+        }
+    }
+}
+
+fn require_listed(
+    login: &str,
+    list: &[String],
+    reason: &str,
+    variable: &str,
+) -> Result<(), Denial> {
+    if list.iter().any(|l| l.eq_ignore_ascii_case(login)) {
+        return Ok(());
+    }
+    let remedy = if list.is_empty() {
+        format!(
+            "The list is empty ({variable}, narrowed by `.tfpilot.yml`), so nobody can; an administrator must add people to it."
+        )
+    } else {
+        let refs: Vec<&String> = list.iter().collect();
+        format!("Ask {}.", mention_list(&refs))
+    };
+    Err(deny(reason, remedy))
+}
+
+fn mention_list(logins: &[&String]) -> String {
+    let names: Vec<String> = logins.iter().map(|l| format!("@{l}")).collect();
+    match names.as_slice() {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("one of {}, {last}", rest.join(", ")),
+    }
+}
+
+fn code_list(items: &[String]) -> String {
+    items
+        .iter()
+        .map(|i| format!("`{i}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn permission_word(p: Permission) -> &'static str {
+    match p {
+        Permission::None => "no",
+        Permission::Read => "read",
+        Permission::Triage => "triage",
+        Permission::Write => "write",
+        Permission::Maintain => "maintain",
+        Permission::Admin => "admin",
+    }
+}
+
+pub fn kind_word(kind: RunKind) -> &'static str {
+    match kind {
+        RunKind::Plan => "plan",
+        RunKind::Apply => "apply",
+        RunKind::Destroy => "destroy",
+        RunKind::Cleanup => "cleanup",
+        RunKind::Drift => "drift",
+    }
+}
+
+fn run_active(r: &Request, kind: RunKind) -> bool {
+    r.run(kind).is_some_and(|run| run.conclusion.is_none())
+}
+
+fn running(r: &Request, kind: RunKind) -> Denial {
+    let link = r
+        .run(kind)
+        .and_then(|run| run.url.as_deref())
+        .map(|u| format!(" ([run]({u}))"))
+        .unwrap_or_default();
+    let article = if kind == RunKind::Apply { "An" } else { "A" };
+    deny(
+        format!(
+            "{article} {} is already running for this request{link}.",
+            kind_word(kind)
+        ),
+        "Wait for it to finish; TfPilot will post the result here.",
+    )
+}
+
+/// The first 8 characters of a request id.
+pub fn short(id: RequestId) -> String {
+    id.to_string().chars().take(8).collect()
+}
+
+pub fn short_sha(sha: &str) -> String {
+    sha.chars().take(7).collect()
+}
+
+/// What a person can do next with a request, for denials.
+pub fn next_step(r: &Request, p: &str) -> String {
+    use RequestStatus::*;
+    match r.status {
+        Collecting => format!("Give the missing inputs; `{p} show` lists them."),
+        Ready => format!("`{p} submit` opens the pull request."),
+        PrOpen => format!("`{p} plan` runs the plan."),
+        Planning => "Wait for the plan; TfPilot will post it.".into(),
+        Planned => format!("`{p} approve` approves the plan."),
+        PlanFailed => format!("Fix the problem and `{p} plan` again."),
+        Approved => format!("`{p} merge` (or GitHub's button) merges it."),
+        Merged => format!("`{p} apply` applies it."),
+        Applying => "Wait for the apply; TfPilot will post the result.".into(),
+        Applied => format!("`{p} destroy` removes its resources."),
+        ApplyFailed => format!("Fix the problem and `{p} apply` again, or `{p} destroy`."),
+        Destroying => "Wait for the destroy; TfPilot will post the result.".into(),
+        DestroyFailed => format!("Fix the problem and `{p} destroy` again."),
+        Destroyed => format!("`{p} cleanup` opens the pull request that removes its block."),
+        Cancelled => format!("Open a new request with `{p} new`."),
+        PrClosed => format!("`{p} submit` opens the pull request again, or `{p} cancel`."),
+    }
+}
+
+#[cfg(test)]
+mod tests;
