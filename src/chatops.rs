@@ -700,6 +700,9 @@ impl Chatops {
             phase,
             head_sha: e.workflow_run.head_sha.clone(),
             url: e.workflow_run.html_url.clone(),
+            workflow_path: e.workflow_run.path.clone().unwrap_or_default(),
+            event: e.workflow_run.event.clone(),
+            head_branch: e.workflow_run.head_branch.clone().unwrap_or_default(),
         });
         let actor = Actor {
             login: e.sender.login.clone(),

@@ -126,6 +126,12 @@ pub struct RunUpdate {
     pub phase: RunPhase,
     pub head_sha: String,
     pub url: String,
+    /// The workflow file the run is of (`.github/workflows/plan.yml`).
+    pub workflow_path: String,
+    /// What started it (`workflow_dispatch` for TfPilot's runs).
+    pub event: String,
+    /// The branch it runs on (the dispatched ref).
+    pub head_branch: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1496,17 +1502,24 @@ impl<'a> Decider<'a> {
         let Some(r) = self.request.clone() else {
             return;
         };
-        let found = r.runs.iter().find(|(_, rec)| {
-            rec.run_id == Some(run.run_id)
-                || rec
-                    .dispatch_id
-                    .as_deref()
-                    .is_some_and(|d| run.title.contains(d))
+        // Anyone who can push a workflow can give a run any title, so the title alone never
+        // maps a run: once GitHub said which run a dispatch started, only that run id counts;
+        // before, the dispatch id must be a word of the title, and the run must be what TfPilot
+        // dispatched (its workflow file, `workflow_dispatch`, on the ref it dispatched).
+        let found = r.runs.iter().find(|(_, rec)| match rec.run_id {
+            Some(id) => id == run.run_id,
+            None => rec
+                .dispatch_id
+                .as_deref()
+                .is_some_and(|d| run.title.split_whitespace().any(|w| w == d)),
         });
         let Some((&kind, record)) = found else {
             // Not a run this request is waiting for (an older revision's, or not TfPilot's).
             return;
         };
+        if !dispatched_by_tfpilot(&r, kind, run) {
+            return;
+        }
         let mut record = record.clone();
         if record.conclusion.is_some() {
             return;
@@ -1809,6 +1822,20 @@ pub fn kind_word(kind: RunKind) -> &'static str {
         RunKind::Cleanup => "cleanup",
         RunKind::Drift => "drift",
     }
+}
+
+/// Whether `run` is a run TfPilot's dispatch of `kind` would start: `workflow_dispatch` of the
+/// request's workflow file, on the request branch (a plan before the merge) or the base branch.
+fn dispatched_by_tfpilot(r: &Request, kind: RunKind, run: &RunUpdate) -> bool {
+    let Some(file) = r.workflows.get(&kind) else {
+        return false;
+    };
+    let base = r.base_branch.as_deref().unwrap_or("main");
+    let on_its_ref = run.head_branch == base
+        || (kind == RunKind::Plan && run.head_branch == request_branch(r.id));
+    run.event == "workflow_dispatch"
+        && run.workflow_path == format!(".github/workflows/{file}")
+        && on_its_ref
 }
 
 fn run_active(r: &Request, kind: RunKind) -> bool {

@@ -826,12 +826,31 @@ fn merge_requires_an_approval_of_the_current_head() {
 }
 
 fn run_update(run_id: u64, title: &str, phase: RunPhase) -> Input {
+    run_of(RunKind::Plan, run_id, title, phase)
+}
+
+/// A run as TfPilot's own dispatch of `kind` starts it: `workflow_dispatch` of the request's
+/// workflow file, on the request branch (plan) or the base branch (apply, destroy).
+fn run_of(kind: RunKind, run_id: u64, title: &str, phase: RunPhase) -> Input {
+    let (file, branch) = match kind {
+        RunKind::Plan => (
+            "plan.yml",
+            "request/3f2a4c1e-8b7d-4e2f-9a1b-0c3d5e7f9a2b".to_owned(),
+        ),
+        RunKind::Apply => ("apply.yml", "main".to_owned()),
+        RunKind::Destroy => ("destroy.yml", "main".to_owned()),
+        RunKind::Cleanup => ("cleanup.yml", "main".to_owned()),
+        RunKind::Drift => ("drift.yml", "main".to_owned()),
+    };
     Input::Run(RunUpdate {
         run_id,
         title: title.into(),
         phase,
         head_sha: "head1".into(),
         url: format!("https://github.com/acme/core-terraform/actions/runs/{run_id}"),
+        workflow_path: format!(".github/workflows/{file}"),
+        event: "workflow_dispatch".into(),
+        head_branch: branch,
     })
 }
 
@@ -883,6 +902,98 @@ fn workflow_runs_move_the_request_and_stale_runs_are_ignored() {
     .unwrap();
     assert!(d.effects.is_empty());
     assert_eq!(d.request.as_ref(), Some(&next));
+}
+
+/// A run that only *looks* like TfPilot's (a user's own workflow with a `run-name` copying the
+/// title, started by a push, or dispatched on another branch, or a second run under a known
+/// dispatch) never moves the request: it could otherwise fake a plan (and its artifact) or an
+/// apply.
+#[test]
+fn a_run_that_only_looks_like_ours_changes_nothing() {
+    let registry = Registry::embedded();
+    let f = facts(registry);
+    let system = actor("mallory", Permission::None);
+    let title = "plan 3f2a4c1e-8b7d-4e2f-9a1b-0c3d5e7f9a2b (dev) 3f2a4c1e-plan-000007";
+    let success = RunPhase::Completed(Conclusion::Success);
+    let mut r = request("dev", RequestStatus::Planning);
+    r.runs.insert(
+        RunKind::Plan,
+        RunRecord {
+            revision: 1,
+            dispatch_id: Some("3f2a4c1e-plan-000007".into()),
+            ..RunRecord::default()
+        },
+    );
+    let unchanged = |input: &Input, r: &Request, why: &str| {
+        let d = run(Some(r), input, &system, &policy(), &f).unwrap();
+        assert!(d.effects.is_empty(), "{why}: {:?}", kinds(&d));
+        assert_eq!(d.request.as_ref(), Some(r), "{why}");
+    };
+    let forged = |edit: &dyn Fn(&mut RunUpdate)| {
+        let Input::Run(mut u) = run_update(99, title, success) else {
+            unreachable!()
+        };
+        edit(&mut u);
+        Input::Run(u)
+    };
+    unchanged(
+        &forged(&|u| u.event = "push".into()),
+        &r,
+        "started by a push",
+    );
+    unchanged(
+        &forged(&|u| u.workflow_path = ".github/workflows/evil.yml".into()),
+        &r,
+        "another workflow file",
+    );
+    unchanged(
+        &forged(&|u| u.head_branch = "mallory/fake".into()),
+        &r,
+        "dispatched on another branch",
+    );
+    unchanged(
+        &forged(&|u| {
+            u.title = "plan 3f2a4c1e-8b7d-4e2f-9a1b-0c3d5e7f9a2b x3f2a4c1e-plan-0000071".into()
+        }),
+        &r,
+        "the dispatch id only inside another word",
+    );
+    // Once the dispatch's run is known, only that run speaks for it, whatever its title.
+    r.runs.get_mut(&RunKind::Plan).unwrap().run_id = Some(77);
+    unchanged(&forged(&|_| {}), &r, "a second run under the same title");
+    let d = run(
+        Some(&r),
+        &run_update(77, title, success),
+        &system,
+        &policy(),
+        &f,
+    )
+    .unwrap();
+    assert_eq!(d.request.unwrap().status, RequestStatus::Planned);
+    // The same for an apply: a look-alike cannot mark it applied.
+    let mut a = merged("dev", RequestStatus::Applying);
+    a.runs.insert(
+        RunKind::Apply,
+        RunRecord {
+            run_id: Some(12),
+            ..RunRecord::default()
+        },
+    );
+    unchanged(
+        &run_of(
+            RunKind::Apply,
+            13,
+            "apply 3f2a4c1e-8b7d-4e2f-9a1b-0c3d5e7f9a2b (dev)",
+            success,
+        ),
+        &a,
+        "another apply run",
+    );
+    let Input::Run(mut u) = run_of(RunKind::Apply, 12, "", success) else {
+        unreachable!()
+    };
+    u.head_branch = "request/3f2a4c1e-8b7d-4e2f-9a1b-0c3d5e7f9a2b".into();
+    unchanged(&Input::Run(u), &a, "an apply on the request branch");
 }
 
 #[test]
@@ -941,7 +1052,12 @@ fn a_cancelled_run_does_not_strand_the_request() {
     a.runs.get_mut(&RunKind::Plan).unwrap().run_id = Some(1);
     let d = run(
         Some(&a),
-        &run_update(9, "", RunPhase::Completed(Conclusion::Cancelled)),
+        &run_of(
+            RunKind::Apply,
+            9,
+            "",
+            RunPhase::Completed(Conclusion::Cancelled),
+        ),
         &system,
         &policy(),
         &f,
@@ -965,7 +1081,12 @@ fn destroy_success_opens_the_cleanup_pr_then_archives() {
     );
     let d = run(
         Some(&r),
-        &run_update(31, "", RunPhase::Completed(Conclusion::Success)),
+        &run_of(
+            RunKind::Destroy,
+            31,
+            "",
+            RunPhase::Completed(Conclusion::Success),
+        ),
         &system,
         &policy(),
         &f,
