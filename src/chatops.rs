@@ -341,7 +341,14 @@ impl Chatops {
         let in_prod = request
             .and_then(|r| r.environment.as_deref())
             .is_some_and(|env| policy.is_prod(env));
-        if matches!(command, Command::New { .. }) || (guarded && in_prod) {
+        // The repository's lists narrow the environment's: read them wherever they decide —
+        // `.tfpilot.yml`'s approvers apply to approve (and to the apply of a change merged
+        // without one) in every environment, not only in prod.
+        if matches!(
+            command,
+            Command::New { .. } | Command::Approve | Command::Apply
+        ) || (guarded && in_prod)
+        {
             match self.read_settings(scope).await? {
                 Ok(settings) => {
                     policy = settings.narrow(&policy);

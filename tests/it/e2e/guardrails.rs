@@ -1,0 +1,65 @@
+//! Guardrails that an adversary with an account on the repository would test, end to end:
+//! GitHub's merge button instead of `/tfpilot approve`, `.tfpilot.yml` narrowing the approvers
+//! outside prod, a branch prepared under a request's name, a look-alike workflow run.
+
+use tfpilot::store::RequestStatus;
+use tfpilot_sim::Permission;
+
+use super::{REPO, World, within};
+
+/// A request in `env` opened by carol, submitted and planned. Returns (issue, PR number).
+async fn planned(w: &World, env: &str, name: &str) -> (u64, u64) {
+    let issue = w
+        .sim
+        .open_issue(REPO, "carol", &format!("{name} in {env}"), "")
+        .expect("issue");
+    let step = w
+        .say(
+            issue,
+            "carol",
+            &format!("/tfpilot new s3-bucket env={env} name={name}"),
+        )
+        .await;
+    assert!(step.reply().contains("**Ready.**"), "{}", step.reply());
+    w.say(issue, "carol", "/tfpilot submit").await;
+    let r = w.request(issue).await;
+    assert_eq!(r.status, RequestStatus::Planned);
+    (issue, r.pull_request.expect("a pull request").number)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_repository_approvers_narrow_approve_in_dev_too() {
+    within(240, async {
+        let w = World::start().await;
+        w.sim.add_user("erin", Permission::Write);
+        let settings = w.sim.file(REPO, "main", ".tfpilot.yml").expect("settings");
+        w.sim
+            .push(
+                REPO,
+                "main",
+                "alice",
+                &[(
+                    ".tfpilot.yml",
+                    Some(&format!("{settings}approvers:\n  - erin\n")),
+                )],
+            )
+            .expect("push");
+        let (issue, _) = planned(&w, "dev", "reports").await;
+
+        let step = w.say(issue, "dave", "/tfpilot approve").await;
+        let denial = step.reply();
+        assert!(
+            denial.contains("Only approvers can approve requests here.")
+                && denial.contains("Ask @erin."),
+            "{denial}"
+        );
+        assert_eq!(w.request(issue).await.status, RequestStatus::Planned);
+        let step = w.say(issue, "erin", "/tfpilot approve").await;
+        assert!(
+            step.reply().contains("Approved for `dev` by @erin"),
+            "{}",
+            step.reply()
+        );
+    })
+    .await;
+}
