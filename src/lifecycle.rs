@@ -1116,26 +1116,33 @@ impl<'a> Decider<'a> {
                 "TFPILOT_APPROVERS",
             )?;
         }
-        if self.policy.is_prod(&env) && r.requester.eq_ignore_ascii_case(&self.actor.login) {
-            let others: Vec<&String> = self
-                .policy
-                .prod_allowed_users
-                .iter()
-                .filter(|l| !l.eq_ignore_ascii_case(&self.actor.login))
-                .collect();
-            return Err(deny(
+        // Four eyes in prod: nobody approves inputs they wrote (the requester, or whoever
+        // changed them since).
+        if self.policy.is_prod(&env) && is_author(r, &self.actor.login) {
+            let others = self.eligible_approvers(r);
+            let reason = if r.requester.eq_ignore_ascii_case(&self.actor.login) {
                 format!(
                     "You opened this request, and a `{env}` request needs approval from someone else."
-                ),
+                )
+            } else {
+                format!(
+                    "You changed the inputs of this request, and a `{env}` request needs approval from someone who did not write it."
+                )
+            };
+            return Err(deny(
+                reason,
                 if others.is_empty() {
                     "Nobody else is on the prod allow-list (TFPILOT_PROD_ALLOWED_USERS); an administrator must add someone.".to_owned()
                 } else {
-                    format!("Ask {}.", mention_list(&others))
+                    format!("Ask {}.", mention_list(&others.iter().collect::<Vec<_>>()))
                 },
             ));
         }
         match r.status {
             RequestStatus::Planned | RequestStatus::Approved => {}
+            RequestStatus::Merged | RequestStatus::ApplyFailed => {
+                return self.approve_merged(at, r);
+            }
             RequestStatus::Planning => return Err(running(r, RunKind::Plan)),
             _ => {
                 return Err(self.wrong_state(r, "approve", "a request whose plan succeeded"));
@@ -1172,6 +1179,113 @@ impl<'a> Decider<'a> {
             say::approved(&reply_key(at), &approvers, &head, &env, &p),
         );
         Ok(())
+    }
+
+    /// Approving a change that was merged (with GitHub's button) before it was approved: the
+    /// approval is for the merged commit whose plan succeeded, and lets `apply` go on.
+    fn approve_merged(&mut self, at: CommentAt, r: &Request) -> Result<(), Denial> {
+        let p = self.prefix().to_owned();
+        let env = self.env();
+        if run_active(r, RunKind::Plan) {
+            return Err(running(r, RunKind::Plan));
+        }
+        let heads = self.merged_heads()?;
+        let heads: Vec<&str> = heads.iter().map(String::as_str).collect();
+        self.fresh_plan(r, &heads)?;
+        let head = r
+            .run(RunKind::Plan)
+            .and_then(|run| run.head_sha.clone())
+            .unwrap_or_default();
+        let now = self.facts.now;
+        let login = self.actor.login.clone();
+        let req = self.req();
+        req.approvals
+            .retain(|a| a.head_sha == head && !a.login.eq_ignore_ascii_case(&login));
+        req.approvals.push(Approval {
+            login: login.clone(),
+            at: now,
+            head_sha: head.clone(),
+        });
+        let approvers: Vec<String> = req.approvals.iter().map(|a| a.login.clone()).collect();
+        req.record(now, login, "approve", Some(short_sha(&head)));
+        self.reply(
+            at,
+            say::approved_merged(&reply_key(at), &approvers, &head, &env, &p),
+        );
+        Ok(())
+    }
+
+    /// The commits a merged change is known by (the PR's last head, the merge commit).
+    fn merged_heads(&self) -> Result<Vec<String>, Denial> {
+        let p = self.prefix();
+        match &self.facts.pr {
+            Some(pr) if pr.merged => {
+                let mut heads = vec![pr.head_sha.clone()];
+                heads.extend(pr.merge_sha.clone());
+                Ok(heads)
+            }
+            _ => Err(deny(
+                "GitHub does not show the pull request as merged.",
+                format!("Merge it (`{p} merge` or GitHub's button), then apply."),
+            )),
+        }
+    }
+
+    /// Who may still approve this request: everyone allowed to (the prod allow-list in prod,
+    /// the approvers when they are required) but the people who wrote its inputs.
+    fn eligible_approvers(&self, r: &Request) -> Vec<String> {
+        let env = self.env();
+        let prod = self.policy.is_prod(&env);
+        let listed = |list: &[String], l: &str| list.iter().any(|x| x.eq_ignore_ascii_case(l));
+        let mut out: Vec<String> = if prod {
+            self.policy.prod_allowed_users.clone()
+        } else {
+            self.policy.approvers.clone()
+        };
+        out.retain(|l| {
+            (!prod || !is_author(r, l))
+                && (!self.policy.approvers_required || listed(&self.policy.approvers, l))
+        });
+        out
+    }
+
+    /// In prod (and wherever approvers are required) a change is applied only with an approval
+    /// of the merged commit by someone allowed to give it: the merge button does not check that.
+    fn require_approval(&self, r: &Request, heads: &[&str]) -> Result<(), Denial> {
+        let env = self.env();
+        let prod = self.policy.is_prod(&env);
+        if !prod && !self.policy.approvers_required {
+            return Ok(());
+        }
+        let eligible = self.eligible_approvers(r);
+        let valid = r.approvals.iter().any(|a| {
+            heads.iter().any(|h| !h.is_empty() && *h == a.head_sha)
+                && (!prod || eligible.iter().any(|l| l.eq_ignore_ascii_case(&a.login)))
+                && (!self.policy.approvers_required
+                    || self
+                        .policy
+                        .approvers
+                        .iter()
+                        .any(|l| l.eq_ignore_ascii_case(&a.login)))
+        });
+        if valid {
+            return Ok(());
+        }
+        let p = self.prefix();
+        let remedy = if eligible.is_empty() {
+            "Nobody who did not write this request may approve it here (TFPILOT_PROD_ALLOWED_USERS, TFPILOT_APPROVERS); an administrator must add someone.".to_owned()
+        } else {
+            format!(
+                "Ask {} to `{p} approve` it, then apply.",
+                mention_list(&eligible.iter().collect::<Vec<_>>())
+            )
+        };
+        Err(deny(
+            format!(
+                "This change to `{env}` was merged without a TfPilot approval of the merged commit, and `{env}` needs one before it is applied."
+            ),
+            remedy,
+        ))
     }
 
     fn merge(&mut self, at: CommentAt, r: &Request) -> Result<(), Denial> {
@@ -1308,6 +1422,7 @@ impl<'a> Decider<'a> {
             })
             .unwrap_or_default();
         self.fresh_plan(r, &heads)?;
+        self.require_approval(r, &heads)?;
         self.dispatch(RunKind::Apply)?;
         self.set_status(RequestStatus::Applying, "apply", None);
         self.reply(
@@ -1484,6 +1599,7 @@ impl<'a> Decider<'a> {
                     number,
                     plan_ok,
                     approved,
+                    self.policy.is_prod(&self.env()) || self.policy.approvers_required,
                     &self.env(),
                     &p,
                 ),
@@ -1764,6 +1880,15 @@ fn store_conversation(r: &mut Request, conv: &Conversation, reply: &Reply) {
             }
         }
     }
+}
+
+/// Whether `login` wrote inputs of `r`: opened it, or changed its inputs since.
+fn is_author(r: &Request, login: &str) -> bool {
+    r.requester.eq_ignore_ascii_case(login)
+        || r.timeline.iter().any(|e| {
+            matches!(e.event.as_str(), "inputs_changed" | "revised")
+                && e.actor.eq_ignore_ascii_case(login)
+        })
 }
 
 fn require_listed(

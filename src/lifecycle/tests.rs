@@ -399,9 +399,9 @@ fn prod_allow_lists_guard_approve_merge_apply_cleanup_and_destroy() {
         } else {
             request(env, *status)
         };
-        if *command == Command::Merge {
+        if matches!(command, Command::Merge | Command::Apply) {
             r.approvals.push(Approval {
-                login: "x".into(),
+                login: "alice".into(),
                 at: now(),
                 head_sha: "head1".into(),
             });
@@ -484,6 +484,133 @@ fn the_requester_cannot_approve_their_own_prod_request() {
     // In dev, the requester may approve.
     let r = request("dev", RequestStatus::Planned);
     assert!(run(Some(&r), &cmd(Command::Approve), &writer("carol"), &p, &f).is_ok());
+}
+
+/// Four eyes in prod: whoever wrote the inputs (not only the requester) cannot approve them —
+/// else anyone on the allow-list could `set` their own values on someone's request and approve
+/// that revision themselves.
+#[test]
+fn whoever_changed_the_inputs_cannot_approve_a_prod_request() {
+    let registry = Registry::embedded();
+    let f = facts(registry);
+    let mut r = request("prod", RequestStatus::Planned);
+    r.record(now(), "Alice", "revised", Some("revision 2".into()));
+    let text = denied(&r, &cmd(Command::Approve), &writer("alice"), &policy(), &f);
+    assert!(
+        text.contains(
+            "You changed the inputs of this request, and a `prod` request needs approval from someone who did not write it."
+        ),
+        "{text}"
+    );
+    assert!(text.contains("Ask @bob."), "{text}");
+    let d = run(
+        Some(&r),
+        &cmd(Command::Approve),
+        &writer("bob"),
+        &policy(),
+        &f,
+    )
+    .unwrap();
+    assert_eq!(d.request.unwrap().status, RequestStatus::Approved);
+    // A conversation turn before the submit counts too.
+    let mut r = request("prod", RequestStatus::Planned);
+    r.record(now(), "bob", "inputs_changed", None);
+    let text = denied(&r, &cmd(Command::Approve), &writer("bob"), &policy(), &f);
+    assert!(text.contains("You changed the inputs"), "{text}");
+    assert!(text.contains("Ask @alice."), "{text}");
+}
+
+/// GitHub's merge button needs only write access: a prod change merged without a TfPilot
+/// approval (or approved for another commit) is not applied until someone on the allow-list
+/// who did not write it approves the merged change.
+#[test]
+fn a_prod_change_merged_without_an_approval_is_not_applied() {
+    let registry = Registry::embedded();
+    let f = merged_facts(registry);
+    let mut p = policy();
+    p.prod_allowed_users.push("carol".into());
+    let r = merged("prod", RequestStatus::Merged);
+    for login in ["bob", "carol"] {
+        let text = denied(&r, &cmd(Command::Apply), &writer(login), &p, &f);
+        assert!(
+            text.contains("was merged without a TfPilot approval of the merged commit"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Ask one of @alice, @bob to `/tfpilot approve` it, then apply."),
+            "{text}"
+        );
+    }
+    // An approval of another commit does not count.
+    let mut stale = r.clone();
+    stale.approvals.push(Approval {
+        login: "alice".into(),
+        at: now(),
+        head_sha: "old".into(),
+    });
+    let text = denied(&stale, &cmd(Command::Apply), &writer("bob"), &p, &f);
+    assert!(text.contains("without a TfPilot approval"), "{text}");
+    // The requester cannot approve the merged change either…
+    let text = denied(&r, &cmd(Command::Approve), &writer("carol"), &p, &f);
+    assert!(text.contains("You opened this request"), "{text}");
+    // …someone else on the list can, and then it is applied.
+    let d = run(Some(&r), &cmd(Command::Approve), &writer("alice"), &p, &f).unwrap();
+    assert_eq!(kinds(&d), ["comment"]);
+    let approved = d.request.unwrap();
+    assert_eq!(approved.status, RequestStatus::Merged);
+    assert_eq!(approved.approvals.len(), 1);
+    assert_eq!(approved.approvals[0].head_sha, "head1");
+    let Effect::Comment {
+        body: Body::Text { text },
+        ..
+    } = &d.effects[0].effect
+    else {
+        panic!()
+    };
+    assert!(text.contains("Approved for `prod` by @alice"), "{text}");
+    assert!(text.contains("Next: `/tfpilot apply`"), "{text}");
+    let d = run(
+        Some(&approved),
+        &cmd(Command::Apply),
+        &writer("carol"),
+        &p,
+        &f,
+    )
+    .unwrap();
+    assert_eq!(d.request.unwrap().status, RequestStatus::Applying);
+    // With approvers configured, the same holds in every environment.
+    let mut p = policy();
+    p.approvers = vec!["erin".into()];
+    p.approvers_required = true;
+    let r = merged("dev", RequestStatus::Merged);
+    let text = denied(&r, &cmd(Command::Apply), &writer("dave"), &p, &f);
+    assert!(
+        text.contains("Ask @erin to `/tfpilot approve` it"),
+        "{text}"
+    );
+    let d = run(Some(&r), &cmd(Command::Approve), &writer("erin"), &p, &f).unwrap();
+    let approved = d.request.unwrap();
+    assert!(
+        run(
+            Some(&approved),
+            &cmd(Command::Apply),
+            &writer("dave"),
+            &p,
+            &f
+        )
+        .is_ok()
+    );
+    // Without approvers, a dev change merged with the button is applied as it is.
+    assert!(
+        run(
+            Some(&r),
+            &cmd(Command::Apply),
+            &writer("dave"),
+            &policy(),
+            &f
+        )
+        .is_ok()
+    );
 }
 
 // ---- apply needs a merged PR with the block and a fresh successful plan --------------------------

@@ -28,6 +28,59 @@ async fn planned(w: &World, env: &str, name: &str) -> (u64, u64) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prod_change_merged_with_the_button_is_applied_only_after_an_approval() {
+    within(240, async {
+        let w = World::start().await;
+        let (issue, pr) = planned(&w, "prod", "ledger").await;
+
+        // Anyone with write access can press the button; nobody approved.
+        w.sim.merge_pr_as(REPO, pr, "dave").await.expect("merge");
+        w.settle().await;
+        assert_eq!(w.request(issue).await.status, RequestStatus::Merged);
+        let merged = w
+            .sim
+            .comments(REPO, issue)
+            .into_iter()
+            .rev()
+            .find(|c| c.body.contains("is merged."))
+            .expect("the merge is answered");
+        assert!(
+            merged.body.contains("`/tfpilot approve`"),
+            "{}",
+            merged.body
+        );
+
+        // bob is on the prod allow-list, but nobody approved what was merged.
+        let step = w.say(issue, "bob", "/tfpilot apply").await;
+        assert!(
+            step.reply()
+                .contains("was merged without a TfPilot approval of the merged commit"),
+            "{}",
+            step.reply()
+        );
+        assert_eq!(w.request(issue).await.status, RequestStatus::Merged);
+        assert!(
+            w.sim
+                .terraform_state(REPO, "prod")
+                .is_none_or(|s| !s.contains("ledger")),
+            "nothing was applied"
+        );
+
+        // alice approves the merged change; then bob's apply goes through.
+        let step = w.say(issue, "alice", "/tfpilot approve").await;
+        assert!(
+            step.reply().contains("Approved for `prod` by @alice"),
+            "{}",
+            step.reply()
+        );
+        let step = w.say(issue, "bob", "/tfpilot apply").await;
+        step.find("Applied to `prod`");
+        assert_eq!(w.request(issue).await.status, RequestStatus::Applied);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_repository_approvers_narrow_approve_in_dev_too() {
     within(240, async {
         let w = World::start().await;
