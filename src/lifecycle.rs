@@ -1160,6 +1160,7 @@ impl<'a> Decider<'a> {
                 next_step(r, &p),
             ));
         }
+        self.own_head(r, &pr.head_sha)?;
         self.fresh_plan(r, &[&pr.head_sha])?;
         let head = pr.head_sha.clone();
         let now = self.facts.now;
@@ -1190,6 +1191,7 @@ impl<'a> Decider<'a> {
             return Err(running(r, RunKind::Plan));
         }
         let heads = self.merged_heads()?;
+        self.own_head(r, &heads[0])?;
         let heads: Vec<&str> = heads.iter().map(String::as_str).collect();
         self.fresh_plan(r, &heads)?;
         let head = r
@@ -1213,6 +1215,28 @@ impl<'a> Decider<'a> {
             say::approved_merged(&reply_key(at), &approvers, &head, &env, &p),
         );
         Ok(())
+    }
+
+    /// The pull request's head must be the last commit TfPilot made on the request branch:
+    /// commits pushed by someone else (to other environments, modules, workflows…) never get
+    /// an approval or a merge under TfPilot's name.
+    fn own_head(&self, r: &Request, head: &str) -> Result<(), Denial> {
+        let branch = request_branch(r.id);
+        let ours = r.branch_heads.get(&branch);
+        if ours.is_some_and(|o| !o.is_empty() && o == head) {
+            return Ok(());
+        }
+        let p = self.prefix();
+        Err(deny(
+            format!(
+                "The pull request has commits TfPilot did not make: it is at `{}`, and TfPilot's last commit on `{branch}` is `{}`. TfPilot approves and merges only the change it wrote.",
+                short_sha(head),
+                ours.map(|o| short_sha(o)).unwrap_or_else(|| "none".into())
+            ),
+            format!(
+                "Remove those commits from `{branch}` (reset it to TfPilot's commit), then `{p} plan` and approve again; or `{p} cancel` and open a new request."
+            ),
+        ))
     }
 
     /// The commits a merged change is known by (the PR's last head, the merge commit).
@@ -1307,6 +1331,7 @@ impl<'a> Decider<'a> {
                 next_step(r, &p),
             ));
         }
+        self.own_head(r, &pr.head_sha)?;
         if !r.approvals.iter().any(|a| a.head_sha == pr.head_sha) {
             return Err(deny(
                 format!(

@@ -105,6 +105,8 @@ fn request(env: &str, status: RequestStatus) -> Request {
     r.version = 3;
     r.status = status;
     r.revision = 1;
+    r.branch_heads
+        .insert(request_branch(r.id), "head1".to_owned());
     r.pull_request = Some(crate::store::PullRequestRef {
         number: 40,
         url: "https://github.com/acme/core-terraform/pull/40".into(),
@@ -896,7 +898,10 @@ fn set_after_the_pr_is_open_makes_a_new_revision() {
 fn approve_needs_a_fresh_successful_plan() {
     let registry = Registry::embedded();
     let mut f = facts(registry);
-    let r = request("dev", RequestStatus::Planned);
+    let mut r = request("dev", RequestStatus::Planned);
+    // TfPilot committed again after the plan (its branch head moved on).
+    r.branch_heads
+        .insert(request_branch(r.id), "pushed".to_owned());
     f.pr = Some(PrFacts {
         open: true,
         merged: false,
@@ -915,6 +920,52 @@ fn approve_needs_a_fresh_successful_plan() {
         &facts(registry),
     );
     assert!(text.contains("A plan is already running"), "{text}");
+}
+
+/// Commits someone else pushed to the request branch (or a branch prepared under the
+/// request's name) are never approved or merged under TfPilot's name, even with a fresh plan.
+#[test]
+fn a_pull_request_with_commits_tfpilot_did_not_make_is_not_approved_or_merged() {
+    let registry = Registry::embedded();
+    let mut f = facts(registry);
+    f.pr = Some(PrFacts {
+        open: true,
+        merged: false,
+        head_sha: "pushed".into(),
+        mergeable: Some(true),
+        merge_sha: None,
+    });
+    let mut r = request("dev", RequestStatus::Planned);
+    // A fresh, successful plan of the pushed head.
+    r.runs.get_mut(&RunKind::Plan).unwrap().head_sha = Some("pushed".into());
+    let text = denied(&r, &cmd(Command::Approve), &writer("dave"), &policy(), &f);
+    assert!(
+        text.contains("The pull request has commits TfPilot did not make: it is at `pushed`, and TfPilot's last commit on `request/3f2a4c1e-8b7d-4e2f-9a1b-0c3d5e7f9a2b` is `head1`."),
+        "{text}"
+    );
+    assert!(text.contains("reset it to TfPilot's commit"), "{text}");
+    let mut approved = r.clone();
+    approved.status = RequestStatus::Approved;
+    approved.approvals.push(Approval {
+        login: "dave".into(),
+        at: now(),
+        head_sha: "pushed".into(),
+    });
+    let text = denied(
+        &approved,
+        &cmd(Command::Merge),
+        &writer("dave"),
+        &policy(),
+        &f,
+    );
+    assert!(text.contains("commits TfPilot did not make"), "{text}");
+    // Merged with the button: a prod approval of it is refused too.
+    let mut m = merged("prod", RequestStatus::Merged);
+    m.runs.get_mut(&RunKind::Plan).unwrap().head_sha = Some("pushed".into());
+    let mut mf = merged_facts(registry);
+    mf.pr.as_mut().unwrap().head_sha = "pushed".into();
+    let text = denied(&m, &cmd(Command::Approve), &writer("alice"), &policy(), &mf);
+    assert!(text.contains("commits TfPilot did not make"), "{text}");
 }
 
 #[test]

@@ -116,3 +116,93 @@ async fn the_repository_approvers_narrow_approve_in_dev_too() {
     })
     .await;
 }
+
+/// A request that is complete but not submitted. Returns (issue, request id).
+async fn ready(w: &World, name: &str) -> (u64, tfpilot::ids::RequestId) {
+    let issue = w.sim.open_issue(REPO, "carol", name, "").expect("issue");
+    let step = w
+        .say(
+            issue,
+            "carol",
+            &format!("/tfpilot new s3-bucket env=dev name={name}"),
+        )
+        .await;
+    assert!(step.reply().contains("**Ready.**"), "{}", step.reply());
+    (issue, w.request(issue).await.id)
+}
+
+/// Lines nobody reviewing a dev request would look for, in a file TfPilot does not own.
+const SMUGGLED: (&str, Option<&str>) = (
+    "envs/prod/smuggled.tf",
+    Some("resource \"terraform_data\" \"smuggled\" {}\n"),
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_branch_prepared_under_the_request_name_is_not_submitted() {
+    within(240, async {
+        let w = World::start().await;
+        let (issue, id) = ready(&w, "invoices").await;
+        // The request id is in TfPilot's answer; dave prepares its branch before the submit.
+        w.sim
+            .push(REPO, &format!("request/{id}"), "dave", &[SMUGGLED])
+            .expect("push");
+
+        let step = w.say(issue, "carol", "/tfpilot submit").await;
+        let answer = step.find("could not open the pull request");
+        assert!(answer.contains("commits TfPilot did not make"), "{answer}");
+        assert!(
+            w.sim.pull_requests(REPO).is_empty(),
+            "no pull request carries the smuggled file"
+        );
+        assert_eq!(w.request(issue).await.status, RequestStatus::Ready);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commits_pushed_to_the_request_branch_are_never_approved_merged_or_built_on() {
+    within(240, async {
+        let w = World::start().await;
+        let (issue, pr) = planned(&w, "dev", "invoices").await;
+        let id = w.request(issue).await.id;
+        let pushed = w
+            .sim
+            .push(REPO, &format!("request/{id}"), "dave", &[SMUGGLED])
+            .expect("push");
+        assert_eq!(
+            w.sim
+                .pull_requests(REPO)
+                .into_iter()
+                .find(|p| p.number == pr)
+                .and_then(|p| p.head_sha),
+            Some(pushed),
+            "the pull request carries the push"
+        );
+        // A fresh plan of the new head does not make it TfPilot's change.
+        w.say(issue, "dave", "/tfpilot plan").await;
+        assert_eq!(w.request(issue).await.status, RequestStatus::Planned);
+        let step = w.say(issue, "dave", "/tfpilot approve").await;
+        assert!(
+            step.reply().contains("commits TfPilot did not make"),
+            "{}",
+            step.reply()
+        );
+        assert!(w.request(issue).await.approvals.is_empty());
+        let step = w.say(issue, "dave", "/tfpilot merge").await;
+        assert!(
+            step.reply().contains("`merge` cannot be used"),
+            "{}",
+            step.reply()
+        );
+        // Nor does a new revision committed on top of it.
+        let step = w.say(issue, "carol", "/tfpilot set versioning=on").await;
+        step.find("could not update the pull request");
+        let prs = w.sim.pull_requests(REPO);
+        assert!(prs.iter().all(|p| !p.merged), "nothing merged");
+        assert!(
+            w.sim.file(REPO, "main", SMUGGLED.0).is_none(),
+            "the smuggled file is not on main"
+        );
+    })
+    .await;
+}
