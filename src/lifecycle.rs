@@ -1596,7 +1596,8 @@ impl<'a> Decider<'a> {
         }
         let p = self.prefix().to_owned();
         let issue = r.issue_number;
-        if !(PR_STAGES.contains(&r.status)) {
+        // A pull request closed before can be reopened and merged on GitHub: then it is merged.
+        if !(PR_STAGES.contains(&r.status) || (merged && r.status == RequestStatus::PrClosed)) {
             return;
         }
         if merged {

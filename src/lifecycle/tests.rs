@@ -1324,6 +1324,26 @@ fn pull_request_closed_merged_or_not() {
     assert!(d.effects.is_empty());
 }
 
+/// A pull request closed without merging can be reopened and merged on GitHub: the request
+/// must follow, else it stays `pr_closed` with its block on the base branch and nothing can
+/// apply (or destroy) it.
+#[test]
+fn a_closed_pull_request_reopened_and_merged_is_merged() {
+    let registry = Registry::embedded();
+    let f = facts(registry);
+    let system = actor("octocat", Permission::None);
+    let r = request("dev", RequestStatus::PrClosed);
+    let merged_input = Input::PrClosed {
+        number: 40,
+        merged: true,
+        head_sha: "head1".into(),
+        merge_sha: Some("m1".into()),
+    };
+    let d = run(Some(&r), &merged_input, &system, &policy(), &f).unwrap();
+    assert_eq!(kinds(&d), ["comment"]);
+    assert_eq!(d.request.unwrap().status, RequestStatus::Merged);
+}
+
 #[test]
 fn cancel_closes_the_pr_and_archives_but_not_after_the_merge() {
     let registry = Registry::embedded();
