@@ -846,7 +846,7 @@ impl<'a> Decider<'a> {
                     ));
                 };
                 let text = comments::conversation::conversation_reply(&reply, &reply_key(at));
-                if r.block.as_deref() == Some(block.as_str()) {
+                if r.block.as_deref() == Some(block.as_str()) && !revision_uncommitted(r) {
                     // Nothing the Terraform block says changed: no new revision.
                     let req = self.req();
                     store_conversation(req, &conv, &reply);
@@ -1032,6 +1032,17 @@ impl<'a> Decider<'a> {
             | RequestStatus::Planned
             | RequestStatus::PlanFailed
             | RequestStatus::Approved => {
+                if revision_uncommitted(r) {
+                    return Err(deny(
+                        format!(
+                            "Revision {} of this request could not be committed to its pull request, so there is nothing new to plan.",
+                            r.revision
+                        ),
+                        format!(
+                            "Fix the problem, then change a value again (`{p} set key=value`) to commit it; `{p} show` lists the inputs."
+                        ),
+                    ));
+                }
                 self.req().approvals.clear();
                 self.push(
                     format!("minimize:r{}:v{}", r.revision, r.version),
@@ -1987,6 +1998,14 @@ fn dispatched_by_tfpilot(r: &Request, kind: RunKind, run: &RunUpdate) -> bool {
     run.event == "workflow_dispatch"
         && run.workflow_path == format!(".github/workflows/{file}")
         && on_its_ref
+}
+
+/// Whether the commit of the request's current revision was refused (the executor records a
+/// failed effect with an `error`): the branch still holds the revision before.
+fn revision_uncommitted(r: &Request) -> bool {
+    r.effects
+        .get(&format!("commit:r{}", r.revision))
+        .is_some_and(|e| e.result.get("error").is_some())
 }
 
 fn run_active(r: &Request, kind: RunKind) -> bool {

@@ -894,6 +894,65 @@ fn set_after_the_pr_is_open_makes_a_new_revision() {
     assert!(text.contains("cannot change any more"), "{text}");
 }
 
+/// When the commit of a new revision fails (e.g. the branch has someone else's commits), the
+/// answer says "change the value again": that must make a new commit, and meanwhile the
+/// revision that is not on the branch is neither planned nor approved — else a plan of the old
+/// block is taken for the new revision, merged, and the apply refuses it for good.
+#[test]
+fn a_revision_whose_commit_failed_is_committed_again_and_not_planned_meanwhile() {
+    let registry = Registry::embedded();
+    let f = facts(registry);
+    let r = request("dev", RequestStatus::Planned);
+    let set = cmd(Command::Set {
+        values: BTreeMap::from([("versioning".into(), "on".into())]),
+    });
+    let revised = run(Some(&r), &set, &writer("carol"), &policy(), &f)
+        .unwrap()
+        .request
+        .unwrap();
+    assert_eq!(revised.revision, 2);
+    let Some(commit) = run(Some(&r), &set, &writer("carol"), &policy(), &f)
+        .unwrap()
+        .effects
+        .into_iter()
+        .find(|e| matches!(e.effect, Effect::CommitBlock { .. }))
+    else {
+        panic!("no commit")
+    };
+    let failed = Input::EffectFailed {
+        key: commit.key.clone(),
+        effect: commit.effect,
+        reason: "the branch has commits TfPilot did not make".into(),
+    };
+    let mut stuck = run(
+        Some(&revised),
+        &failed,
+        &actor("tfpilot", Permission::None),
+        &policy(),
+        &f,
+    )
+    .unwrap()
+    .request
+    .unwrap();
+    assert_eq!(stuck.status, RequestStatus::PrOpen);
+    // The executor records the failed effect under its key.
+    stuck.effects.insert(
+        commit.key,
+        crate::store::EffectRecord {
+            at: now(),
+            result: serde_json::json!({ "error": "the branch has commits TfPilot did not make" }),
+        },
+    );
+    let text = denied(&stuck, &cmd(Command::Plan), &writer("carol"), &policy(), &f);
+    assert!(
+        text.contains("Revision 2 of this request could not be committed"),
+        "{text}"
+    );
+    let d = run(Some(&stuck), &set, &writer("carol"), &policy(), &f).unwrap();
+    assert_eq!(kinds(&d), ["minimize", "commit", "dispatch", "comment"]);
+    assert_eq!(d.request.unwrap().revision, 3);
+}
+
 #[test]
 fn approve_needs_a_fresh_successful_plan() {
     let registry = Registry::embedded();
