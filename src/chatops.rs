@@ -249,6 +249,7 @@ impl Chatops {
             new_request_id: RequestId::new_random(),
             pr: None,
             base_block: None,
+            base_head: None,
             listing: None,
         }
     }
@@ -361,6 +362,10 @@ impl Chatops {
                 && let Some(pr) = &r.pull_request
             {
                 let state = scope.gh.pull_request(pr.number).await?;
+                if state.merged {
+                    let base = r.base_branch.as_deref().unwrap_or("main");
+                    facts.base_head = scope.gh.branch_head(base).await?;
+                }
                 facts.pr = Some(PrFacts {
                     open: state.open,
                     merged: state.merged,
@@ -1009,6 +1014,7 @@ impl Chatops {
                     new_request_id: r.id,
                     pr: None,
                     base_block: None,
+                    base_head: None,
                     listing: None,
                 };
                 r.outbox.retain(|e| e.input != entry.input);

@@ -194,6 +194,9 @@ pub struct Facts<'a> {
     pub new_request_id: RequestId,
     pub pr: Option<PrFacts>,
     pub base_block: Option<BaseBlock>,
+    /// The head of the request's base branch (read with a merged pull request): a plan of the
+    /// merged change made after the merge runs there.
+    pub base_head: Option<String>,
     /// Requests for a `status` list.
     pub listing: Option<Vec<Request>>,
 }
@@ -1250,13 +1253,18 @@ impl<'a> Decider<'a> {
         ))
     }
 
-    /// The commits a merged change is known by (the PR's last head, the merge commit).
+    /// The commits a merged change is known by (the PR's last head, the merge commit, the base
+    /// branch's head now).
     fn merged_heads(&self) -> Result<Vec<String>, Denial> {
         let p = self.prefix();
         match &self.facts.pr {
             Some(pr) if pr.merged => {
                 let mut heads = vec![pr.head_sha.clone()];
                 heads.extend(pr.merge_sha.clone());
+                // A plan of the merged change after the merge runs on the base branch, which
+                // may have moved on since: its current head counts too (the block there is
+                // checked to be the request's own before an apply).
+                heads.extend(self.facts.base_head.clone());
                 Ok(heads)
             }
             _ => Err(deny(
@@ -1448,15 +1456,8 @@ impl<'a> Decider<'a> {
                 ));
             }
         }
-        let heads: Vec<&str> = pr
-            .map(|pr| {
-                let mut h = vec![pr.head_sha.as_str()];
-                if let Some(m) = pr.merge_sha.as_deref() {
-                    h.push(m);
-                }
-                h
-            })
-            .unwrap_or_default();
+        let heads = self.merged_heads()?;
+        let heads: Vec<&str> = heads.iter().map(String::as_str).collect();
         self.fresh_plan(r, &heads)?;
         self.require_approval(r, &heads)?;
         self.dispatch(RunKind::Apply)?;

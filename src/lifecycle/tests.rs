@@ -42,6 +42,7 @@ fn facts(registry: &Registry) -> Facts<'_> {
             mergeable: Some(true),
         }),
         base_block: Some(BaseBlock::Same),
+        base_head: None,
         listing: None,
     }
 }
@@ -681,6 +682,22 @@ fn apply_needs_a_successful_plan_of_the_merged_head() {
     let text = denied(&r, &cmd(Command::Apply), &writer("dave"), &policy(), &f);
     assert!(text.contains("The plan is stale: it was made for commit `head1`, and the pull request is now at `head2`."), "{text}");
     assert!(text.contains("`/tfpilot plan`"), "{text}");
+    // A plan made after the merge runs on the base branch, which may have moved on.
+    let mut after = r.clone();
+    after.runs.get_mut(&RunKind::Plan).unwrap().head_sha = Some("base2".into());
+    let text = denied(&after, &cmd(Command::Apply), &writer("dave"), &policy(), &f);
+    assert!(text.contains("The plan is stale"), "{text}");
+    f.base_head = Some("base2".into());
+    assert!(
+        run(
+            Some(&after),
+            &cmd(Command::Apply),
+            &writer("dave"),
+            &policy(),
+            &f
+        )
+        .is_ok()
+    );
     // A failed plan.
     f = merged_facts(registry);
     r.runs.get_mut(&RunKind::Plan).unwrap().conclusion = Some("failure".into());

@@ -206,3 +206,42 @@ async fn commits_pushed_to_the_request_branch_are_never_approved_merged_or_built
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_merged_before_its_plan_succeeded_is_planned_on_the_base_and_applied() {
+    within(240, async {
+        let w = World::start().await;
+        w.sim
+            .set_workflow(REPO, "plan.yml", tfpilot_sim::WorkflowBehavior::Fail)
+            .expect("workflow");
+        let (issue, _) = ready(&w, "invoices").await;
+        w.say(issue, "carol", "/tfpilot submit").await;
+        let r = w.request(issue).await;
+        assert_eq!(r.status, RequestStatus::PlanFailed);
+        let pr = r.pull_request.expect("pull request").number;
+        w.sim.merge_pr_as(REPO, pr, "dave").await.expect("merge");
+        w.settle().await;
+        assert_eq!(w.request(issue).await.status, RequestStatus::Merged);
+        // Someone else's change lands on main after the merge.
+        w.sim
+            .push(REPO, "main", "alice", &[("README.md", Some("# infra\n"))])
+            .expect("push");
+        w.sim
+            .set_workflow(
+                REPO,
+                "plan.yml",
+                tfpilot_sim::WorkflowBehavior::TerraformPlan,
+            )
+            .expect("workflow");
+
+        // The plan of the merged change runs on main as it is now; the apply follows it.
+        w.say(issue, "carol", "/tfpilot plan").await;
+        let plan = w.request(issue).await.runs[&tfpilot::store::RunKind::Plan].clone();
+        assert_eq!(plan.conclusion.as_deref(), Some("success"));
+        assert_eq!(plan.head_sha, w.sim.branch_head(REPO, "main"));
+        let step = w.say(issue, "carol", "/tfpilot apply").await;
+        step.find("Applied to `dev`");
+        assert_eq!(w.request(issue).await.status, RequestStatus::Applied);
+    })
+    .await;
+}
