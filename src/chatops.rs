@@ -1302,18 +1302,20 @@ impl Chatops {
             BlockChange::Remove => blocks::remove_block(text, &r.id),
         }
         .map_err(|e| EffectError::Refused(format!("`{file}`: {e}")))?;
-        let unchanged = current.is_some() && next == text;
+        // (A removal that deleted the file left nothing to remove either.)
+        let unchanged =
+            next == text && (current.is_some() || matches!(change, BlockChange::Remove));
+        if unchanged && let BranchStart::Existing { .. } = start {
+            // Done before (a retried cleanup or submit): nothing to commit.
+            return match &live {
+                Some(live) if *live != parent => Err(foreign_commits(branch, live)),
+                _ => Ok(commit_done(branch, r, parent, false)),
+            };
+        }
         if unchanged && matches!(change, BlockChange::Remove) {
             return Err(EffectError::Refused(format!(
                 "`{file}` on `{base}` has no block of this request, so there is nothing to remove"
             )));
-        }
-        if unchanged && let BranchStart::Existing { .. } = start {
-            return match &live {
-                Some(live) if *live == parent => Ok(commit_done(branch, r, parent, false)),
-                Some(live) => Err(foreign_commits(branch, live)),
-                None => Ok(commit_done(branch, r, parent, false)),
-            };
         }
         let changes = if next.is_empty() && matches!(change, BlockChange::Remove) {
             vec![FileChange::delete(file)]
