@@ -1257,7 +1257,7 @@ impl Chatops {
         message: &str,
         resumed: bool,
     ) -> Result<Done, EffectError> {
-        let known = r.branch_heads.get(branch).cloned();
+        let known = lifecycle::tfpilot_head(r, branch).cloned();
         let live = scope.gh.branch_head(branch).await?;
         let base_head = || async {
             scope.gh.branch_head(base).await?.ok_or_else(|| {

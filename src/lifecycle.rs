@@ -1236,7 +1236,7 @@ impl<'a> Decider<'a> {
     /// an approval or a merge under TfPilot's name.
     fn own_head(&self, r: &Request, head: &str) -> Result<(), Denial> {
         let branch = request_branch(r.id);
-        let ours = r.branch_heads.get(&branch);
+        let ours = tfpilot_head(r, &branch);
         if ours.is_some_and(|o| !o.is_empty() && o == head) {
             return Ok(());
         }
@@ -1999,6 +1999,17 @@ fn dispatched_by_tfpilot(r: &Request, kind: RunKind, run: &RunUpdate) -> bool {
     run.event == "workflow_dispatch"
         && run.workflow_path == format!(".github/workflows/{file}")
         && on_its_ref
+}
+
+/// The last commit TfPilot made on `branch` of `r`. A request stored before TfPilot kept
+/// [`Request::branch_heads`] has its own last commit on the request branch as its pull request's
+/// head (every TfPilot commit updated it).
+pub fn tfpilot_head<'r>(r: &'r Request, branch: &str) -> Option<&'r String> {
+    r.branch_heads.get(branch).or_else(|| {
+        (r.branch_heads.is_empty() && branch == request_branch(r.id))
+            .then(|| r.pull_request.as_ref().map(|pr| &pr.head_sha))
+            .flatten()
+    })
 }
 
 /// Whether the commit of the request's current revision was refused (the executor records a

@@ -1045,6 +1045,27 @@ fn a_pull_request_with_commits_tfpilot_did_not_make_is_not_approved_or_merged() 
 }
 
 #[test]
+fn a_request_stored_before_branch_heads_were_kept_still_knows_its_own_head() {
+    let registry = Registry::embedded();
+    let f = facts(registry);
+    let mut r = request("dev", RequestStatus::Planned);
+    r.branch_heads.clear();
+    assert!(
+        run(
+            Some(&r),
+            &cmd(Command::Approve),
+            &writer("dave"),
+            &policy(),
+            &f
+        )
+        .is_ok()
+    );
+    r.pull_request.as_mut().unwrap().head_sha = "other".into();
+    let text = denied(&r, &cmd(Command::Approve), &writer("dave"), &policy(), &f);
+    assert!(text.contains("commits TfPilot did not make"), "{text}");
+}
+
+#[test]
 fn merge_requires_an_approval_of_the_current_head() {
     let registry = Registry::embedded();
     let f = facts(registry);
