@@ -63,9 +63,6 @@ const MAX_PLAN_ARTIFACT_BYTES: u64 = 20 * 1024 * 1024;
 /// The longest comment body kept in the request's effect record (for the chat log).
 const MAX_RECORDED_BODY: usize = 16 * 1024;
 
-/// How often a commit is tried again when the branch moved under it.
-const COMMIT_ATTEMPTS: u32 = 3;
-
 /// The executor. Cheap to clone.
 #[derive(Clone)]
 pub struct Chatops {
@@ -252,6 +249,7 @@ impl Chatops {
             new_request_id: RequestId::new_random(),
             pr: None,
             base_block: None,
+            base_head: None,
             listing: None,
         }
     }
@@ -341,7 +339,14 @@ impl Chatops {
         let in_prod = request
             .and_then(|r| r.environment.as_deref())
             .is_some_and(|env| policy.is_prod(env));
-        if matches!(command, Command::New { .. }) || (guarded && in_prod) {
+        // The repository's lists narrow the environment's: read them wherever they decide —
+        // `.tfpilot.yml`'s approvers apply to approve (and to the apply of a change merged
+        // without one) in every environment, not only in prod.
+        if matches!(
+            command,
+            Command::New { .. } | Command::Approve | Command::Apply
+        ) || (guarded && in_prod)
+        {
             match self.read_settings(scope).await? {
                 Ok(settings) => {
                     policy = settings.narrow(&policy);
@@ -357,6 +362,10 @@ impl Chatops {
                 && let Some(pr) = &r.pull_request
             {
                 let state = scope.gh.pull_request(pr.number).await?;
+                if state.merged {
+                    let base = r.base_branch.as_deref().unwrap_or("main");
+                    facts.base_head = scope.gh.branch_head(base).await?;
+                }
                 facts.pr = Some(PrFacts {
                     open: state.open,
                     merged: state.merged,
@@ -700,6 +709,9 @@ impl Chatops {
             phase,
             head_sha: e.workflow_run.head_sha.clone(),
             url: e.workflow_run.html_url.clone(),
+            workflow_path: e.workflow_run.path.clone().unwrap_or_default(),
+            event: e.workflow_run.event.clone(),
+            head_branch: e.workflow_run.head_branch.clone().unwrap_or_default(),
         });
         let actor = Actor {
             login: e.sender.login.clone(),
@@ -1002,6 +1014,7 @@ impl Chatops {
                     new_request_id: r.id,
                     pr: None,
                     base_block: None,
+                    base_head: None,
                     listing: None,
                 };
                 r.outbox.retain(|e| e.input != entry.input);
@@ -1084,7 +1097,7 @@ impl Chatops {
                 change,
                 message,
             } => {
-                self.commit_block(scope, r, branch, base, file, change, message)
+                self.commit_block(scope, r, branch, base, file, change, message, resumed)
                     .await
             }
             Effect::OpenPr {
@@ -1228,6 +1241,10 @@ impl Chatops {
         }
     }
 
+    /// Commits the block change on `branch`: on top of TfPilot's own last commit there, or on a
+    /// new branch from `base`. A branch with commits TfPilot did not make (prepared under the
+    /// request's name, or pushed to since) is refused, never built on: TfPilot's pull request
+    /// holds TfPilot's lines only.
     #[allow(clippy::too_many_arguments)]
     async fn commit_block(
         &self,
@@ -1238,59 +1255,86 @@ impl Chatops {
         file: &str,
         change: &BlockChange,
         message: &str,
+        resumed: bool,
     ) -> Result<Done, EffectError> {
-        for attempt in 1..=COMMIT_ATTEMPTS {
-            let (start, head) = match scope.gh.branch_head(branch).await? {
-                Some(head) => (
+        let known = lifecycle::tfpilot_head(r, branch).cloned();
+        let live = scope.gh.branch_head(branch).await?;
+        let base_head = || async {
+            scope.gh.branch_head(base).await?.ok_or_else(|| {
+                EffectError::Refused(format!("the base branch `{base}` does not exist"))
+            })
+        };
+        let (start, parent) = match (&live, &known) {
+            (None, _) => {
+                let from = base_head().await?;
+                (BranchStart::New { from: from.clone() }, from)
+            }
+            (Some(live), Some(known)) if live == known => (
+                BranchStart::Existing {
+                    expected_head: live.clone(),
+                },
+                live.clone(),
+            ),
+            // A commit TfPilot made before a crash was not recorded: committing from where
+            // TfPilot last was finds it (the client compares the branch head with the commit it
+            // was asked to make); anything else there is someone else's.
+            (Some(_), _) if resumed => {
+                let expected = match &known {
+                    Some(k) => k.clone(),
+                    None => base_head().await?,
+                };
+                (
                     BranchStart::Existing {
-                        expected_head: head.clone(),
+                        expected_head: expected.clone(),
                     },
-                    head,
-                ),
-                None => {
-                    let from = scope.gh.branch_head(base).await?.ok_or_else(|| {
-                        EffectError::Refused(format!("the base branch `{base}` does not exist"))
-                    })?;
-                    (BranchStart::New { from: from.clone() }, from)
-                }
-            };
-            let current = scope.gh.get_file(&head, file).await?;
-            let text = current
-                .as_ref()
-                .map(|f| f.text.as_str())
-                .unwrap_or_default();
-            let next = match change {
-                BlockChange::Upsert { block } => blocks::upsert_block(text, &r.id, block),
-                BlockChange::Remove => blocks::remove_block(text, &r.id),
+                    expected,
+                )
             }
-            .map_err(|e| EffectError::Refused(format!("`{file}`: {e}")))?;
-            let unchanged = current.is_some() && next == text;
-            if unchanged && matches!(start, BranchStart::Existing { .. }) {
-                return Ok(commit_done(branch, r, head, false));
-            }
-            if unchanged && matches!(change, BlockChange::Remove) {
-                return Err(EffectError::Refused(format!(
-                    "`{file}` on `{base}` has no block of this request, so there is nothing to remove"
-                )));
-            }
-            let changes = if next.is_empty() && matches!(change, BlockChange::Remove) {
-                vec![FileChange::delete(file)]
-            } else {
-                vec![FileChange::put(file, next)]
-            };
-            match scope
-                .gh
-                .commit_files(branch, start, message, &changes)
-                .await
-            {
-                Ok(c) => return Ok(commit_done(branch, r, c.oid, true)),
-                Err(GitHubError::StaleHead { .. }) if attempt < COMMIT_ATTEMPTS => continue,
-                Err(e) => return Err(e.into()),
-            }
+            (Some(live), _) => return Err(foreign_commits(branch, live)),
+        };
+        let current = scope.gh.get_file(&parent, file).await?;
+        let text = current
+            .as_ref()
+            .map(|f| f.text.as_str())
+            .unwrap_or_default();
+        let next = match change {
+            BlockChange::Upsert { block } => blocks::upsert_block(text, &r.id, block),
+            BlockChange::Remove => blocks::remove_block(text, &r.id),
         }
-        Err(EffectError::Retry(anyhow::anyhow!(
-            "the branch {branch} kept moving while TfPilot committed"
-        )))
+        .map_err(|e| EffectError::Refused(format!("`{file}`: {e}")))?;
+        // (A removal that deleted the file left nothing to remove either.)
+        let unchanged =
+            next == text && (current.is_some() || matches!(change, BlockChange::Remove));
+        if unchanged && let BranchStart::Existing { .. } = start {
+            // Done before (a retried cleanup or submit): nothing to commit.
+            return match &live {
+                Some(live) if *live != parent => Err(foreign_commits(branch, live)),
+                _ => Ok(commit_done(branch, r, parent, false)),
+            };
+        }
+        if unchanged && matches!(change, BlockChange::Remove) {
+            return Err(EffectError::Refused(format!(
+                "`{file}` on `{base}` has no block of this request, so there is nothing to remove"
+            )));
+        }
+        let changes = if next.is_empty() && matches!(change, BlockChange::Remove) {
+            vec![FileChange::delete(file)]
+        } else {
+            vec![FileChange::put(file, next)]
+        };
+        match scope
+            .gh
+            .commit_files(branch, start, message, &changes)
+            .await
+        {
+            Ok(c) => Ok(commit_done(branch, r, c.oid, true)),
+            // The branch is not where TfPilot left it (nor one TfPilot commit past it).
+            Err(GitHubError::StaleHead { .. }) => {
+                let head = scope.gh.branch_head(branch).await?.unwrap_or_default();
+                Err(foreign_commits(branch, &head))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     async fn post_plan(
@@ -1439,6 +1483,15 @@ impl Chatops {
     }
 }
 
+/// Why TfPilot does not commit on `branch`, for the person.
+fn foreign_commits(branch: &str, head: &str) -> EffectError {
+    EffectError::Refused(format!(
+        "the branch `{branch}` has commits TfPilot did not make (it is at `{}`); TfPilot only \
+         commits on its own. Delete the branch (or reset it to TfPilot's last commit) and try again",
+        lifecycle::short_sha(head)
+    ))
+}
+
 fn commit_done(branch: &str, r: &Request, oid: String, made: bool) -> Done {
     let is_request_branch = branch == lifecycle::request_branch(r.id);
     let branch = branch.to_owned();
@@ -1446,6 +1499,7 @@ fn commit_done(branch: &str, r: &Request, oid: String, made: bool) -> Done {
     Done {
         result,
         apply: Some(Box::new(move |r: &mut Request| {
+            r.branch_heads.insert(branch.clone(), oid.clone());
             if is_request_branch {
                 r.branch = Some(branch.clone());
                 if let Some(pr) = r.pull_request.as_mut()

@@ -126,6 +126,12 @@ pub struct RunUpdate {
     pub phase: RunPhase,
     pub head_sha: String,
     pub url: String,
+    /// The workflow file the run is of (`.github/workflows/plan.yml`).
+    pub workflow_path: String,
+    /// What started it (`workflow_dispatch` for TfPilot's runs).
+    pub event: String,
+    /// The branch it runs on (the dispatched ref).
+    pub head_branch: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,6 +194,9 @@ pub struct Facts<'a> {
     pub new_request_id: RequestId,
     pub pr: Option<PrFacts>,
     pub base_block: Option<BaseBlock>,
+    /// The head of the request's base branch (read with a merged pull request): a plan of the
+    /// merged change made after the merge runs there.
+    pub base_head: Option<String>,
     /// Requests for a `status` list.
     pub listing: Option<Vec<Request>>,
 }
@@ -840,7 +849,7 @@ impl<'a> Decider<'a> {
                     ));
                 };
                 let text = comments::conversation::conversation_reply(&reply, &reply_key(at));
-                if r.block.as_deref() == Some(block.as_str()) {
+                if r.block.as_deref() == Some(block.as_str()) && !revision_uncommitted(r) {
                     // Nothing the Terraform block says changed: no new revision.
                     let req = self.req();
                     store_conversation(req, &conv, &reply);
@@ -1026,6 +1035,17 @@ impl<'a> Decider<'a> {
             | RequestStatus::Planned
             | RequestStatus::PlanFailed
             | RequestStatus::Approved => {
+                if revision_uncommitted(r) {
+                    return Err(deny(
+                        format!(
+                            "Revision {} of this request could not be committed to its pull request, so there is nothing new to plan.",
+                            r.revision
+                        ),
+                        format!(
+                            "Fix the problem, then change a value again (`{p} set key=value`) to commit it; `{p} show` lists the inputs."
+                        ),
+                    ));
+                }
                 self.req().approvals.clear();
                 self.push(
                     format!("minimize:r{}:v{}", r.revision, r.version),
@@ -1110,26 +1130,33 @@ impl<'a> Decider<'a> {
                 "TFPILOT_APPROVERS",
             )?;
         }
-        if self.policy.is_prod(&env) && r.requester.eq_ignore_ascii_case(&self.actor.login) {
-            let others: Vec<&String> = self
-                .policy
-                .prod_allowed_users
-                .iter()
-                .filter(|l| !l.eq_ignore_ascii_case(&self.actor.login))
-                .collect();
-            return Err(deny(
+        // Four eyes in prod: nobody approves inputs they wrote (the requester, or whoever
+        // changed them since).
+        if self.policy.is_prod(&env) && is_author(r, &self.actor.login) {
+            let others = self.eligible_approvers(r);
+            let reason = if r.requester.eq_ignore_ascii_case(&self.actor.login) {
                 format!(
                     "You opened this request, and a `{env}` request needs approval from someone else."
-                ),
+                )
+            } else {
+                format!(
+                    "You changed the inputs of this request, and a `{env}` request needs approval from someone who did not write it."
+                )
+            };
+            return Err(deny(
+                reason,
                 if others.is_empty() {
                     "Nobody else is on the prod allow-list (TFPILOT_PROD_ALLOWED_USERS); an administrator must add someone.".to_owned()
                 } else {
-                    format!("Ask {}.", mention_list(&others))
+                    format!("Ask {}.", mention_list(&others.iter().collect::<Vec<_>>()))
                 },
             ));
         }
         match r.status {
             RequestStatus::Planned | RequestStatus::Approved => {}
+            RequestStatus::Merged | RequestStatus::ApplyFailed => {
+                return self.approve_merged(at, r);
+            }
             RequestStatus::Planning => return Err(running(r, RunKind::Plan)),
             _ => {
                 return Err(self.wrong_state(r, "approve", "a request whose plan succeeded"));
@@ -1147,6 +1174,7 @@ impl<'a> Decider<'a> {
                 next_step(r, &p),
             ));
         }
+        self.own_head(r, &pr.head_sha)?;
         self.fresh_plan(r, &[&pr.head_sha])?;
         let head = pr.head_sha.clone();
         let now = self.facts.now;
@@ -1168,6 +1196,141 @@ impl<'a> Decider<'a> {
         Ok(())
     }
 
+    /// Approving a change that was merged (with GitHub's button) before it was approved: the
+    /// approval is for the merged commit whose plan succeeded, and lets `apply` go on.
+    fn approve_merged(&mut self, at: CommentAt, r: &Request) -> Result<(), Denial> {
+        let p = self.prefix().to_owned();
+        let env = self.env();
+        if run_active(r, RunKind::Plan) {
+            return Err(running(r, RunKind::Plan));
+        }
+        let heads = self.merged_heads()?;
+        self.own_head(r, &heads[0])?;
+        let heads: Vec<&str> = heads.iter().map(String::as_str).collect();
+        self.fresh_plan(r, &heads)?;
+        let head = r
+            .run(RunKind::Plan)
+            .and_then(|run| run.head_sha.clone())
+            .unwrap_or_default();
+        let now = self.facts.now;
+        let login = self.actor.login.clone();
+        let req = self.req();
+        req.approvals
+            .retain(|a| a.head_sha == head && !a.login.eq_ignore_ascii_case(&login));
+        req.approvals.push(Approval {
+            login: login.clone(),
+            at: now,
+            head_sha: head.clone(),
+        });
+        let approvers: Vec<String> = req.approvals.iter().map(|a| a.login.clone()).collect();
+        req.record(now, login, "approve", Some(short_sha(&head)));
+        self.reply(
+            at,
+            say::approved_merged(&reply_key(at), &approvers, &head, &env, &p),
+        );
+        Ok(())
+    }
+
+    /// The pull request's head must be the last commit TfPilot made on the request branch:
+    /// commits pushed by someone else (to other environments, modules, workflows…) never get
+    /// an approval or a merge under TfPilot's name.
+    fn own_head(&self, r: &Request, head: &str) -> Result<(), Denial> {
+        let branch = request_branch(r.id);
+        let ours = tfpilot_head(r, &branch);
+        if ours.is_some_and(|o| !o.is_empty() && o == head) {
+            return Ok(());
+        }
+        let p = self.prefix();
+        Err(deny(
+            format!(
+                "The pull request has commits TfPilot did not make: it is at `{}`, and TfPilot's last commit on `{branch}` is `{}`. TfPilot approves and merges only the change it wrote.",
+                short_sha(head),
+                ours.map(|o| short_sha(o)).unwrap_or_else(|| "none".into())
+            ),
+            format!(
+                "Remove those commits from `{branch}` (reset it to TfPilot's commit), then `{p} plan` and approve again; or `{p} cancel` and open a new request."
+            ),
+        ))
+    }
+
+    /// The commits a merged change is known by (the PR's last head, the merge commit, the base
+    /// branch's head now).
+    fn merged_heads(&self) -> Result<Vec<String>, Denial> {
+        let p = self.prefix();
+        match &self.facts.pr {
+            Some(pr) if pr.merged => {
+                let mut heads = vec![pr.head_sha.clone()];
+                heads.extend(pr.merge_sha.clone());
+                // A plan of the merged change after the merge runs on the base branch, which
+                // may have moved on since: its current head counts too (the block there is
+                // checked to be the request's own before an apply).
+                heads.extend(self.facts.base_head.clone());
+                Ok(heads)
+            }
+            _ => Err(deny(
+                "GitHub does not show the pull request as merged.",
+                format!("Merge it (`{p} merge` or GitHub's button), then apply."),
+            )),
+        }
+    }
+
+    /// Who may still approve this request: everyone allowed to (the prod allow-list in prod,
+    /// the approvers when they are required) but the people who wrote its inputs.
+    fn eligible_approvers(&self, r: &Request) -> Vec<String> {
+        let env = self.env();
+        let prod = self.policy.is_prod(&env);
+        let listed = |list: &[String], l: &str| list.iter().any(|x| x.eq_ignore_ascii_case(l));
+        let mut out: Vec<String> = if prod {
+            self.policy.prod_allowed_users.clone()
+        } else {
+            self.policy.approvers.clone()
+        };
+        out.retain(|l| {
+            (!prod || !is_author(r, l))
+                && (!self.policy.approvers_required || listed(&self.policy.approvers, l))
+        });
+        out
+    }
+
+    /// In prod (and wherever approvers are required) a change is applied only with an approval
+    /// of the merged commit by someone allowed to give it: the merge button does not check that.
+    fn require_approval(&self, r: &Request, heads: &[&str]) -> Result<(), Denial> {
+        let env = self.env();
+        let prod = self.policy.is_prod(&env);
+        if !prod && !self.policy.approvers_required {
+            return Ok(());
+        }
+        let eligible = self.eligible_approvers(r);
+        let valid = r.approvals.iter().any(|a| {
+            heads.iter().any(|h| !h.is_empty() && *h == a.head_sha)
+                && (!prod || eligible.iter().any(|l| l.eq_ignore_ascii_case(&a.login)))
+                && (!self.policy.approvers_required
+                    || self
+                        .policy
+                        .approvers
+                        .iter()
+                        .any(|l| l.eq_ignore_ascii_case(&a.login)))
+        });
+        if valid {
+            return Ok(());
+        }
+        let p = self.prefix();
+        let remedy = if eligible.is_empty() {
+            "Nobody who did not write this request may approve it here (TFPILOT_PROD_ALLOWED_USERS, TFPILOT_APPROVERS); an administrator must add someone.".to_owned()
+        } else {
+            format!(
+                "Ask {} to `{p} approve` it, then apply.",
+                mention_list(&eligible.iter().collect::<Vec<_>>())
+            )
+        };
+        Err(deny(
+            format!(
+                "This change to `{env}` was merged without a TfPilot approval of the merged commit, and `{env}` needs one before it is applied."
+            ),
+            remedy,
+        ))
+    }
+
     fn merge(&mut self, at: CommentAt, r: &Request) -> Result<(), Denial> {
         let p = self.prefix().to_owned();
         self.require_prod_list("merge")?;
@@ -1187,6 +1350,7 @@ impl<'a> Decider<'a> {
                 next_step(r, &p),
             ));
         }
+        self.own_head(r, &pr.head_sha)?;
         if !r.approvals.iter().any(|a| a.head_sha == pr.head_sha) {
             return Err(deny(
                 format!(
@@ -1292,16 +1456,10 @@ impl<'a> Decider<'a> {
                 ));
             }
         }
-        let heads: Vec<&str> = pr
-            .map(|pr| {
-                let mut h = vec![pr.head_sha.as_str()];
-                if let Some(m) = pr.merge_sha.as_deref() {
-                    h.push(m);
-                }
-                h
-            })
-            .unwrap_or_default();
+        let heads = self.merged_heads()?;
+        let heads: Vec<&str> = heads.iter().map(String::as_str).collect();
         self.fresh_plan(r, &heads)?;
+        self.require_approval(r, &heads)?;
         self.dispatch(RunKind::Apply)?;
         self.set_status(RequestStatus::Applying, "apply", None);
         self.reply(
@@ -1450,7 +1608,8 @@ impl<'a> Decider<'a> {
         }
         let p = self.prefix().to_owned();
         let issue = r.issue_number;
-        if !(PR_STAGES.contains(&r.status)) {
+        // A pull request closed before can be reopened and merged on GitHub: then it is merged.
+        if !(PR_STAGES.contains(&r.status) || (merged && r.status == RequestStatus::PrClosed)) {
             return;
         }
         if merged {
@@ -1478,6 +1637,7 @@ impl<'a> Decider<'a> {
                     number,
                     plan_ok,
                     approved,
+                    self.policy.is_prod(&self.env()) || self.policy.approvers_required,
                     &self.env(),
                     &p,
                 ),
@@ -1496,17 +1656,24 @@ impl<'a> Decider<'a> {
         let Some(r) = self.request.clone() else {
             return;
         };
-        let found = r.runs.iter().find(|(_, rec)| {
-            rec.run_id == Some(run.run_id)
-                || rec
-                    .dispatch_id
-                    .as_deref()
-                    .is_some_and(|d| run.title.contains(d))
+        // Anyone who can push a workflow can give a run any title, so the title alone never
+        // maps a run: once GitHub said which run a dispatch started, only that run id counts;
+        // before, the dispatch id must be a word of the title, and the run must be what TfPilot
+        // dispatched (its workflow file, `workflow_dispatch`, on the ref it dispatched).
+        let found = r.runs.iter().find(|(_, rec)| match rec.run_id {
+            Some(id) => id == run.run_id,
+            None => rec
+                .dispatch_id
+                .as_deref()
+                .is_some_and(|d| run.title.split_whitespace().any(|w| w == d)),
         });
         let Some((&kind, record)) = found else {
             // Not a run this request is waiting for (an older revision's, or not TfPilot's).
             return;
         };
+        if !dispatched_by_tfpilot(&r, kind, run) {
+            return;
+        }
         let mut record = record.clone();
         if record.conclusion.is_some() {
             return;
@@ -1753,6 +1920,15 @@ fn store_conversation(r: &mut Request, conv: &Conversation, reply: &Reply) {
     }
 }
 
+/// Whether `login` wrote inputs of `r`: opened it, or changed its inputs since.
+fn is_author(r: &Request, login: &str) -> bool {
+    r.requester.eq_ignore_ascii_case(login)
+        || r.timeline.iter().any(|e| {
+            matches!(e.event.as_str(), "inputs_changed" | "revised")
+                && e.actor.eq_ignore_ascii_case(login)
+        })
+}
+
 fn require_listed(
     login: &str,
     list: &[String],
@@ -1809,6 +1985,39 @@ pub fn kind_word(kind: RunKind) -> &'static str {
         RunKind::Cleanup => "cleanup",
         RunKind::Drift => "drift",
     }
+}
+
+/// Whether `run` is a run TfPilot's dispatch of `kind` would start: `workflow_dispatch` of the
+/// request's workflow file, on the request branch (a plan before the merge) or the base branch.
+fn dispatched_by_tfpilot(r: &Request, kind: RunKind, run: &RunUpdate) -> bool {
+    let Some(file) = r.workflows.get(&kind) else {
+        return false;
+    };
+    let base = r.base_branch.as_deref().unwrap_or("main");
+    let on_its_ref = run.head_branch == base
+        || (kind == RunKind::Plan && run.head_branch == request_branch(r.id));
+    run.event == "workflow_dispatch"
+        && run.workflow_path == format!(".github/workflows/{file}")
+        && on_its_ref
+}
+
+/// The last commit TfPilot made on `branch` of `r`. A request stored before TfPilot kept
+/// [`Request::branch_heads`] has its own last commit on the request branch as its pull request's
+/// head (every TfPilot commit updated it).
+pub fn tfpilot_head<'r>(r: &'r Request, branch: &str) -> Option<&'r String> {
+    r.branch_heads.get(branch).or_else(|| {
+        (r.branch_heads.is_empty() && branch == request_branch(r.id))
+            .then(|| r.pull_request.as_ref().map(|pr| &pr.head_sha))
+            .flatten()
+    })
+}
+
+/// Whether the commit of the request's current revision was refused (the executor records a
+/// failed effect with an `error`): the branch still holds the revision before.
+fn revision_uncommitted(r: &Request) -> bool {
+    r.effects
+        .get(&format!("commit:r{}", r.revision))
+        .is_some_and(|e| e.result.get("error").is_some())
 }
 
 fn run_active(r: &Request, kind: RunKind) -> bool {

@@ -167,6 +167,25 @@ pub fn approved(
     )
 }
 
+/// An approval of a change merged before it was approved.
+pub fn approved_merged(
+    key: &str,
+    approvers: &[String],
+    head: &str,
+    environment: &str,
+    prefix: &str,
+) -> String {
+    let who: Vec<String> = approvers.iter().map(|a| format!("@{a}")).collect();
+    with_marker(
+        key,
+        &format!(
+            "✅ Approved for `{environment}` by {} (merged change, commit `{}`). Next: `{prefix} apply`.\n",
+            who.join(", "),
+            short_sha(head)
+        ),
+    )
+}
+
 pub fn merging(key: &str, number: u64) -> String {
     with_marker(key, &format!("🔀 Merging #{number}…\n"))
 }
@@ -176,6 +195,7 @@ pub fn merged(
     number: u64,
     plan_ok: bool,
     approved: bool,
+    approval_needed: bool,
     environment: &str,
     prefix: &str,
 ) -> String {
@@ -186,6 +206,11 @@ pub fn merged(
         let _ = write!(
             s,
             " It was merged without a successful plan of its last commit: `{prefix} plan` plans the merged change, then `{prefix} apply`."
+        );
+    } else if approval_needed {
+        let _ = write!(
+            s,
+            " It was merged without a TfPilot approval of its last commit, and `{environment}` needs one: `{prefix} approve` (by someone allowed to approve who did not write it), then `{prefix} apply`."
         );
     } else {
         let _ = write!(

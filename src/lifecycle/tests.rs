@@ -42,6 +42,7 @@ fn facts(registry: &Registry) -> Facts<'_> {
             mergeable: Some(true),
         }),
         base_block: Some(BaseBlock::Same),
+        base_head: None,
         listing: None,
     }
 }
@@ -105,6 +106,8 @@ fn request(env: &str, status: RequestStatus) -> Request {
     r.version = 3;
     r.status = status;
     r.revision = 1;
+    r.branch_heads
+        .insert(request_branch(r.id), "head1".to_owned());
     r.pull_request = Some(crate::store::PullRequestRef {
         number: 40,
         url: "https://github.com/acme/core-terraform/pull/40".into(),
@@ -399,9 +402,9 @@ fn prod_allow_lists_guard_approve_merge_apply_cleanup_and_destroy() {
         } else {
             request(env, *status)
         };
-        if *command == Command::Merge {
+        if matches!(command, Command::Merge | Command::Apply) {
             r.approvals.push(Approval {
-                login: "x".into(),
+                login: "alice".into(),
                 at: now(),
                 head_sha: "head1".into(),
             });
@@ -486,6 +489,133 @@ fn the_requester_cannot_approve_their_own_prod_request() {
     assert!(run(Some(&r), &cmd(Command::Approve), &writer("carol"), &p, &f).is_ok());
 }
 
+/// Four eyes in prod: whoever wrote the inputs (not only the requester) cannot approve them —
+/// else anyone on the allow-list could `set` their own values on someone's request and approve
+/// that revision themselves.
+#[test]
+fn whoever_changed_the_inputs_cannot_approve_a_prod_request() {
+    let registry = Registry::embedded();
+    let f = facts(registry);
+    let mut r = request("prod", RequestStatus::Planned);
+    r.record(now(), "Alice", "revised", Some("revision 2".into()));
+    let text = denied(&r, &cmd(Command::Approve), &writer("alice"), &policy(), &f);
+    assert!(
+        text.contains(
+            "You changed the inputs of this request, and a `prod` request needs approval from someone who did not write it."
+        ),
+        "{text}"
+    );
+    assert!(text.contains("Ask @bob."), "{text}");
+    let d = run(
+        Some(&r),
+        &cmd(Command::Approve),
+        &writer("bob"),
+        &policy(),
+        &f,
+    )
+    .unwrap();
+    assert_eq!(d.request.unwrap().status, RequestStatus::Approved);
+    // A conversation turn before the submit counts too.
+    let mut r = request("prod", RequestStatus::Planned);
+    r.record(now(), "bob", "inputs_changed", None);
+    let text = denied(&r, &cmd(Command::Approve), &writer("bob"), &policy(), &f);
+    assert!(text.contains("You changed the inputs"), "{text}");
+    assert!(text.contains("Ask @alice."), "{text}");
+}
+
+/// GitHub's merge button needs only write access: a prod change merged without a TfPilot
+/// approval (or approved for another commit) is not applied until someone on the allow-list
+/// who did not write it approves the merged change.
+#[test]
+fn a_prod_change_merged_without_an_approval_is_not_applied() {
+    let registry = Registry::embedded();
+    let f = merged_facts(registry);
+    let mut p = policy();
+    p.prod_allowed_users.push("carol".into());
+    let r = merged("prod", RequestStatus::Merged);
+    for login in ["bob", "carol"] {
+        let text = denied(&r, &cmd(Command::Apply), &writer(login), &p, &f);
+        assert!(
+            text.contains("was merged without a TfPilot approval of the merged commit"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Ask one of @alice, @bob to `/tfpilot approve` it, then apply."),
+            "{text}"
+        );
+    }
+    // An approval of another commit does not count.
+    let mut stale = r.clone();
+    stale.approvals.push(Approval {
+        login: "alice".into(),
+        at: now(),
+        head_sha: "old".into(),
+    });
+    let text = denied(&stale, &cmd(Command::Apply), &writer("bob"), &p, &f);
+    assert!(text.contains("without a TfPilot approval"), "{text}");
+    // The requester cannot approve the merged change either…
+    let text = denied(&r, &cmd(Command::Approve), &writer("carol"), &p, &f);
+    assert!(text.contains("You opened this request"), "{text}");
+    // …someone else on the list can, and then it is applied.
+    let d = run(Some(&r), &cmd(Command::Approve), &writer("alice"), &p, &f).unwrap();
+    assert_eq!(kinds(&d), ["comment"]);
+    let approved = d.request.unwrap();
+    assert_eq!(approved.status, RequestStatus::Merged);
+    assert_eq!(approved.approvals.len(), 1);
+    assert_eq!(approved.approvals[0].head_sha, "head1");
+    let Effect::Comment {
+        body: Body::Text { text },
+        ..
+    } = &d.effects[0].effect
+    else {
+        panic!()
+    };
+    assert!(text.contains("Approved for `prod` by @alice"), "{text}");
+    assert!(text.contains("Next: `/tfpilot apply`"), "{text}");
+    let d = run(
+        Some(&approved),
+        &cmd(Command::Apply),
+        &writer("carol"),
+        &p,
+        &f,
+    )
+    .unwrap();
+    assert_eq!(d.request.unwrap().status, RequestStatus::Applying);
+    // With approvers configured, the same holds in every environment.
+    let mut p = policy();
+    p.approvers = vec!["erin".into()];
+    p.approvers_required = true;
+    let r = merged("dev", RequestStatus::Merged);
+    let text = denied(&r, &cmd(Command::Apply), &writer("dave"), &p, &f);
+    assert!(
+        text.contains("Ask @erin to `/tfpilot approve` it"),
+        "{text}"
+    );
+    let d = run(Some(&r), &cmd(Command::Approve), &writer("erin"), &p, &f).unwrap();
+    let approved = d.request.unwrap();
+    assert!(
+        run(
+            Some(&approved),
+            &cmd(Command::Apply),
+            &writer("dave"),
+            &p,
+            &f
+        )
+        .is_ok()
+    );
+    // Without approvers, a dev change merged with the button is applied as it is.
+    assert!(
+        run(
+            Some(&r),
+            &cmd(Command::Apply),
+            &writer("dave"),
+            &policy(),
+            &f
+        )
+        .is_ok()
+    );
+}
+
 // ---- apply needs a merged PR with the block and a fresh successful plan --------------------------
 
 #[test]
@@ -552,6 +682,22 @@ fn apply_needs_a_successful_plan_of_the_merged_head() {
     let text = denied(&r, &cmd(Command::Apply), &writer("dave"), &policy(), &f);
     assert!(text.contains("The plan is stale: it was made for commit `head1`, and the pull request is now at `head2`."), "{text}");
     assert!(text.contains("`/tfpilot plan`"), "{text}");
+    // A plan made after the merge runs on the base branch, which may have moved on.
+    let mut after = r.clone();
+    after.runs.get_mut(&RunKind::Plan).unwrap().head_sha = Some("base2".into());
+    let text = denied(&after, &cmd(Command::Apply), &writer("dave"), &policy(), &f);
+    assert!(text.contains("The plan is stale"), "{text}");
+    f.base_head = Some("base2".into());
+    assert!(
+        run(
+            Some(&after),
+            &cmd(Command::Apply),
+            &writer("dave"),
+            &policy(),
+            &f
+        )
+        .is_ok()
+    );
     // A failed plan.
     f = merged_facts(registry);
     r.runs.get_mut(&RunKind::Plan).unwrap().conclusion = Some("failure".into());
@@ -765,11 +911,73 @@ fn set_after_the_pr_is_open_makes_a_new_revision() {
     assert!(text.contains("cannot change any more"), "{text}");
 }
 
+/// When the commit of a new revision fails (e.g. the branch has someone else's commits), the
+/// answer says "change the value again": that must make a new commit, and meanwhile the
+/// revision that is not on the branch is neither planned nor approved — else a plan of the old
+/// block is taken for the new revision, merged, and the apply refuses it for good.
+#[test]
+fn a_revision_whose_commit_failed_is_committed_again_and_not_planned_meanwhile() {
+    let registry = Registry::embedded();
+    let f = facts(registry);
+    let r = request("dev", RequestStatus::Planned);
+    let set = cmd(Command::Set {
+        values: BTreeMap::from([("versioning".into(), "on".into())]),
+    });
+    let revised = run(Some(&r), &set, &writer("carol"), &policy(), &f)
+        .unwrap()
+        .request
+        .unwrap();
+    assert_eq!(revised.revision, 2);
+    let Some(commit) = run(Some(&r), &set, &writer("carol"), &policy(), &f)
+        .unwrap()
+        .effects
+        .into_iter()
+        .find(|e| matches!(e.effect, Effect::CommitBlock { .. }))
+    else {
+        panic!("no commit")
+    };
+    let failed = Input::EffectFailed {
+        key: commit.key.clone(),
+        effect: commit.effect,
+        reason: "the branch has commits TfPilot did not make".into(),
+    };
+    let mut stuck = run(
+        Some(&revised),
+        &failed,
+        &actor("tfpilot", Permission::None),
+        &policy(),
+        &f,
+    )
+    .unwrap()
+    .request
+    .unwrap();
+    assert_eq!(stuck.status, RequestStatus::PrOpen);
+    // The executor records the failed effect under its key.
+    stuck.effects.insert(
+        commit.key,
+        crate::store::EffectRecord {
+            at: now(),
+            result: serde_json::json!({ "error": "the branch has commits TfPilot did not make" }),
+        },
+    );
+    let text = denied(&stuck, &cmd(Command::Plan), &writer("carol"), &policy(), &f);
+    assert!(
+        text.contains("Revision 2 of this request could not be committed"),
+        "{text}"
+    );
+    let d = run(Some(&stuck), &set, &writer("carol"), &policy(), &f).unwrap();
+    assert_eq!(kinds(&d), ["minimize", "commit", "dispatch", "comment"]);
+    assert_eq!(d.request.unwrap().revision, 3);
+}
+
 #[test]
 fn approve_needs_a_fresh_successful_plan() {
     let registry = Registry::embedded();
     let mut f = facts(registry);
-    let r = request("dev", RequestStatus::Planned);
+    let mut r = request("dev", RequestStatus::Planned);
+    // TfPilot committed again after the plan (its branch head moved on).
+    r.branch_heads
+        .insert(request_branch(r.id), "pushed".to_owned());
     f.pr = Some(PrFacts {
         open: true,
         merged: false,
@@ -788,6 +996,73 @@ fn approve_needs_a_fresh_successful_plan() {
         &facts(registry),
     );
     assert!(text.contains("A plan is already running"), "{text}");
+}
+
+/// Commits someone else pushed to the request branch (or a branch prepared under the
+/// request's name) are never approved or merged under TfPilot's name, even with a fresh plan.
+#[test]
+fn a_pull_request_with_commits_tfpilot_did_not_make_is_not_approved_or_merged() {
+    let registry = Registry::embedded();
+    let mut f = facts(registry);
+    f.pr = Some(PrFacts {
+        open: true,
+        merged: false,
+        head_sha: "pushed".into(),
+        mergeable: Some(true),
+        merge_sha: None,
+    });
+    let mut r = request("dev", RequestStatus::Planned);
+    // A fresh, successful plan of the pushed head.
+    r.runs.get_mut(&RunKind::Plan).unwrap().head_sha = Some("pushed".into());
+    let text = denied(&r, &cmd(Command::Approve), &writer("dave"), &policy(), &f);
+    assert!(
+        text.contains("The pull request has commits TfPilot did not make: it is at `pushed`, and TfPilot's last commit on `request/3f2a4c1e-8b7d-4e2f-9a1b-0c3d5e7f9a2b` is `head1`."),
+        "{text}"
+    );
+    assert!(text.contains("reset it to TfPilot's commit"), "{text}");
+    let mut approved = r.clone();
+    approved.status = RequestStatus::Approved;
+    approved.approvals.push(Approval {
+        login: "dave".into(),
+        at: now(),
+        head_sha: "pushed".into(),
+    });
+    let text = denied(
+        &approved,
+        &cmd(Command::Merge),
+        &writer("dave"),
+        &policy(),
+        &f,
+    );
+    assert!(text.contains("commits TfPilot did not make"), "{text}");
+    // Merged with the button: a prod approval of it is refused too.
+    let mut m = merged("prod", RequestStatus::Merged);
+    m.runs.get_mut(&RunKind::Plan).unwrap().head_sha = Some("pushed".into());
+    let mut mf = merged_facts(registry);
+    mf.pr.as_mut().unwrap().head_sha = "pushed".into();
+    let text = denied(&m, &cmd(Command::Approve), &writer("alice"), &policy(), &mf);
+    assert!(text.contains("commits TfPilot did not make"), "{text}");
+}
+
+#[test]
+fn a_request_stored_before_branch_heads_were_kept_still_knows_its_own_head() {
+    let registry = Registry::embedded();
+    let f = facts(registry);
+    let mut r = request("dev", RequestStatus::Planned);
+    r.branch_heads.clear();
+    assert!(
+        run(
+            Some(&r),
+            &cmd(Command::Approve),
+            &writer("dave"),
+            &policy(),
+            &f
+        )
+        .is_ok()
+    );
+    r.pull_request.as_mut().unwrap().head_sha = "other".into();
+    let text = denied(&r, &cmd(Command::Approve), &writer("dave"), &policy(), &f);
+    assert!(text.contains("commits TfPilot did not make"), "{text}");
 }
 
 #[test]
@@ -826,12 +1101,31 @@ fn merge_requires_an_approval_of_the_current_head() {
 }
 
 fn run_update(run_id: u64, title: &str, phase: RunPhase) -> Input {
+    run_of(RunKind::Plan, run_id, title, phase)
+}
+
+/// A run as TfPilot's own dispatch of `kind` starts it: `workflow_dispatch` of the request's
+/// workflow file, on the request branch (plan) or the base branch (apply, destroy).
+fn run_of(kind: RunKind, run_id: u64, title: &str, phase: RunPhase) -> Input {
+    let (file, branch) = match kind {
+        RunKind::Plan => (
+            "plan.yml",
+            "request/3f2a4c1e-8b7d-4e2f-9a1b-0c3d5e7f9a2b".to_owned(),
+        ),
+        RunKind::Apply => ("apply.yml", "main".to_owned()),
+        RunKind::Destroy => ("destroy.yml", "main".to_owned()),
+        RunKind::Cleanup => ("cleanup.yml", "main".to_owned()),
+        RunKind::Drift => ("drift.yml", "main".to_owned()),
+    };
     Input::Run(RunUpdate {
         run_id,
         title: title.into(),
         phase,
         head_sha: "head1".into(),
         url: format!("https://github.com/acme/core-terraform/actions/runs/{run_id}"),
+        workflow_path: format!(".github/workflows/{file}"),
+        event: "workflow_dispatch".into(),
+        head_branch: branch,
     })
 }
 
@@ -883,6 +1177,98 @@ fn workflow_runs_move_the_request_and_stale_runs_are_ignored() {
     .unwrap();
     assert!(d.effects.is_empty());
     assert_eq!(d.request.as_ref(), Some(&next));
+}
+
+/// A run that only *looks* like TfPilot's (a user's own workflow with a `run-name` copying the
+/// title, started by a push, or dispatched on another branch, or a second run under a known
+/// dispatch) never moves the request: it could otherwise fake a plan (and its artifact) or an
+/// apply.
+#[test]
+fn a_run_that_only_looks_like_ours_changes_nothing() {
+    let registry = Registry::embedded();
+    let f = facts(registry);
+    let system = actor("mallory", Permission::None);
+    let title = "plan 3f2a4c1e-8b7d-4e2f-9a1b-0c3d5e7f9a2b (dev) 3f2a4c1e-plan-000007";
+    let success = RunPhase::Completed(Conclusion::Success);
+    let mut r = request("dev", RequestStatus::Planning);
+    r.runs.insert(
+        RunKind::Plan,
+        RunRecord {
+            revision: 1,
+            dispatch_id: Some("3f2a4c1e-plan-000007".into()),
+            ..RunRecord::default()
+        },
+    );
+    let unchanged = |input: &Input, r: &Request, why: &str| {
+        let d = run(Some(r), input, &system, &policy(), &f).unwrap();
+        assert!(d.effects.is_empty(), "{why}: {:?}", kinds(&d));
+        assert_eq!(d.request.as_ref(), Some(r), "{why}");
+    };
+    let forged = |edit: &dyn Fn(&mut RunUpdate)| {
+        let Input::Run(mut u) = run_update(99, title, success) else {
+            unreachable!()
+        };
+        edit(&mut u);
+        Input::Run(u)
+    };
+    unchanged(
+        &forged(&|u| u.event = "push".into()),
+        &r,
+        "started by a push",
+    );
+    unchanged(
+        &forged(&|u| u.workflow_path = ".github/workflows/evil.yml".into()),
+        &r,
+        "another workflow file",
+    );
+    unchanged(
+        &forged(&|u| u.head_branch = "mallory/fake".into()),
+        &r,
+        "dispatched on another branch",
+    );
+    unchanged(
+        &forged(&|u| {
+            u.title = "plan 3f2a4c1e-8b7d-4e2f-9a1b-0c3d5e7f9a2b x3f2a4c1e-plan-0000071".into()
+        }),
+        &r,
+        "the dispatch id only inside another word",
+    );
+    // Once the dispatch's run is known, only that run speaks for it, whatever its title.
+    r.runs.get_mut(&RunKind::Plan).unwrap().run_id = Some(77);
+    unchanged(&forged(&|_| {}), &r, "a second run under the same title");
+    let d = run(
+        Some(&r),
+        &run_update(77, title, success),
+        &system,
+        &policy(),
+        &f,
+    )
+    .unwrap();
+    assert_eq!(d.request.unwrap().status, RequestStatus::Planned);
+    // The same for an apply: a look-alike cannot mark it applied.
+    let mut a = merged("dev", RequestStatus::Applying);
+    a.runs.insert(
+        RunKind::Apply,
+        RunRecord {
+            run_id: Some(12),
+            ..RunRecord::default()
+        },
+    );
+    unchanged(
+        &run_of(
+            RunKind::Apply,
+            13,
+            "apply 3f2a4c1e-8b7d-4e2f-9a1b-0c3d5e7f9a2b (dev)",
+            success,
+        ),
+        &a,
+        "another apply run",
+    );
+    let Input::Run(mut u) = run_of(RunKind::Apply, 12, "", success) else {
+        unreachable!()
+    };
+    u.head_branch = "request/3f2a4c1e-8b7d-4e2f-9a1b-0c3d5e7f9a2b".into();
+    unchanged(&Input::Run(u), &a, "an apply on the request branch");
 }
 
 #[test]
@@ -941,7 +1327,12 @@ fn a_cancelled_run_does_not_strand_the_request() {
     a.runs.get_mut(&RunKind::Plan).unwrap().run_id = Some(1);
     let d = run(
         Some(&a),
-        &run_update(9, "", RunPhase::Completed(Conclusion::Cancelled)),
+        &run_of(
+            RunKind::Apply,
+            9,
+            "",
+            RunPhase::Completed(Conclusion::Cancelled),
+        ),
         &system,
         &policy(),
         &f,
@@ -965,7 +1356,12 @@ fn destroy_success_opens_the_cleanup_pr_then_archives() {
     );
     let d = run(
         Some(&r),
-        &run_update(31, "", RunPhase::Completed(Conclusion::Success)),
+        &run_of(
+            RunKind::Destroy,
+            31,
+            "",
+            RunPhase::Completed(Conclusion::Success),
+        ),
         &system,
         &policy(),
         &f,
@@ -1023,6 +1419,26 @@ fn pull_request_closed_merged_or_not() {
     };
     let d = run(Some(&r), &other, &system, &policy(), &f).unwrap();
     assert!(d.effects.is_empty());
+}
+
+/// A pull request closed without merging can be reopened and merged on GitHub: the request
+/// must follow, else it stays `pr_closed` with its block on the base branch and nothing can
+/// apply (or destroy) it.
+#[test]
+fn a_closed_pull_request_reopened_and_merged_is_merged() {
+    let registry = Registry::embedded();
+    let f = facts(registry);
+    let system = actor("octocat", Permission::None);
+    let r = request("dev", RequestStatus::PrClosed);
+    let merged_input = Input::PrClosed {
+        number: 40,
+        merged: true,
+        head_sha: "head1".into(),
+        merge_sha: Some("m1".into()),
+    };
+    let d = run(Some(&r), &merged_input, &system, &policy(), &f).unwrap();
+    assert_eq!(kinds(&d), ["comment"]);
+    assert_eq!(d.request.unwrap().status, RequestStatus::Merged);
 }
 
 #[test]

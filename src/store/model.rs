@@ -90,6 +90,11 @@ pub struct Request {
     /// The pull request that removes the block after a destroy.
     #[serde(default)]
     pub cleanup_pull_request: Option<PullRequestRef>,
+    /// The last commit TfPilot made on each branch it writes (`request/<id>`, `cleanup/<id>`):
+    /// it commits only on top of it, and approves and merges only a pull request whose head it
+    /// is, so commits pushed by someone else never ride along under TfPilot's name.
+    #[serde(default)]
+    pub branch_heads: BTreeMap<String, String>,
     /// Effects decided but not yet carried out (written with the state they belong to, so a crash
     /// between two effects resumes where it stopped).
     #[serde(default)]
@@ -139,6 +144,7 @@ impl Request {
             workflows: BTreeMap::new(),
             questions: Vec::new(),
             cleanup_pull_request: None,
+            branch_heads: BTreeMap::new(),
             outbox: Vec::new(),
             extra: BTreeMap::new(),
         }

@@ -5,6 +5,7 @@
 //! until nothing is left.
 
 mod flow;
+mod guardrails;
 mod reprocessing;
 
 use std::future::Future;
