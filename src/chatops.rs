@@ -216,7 +216,9 @@ impl Chatops {
             config.llm.as_ref().and_then(|l| l.base_url.as_deref()),
             config.llm.as_ref().map(|l| l.model.as_str()),
         );
-        let mut chatops = Chatops::new(store, github, extractor, Policy::from_config(config));
+        let masker = Masker::new(&config.plan_masks).context("TFPILOT_PLAN_MASKS")?;
+        let mut chatops =
+            Chatops::new(store, github, extractor, Policy::from_config(config)).with_masker(masker);
         if let Some(slug) = &config.github_app_slug {
             chatops = chatops.with_bot_login(format!("{slug}[bot]"));
         }

@@ -47,6 +47,9 @@ pub struct Config {
     /// `TFPILOT_PROD_ENVIRONMENTS`: environment names guarded as production (default
     /// `prod,production`).
     pub prod_environments: Vec<String>,
+    /// `TFPILOT_PLAN_MASKS`: extra regular expressions (one per line) whose matches are masked in
+    /// plans before they are posted, on top of the sensitive values and the built-in patterns.
+    pub plan_masks: Vec<String>,
     /// `OPENAI_API_KEY` (+ `TFPILOT_LLM_BASE_URL`, `TFPILOT_LLM_MODEL`): the assistant, if any.
     pub llm: Option<LlmConfig>,
     /// `TFPILOT_LOG_FORMAT`.
@@ -298,6 +301,19 @@ impl Config {
             }
         };
 
+        let plan_masks: Vec<String> = get("TFPILOT_PLAN_MASKS")
+            .map(|v| {
+                v.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Err(e) = crate::terraform::plan::Masker::new(&plan_masks) {
+            problem("TFPILOT_PLAN_MASKS", e.to_string());
+        }
+
         let llm_base_url = match get("TFPILOT_LLM_BASE_URL") {
             None => None,
             Some(v) => match parse_http_url(&v) {
@@ -343,6 +359,7 @@ impl Config {
             destroy_prod_allowed_users,
             approvers,
             prod_environments,
+            plan_masks,
             llm,
             log_format,
         })
@@ -535,6 +552,23 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("PORT: must be a port number"), "{text}");
         assert!(text.contains("`bob smith` is not a GitHub login"), "{text}");
+    }
+
+    #[test]
+    fn plan_masks_are_one_regex_per_line_and_checked_at_start() {
+        let c = config(&[(
+            "TFPILOT_PLAN_MASKS",
+            "internal-[0-9]+\n\n  acct,[0-9]{12}  \n",
+        )])
+        .unwrap();
+        assert_eq!(c.plan_masks, ["internal-[0-9]+", "acct,[0-9]{12}"]);
+        assert!(config(&[]).unwrap().plan_masks.is_empty());
+        let err = config(&[("TFPILOT_PLAN_MASKS", "ok\n(unclosed")]).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("TFPILOT_PLAN_MASKS") && text.contains("(unclosed"),
+            "{text}"
+        );
     }
 
     #[test]
