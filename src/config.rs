@@ -380,6 +380,12 @@ impl Config {
                     .to_owned(),
             );
         }
+        if self.github_app.is_some() && self.github_app_slug.is_none() {
+            out.push(
+                "TFPILOT_GITHUB_APP_SLUG is not set: TfPilot takes `tfpilot[bot]` for its own login; if the App has another name, set it so TfPilot recognizes its own comments (and does not repeat them after a retry)"
+                    .to_owned(),
+            );
+        }
         if self.llm.is_none() {
             out.push(
                 "OPENAI_API_KEY is not set: the deterministic rules extractor reads replies"
@@ -552,6 +558,24 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("PORT: must be a port number"), "{text}");
         assert!(text.contains("`bob smith` is not a GitHub login"), "{text}");
+    }
+
+    #[test]
+    fn an_app_without_its_slug_is_warned_about() {
+        let key = include_str!("../tests/fixtures/keys/github-app-test-key.pem");
+        let app = [
+            ("TFPILOT_GITHUB_APP_ID", "12"),
+            ("TFPILOT_GITHUB_PRIVATE_KEY", key),
+        ];
+        let warnings = config(&app).unwrap().warnings().join("\n");
+        assert!(
+            warnings.contains("TFPILOT_GITHUB_APP_SLUG is not set"),
+            "{warnings}"
+        );
+        let mut with_slug = app.to_vec();
+        with_slug.push(("TFPILOT_GITHUB_APP_SLUG", "acme-tfpilot"));
+        let warnings = config(&with_slug).unwrap().warnings().join("\n");
+        assert!(!warnings.contains("TFPILOT_GITHUB_APP_SLUG"), "{warnings}");
     }
 
     #[test]
