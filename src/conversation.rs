@@ -532,4 +532,4 @@ fn dedup(errors: Vec<ConfigError>) -> Vec<ConfigError> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -4,11 +4,12 @@ use super::*;
 use crate::assist::ClarificationKind;
 use crate::registry::Registry;
 
-fn spec(module: &str) -> &'static ModuleSpec {
+// The helpers are shared with the reply rendering's tests (`comments::conversation`).
+pub(crate) fn spec(module: &str) -> &'static ModuleSpec {
     Registry::embedded().get(module).unwrap()
 }
 
-fn ctx() -> ConversationContext {
+pub(crate) fn ctx() -> ConversationContext {
     ConversationContext::new(
         "3f2a4c1e-8b7d-4e2f-9a1b-0c3d5e7f9a2b".parse().unwrap(),
         "core",
@@ -16,7 +17,7 @@ fn ctx() -> ConversationContext {
     )
 }
 
-fn typed(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+pub(crate) fn typed(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))

@@ -4,27 +4,8 @@ use serde_json::json;
 
 use super::*;
 use crate::assist::Extraction;
-use crate::conversation::{ConversationContext, apply_extraction, apply_set, start};
-use crate::registry::ModuleSpec;
-
-fn spec(module: &str) -> &'static ModuleSpec {
-    Registry::embedded().get(module).unwrap()
-}
-
-fn ctx() -> ConversationContext {
-    ConversationContext::new(
-        "3f2a4c1e-8b7d-4e2f-9a1b-0c3d5e7f9a2b".parse().unwrap(),
-        "core",
-        "dev",
-    )
-}
-
-fn typed(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
-}
+use crate::conversation::tests::{ctx, spec, typed};
+use crate::conversation::{apply_extraction, apply_set, start};
 
 #[test]
 fn an_incomplete_request_lists_what_is_needed_and_asks() {
