@@ -172,6 +172,17 @@ fn denied(r: &Request, input: &Input, a: &Actor, p: &Policy, f: &Facts<'_>) -> S
     }
 }
 
+/// The text of the `i`-th effect, which must be a plain-text comment.
+fn comment_text(effects: &[PendingEffect], i: usize) -> &str {
+    match &effects[i].effect {
+        Effect::Comment {
+            body: Body::Text { text },
+            ..
+        } => text,
+        other => panic!("effect {i} is not a text comment: {other:?}"),
+    }
+}
+
 fn kinds(d: &Decision) -> Vec<&'static str> {
     d.effects
         .iter()
@@ -563,13 +574,7 @@ fn a_prod_change_merged_without_an_approval_is_not_applied() {
     assert_eq!(approved.status, RequestStatus::Merged);
     assert_eq!(approved.approvals.len(), 1);
     assert_eq!(approved.approvals[0].head_sha, "head1");
-    let Effect::Comment {
-        body: Body::Text { text },
-        ..
-    } = &d.effects[0].effect
-    else {
-        panic!()
-    };
+    let text = comment_text(&d.effects, 0);
     assert!(text.contains("Approved for `prod` by @alice"), "{text}");
     assert!(text.contains("Next: `/tfpilot apply`"), "{text}");
     let d = run(
@@ -754,13 +759,7 @@ fn new_without_a_name_collects_and_submit_is_refused_until_complete() {
     assert_eq!(r.environment.as_deref(), Some("dev"));
     assert_eq!(r.project.as_deref(), Some("core-terraform"));
     assert_eq!(r.questions.first().map(|q| q.input.as_str()), Some("name"));
-    let Effect::Comment {
-        body: Body::Text { text },
-        ..
-    } = &d.effects[0].effect
-    else {
-        panic!()
-    };
+    let text = comment_text(&d.effects, 0);
     assert!(text.contains("**Still needed:** `name`"), "{text}");
     let text = denied(&r, &cmd(Command::Submit), &writer("carol"), &policy(), &f);
     assert!(text.contains("not complete yet"), "{text}");
@@ -893,13 +892,7 @@ fn set_after_the_pr_is_open_makes_a_new_revision() {
         panic!()
     };
     assert_eq!(key_prefix, "plan:3f2a4c1e-8b7d-4e2f-9a1b-0c3d5e7f9a2b:r1:");
-    let Effect::Comment {
-        body: Body::Text { text },
-        ..
-    } = &d.effects[3].effect
-    else {
-        panic!()
-    };
+    let text = comment_text(&d.effects, 3);
     assert!(text.contains("Revision 2"), "{text}");
     // The same value again changes no block: no new revision.
     let d = run(Some(&next), &set, &writer("carol"), &policy(), &f).unwrap();
@@ -1295,13 +1288,7 @@ fn a_cancelled_run_does_not_strand_the_request() {
     .unwrap();
     let next = d.request.unwrap();
     assert_eq!(next.status, RequestStatus::PrOpen);
-    let Effect::Comment {
-        body: Body::Text { text },
-        ..
-    } = &d.effects[0].effect
-    else {
-        panic!()
-    };
+    let text = comment_text(&d.effects, 0);
     assert!(text.contains("was cancelled"), "{text}");
     assert!(text.contains("`/tfpilot plan` starts it again"), "{text}");
     // …and plan may be dispatched again.
@@ -1490,13 +1477,7 @@ fn failed_effects_are_decided_too() {
     )
     .unwrap();
     assert_eq!(d.request.unwrap().status, RequestStatus::Ready);
-    let Effect::Comment {
-        body: Body::Text { text },
-        ..
-    } = &d.effects[0].effect
-    else {
-        panic!()
-    };
+    let text = comment_text(&d.effects, 0);
     assert!(
         text.contains("could not open the pull request: line 3: nested markers"),
         "{text}"
