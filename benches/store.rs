@@ -7,8 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use tfpilot::domain::Request;
 use tfpilot::ids::RequestId;
-use tfpilot::store::{FsStore, Request, RequestStore, RequestStoreExt};
+use tfpilot::store::{FsStore, RequestStore, RequestStoreExt};
 
 const WRITERS: u64 = 8;
 

@@ -19,7 +19,6 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -27,7 +26,10 @@ use time::OffsetDateTime;
 use crate::assist::{ExtractRequest, Extractor, Turn};
 use crate::command::{self, Command};
 use crate::comments::{self, lifecycle as say, marker_key};
-use crate::config::Config;
+use crate::domain::{
+    ChatRole, ChatTurn, EffectKey, EffectRecord, EffectResult, ListFilter, PullRequestRef, Request,
+    RequestStatus, RunKind,
+};
 use crate::github::{
     BranchStart, FileChange, GitHubApp, GitHubError, MergeMethod, MinimizeReason, Permission,
     Reaction, RepoClient,
@@ -40,10 +42,7 @@ use crate::lifecycle::{
 };
 use crate::registry::Registry;
 use crate::settings::{SETTINGS_FILE, Settings};
-use crate::store::{
-    ChatRole, ChatTurn, EffectRecord, ListFilter, PullRequestRef, Request, RequestStore,
-    RequestStoreExt, StoreError, UpdateError, Versioned,
-};
+use crate::store::{RequestStore, RequestStoreExt, StoreError, UpdateError, Versioned};
 use crate::terraform::blocks::{self, find_block};
 use crate::terraform::plan::{Masker, PlanSummary, sensitive_values};
 use crate::webhook::Event;
@@ -117,14 +116,14 @@ impl From<StoreError> for EffectError {
 type Apply = Box<dyn Fn(&mut Request) + Send + Sync>;
 
 struct Done {
-    result: Value,
+    result: EffectResult,
     apply: Option<Apply>,
     /// Extra effect records (each plan comment under its own marker key).
-    records: Vec<(String, Value)>,
+    records: Vec<(EffectKey, EffectResult)>,
 }
 
 impl Done {
-    fn with(result: Value) -> Self {
+    fn with(result: EffectResult) -> Self {
         Done {
             result,
             apply: None,
@@ -197,32 +196,6 @@ impl Chatops {
 
     pub fn store(&self) -> &Arc<dyn RequestStore> {
         &self.store
-    }
-
-    /// The executor for `config`, when GitHub App credentials are set (`None` otherwise).
-    pub async fn from_config(config: &Config) -> anyhow::Result<Option<Chatops>> {
-        let Some(app) = &config.github_app else {
-            return Ok(None);
-        };
-        let github = GitHubApp::new(app.app_id, &app.private_key_pem, &config.github_api_url)
-            .context("the GitHub App settings")?;
-        let store = crate::store::open_store(
-            &config.store.to_string(),
-            config.chat_logs_bucket.as_deref(),
-        )
-        .await?;
-        let extractor = crate::assist::from_settings(
-            config.llm.as_ref().map(|l| &l.api_key),
-            config.llm.as_ref().and_then(|l| l.base_url.as_deref()),
-            config.llm.as_ref().map(|l| l.model.as_str()),
-        );
-        let masker = Masker::new(&config.plan_masks).context("TFPILOT_PLAN_MASKS")?;
-        let mut chatops =
-            Chatops::new(store, github, extractor, Policy::from_config(config)).with_masker(masker);
-        if let Some(slug) = &config.github_app_slug {
-            chatops = chatops.with_bot_login(format!("{slug}[bot]"));
-        }
-        Ok(Some(chatops))
     }
 
     fn scope(
@@ -312,7 +285,7 @@ impl Chatops {
         command: Command,
         existing: Option<Versioned<Request>>,
     ) -> anyhow::Result<()> {
-        let input_key = format!("input:comment:{}", at.comment_id);
+        let input_key = EffectKey::input_comment(at.comment_id);
         if let Some(r) = &existing
             && r.effects.contains_key(&input_key)
         {
@@ -327,7 +300,7 @@ impl Chatops {
         let permission = if needs_permission {
             scope.gh.permission(login).await?
         } else {
-            Permission::None
+            Permission::NotRead
         };
         let request = existing.as_ref().map(|v| v.value());
         let guarded = matches!(
@@ -444,11 +417,11 @@ impl Chatops {
         };
         if !matches!(
             current.status,
-            crate::store::RequestStatus::Collecting | crate::store::RequestStatus::Ready
+            RequestStatus::Collecting | RequestStatus::Ready
         ) {
             return Ok(());
         }
-        let input_key = format!("input:comment:{}", at.comment_id);
+        let input_key = EffectKey::input_comment(at.comment_id);
         if current.effects.contains_key(&input_key) {
             return self
                 .run_outbox(current.id, &[input_key], OffsetDateTime::now_utc())
@@ -534,7 +507,7 @@ impl Chatops {
             Ok(Some(r)) => r
                 .effects
                 .get(&lifecycle::reply_key(at))
-                .and_then(|rec| rec.result.get("body").and_then(Value::as_str))
+                .and_then(|rec| rec.result.comment_body())
                 .map(str::to_owned),
             _ => None,
         };
@@ -647,7 +620,7 @@ impl Chatops {
         };
         let actor = Actor {
             login: e.sender.login.clone(),
-            permission: Permission::None,
+            permission: Permission::NotRead,
         };
         let facts = self.facts(&scope);
         self.process(
@@ -717,7 +690,7 @@ impl Chatops {
         });
         let actor = Actor {
             login: e.sender.login.clone(),
-            permission: Permission::None,
+            permission: Permission::NotRead,
         };
         let facts = self.facts(&scope);
         self.process(
@@ -767,7 +740,7 @@ impl Chatops {
             request.outbox = effects;
             request
                 .effects
-                .insert(key.clone(), record(facts.now, json!({})));
+                .insert(key.clone(), record(facts.now, EffectResult::default()));
             let id = request.id;
             match self.store.create(request).await {
                 Ok(_) => {}
@@ -812,7 +785,8 @@ impl Chatops {
                 }
                 *r = next;
                 r.outbox.extend(d.effects);
-                r.effects.insert(key.clone(), record(now, json!({})));
+                r.effects
+                    .insert(key.clone(), record(now, EffectResult::default()));
                 Ok(Decided::Written)
             })
             .await;
@@ -859,15 +833,15 @@ impl Chatops {
         &self,
         scope: &Scope,
         thread: u64,
-        key: &str,
+        key: &EffectKey,
         body: &str,
         resumed: bool,
-    ) -> Result<Value, GitHubError> {
+    ) -> Result<EffectResult, GitHubError> {
         if resumed {
             return self.post_once(scope, thread, key, body).await;
         }
         let c = scope.gh.comment(thread, body).await?;
-        Ok(json!({ "id": c.id, "node_id": c.node_id }))
+        Ok(comment_result(c.id, c.node_id))
     }
 
     /// Posts a comment unless one with its marker is on the thread already.
@@ -875,26 +849,27 @@ impl Chatops {
         &self,
         scope: &Scope,
         thread: u64,
-        key: &str,
+        key: &EffectKey,
         body: &str,
-    ) -> Result<Value, GitHubError> {
+    ) -> Result<EffectResult, GitHubError> {
         if let Some(found) = self.find_marker(scope, thread, key).await? {
             return Ok(found);
         }
         let c = scope.gh.comment(thread, body).await?;
-        Ok(json!({ "id": c.id, "node_id": c.node_id }))
+        Ok(comment_result(c.id, c.node_id))
     }
 
     async fn find_marker(
         &self,
         scope: &Scope,
         thread: u64,
-        key: &str,
-    ) -> Result<Option<Value>, GitHubError> {
+        key: &EffectKey,
+    ) -> Result<Option<EffectResult>, GitHubError> {
         let found = scope.gh.comments(thread).await?.into_iter().find(|c| {
-            c.author.eq_ignore_ascii_case(&self.bot_login) && marker_key(&c.body) == Some(key)
+            c.author.eq_ignore_ascii_case(&self.bot_login)
+                && marker_key(&c.body) == Some(key.as_str())
         });
-        Ok(found.map(|c| json!({ "id": c.id, "node_id": c.node_id })))
+        Ok(found.map(|c| comment_result(c.id, c.node_id)))
     }
 
     // ---- carrying out -----------------------------------------------------------------------
@@ -904,11 +879,11 @@ impl Chatops {
     async fn run_outbox(
         &self,
         id: RequestId,
-        owned: &[String],
+        owned: &[EffectKey],
         since: OffsetDateTime,
     ) -> anyhow::Result<()> {
-        let mut owned: Vec<String> = owned.to_vec();
-        let mut attempted: BTreeSet<String> = BTreeSet::new();
+        let mut owned: Vec<EffectKey> = owned.to_vec();
+        let mut attempted: BTreeSet<EffectKey> = BTreeSet::new();
         loop {
             let Some(current) = self.store.get(id).await? else {
                 return Ok(());
@@ -948,8 +923,14 @@ impl Chatops {
                 }
                 Err(EffectError::Refused(reason)) if entry.effect.is_best_effort() => {
                     tracing::warn!(effect = %entry.effect.describe(), %reason, "effect failed; going on");
-                    self.mark_done(id, &entry, Done::with(json!({ "error": reason })))
-                        .await?;
+                    self.mark_done(
+                        id,
+                        &entry,
+                        Done::with(EffectResult::Failed {
+                            error: reason.clone(),
+                        }),
+                    )
+                    .await?;
                 }
                 Err(EffectError::Refused(reason)) => {
                     tracing::warn!(effect = %entry.effect.describe(), %reason, "effect refused");
@@ -995,7 +976,7 @@ impl Chatops {
         id: RequestId,
         entry: &PendingEffect,
         reason: &str,
-    ) -> anyhow::Result<String> {
+    ) -> anyhow::Result<EffectKey> {
         let input = Input::EffectFailed {
             key: entry.key.clone(),
             effect: entry.effect.clone(),
@@ -1022,11 +1003,16 @@ impl Chatops {
                 r.outbox.retain(|e| e.input != entry.input);
                 r.effects.insert(
                     entry.key.clone(),
-                    record(facts.now, json!({ "error": reason })),
+                    record(
+                        facts.now,
+                        EffectResult::Failed {
+                            error: reason.to_owned(),
+                        },
+                    ),
                 );
                 let actor = Actor {
                     login: "tfpilot".into(),
-                    permission: Permission::None,
+                    permission: Permission::NotRead,
                 };
                 if let Ok(d) = lifecycle::decide(Some(r), &input, &actor, policy, &facts) {
                     if let Some(next) = d.request {
@@ -1034,8 +1020,10 @@ impl Chatops {
                     }
                     r.outbox.extend(d.effects);
                 }
-                r.effects
-                    .insert(failed_key.clone(), record(facts.now, json!({})));
+                r.effects.insert(
+                    failed_key.clone(),
+                    record(facts.now, EffectResult::default()),
+                );
                 Ok::<_, std::convert::Infallible>(())
             })
             .await
@@ -1049,7 +1037,8 @@ impl Chatops {
             .store
             .update(id, |r| {
                 r.outbox.retain(|e| e.key != entry.key);
-                r.effects.insert(entry.key.clone(), record(now, json!({})));
+                r.effects
+                    .insert(entry.key.clone(), record(now, EffectResult::default()));
                 Ok::<_, std::convert::Infallible>(())
             })
             .await
@@ -1087,8 +1076,10 @@ impl Chatops {
                     .post(scope, *thread, &entry.key, &text, resumed)
                     .await?;
                 // Kept for the chat log (conversation replies); long bodies are not copied.
-                if text.len() <= MAX_RECORDED_BODY {
-                    result["body"] = json!(text);
+                if text.len() <= MAX_RECORDED_BODY
+                    && let EffectResult::Comment { body, .. } = &mut result
+                {
+                    *body = Some(text);
                 }
                 Ok(Done::with(result))
             }
@@ -1133,7 +1124,11 @@ impl Chatops {
                         Err(e) => return Err(e.into()),
                     }
                 }
-                let result = json!({ "number": pr.number, "url": pr.url, "created": pr.created });
+                let result = EffectResult::PullRequest {
+                    number: pr.number,
+                    url: pr.url.clone(),
+                    created: pr.created,
+                };
                 Ok(Done {
                     result,
                     apply: Some(Box::new(move |r: &mut Request| match purpose {
@@ -1177,7 +1172,10 @@ impl Chatops {
                     }
                 };
                 let (kind, dispatch_id) = (*kind, dispatch_id.clone());
-                let result = json!({ "run_id": run_id, "url": url });
+                let result = EffectResult::Dispatched {
+                    run_id,
+                    url: url.clone(),
+                };
                 Ok(Done {
                     result,
                     apply: Some(Box::new(move |r: &mut Request| {
@@ -1204,12 +1202,14 @@ impl Chatops {
                     .merge_pull_request(*number, MergeMethod::Merge, Some(expected_head))
                     .await
                 {
-                    Ok(m) => Ok(Done::with(json!({ "sha": m.sha }))),
+                    Ok(m) => Ok(Done::with(EffectResult::Merged { sha: Some(m.sha) })),
                     Err(e) => {
                         // Merged already (a retried merge): that is what was asked.
                         let state = scope.gh.pull_request(*number).await?;
                         if state.merged {
-                            Ok(Done::with(json!({ "sha": state.merge_commit_sha })))
+                            Ok(Done::with(EffectResult::Merged {
+                                sha: state.merge_commit_sha,
+                            }))
                         } else {
                             Err(e.into())
                         }
@@ -1218,15 +1218,15 @@ impl Chatops {
             }
             Effect::ClosePr { number } => {
                 scope.gh.close_pull_request(*number).await?;
-                Ok(Done::with(json!({})))
+                Ok(Done::with(EffectResult::default()))
             }
             Effect::MinimizeComments { key_prefix } => {
                 let mut n = 0;
                 for (key, rec) in &r.effects {
-                    if !key.starts_with(key_prefix.as_str()) {
+                    if !key.starts_with(key_prefix) {
                         continue;
                     }
-                    if let Some(node) = rec.result.get("node_id").and_then(Value::as_str) {
+                    if let Some(node) = rec.result.comment_node() {
                         scope
                             .gh
                             .minimize_comment(node, MinimizeReason::Outdated)
@@ -1234,12 +1234,12 @@ impl Chatops {
                         n += 1;
                     }
                 }
-                Ok(Done::with(json!({ "minimized": n })))
+                Ok(Done::with(EffectResult::Minimized { minimized: n }))
             }
             Effect::PostPlan { run_id, run_url } => {
                 self.post_plan(scope, r, *run_id, run_url, resumed).await
             }
-            Effect::Archive => Ok(Done::with(json!({}))),
+            Effect::Archive => Ok(Done::with(EffectResult::default())),
         }
     }
 
@@ -1369,7 +1369,7 @@ impl Chatops {
         let sensitive = sensitive_values(&json).map_err(|e| EffectError::Refused(e.to_string()))?;
         let masked = self.masker.mask(&text, &sensitive);
         let revision = r
-            .run(crate::store::RunKind::Plan)
+            .run(RunKind::Plan)
             .map(|p| p.revision)
             .unwrap_or(r.revision);
         let env = r.environment.clone().unwrap_or_default();
@@ -1398,14 +1398,17 @@ impl Chatops {
         }
         if thread != r.issue_number {
             let summary_body = comments::plan::plan_issue_summary(&plan);
-            let key = marker_key(&summary_body).unwrap_or_default().to_owned();
+            let key = comments::plan::plan_summary_key(&plan);
             let posted = self
                 .post_once(scope, r.issue_number, &key, &summary_body)
                 .await?;
             records.push((key, posted));
         }
         Ok(Done {
-            result: json!({ "summary": summary.line(), "comments": bodies.len() }),
+            result: EffectResult::Plan {
+                summary: summary.line(),
+                comments: bodies.len(),
+            },
             apply: None,
             records,
         })
@@ -1463,17 +1466,7 @@ impl Chatops {
         let (Some(scope), Some(thread)) = (self.scope(repo, installation, None), thread) else {
             return Ok(());
         };
-        let key = format!("error:{}", delivery.id.as_str());
-        let key: String = key
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || "-_:.".contains(c) {
-                    c
-                } else {
-                    '-'
-                }
-            })
-            .collect();
+        let key = EffectKey::given_up(&delivery.id);
         self.post_once(
             &scope,
             thread,
@@ -1490,14 +1483,17 @@ fn foreign_commits(branch: &str, head: &str) -> EffectError {
     EffectError::Refused(format!(
         "the branch `{branch}` has commits TfPilot did not make (it is at `{}`); TfPilot only \
          commits on its own. Delete the branch (or reset it to TfPilot's last commit) and try again",
-        lifecycle::short_sha(head)
+        say::short_sha(head)
     ))
 }
 
 fn commit_done(branch: &str, r: &Request, oid: String, made: bool) -> Done {
     let is_request_branch = branch == lifecycle::request_branch(r.id);
     let branch = branch.to_owned();
-    let result = json!({ "oid": oid, "made": made });
+    let result = EffectResult::Commit {
+        oid: oid.clone(),
+        made,
+    };
     Done {
         result,
         apply: Some(Box::new(move |r: &mut Request| {
@@ -1515,7 +1511,15 @@ fn commit_done(branch: &str, r: &Request, oid: String, made: bool) -> Done {
     }
 }
 
-fn record(at: OffsetDateTime, result: Value) -> EffectRecord {
+fn comment_result(id: u64, node_id: String) -> EffectResult {
+    EffectResult::Comment {
+        id,
+        node_id,
+        body: None,
+    }
+}
+
+fn record(at: OffsetDateTime, result: EffectResult) -> EffectRecord {
     EffectRecord { at, result }
 }
 

@@ -23,8 +23,8 @@ use std::fmt;
 
 use pulldown_cmark::{Event, Parser, Tag, TagEnd, TextMergeStream};
 
+use crate::domain::{ListFilter, RequestStatus, is_name};
 use crate::registry::{ModuleSpec, Registry, UnknownModuleType, display_safe, normalize_key};
-use crate::store::{ListFilter, RequestStatus};
 
 /// The prefix a command line starts with, unless the installation configures another.
 pub const DEFAULT_PREFIX: &str = "/tfpilot";
@@ -818,18 +818,9 @@ fn suggest<'a>(given: &str, candidates: impl Iterator<Item = &'a str>) -> Option
     best.filter(|(s, _)| *s >= 0.88).map(|(_, c)| c)
 }
 
-fn check_name(value: &str) -> bool {
-    (1..=32).contains(&value.len())
-        && value.starts_with(|c: char| c.is_ascii_lowercase())
-        && value
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !value.ends_with('-')
-}
-
 fn environment_value(value: &str) -> Result<String, ParseError> {
     let v = value.trim().to_ascii_lowercase();
-    if check_name(&v) {
+    if is_name(&v) {
         Ok(v)
     } else {
         Err(ParseError::InvalidEnvironment {
@@ -840,7 +831,7 @@ fn environment_value(value: &str) -> Result<String, ParseError> {
 
 fn project_value(value: &str) -> Result<String, ParseError> {
     let v = value.trim().to_ascii_lowercase();
-    if check_name(&v) {
+    if is_name(&v) {
         Ok(v)
     } else {
         Err(ParseError::InvalidProject {

@@ -5,9 +5,10 @@
 //! [`SecretString`]s: `Debug` prints `[REDACTED]`, never the value.
 
 use std::fmt;
-use std::path::PathBuf;
 
 use secrecy::{ExposeSecret, SecretString};
+
+use crate::store::{StoreLocation, check_bucket_name};
 
 /// Default listen port of `tfpilot serve`.
 pub const DEFAULT_PORT: u16 = 3000;
@@ -73,24 +74,6 @@ pub struct LlmConfig {
     pub model: String,
 }
 
-/// Where TfPilot keeps its data.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StoreLocation {
-    /// `fs://<dir>`: a local directory (the embedded default, `fs://./data`).
-    Fs(PathBuf),
-    /// `s3://<bucket>`: an S3 bucket (conditional writes; AWS_ENDPOINT_URL for moto/MinIO).
-    S3 { bucket: String },
-}
-
-impl fmt::Display for StoreLocation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            StoreLocation::Fs(dir) => write!(f, "fs://{}", dir.display()),
-            StoreLocation::S3 { bucket } => write!(f, "s3://{bucket}"),
-        }
-    }
-}
-
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -124,6 +107,18 @@ impl fmt::Display for ConfigError {
 }
 
 impl Config {
+    /// The guardrail policy these settings put in force (narrowed per repository by
+    /// `.tfpilot.yml`).
+    pub fn policy(&self) -> crate::domain::Policy {
+        crate::domain::Policy {
+            prod_environments: self.prod_environments.clone(),
+            prod_allowed_users: self.prod_allowed_users.clone(),
+            destroy_prod_allowed_users: self.destroy_prod_allowed_users.clone(),
+            approvers: self.approvers.clone(),
+            approvers_required: !self.approvers.is_empty(),
+        }
+    }
+
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_vars(|name| std::env::var(name).ok())
@@ -239,7 +234,7 @@ impl Config {
         }
 
         let store = match get("TFPILOT_STORE") {
-            Some(v) => match parse_store(&v) {
+            Some(v) => match StoreLocation::parse(&v) {
                 Ok(store) => {
                     if let (StoreLocation::S3 { bucket }, Some(rb)) = (&store, &requests_bucket)
                         && bucket != rb
@@ -255,7 +250,7 @@ impl Config {
                 }
                 Err(reason) => {
                     problem("TFPILOT_STORE", reason);
-                    default_store()
+                    StoreLocation::default_dir()
                 }
             },
             // The seed system named its bucket only: that means the S3 store.
@@ -263,7 +258,7 @@ impl Config {
                 Some(bucket) => StoreLocation::S3 {
                     bucket: bucket.clone(),
                 },
-                None => default_store(),
+                None => StoreLocation::default_dir(),
             },
         };
 
@@ -281,7 +276,7 @@ impl Config {
         let destroy_prod_allowed_users = logins("TFPILOT_DESTROY_PROD_ALLOWED_USERS");
         let approvers = logins("TFPILOT_APPROVERS");
         let prod_environments = match get("TFPILOT_PROD_ENVIRONMENTS") {
-            None => crate::lifecycle::DEFAULT_PROD_ENVIRONMENTS
+            None => crate::domain::DEFAULT_PROD_ENVIRONMENTS
                 .iter()
                 .map(|s| (*s).to_owned())
                 .collect(),
@@ -403,45 +398,6 @@ impl Config {
     }
 }
 
-fn default_store() -> StoreLocation {
-    StoreLocation::Fs(PathBuf::from("./data"))
-}
-
-fn parse_store(v: &str) -> Result<StoreLocation, String> {
-    if let Some(dir) = v.strip_prefix("fs://") {
-        if dir.is_empty() {
-            return Err("`fs://` needs a directory, e.g. fs://./data".into());
-        }
-        Ok(StoreLocation::Fs(PathBuf::from(dir)))
-    } else if let Some(bucket) = v.strip_prefix("s3://") {
-        let bucket = bucket.strip_suffix('/').unwrap_or(bucket);
-        check_bucket_name(bucket)?;
-        Ok(StoreLocation::S3 {
-            bucket: bucket.to_owned(),
-        })
-    } else {
-        Err(format!(
-            "must be `fs://<dir>` or `s3://<bucket>`, got `{v}`"
-        ))
-    }
-}
-
-/// S3's bucket naming rules, so a typo fails at start rather than at the first write.
-fn check_bucket_name(b: &str) -> Result<(), String> {
-    let ok = (3..=63).contains(&b.len())
-        && b.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
-        && b.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && b.ends_with(|c: char| c.is_ascii_alphanumeric());
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "`{b}` is not an S3 bucket name (3-63 lowercase letters, digits, `-` or `.`)"
-        ))
-    }
-}
-
 fn parse_http_url(v: &str) -> Result<String, String> {
     let uri: http::Uri = v
         .parse()
@@ -507,6 +463,7 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
+    use std::path::PathBuf;
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let map: HashMap<String, String> = vars

@@ -447,7 +447,7 @@ fn step(
         && let Some(first) = partial.missing_required.first()
         && let Some(input) = spec.input(&first.name)
     {
-        pending.push(Clarification::for_input(input));
+        pending.push(crate::assist::clarification_for(input));
     }
 
     let inputs: Vec<InputRow> = spec

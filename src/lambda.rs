@@ -15,11 +15,9 @@ use aws_lambda_events::event::s3::S3Event;
 use lambda_http::lambda_runtime::{self, LambdaEvent, service_fn};
 use serde::Serialize;
 
-use crate::config::{Config, StoreLocation};
 use crate::ids::DeliveryId;
-use crate::inbox;
 use crate::server::{AppState, create_app};
-use crate::worker::{self, DrainReport, Outcome, Worker};
+use crate::worker::{DrainReport, Outcome, Worker};
 
 /// Which of the two functions this process is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -30,40 +28,22 @@ pub enum LambdaFunction {
     Worker,
 }
 
-/// Runs `function` under the Lambda runtime until the runtime stops it.
-pub async fn run(config: Config, function: LambdaFunction) -> anyhow::Result<()> {
-    // Each function is given only its own settings (template.yaml: the webhook secret to the
-    // webhook, the App and the assistant to the worker), so each warns only about its own.
-    for warning in config.warnings() {
-        let about_webhook = warning.starts_with("TFPILOT_WEBHOOK_SECRET");
-        if about_webhook == (function == LambdaFunction::Webhook) {
-            tracing::warn!("{warning}");
-        }
-    }
-    if let StoreLocation::Fs(dir) = &config.store {
-        tracing::warn!(
-            dir = %dir.display(),
-            "TFPILOT_STORE is a local directory: on Lambda each instance has its own /tmp, so the webhook and worker functions will not share an inbox; use s3://<bucket>"
-        );
-    }
-    let inbox = inbox::open(&config.store).await?;
-    match function {
-        LambdaFunction::Webhook => {
-            let state = AppState::new(config.webhook_secret.clone(), inbox);
-            lambda_http::run(create_app(state))
-                .await
-                .map_err(|e| anyhow::anyhow!("the Lambda runtime stopped: {e}"))
-        }
-        LambdaFunction::Worker => {
-            let worker = Arc::new(Worker::new(inbox, worker::default_handler(&config).await?));
-            lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
-                let worker = Arc::clone(&worker);
-                async move { handle_worker_event(&worker, event.payload).await }
-            }))
-            .await
-            .map_err(|e| anyhow::anyhow!("the Lambda runtime stopped: {e}"))
-        }
-    }
+/// Runs the webhook function: `state`'s router under `lambda_http` until the runtime stops it.
+pub async fn run_webhook(state: AppState) -> anyhow::Result<()> {
+    lambda_http::run(create_app(state))
+        .await
+        .map_err(|e| anyhow::anyhow!("the Lambda runtime stopped: {e}"))
+}
+
+/// Runs the worker function: each invocation (S3 events or the schedule) is handed to `worker`.
+pub async fn run_worker(worker: Worker) -> anyhow::Result<()> {
+    let worker = Arc::new(worker);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
+        let worker = Arc::clone(&worker);
+        async move { handle_worker_event(&worker, event.payload).await }
+    }))
+    .await
+    .map_err(|e| anyhow::anyhow!("the Lambda runtime stopped: {e}"))
 }
 
 /// What one worker invocation did (the function's result, visible in the console).

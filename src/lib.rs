@@ -1,13 +1,16 @@
 //! TfPilot: Terraform self-service through GitHub comments.
 //!
-//! See `../shared/ARCHITECTURE.md` for the map; each module's own docs say what it owns.
+//! See `ARCHITECTURE.md` at the repository root for the map; each module's own docs say what it
+//! owns.
 
+pub mod app;
 pub mod assist;
 pub mod chatops;
 pub mod command;
 pub mod comments;
 pub mod config;
 pub mod conversation;
+pub mod domain;
 pub mod github;
 pub mod ids;
 pub mod inbox;

@@ -17,57 +17,22 @@
 //! stopped and nothing is done twice.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
-use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::assist::Extraction;
 use crate::command::{self, Command};
-use crate::comments::{self, lifecycle as say};
-use crate::config::Config;
+use crate::comments;
+use crate::comments::lifecycle::{self as say, next_step, short, short_sha};
 use crate::conversation::{self, Conversation, ConversationContext, Reply};
-use crate::github::Permission;
+use crate::domain::{Approval, Request, RequestStatus, RunKind, RunOutcome, RunRecord, RunStatus};
+pub use crate::domain::{
+    BlockChange, Body, Conclusion, Denial, Effect, EffectKey, PendingEffect, Permission, Policy,
+    PrPurpose, RunPhase, cleanup_branch, request_branch,
+};
 use crate::ids::{InstallationId, RepoName, RequestId};
 use crate::registry::{ModuleSpec, Registry};
 use crate::settings::Settings;
-use crate::store::{Approval, Request, RequestStatus, RunKind, RunRecord};
-
-/// Environments treated as production unless configured otherwise.
-pub const DEFAULT_PROD_ENVIRONMENTS: &[&str] = &["prod", "production"];
-
-/// Who may do what, from the environment (narrowed per repository by
-/// [`Settings::narrow`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Policy {
-    /// Environment names that are production.
-    pub prod_environments: Vec<String>,
-    /// May approve, merge, apply and clean up in production. Empty: nobody may.
-    pub prod_allowed_users: Vec<String>,
-    /// May destroy in production. Empty: nobody may.
-    pub destroy_prod_allowed_users: Vec<String>,
-    /// When `approvers_required`, only these may approve (in every environment).
-    pub approvers: Vec<String>,
-    pub approvers_required: bool,
-}
-
-impl Policy {
-    pub fn from_config(config: &Config) -> Policy {
-        Policy {
-            prod_environments: config.prod_environments.clone(),
-            prod_allowed_users: config.prod_allowed_users.clone(),
-            destroy_prod_allowed_users: config.destroy_prod_allowed_users.clone(),
-            approvers: config.approvers.clone(),
-            approvers_required: !config.approvers.is_empty(),
-        }
-    }
-
-    pub fn is_prod(&self, environment: &str) -> bool {
-        self.prod_environments
-            .iter()
-            .any(|p| p.eq_ignore_ascii_case(environment))
-    }
-}
 
 /// Who caused an input. `permission` is the actor's role on the repository (the executor reads
 /// it before deciding a mutating input; `None` when it did not need to).
@@ -111,7 +76,7 @@ pub enum Input {
     Run(RunUpdate),
     /// An effect could not be carried out for a reason that retrying will not fix.
     EffectFailed {
-        key: String,
+        key: EffectKey,
         effect: Effect,
         reason: String,
     },
@@ -132,30 +97,6 @@ pub struct RunUpdate {
     pub event: String,
     /// The branch it runs on (the dispatched ref).
     pub head_branch: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunPhase {
-    InProgress,
-    Completed(Conclusion),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Conclusion {
-    Success,
-    Failure,
-    /// GitHub cancelled it (e.g. a queued run replaced in the same concurrency group).
-    Cancelled,
-}
-
-impl Conclusion {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Conclusion::Success => "success",
-            Conclusion::Failure => "failure",
-            Conclusion::Cancelled => "cancelled",
-        }
-    }
 }
 
 /// The state of the pull request on GitHub, read before deciding approve, merge and apply.
@@ -209,176 +150,17 @@ pub struct Decision {
     pub effects: Vec<PendingEffect>,
 }
 
-/// An effect with its key: unique within the request, stable across retries (it names the
-/// comment, commit, PR or dispatch), recorded in `request.effects` once done.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PendingEffect {
-    pub key: String,
-    /// The input that decided it (its own key), so a retry of that input resumes it.
-    #[serde(default)]
-    pub input: String,
-    #[serde(with = "time::serde::rfc3339")]
-    pub decided_at: OffsetDateTime,
-    pub effect: Effect,
-}
-
-/// Something to do on GitHub or in the store. Plain data.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum Effect {
-    /// Post a comment (its marker is the effect key) unless one with that marker is there.
-    Comment {
-        thread: u64,
-        body: Body,
-    },
-    /// Write (or remove) the request's block on `branch` (created from `base` when new).
-    CommitBlock {
-        branch: String,
-        base: String,
-        file: String,
-        change: BlockChange,
-        message: String,
-    },
-    OpenPr {
-        purpose: PrPurpose,
-        branch: String,
-        base: String,
-        title: String,
-        body: String,
-    },
-    Dispatch {
-        kind: RunKind,
-        workflow: String,
-        git_ref: String,
-        environment: String,
-        dispatch_id: String,
-    },
-    Merge {
-        number: u64,
-        expected_head: String,
-    },
-    ClosePr {
-        number: u64,
-    },
-    /// Minimize (as outdated) the comments whose effect keys start with this prefix.
-    MinimizeComments {
-        key_prefix: String,
-    },
-    /// Read the run's `plan` artifact and post the plan on the PR and its summary on the issue.
-    PostPlan {
-        run_id: u64,
-        run_url: String,
-    },
-    /// Move the request to `history/` (always last).
-    Archive,
-}
-
-impl Effect {
-    /// A short description for logs and failure messages.
-    pub fn describe(&self) -> String {
-        match self {
-            Effect::Comment { thread, .. } => format!("comment on #{thread}"),
-            Effect::CommitBlock { branch, file, .. } => format!("commit {file} on {branch}"),
-            Effect::OpenPr { branch, base, .. } => {
-                format!("open the pull request {branch} → {base}")
-            }
-            Effect::Dispatch {
-                workflow, git_ref, ..
-            } => {
-                format!("start workflow {workflow} on {git_ref}")
-            }
-            Effect::Merge { number, .. } => format!("merge pull request #{number}"),
-            Effect::ClosePr { number } => format!("close pull request #{number}"),
-            Effect::MinimizeComments { .. } => "hide outdated plan comments".into(),
-            Effect::PostPlan { run_id, .. } => format!("post the plan of run {run_id}"),
-            Effect::Archive => "archive the request".into(),
-        }
-    }
-
-    /// Whether a failure of this effect is only logged (the rest goes on).
-    pub fn is_best_effort(&self) -> bool {
-        matches!(
-            self,
-            Effect::Comment { .. } | Effect::MinimizeComments { .. }
-        )
-    }
-}
-
-/// A comment body: rendered now, or (when it names a pull request not opened yet) rendered by
-/// the executor once the PR exists.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Body {
-    Text {
-        text: String,
-    },
-    /// "PR #n opened" for the request (`Request`) or cleanup (`Cleanup`) pull request.
-    PrOpened {
-        purpose: PrPurpose,
-    },
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
-pub enum BlockChange {
-    Upsert { block: String },
-    Remove,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PrPurpose {
-    Request,
-    Cleanup,
-}
-
-/// Why an input is refused, and what would allow it. Both are sentences for the person.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Denial {
-    pub reason: String,
-    pub remedy: String,
-}
-
-impl fmt::Display for Denial {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.reason, self.remedy)
-    }
-}
-
-impl std::error::Error for Denial {}
-
-fn deny(reason: impl Into<String>, remedy: impl Into<String>) -> Denial {
-    Denial {
-        reason: reason.into(),
-        remedy: remedy.into(),
-    }
-}
-
-/// The branch a request's pull request comes from.
-pub fn request_branch(id: RequestId) -> String {
-    format!("request/{id}")
-}
-
-/// The branch of the pull request that removes a request's block.
-pub fn cleanup_branch(id: RequestId) -> String {
-    format!("cleanup/{id}")
-}
-
 /// The idempotency key of an input: a second delivery of the same thing finds it recorded.
-pub fn input_key(input: &Input) -> String {
+pub fn input_key(input: &Input) -> EffectKey {
     match input {
         Input::Command { at, .. } | Input::Turn { at, .. } => {
-            format!("input:comment:{}", at.comment_id)
+            EffectKey::input_comment(at.comment_id)
         }
-        Input::PrClosed { number, .. } => format!("input:pr:{number}:closed"),
+        Input::PrClosed { number, .. } => EffectKey::input_pr_closed(*number),
         Input::Run(run) => {
-            let phase = match run.phase {
-                RunPhase::InProgress => "in_progress",
-                RunPhase::Completed(_) => "completed",
-            };
-            format!("input:run:{}:{phase}", run.run_id)
+            EffectKey::input_run(run.run_id, matches!(run.phase, RunPhase::Completed(_)))
         }
-        Input::EffectFailed { key, .. } => format!("input:failed:{key}"),
+        Input::EffectFailed { key, .. } => EffectKey::input_failed(key),
     }
 }
 
@@ -430,7 +212,7 @@ struct Decider<'a> {
     policy: &'a Policy,
     facts: &'a Facts<'a>,
     effects: Vec<PendingEffect>,
-    input_key: String,
+    input_key: EffectKey,
 }
 
 /// Statuses in which the pull request is open and not merged.
@@ -443,9 +225,9 @@ const PR_STAGES: &[RequestStatus] = &[
 ];
 
 impl<'a> Decider<'a> {
-    fn push(&mut self, key: impl Into<String>, effect: Effect) {
+    fn push(&mut self, key: EffectKey, effect: Effect) {
         self.effects.push(PendingEffect {
-            key: key.into(),
+            key,
             input: self.input_key.clone(),
             decided_at: self.facts.now,
             effect,
@@ -462,7 +244,7 @@ impl<'a> Decider<'a> {
         );
     }
 
-    fn comment(&mut self, key: String, thread: u64, text: String) {
+    fn comment(&mut self, key: EffectKey, thread: u64, text: String) {
         self.push(
             key,
             Effect::Comment {
@@ -866,7 +648,7 @@ impl<'a> Decider<'a> {
                 let revision = req.revision;
                 req.record(now, login, "revised", Some(format!("revision {revision}")));
                 self.push(
-                    format!("minimize:r{old_revision}"),
+                    EffectKey::minimize_revision(old_revision),
                     Effect::MinimizeComments {
                         key_prefix: plan_key_prefix(r.id, old_revision),
                     },
@@ -906,7 +688,7 @@ impl<'a> Decider<'a> {
         req.block = Some(block.clone());
         req.branch = Some(request_branch(r.id));
         self.push(
-            format!("commit:r{}", r.revision),
+            EffectKey::commit(r.revision),
             Effect::CommitBlock {
                 branch: request_branch(r.id),
                 base,
@@ -925,7 +707,7 @@ impl<'a> Decider<'a> {
             return Err(deny(
                 format!(
                     "No {} workflow is configured for this request.",
-                    kind_word(kind)
+                    kind.as_str()
                 ),
                 "Add `workflows:` to `.tfpilot.yml` and open a new request.",
             ));
@@ -943,7 +725,7 @@ impl<'a> Decider<'a> {
         };
         // Unique per dispatch (the store bumps `version` on every write) and fixed-width, so one
         // id is never a prefix of another in a run name.
-        let dispatch_id = format!("{}-{}-{:06}", short(r.id), kind_word(kind), r.version);
+        let dispatch_id = format!("{}-{}-{:06}", short(r.id), kind.as_str(), r.version);
         let now = self.facts.now;
         self.req().runs.insert(
             kind,
@@ -951,12 +733,12 @@ impl<'a> Decider<'a> {
                 revision: r.revision,
                 dispatch_id: Some(dispatch_id.clone()),
                 dispatched_at: Some(now),
-                status: Some("requested".into()),
+                status: Some(RunStatus::Requested),
                 ..RunRecord::default()
             },
         );
         self.push(
-            format!("dispatch:{dispatch_id}"),
+            EffectKey::dispatch(&dispatch_id),
             Effect::Dispatch {
                 kind,
                 workflow,
@@ -1005,7 +787,7 @@ impl<'a> Decider<'a> {
         let spec = self.spec(&r)?;
         let base = r.base_branch.clone().unwrap_or_else(|| "main".into());
         self.push(
-            "pr:request",
+            EffectKey::open_pr(PrPurpose::Request),
             Effect::OpenPr {
                 purpose: PrPurpose::Request,
                 branch: request_branch(r.id),
@@ -1048,7 +830,7 @@ impl<'a> Decider<'a> {
                 }
                 self.req().approvals.clear();
                 self.push(
-                    format!("minimize:r{}:v{}", r.revision, r.version),
+                    EffectKey::minimize(r.revision, r.version),
                     Effect::MinimizeComments {
                         key_prefix: plan_key_prefix(r.id, r.revision),
                     },
@@ -1089,7 +871,7 @@ impl<'a> Decider<'a> {
                 format!("Comment `{p} plan`."),
             ));
         };
-        if plan.conclusion.as_deref() != Some("success") {
+        if !plan.succeeded() {
             return Err(deny(
                 "The last plan of this request did not succeed.",
                 format!("Fix the problem it shows and comment `{p} plan` again."),
@@ -1367,7 +1149,7 @@ impl<'a> Decider<'a> {
             ));
         }
         self.push(
-            format!("merge:{number}"),
+            EffectKey::merge(number),
             Effect::Merge {
                 number,
                 expected_head: pr.head_sha.clone(),
@@ -1522,7 +1304,7 @@ impl<'a> Decider<'a> {
         let base = r.base_branch.clone().unwrap_or_else(|| "main".into());
         let branch = cleanup_branch(r.id);
         self.push(
-            "cleanup:commit",
+            EffectKey::cleanup_commit(),
             Effect::CommitBlock {
                 branch: branch.clone(),
                 base: base.clone(),
@@ -1535,7 +1317,7 @@ impl<'a> Decider<'a> {
             },
         );
         self.push(
-            "pr:cleanup",
+            EffectKey::open_pr(PrPurpose::Cleanup),
             Effect::OpenPr {
                 purpose: PrPurpose::Cleanup,
                 branch,
@@ -1545,7 +1327,7 @@ impl<'a> Decider<'a> {
             },
         );
         self.push(
-            "cleanup:reply",
+            EffectKey::cleanup_reply(),
             Effect::Comment {
                 thread: r.issue_number,
                 body: Body::PrOpened {
@@ -1553,7 +1335,7 @@ impl<'a> Decider<'a> {
                 },
             },
         );
-        self.push("archive", Effect::Archive);
+        self.push(EffectKey::archive(), Effect::Archive);
         Ok(())
     }
 
@@ -1589,11 +1371,11 @@ impl<'a> Decider<'a> {
             }
         };
         if let Some(number) = open_pr {
-            self.push(format!("close:{number}"), Effect::ClosePr { number });
+            self.push(EffectKey::close(number), Effect::ClosePr { number });
         }
         self.set_status(RequestStatus::Cancelled, "cancel", None);
         self.reply(at, say::cancelled(&reply_key(at), open_pr));
-        self.push("archive", Effect::Archive);
+        self.push(EffectKey::archive(), Effect::Archive);
         Ok(())
     }
 
@@ -1624,16 +1406,16 @@ impl<'a> Decider<'a> {
             req.status = RequestStatus::Merged;
             req.record(now, login, "merged", merge_sha.map(short_sha));
             let plan_ok = r.run(RunKind::Plan).is_some_and(|run| {
-                run.conclusion.as_deref() == Some("success")
+                run.succeeded()
                     && run.revision == r.revision
                     && run.head_sha.as_deref() == Some(head_sha)
             });
             let approved = r.approvals.iter().any(|a| a.head_sha == head_sha);
             self.comment(
-                format!("merged:{number}"),
+                EffectKey::merged(number),
                 issue,
                 say::merged(
-                    &format!("merged:{number}"),
+                    &EffectKey::merged(number),
                     number,
                     plan_ok,
                     approved,
@@ -1645,9 +1427,9 @@ impl<'a> Decider<'a> {
         } else {
             self.set_status(RequestStatus::PrClosed, "pr_closed", None);
             self.comment(
-                format!("pr-closed:{number}:v{}", r.version),
+                EffectKey::pr_closed(number, r.version),
                 issue,
-                say::pr_closed(&format!("pr-closed:{number}:v{}", r.version), number, &p),
+                say::pr_closed(&EffectKey::pr_closed(number, r.version), number, &p),
             );
         }
     }
@@ -1686,16 +1468,16 @@ impl<'a> Decider<'a> {
         let env = self.env();
         let conclusion = match run.phase {
             RunPhase::InProgress => {
-                record.status = Some("in_progress".into());
+                record.status = Some(RunStatus::InProgress);
                 self.req().runs.insert(kind, record);
                 return;
             }
             RunPhase::Completed(c) => c,
         };
-        record.status = Some("completed".into());
-        record.conclusion = Some(conclusion.as_str().to_owned());
+        record.status = Some(RunStatus::Completed);
+        record.conclusion = Some(RunOutcome::from(conclusion));
         self.req().runs.insert(kind, record.clone());
-        let key = format!("run:{}", run.run_id);
+        let key = EffectKey::run(run.run_id);
         let url = run.url.clone();
         match (kind, conclusion) {
             (RunKind::Plan, Conclusion::Success) => {
@@ -1703,7 +1485,7 @@ impl<'a> Decider<'a> {
                     self.set_status(RequestStatus::Planned, "plan_finished", Some(url.clone()));
                 }
                 self.push(
-                    format!("post-plan:{}", run.run_id),
+                    EffectKey::post_plan(run.run_id),
                     Effect::PostPlan {
                         run_id: run.run_id,
                         run_url: url,
@@ -1753,9 +1535,9 @@ impl<'a> Decider<'a> {
                     self.set_status(RequestStatus::Destroyed, "destroy_finished", None);
                     if let Err(denial) = self.cleanup_effects() {
                         self.comment(
-                            format!("cleanup-failed:{}", run.run_id),
+                            EffectKey::cleanup_failed(run.run_id),
                             issue,
-                            say::denial(&format!("cleanup-failed:{}", run.run_id), &denial),
+                            say::denial(&EffectKey::cleanup_failed(run.run_id), &denial),
                         );
                     }
                 } else {
@@ -1766,17 +1548,17 @@ impl<'a> Decider<'a> {
                     );
                 }
             }
-            (RunKind::Cleanup | RunKind::Drift, _) => {}
+            (RunKind::Cleanup, _) => {}
         }
     }
 
-    fn effect_failed(&mut self, key: &str, effect: &Effect, reason: &str) {
+    fn effect_failed(&mut self, key: &EffectKey, effect: &Effect, reason: &str) {
         let Some(r) = self.request.clone() else {
             return;
         };
         let p = self.prefix().to_owned();
         let issue = r.issue_number;
-        let failed_key = format!("failed:{key}");
+        let failed_key = EffectKey::failed(key);
         let (what, remedy) = match effect {
             Effect::CommitBlock {
                 change: BlockChange::Upsert { .. },
@@ -1819,8 +1601,8 @@ impl<'a> Decider<'a> {
             ),
             Effect::Dispatch { kind, .. } => {
                 if let Some(run) = self.req().runs.get_mut(kind) {
-                    run.status = Some("not_started".into());
-                    run.conclusion = Some("not_started".into());
+                    run.status = Some(RunStatus::NotStarted);
+                    run.conclusion = Some(RunOutcome::NotStarted);
                 }
                 let status = match (kind, r.status) {
                     (RunKind::Plan, RequestStatus::Planning) => Some(RequestStatus::PrOpen),
@@ -1835,7 +1617,7 @@ impl<'a> Decider<'a> {
                     "start the workflow",
                     format!(
                         "Check the workflow file on the branch, then `{p} {}` again.",
-                        kind_word(*kind)
+                        kind.as_str()
                     ),
                 )
             }
@@ -1844,7 +1626,7 @@ impl<'a> Decider<'a> {
                 "Look at the pull request on GitHub; once it can be merged, try again.".into(),
             ),
             Effect::ClosePr { .. } => {
-                self.push("archive", Effect::Archive);
+                self.push(EffectKey::archive(), Effect::Archive);
                 (
                     "close the pull request",
                     "Close it by hand; the request is cancelled.".into(),
@@ -1874,16 +1656,13 @@ impl<'a> Decider<'a> {
 // ---- helpers -----------------------------------------------------------------------------------
 
 /// The key (and marker) of TfPilot's answer to a comment.
-pub fn reply_key(at: CommentAt) -> String {
-    format!("reply:{}", at.comment_id)
+pub fn reply_key(at: CommentAt) -> EffectKey {
+    EffectKey::reply(at.comment_id)
 }
 
 /// The prefix of the plan comments of one revision (see `comments::plan::PlanComment`).
-pub fn plan_key_prefix(id: RequestId, revision: u64) -> String {
-    comments::plan::PlanComment::revision_key_prefix(
-        id,
-        u32::try_from(revision).unwrap_or(u32::MAX),
-    )
+pub fn plan_key_prefix(id: RequestId, revision: u64) -> EffectKey {
+    EffectKey::plan_prefix(id, revision)
 }
 
 /// The conversation a request holds.
@@ -1968,22 +1747,12 @@ fn code_list(items: &[String]) -> String {
 
 fn permission_word(p: Permission) -> &'static str {
     match p {
-        Permission::None => "no",
+        Permission::NotRead | Permission::None => "no",
         Permission::Read => "read",
         Permission::Triage => "triage",
         Permission::Write => "write",
         Permission::Maintain => "maintain",
         Permission::Admin => "admin",
-    }
-}
-
-pub fn kind_word(kind: RunKind) -> &'static str {
-    match kind {
-        RunKind::Plan => "plan",
-        RunKind::Apply => "apply",
-        RunKind::Destroy => "destroy",
-        RunKind::Cleanup => "cleanup",
-        RunKind::Drift => "drift",
     }
 }
 
@@ -2016,12 +1785,12 @@ pub fn tfpilot_head<'r>(r: &'r Request, branch: &str) -> Option<&'r String> {
 /// failed effect with an `error`): the branch still holds the revision before.
 fn revision_uncommitted(r: &Request) -> bool {
     r.effects
-        .get(&format!("commit:r{}", r.revision))
-        .is_some_and(|e| e.result.get("error").is_some())
+        .get(&EffectKey::commit(r.revision))
+        .is_some_and(|e| e.result.is_failure())
 }
 
 fn run_active(r: &Request, kind: RunKind) -> bool {
-    r.run(kind).is_some_and(|run| run.conclusion.is_none())
+    r.run(kind).is_some_and(RunRecord::is_active)
 }
 
 fn running(r: &Request, kind: RunKind) -> Denial {
@@ -2034,43 +1803,16 @@ fn running(r: &Request, kind: RunKind) -> Denial {
     deny(
         format!(
             "{article} {} is already running for this request{link}.",
-            kind_word(kind)
+            kind.as_str()
         ),
         "Wait for it to finish; TfPilot will post the result here.",
     )
 }
 
 /// The first 8 characters of a request id.
-pub fn short(id: RequestId) -> String {
-    id.to_string().chars().take(8).collect()
-}
-
-pub fn short_sha(sha: &str) -> String {
-    sha.chars().take(7).collect()
-}
-
-/// What a person can do next with a request, for denials.
-pub fn next_step(r: &Request, p: &str) -> String {
-    use RequestStatus::*;
-    match r.status {
-        Collecting => format!("Give the missing inputs; `{p} show` lists them."),
-        Ready => format!("`{p} submit` opens the pull request."),
-        PrOpen => format!("`{p} plan` runs the plan."),
-        Planning => "Wait for the plan; TfPilot will post it.".into(),
-        Planned => format!("`{p} approve` approves the plan."),
-        PlanFailed => format!("Fix the problem and `{p} plan` again."),
-        Approved => format!("`{p} merge` (or GitHub's button) merges it."),
-        Merged => format!("`{p} apply` applies it."),
-        Applying => "Wait for the apply; TfPilot will post the result.".into(),
-        Applied => format!("`{p} destroy` removes its resources."),
-        ApplyFailed => format!("Fix the problem and `{p} apply` again, or `{p} destroy`."),
-        Destroying => "Wait for the destroy; TfPilot will post the result.".into(),
-        DestroyFailed => format!("Fix the problem and `{p} destroy` again."),
-        Destroyed => format!("`{p} cleanup` opens the pull request that removes its block."),
-        Cancelled => format!("Open a new request with `{p} new`."),
-        PrClosed => format!("`{p} submit` opens the pull request again, or `{p} cancel`."),
-    }
-}
-
 #[cfg(test)]
 mod tests;
+
+fn deny(reason: impl Into<String>, remedy: impl Into<String>) -> Denial {
+    Denial::new(reason, remedy)
+}

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use tfpilot::config::Config;
 use tfpilot::lambda::LambdaFunction;
-use tfpilot::{lambda, server, telemetry};
+use tfpilot::{app, telemetry};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -133,8 +133,8 @@ async fn main() -> ExitCode {
     telemetry::init(config.log_format);
 
     let result = match command {
-        Command::Serve { host } => server::serve(config, server::ServeOptions { host }).await,
-        Command::Lambda { function } => lambda::run(config, function).await,
+        Command::Serve { host } => app::serve(config, app::ServeOptions { host }).await,
+        Command::Lambda { function } => app::lambda(config, function).await,
         Command::Render(_) | Command::Registry { .. } | Command::Audit { .. } => Ok(()),
     };
     match result {

@@ -7,7 +7,6 @@
 //! * `GET /metrics` — Prometheus text.
 
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,11 +22,10 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
-use crate::config::Config;
 use crate::ids::DeliveryId;
-use crate::inbox::{self, Delivery, Inbox, InboxError, PutOutcome};
+use crate::inbox::{Delivery, Inbox, InboxError, PutOutcome};
 use crate::webhook::{self, Event, Rejection, SignatureError};
-use crate::worker::{self, Worker};
+use crate::worker::Worker;
 use crate::{metrics, telemetry};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -267,37 +265,6 @@ async fn store_and_queue(state: &AppState, delivery: Delivery) -> Result<PutOutc
     })?
 }
 
-/// Options of `tfpilot serve` beyond the environment.
-#[derive(Debug, Clone)]
-pub struct ServeOptions {
-    /// Address to listen on (the port comes from `PORT`).
-    pub host: IpAddr,
-}
-
-/// `tfpilot serve`: the router on a port and the worker in the background, until Ctrl-C/SIGTERM.
-pub async fn serve(config: Config, options: ServeOptions) -> anyhow::Result<()> {
-    for warning in config.warnings() {
-        tracing::warn!("{warning}");
-    }
-    let inbox = inbox::open(&config.store).await?;
-    let handler = worker::default_handler(&config).await?;
-    let (queue_tx, queue_rx) = mpsc::unbounded_channel();
-    let state =
-        AppState::new(config.webhook_secret.clone(), Arc::clone(&inbox)).with_work_queue(queue_tx);
-    let worker = Worker::new(inbox, handler);
-    let addr = SocketAddr::new(options.host, config.port);
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {addr} (set PORT to another port): {e}"))?;
-    tracing::info!(
-        version = VERSION,
-        address = %listener.local_addr()?,
-        store = %config.store,
-        "TfPilot listening; POST /webhooks/github, GET /healthz, GET /metrics"
-    );
-    run(listener, state, worker, queue_rx, shutdown_signal()).await
-}
-
 /// Serves `state`'s router on `listener` with `worker` in the background (fed by `queue`, the
 /// receiving end of `state`'s work queue) until `shutdown` completes, then lets the worker
 /// finish its item. Tests use it with a port-0 listener.
@@ -328,7 +295,7 @@ pub async fn run(
     served.map_err(|e| anyhow::anyhow!("the HTTP server failed: {e}"))
 }
 
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;

@@ -12,9 +12,8 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use crate::domain::{Policy, RunKind, is_name};
 use crate::ids::RepoName;
-use crate::lifecycle::Policy;
-use crate::store::RunKind;
 
 /// Where the file lives in the repository.
 pub const SETTINGS_FILE: &str = ".tfpilot.yml";
@@ -171,8 +170,8 @@ impl Settings {
             if !ok {
                 return Err(error(format!(
                     "`workflows.{}: {file}` must be a file name in .github/workflows (e.g. `{}.yml`)",
-                    kind_word(kind),
-                    kind_word(kind)
+                    RunKind::as_str(kind),
+                    RunKind::as_str(kind)
                 )));
             }
         }
@@ -218,16 +217,6 @@ impl Settings {
     }
 }
 
-fn kind_word(kind: RunKind) -> &'static str {
-    match kind {
-        RunKind::Plan => "plan",
-        RunKind::Apply => "apply",
-        RunKind::Destroy => "destroy",
-        RunKind::Cleanup => "cleanup",
-        RunKind::Drift => "drift",
-    }
-}
-
 fn clean_logins(list: Vec<String>) -> Vec<String> {
     list.into_iter()
         .map(|l| l.trim().trim_start_matches('@').to_owned())
@@ -250,13 +239,6 @@ fn default_project(repo: &RepoName) -> String {
     } else {
         format!("p{}", out.chars().take(31).collect::<String>())
     }
-}
-
-fn is_name(s: &str) -> bool {
-    (1..=32).contains(&s.len())
-        && s.starts_with(|c: char| c.is_ascii_lowercase())
-        && s.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
 #[cfg(test)]

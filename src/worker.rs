@@ -16,7 +16,6 @@ use time::OffsetDateTime;
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
-use crate::config::Config;
 use crate::ids::DeliveryId;
 use crate::inbox::{Delivery, Inbox, InboxError, RETENTION};
 use crate::webhook::Event;
@@ -34,8 +33,8 @@ pub const RETRY_INTERVAL: Duration = Duration::from_secs(60);
 /// How often the background loop removes finished items older than [`RETENTION`].
 const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
 
-/// What TfPilot does with one event. The chatops executor implements it; until then
-/// [`LoggingHandler`] logs what arrived.
+/// What TfPilot does with one event. The worker knows only this trait: the composition root
+/// (`app`) hands it the executor, or [`LoggingHandler`] when no GitHub App is configured.
 #[async_trait]
 pub trait EventHandler: Send + Sync {
     /// Handles one delivery. An error leaves the item pending for a retry.
@@ -45,16 +44,6 @@ pub trait EventHandler: Send + Sync {
     /// the handler can tell the people waiting for an answer: a command is never dropped in
     /// silence. Does nothing by default; the handler logs its own failures.
     async fn gave_up(&self, _delivery: &Delivery, _event: &Event, _reason: &str) {}
-}
-
-/// The handler `serve` and the Lambda worker use for `config`: the chatops executor when the
-/// GitHub App credentials are set, otherwise [`LoggingHandler`] (deliveries are received and
-/// logged, nothing is answered).
-pub async fn default_handler(config: &Config) -> anyhow::Result<Arc<dyn EventHandler>> {
-    match crate::chatops::Chatops::from_config(config).await? {
-        Some(chatops) => Ok(Arc::new(chatops)),
-        None => Ok(Arc::new(LoggingHandler)),
-    }
 }
 
 /// Logs a one-line summary of each event and succeeds.

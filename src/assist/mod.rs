@@ -25,8 +25,9 @@ use serde_json::Value;
 pub use openai::OpenAiExtractor;
 pub use rules::RulesExtractor;
 
+use crate::domain::{ChatRole, ChatTurn};
+pub use crate::domain::{Clarification, ClarificationKind};
 use crate::registry::{InputSpec, InputType, ModuleSpec};
-use crate::store::{ChatRole, ChatTurn};
 
 /// How long the assistant may take before the rules answer instead.
 pub const DEFAULT_LLM_TIMEOUT: Duration = Duration::from_secs(20);
@@ -94,57 +95,36 @@ impl ExtractorKind {
     }
 }
 
-/// A question about one input.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Clarification {
-    /// The canonical input name.
-    pub input: String,
-    pub question: String,
-    #[serde(flatten)]
-    pub kind: ClarificationKind,
-}
-
-/// What kind of answer a question wants.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum ClarificationKind {
-    Text,
-    Choice { options: Vec<String> },
-    YesNo,
-}
-
-impl Clarification {
-    /// The standard question for an input: yes/no for bools, a choice where the catalogue lists
-    /// the allowed values, free text otherwise.
-    pub fn for_input(input: &InputSpec) -> Clarification {
-        let name = &input.name;
-        let (question, kind) = if input.input_type == InputType::Bool {
-            (format!("Should `{name}` be on?"), ClarificationKind::YesNo)
-        } else if !input.allowed_values.is_empty() {
-            (
-                format!("Which `{name}`?"),
-                ClarificationKind::Choice {
-                    options: input
-                        .allowed_values
-                        .iter()
-                        .map(|v| v.to_plain_string())
-                        .collect(),
-                },
-            )
-        } else {
-            let q = match (&input.input_type, &input.unit) {
-                (InputType::Number, Some(unit)) => format!("How many {unit} for `{name}`?"),
-                (InputType::Map, _) => format!("Which `{name}`? Write them as `Key=Value` pairs."),
-                (InputType::List, _) => format!("Which `{name}`? Separate them with commas."),
-                _ => format!("What should `{name}` be?"),
-            };
-            (q, ClarificationKind::Text)
+/// The standard question for an input: yes/no for bools, a choice where the catalogue lists
+/// the allowed values, free text otherwise.
+pub fn clarification_for(input: &InputSpec) -> Clarification {
+    let name = &input.name;
+    let (question, kind) = if input.input_type == InputType::Bool {
+        (format!("Should `{name}` be on?"), ClarificationKind::YesNo)
+    } else if !input.allowed_values.is_empty() {
+        (
+            format!("Which `{name}`?"),
+            ClarificationKind::Choice {
+                options: input
+                    .allowed_values
+                    .iter()
+                    .map(|v| v.to_plain_string())
+                    .collect(),
+            },
+        )
+    } else {
+        let q = match (&input.input_type, &input.unit) {
+            (InputType::Number, Some(unit)) => format!("How many {unit} for `{name}`?"),
+            (InputType::Map, _) => format!("Which `{name}`? Write them as `Key=Value` pairs."),
+            (InputType::List, _) => format!("Which `{name}`? Separate them with commas."),
+            _ => format!("What should `{name}` be?"),
         };
-        Clarification {
-            input: name.clone(),
-            question,
-            kind,
-        }
+        (q, ClarificationKind::Text)
+    };
+    Clarification {
+        input: name.clone(),
+        question,
+        kind,
     }
 }
 
@@ -199,13 +179,13 @@ mod tests {
     fn standard_questions_follow_the_input_type() {
         let r = Registry::embedded();
         let s3 = r.get("s3-bucket").unwrap();
-        let q = Clarification::for_input(s3.input("versioning_enabled").unwrap());
+        let q = crate::assist::clarification_for(s3.input("versioning_enabled").unwrap());
         assert_eq!(q.kind, ClarificationKind::YesNo);
         assert_eq!(q.question, "Should `versioning_enabled` be on?");
-        let q = Clarification::for_input(s3.input("expiration_days").unwrap());
+        let q = crate::assist::clarification_for(s3.input("expiration_days").unwrap());
         assert_eq!(q.question, "How many days for `expiration_days`?");
         let iam = r.get("iam-role-app").unwrap();
-        let q = Clarification::for_input(iam.input("trusted_service").unwrap());
+        let q = crate::assist::clarification_for(iam.input("trusted_service").unwrap());
         assert_eq!(
             q.kind,
             ClarificationKind::Choice {

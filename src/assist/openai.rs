@@ -27,8 +27,8 @@ use super::{
     Clarification, ClarificationKind, ExtractRequest, Extraction, Extractor, ExtractorKind, rules,
 };
 use crate::command::resolve_key;
+use crate::domain::ChatRole;
 use crate::registry::{InputSpec, InputType, ModuleSpec, display_safe};
-use crate::store::ChatRole;
 
 /// The name of the response format (and of the tool, when a server answers with a tool call).
 pub const SCHEMA_NAME: &str = "propose_inputs";
@@ -463,7 +463,7 @@ fn map_from_entries(value: Value) -> Value {
 fn read_clarification(spec: &ModuleSpec, item: &Value) -> Option<Clarification> {
     let name = item.get("input")?.as_str()?;
     let input = spec.input(&resolve_key(spec, name)?)?;
-    let standard = Clarification::for_input(input);
+    let standard = crate::assist::clarification_for(input);
     let kind = match (item.get("kind").and_then(Value::as_str), &standard.kind) {
         (_, ClarificationKind::Choice { .. }) => standard.kind.clone(),
         (Some("yes_no"), _) if input.input_type == InputType::Bool => ClarificationKind::YesNo,

@@ -251,7 +251,7 @@ impl Found {
         if self.has(&input.name) || self.clarifications.iter().any(|c| c.input == input.name) {
             return;
         }
-        let mut c = Clarification::for_input(input);
+        let mut c = crate::assist::clarification_for(input);
         if let Some(q) = question {
             c.question = q;
         }

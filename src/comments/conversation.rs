@@ -9,6 +9,7 @@ use super::{GITHUB_MAX_COMMENT_CHARS, marker};
 use crate::assist::{Clarification, ClarificationKind, ExtractorKind};
 use crate::command::{ParseError, StatusFilters};
 use crate::conversation::{InputState, Outcome, Reply};
+use crate::domain::EffectKey;
 use crate::registry::{InputValue, Registry, display_safe};
 
 /// The longest assistant note shown.
@@ -18,7 +19,7 @@ const NOTE_CHARS: usize = 500;
 const MAX_PROBLEMS: usize = 20;
 
 /// The reply to a conversation turn (or to `show`), within GitHub's comment limit.
-pub fn conversation_reply(reply: &Reply, marker_key: &str) -> String {
+pub fn conversation_reply(reply: &Reply, marker_key: &EffectKey) -> String {
     let body = with_marker(marker_key, &render(reply, true));
     if body.len() <= GITHUB_MAX_COMMENT_CHARS {
         return body;
@@ -28,8 +29,8 @@ pub fn conversation_reply(reply: &Reply, marker_key: &str) -> String {
     with_marker(marker_key, &render(reply, false))
 }
 
-fn with_marker(key: &str, body: &str) -> String {
-    format!("{}\n{body}", marker(key))
+fn with_marker(key: &EffectKey, body: &str) -> String {
+    format!("{}\n{body}", marker(key.as_str()))
 }
 
 fn render(reply: &Reply, with_block: bool) -> String {
@@ -218,7 +219,7 @@ pub fn untrusted_text(s: &str) -> String {
 }
 
 /// The answer to `help`.
-pub fn help(prefix: &str, registry: &Registry, marker_key: &str) -> String {
+pub fn help(prefix: &str, registry: &Registry, marker_key: &EffectKey) -> String {
     let p = prefix;
     let mut out = String::new();
     let _ = writeln!(out, "### TfPilot commands\n");
@@ -278,7 +279,7 @@ pub fn help(prefix: &str, registry: &Registry, marker_key: &str) -> String {
 }
 
 /// The answer to a comment whose command could not be read.
-pub fn parse_error(err: &ParseError, prefix: &str, marker_key: &str) -> String {
+pub fn parse_error(err: &ParseError, prefix: &str, marker_key: &EffectKey) -> String {
     with_marker(
         marker_key,
         &format!("⚠️ {err}\n\nComment `{prefix} help` for the list of commands.\n"),

@@ -7,21 +7,23 @@ use std::fmt::Write as _;
 
 use super::conversation::untrusted_text;
 use super::marker;
-use crate::lifecycle::{Conclusion, Denial, kind_word, next_step, short, short_sha};
+use crate::domain::EffectKey;
+use crate::domain::{Conclusion, Denial, RequestStatus};
+use crate::domain::{Request, RunKind, RunOutcome, RunStatus};
+use crate::ids::RequestId;
 use crate::registry::display_safe;
-use crate::store::{Request, RunKind};
 
-fn with_marker(key: &str, body: &str) -> String {
-    format!("{}\n{body}", marker(key))
+fn with_marker(key: &EffectKey, body: &str) -> String {
+    format!("{}\n{body}", marker(key.as_str()))
 }
 
 /// A refused command: the reason and what would allow it.
-pub fn denial(key: &str, d: &Denial) -> String {
+pub fn denial(key: &EffectKey, d: &Denial) -> String {
     with_marker(key, &format!("⛔ {}\n\n{}\n", d.reason, d.remedy))
 }
 
 /// The answer when TfPilot itself failed (after its retries): never silent, never detailed.
-pub fn internal_error(key: &str, delivery: &str) -> String {
+pub fn internal_error(key: &EffectKey, delivery: &str) -> String {
     with_marker(
         key,
         &format!(
@@ -34,7 +36,7 @@ pub fn internal_error(key: &str, delivery: &str) -> String {
 }
 
 /// An effect that GitHub refused.
-pub fn effect_failed(key: &str, what: &str, reason: &str, remedy: &str) -> String {
+pub fn effect_failed(key: &EffectKey, what: &str, reason: &str, remedy: &str) -> String {
     with_marker(
         key,
         &format!(
@@ -101,7 +103,7 @@ pub fn cleanup_pr_body(r: &Request) -> String {
 }
 
 /// The answer to `submit` (or the cleanup notice) once the pull request exists.
-pub fn pr_opened(key: &str, r: &Request, cleanup: bool, prefix: &str) -> String {
+pub fn pr_opened(key: &EffectKey, r: &Request, cleanup: bool, prefix: &str) -> String {
     if cleanup {
         let pr = r
             .cleanup_pull_request
@@ -140,7 +142,7 @@ pub fn revised(reply: &str, revision: u64, prefix: &str) -> String {
     )
 }
 
-pub fn plan_started(key: &str, environment: &str, prefix: &str) -> String {
+pub fn plan_started(key: &EffectKey, environment: &str, prefix: &str) -> String {
     with_marker(
         key,
         &format!(
@@ -150,7 +152,7 @@ pub fn plan_started(key: &str, environment: &str, prefix: &str) -> String {
 }
 
 pub fn approved(
-    key: &str,
+    key: &EffectKey,
     approvers: &[String],
     head: &str,
     environment: &str,
@@ -169,7 +171,7 @@ pub fn approved(
 
 /// An approval of a change merged before it was approved.
 pub fn approved_merged(
-    key: &str,
+    key: &EffectKey,
     approvers: &[String],
     head: &str,
     environment: &str,
@@ -186,12 +188,12 @@ pub fn approved_merged(
     )
 }
 
-pub fn merging(key: &str, number: u64) -> String {
+pub fn merging(key: &EffectKey, number: u64) -> String {
     with_marker(key, &format!("🔀 Merging #{number}…\n"))
 }
 
 pub fn merged(
-    key: &str,
+    key: &EffectKey,
     number: u64,
     plan_ok: bool,
     approved: bool,
@@ -221,7 +223,7 @@ pub fn merged(
     with_marker(key, &format!("{s}\n"))
 }
 
-pub fn pr_closed(key: &str, number: u64, prefix: &str) -> String {
+pub fn pr_closed(key: &EffectKey, number: u64, prefix: &str) -> String {
     with_marker(
         key,
         &format!(
@@ -230,7 +232,7 @@ pub fn pr_closed(key: &str, number: u64, prefix: &str) -> String {
     )
 }
 
-pub fn run_started(key: &str, kind: RunKind, environment: &str) -> String {
+pub fn run_started(key: &EffectKey, kind: RunKind, environment: &str) -> String {
     let verb = match kind {
         RunKind::Apply => "Applying",
         RunKind::Destroy => "Destroying this request's resources in",
@@ -240,20 +242,20 @@ pub fn run_started(key: &str, kind: RunKind, environment: &str) -> String {
         key,
         &format!(
             "⏳ {verb} `{environment}`: the {} workflow is started. TfPilot posts the result here.\n",
-            kind_word(kind)
+            kind.as_str()
         ),
     )
 }
 
 pub fn run_ended(
-    key: &str,
+    key: &EffectKey,
     kind: RunKind,
     conclusion: Conclusion,
     url: &str,
     environment: &str,
     prefix: &str,
 ) -> String {
-    let word = kind_word(kind);
+    let word = kind.as_str();
     let body = match (kind, conclusion) {
         (_, Conclusion::Cancelled) => format!(
             "⏹️ The {word} run was cancelled ([run]({url})); GitHub cancels a queued run when another one takes its place in the environment's queue. Nothing was changed by it: `{prefix} {word}` starts it again."
@@ -281,14 +283,14 @@ pub fn run_ended(
     with_marker(key, &format!("{body}\n"))
 }
 
-pub fn cleanup_started(key: &str) -> String {
+pub fn cleanup_started(key: &EffectKey) -> String {
     with_marker(
         key,
         "🧹 Opening the pull request that removes this request's block…\n",
     )
 }
 
-pub fn cancelled(key: &str, closed_pr: Option<u64>) -> String {
+pub fn cancelled(key: &EffectKey, closed_pr: Option<u64>) -> String {
     let pr = closed_pr
         .map(|n| format!(" #{n} is closed."))
         .unwrap_or_default();
@@ -299,7 +301,7 @@ pub fn cancelled(key: &str, closed_pr: Option<u64>) -> String {
 }
 
 /// `status` on a request's thread.
-pub fn status(key: &str, r: &Request, prefix: &str) -> String {
+pub fn status(key: &EffectKey, r: &Request, prefix: &str) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -319,8 +321,8 @@ pub fn status(key: &str, r: &Request, prefix: &str) -> String {
     for (kind, run) in &r.runs {
         let state = run
             .conclusion
-            .as_deref()
-            .or(run.status.as_deref())
+            .map(RunOutcome::as_str)
+            .or(run.status.map(RunStatus::as_str))
             .unwrap_or("requested");
         let link = run
             .url
@@ -330,7 +332,7 @@ pub fn status(key: &str, r: &Request, prefix: &str) -> String {
         let _ = writeln!(
             s,
             "| last {} | {state}, revision {}{link} |",
-            kind_word(*kind),
+            kind.as_str(),
             run.revision
         );
     }
@@ -346,7 +348,7 @@ pub fn status(key: &str, r: &Request, prefix: &str) -> String {
 const MAX_LISTED: usize = 50;
 
 /// `status` with filters, or where the thread has no request.
-pub fn status_list(key: &str, requests: &[Request], filters: &str) -> String {
+pub fn status_list(key: &EffectKey, requests: &[Request], filters: &str) -> String {
     let mut s = format!("### Requests: {filters}\n\n");
     if requests.is_empty() {
         s.push_str("None.\n");
@@ -374,6 +376,39 @@ pub fn status_list(key: &str, requests: &[Request], filters: &str) -> String {
     with_marker(key, &s)
 }
 
+/// A request id as people see it: its first eight characters.
+pub fn short(id: RequestId) -> String {
+    id.to_string().chars().take(8).collect()
+}
+
+/// A commit as people see it: its first seven characters.
+pub fn short_sha(sha: &str) -> String {
+    sha.chars().take(7).collect()
+}
+
+/// What a person can do next with a request, for denials.
+pub fn next_step(r: &Request, p: &str) -> String {
+    use RequestStatus::*;
+    match r.status {
+        Collecting => format!("Give the missing inputs; `{p} show` lists them."),
+        Ready => format!("`{p} submit` opens the pull request."),
+        PrOpen => format!("`{p} plan` runs the plan."),
+        Planning => "Wait for the plan; TfPilot will post it.".into(),
+        Planned => format!("`{p} approve` approves the plan."),
+        PlanFailed => format!("Fix the problem and `{p} plan` again."),
+        Approved => format!("`{p} merge` (or GitHub's button) merges it."),
+        Merged => format!("`{p} apply` applies it."),
+        Applying => "Wait for the apply; TfPilot will post the result.".into(),
+        Applied => format!("`{p} destroy` removes its resources."),
+        ApplyFailed => format!("Fix the problem and `{p} apply` again, or `{p} destroy`."),
+        Destroying => "Wait for the destroy; TfPilot will post the result.".into(),
+        DestroyFailed => format!("Fix the problem and `{p} destroy` again."),
+        Destroyed => format!("`{p} cleanup` opens the pull request that removes its block."),
+        Cancelled => format!("Open a new request with `{p} new`."),
+        PrClosed => format!("`{p} submit` opens the pull request again, or `{p} cancel`."),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -385,7 +420,7 @@ mod tests {
             reason: "Only members of the prod allow-list can apply in `prod`.".into(),
             remedy: "Ask one of @alice, @bob.".into(),
         };
-        let body = denial("reply:42", &d);
+        let body = denial(&EffectKey::reply(42), &d);
         assert_eq!(marker_key(&body), Some("reply:42"));
         assert!(body.contains("allow-list can apply in `prod`"));
         assert!(body.contains("Ask one of @alice, @bob."));
@@ -394,7 +429,7 @@ mod tests {
     #[test]
     fn effect_failures_show_githubs_words_as_plain_text() {
         let body = effect_failed(
-            "failed:x",
+            &"failed:x".parse().unwrap(),
             "merge the pull request",
             "Head **branch** was [modified](x) @team",
             "Try again.",
@@ -405,7 +440,7 @@ mod tests {
 
     #[test]
     fn the_internal_error_names_the_delivery_only() {
-        let body = internal_error("error:abc", "abc-123");
+        let body = internal_error(&"error:abc".parse().unwrap(), "abc-123");
         assert!(body.contains("`abc-123`"));
         assert!(!body.to_lowercase().contains("panic"));
     }

@@ -8,6 +8,7 @@
 use std::fmt::Write as _;
 
 use super::{GITHUB_MAX_COMMENT_CHARS, marker};
+use crate::domain::EffectKey;
 use crate::ids::RequestId;
 use crate::terraform::plan::{PlanSummary, to_github_diff};
 
@@ -44,20 +45,12 @@ impl Default for PlanCommentLimits {
 
 impl PlanComment<'_> {
     /// The effect key of part `part` (1-based) of this plan's comments.
-    pub fn marker_key(&self, part: usize) -> String {
-        format!(
-            "plan:{}:r{}:run{}:{}",
-            self.request_id, self.revision, self.run_id, part
-        )
-    }
-
-    /// The prefix every part's marker key shares: used to find this revision's plan comments.
-    pub fn revision_key_prefix(request_id: RequestId, revision: u32) -> String {
-        format!("plan:{request_id}:r{revision}:")
+    pub fn marker_key(&self, part: usize) -> EffectKey {
+        EffectKey::plan_part(self.request_id, self.revision.into(), self.run_id, part)
     }
 
     fn header(&self, part: usize, parts: usize) -> String {
-        let mut h = marker(&self.marker_key(part));
+        let mut h = marker(self.marker_key(part).as_str());
         h.push('\n');
         if part > 1 {
             let _ = writeln!(
@@ -150,11 +143,13 @@ pub fn plan_comments(c: &PlanComment<'_>, limits: PlanCommentLimits) -> Vec<Stri
 }
 
 /// The short note on the issue when a plan is ready: the summary line and where to read more.
+/// The effect key of the plan's summary on the issue.
+pub fn plan_summary_key(c: &PlanComment<'_>) -> EffectKey {
+    EffectKey::plan_summary(c.request_id, c.revision.into(), c.run_id)
+}
+
 pub fn plan_issue_summary(c: &PlanComment<'_>) -> String {
-    let mut s = marker(&format!(
-        "plan-summary:{}:r{}:run{}",
-        c.request_id, c.revision, c.run_id
-    ));
+    let mut s = marker(plan_summary_key(c).as_str());
     let _ = write!(
         s,
         "\nPlan for revision {} in `{}`: **{}**",

@@ -1,7 +1,7 @@
 use serde_json::json;
 
 use super::*;
-use crate::assist::ClarificationKind;
+use crate::domain::ClarificationKind;
 use crate::registry::Registry;
 
 // The helpers are shared with the reply rendering's tests (`comments::conversation`).
@@ -261,7 +261,7 @@ fn open_questions_carry_over_until_answered() {
     let s3 = spec("s3-bucket");
     let (conv, _) = start(s3, &typed(&[("name", "x")]), None, &ctx());
     let mut e = extraction(json!({}));
-    e.clarifications = vec![Clarification::for_input(
+    e.clarifications = vec![crate::assist::clarification_for(
         s3.input("versioning_enabled").unwrap(),
     )];
     let (conv, reply) = apply_extraction(&conv, s3, &e, &ctx());

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use super::error::{GitHubError, Result};
 use super::transport::{Auth, Call, LANDED_LOOKBACK, Landed};
 use super::{RepoClient, check_repo_path, encode_path, encode_query};
+pub use crate::domain::Permission;
 
 /// A file read from a branch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -174,39 +175,21 @@ impl Reaction {
     }
 }
 
-/// A user's role on the repository.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Permission {
-    None,
-    Read,
-    Triage,
-    Write,
-    Maintain,
-    Admin,
-}
-
-impl Permission {
-    /// Whether the user may change the repository (write, maintain, admin): the bar for every
-    /// mutating TfPilot command.
-    pub fn can_write(self) -> bool {
-        self >= Self::Write
-    }
-
-    fn from_github(role_name: Option<&str>, permission: Option<&str>) -> Self {
-        match role_name.or(permission).unwrap_or("none") {
-            "admin" => Self::Admin,
-            "maintain" => Self::Maintain,
-            "write" => Self::Write,
-            "triage" => Self::Triage,
-            "read" => Self::Read,
-            // Custom repository roles report their base role in `permission`.
-            _ => match permission {
-                Some("admin") => Self::Admin,
-                Some("write") => Self::Write,
-                Some("read") => Self::Read,
-                _ => Self::None,
-            },
-        }
+/// A user's role as GitHub reports it (`role_name`, or for custom roles their base `permission`).
+fn permission_from_github(role_name: Option<&str>, permission: Option<&str>) -> Permission {
+    match role_name.or(permission).unwrap_or("none") {
+        "admin" => Permission::Admin,
+        "maintain" => Permission::Maintain,
+        "write" => Permission::Write,
+        "triage" => Permission::Triage,
+        "read" => Permission::Read,
+        // Custom repository roles report their base role in `permission`.
+        _ => match permission {
+            Some("admin") => Permission::Admin,
+            Some("write") => Permission::Write,
+            Some("read") => Permission::Read,
+            _ => Permission::None,
+        },
     }
 }
 
@@ -823,7 +806,7 @@ impl RepoClient {
         {
             Ok(resp) => {
                 let p: PermissionJson = resp.json(&what)?;
-                Ok(Permission::from_github(
+                Ok(permission_from_github(
                     p.role_name.as_deref(),
                     p.permission.as_deref(),
                 ))
@@ -850,22 +833,22 @@ mod tests {
     #[test]
     fn permissions_read_role_name_first_then_the_legacy_field() {
         assert_eq!(
-            Permission::from_github(Some("maintain"), Some("write")),
+            permission_from_github(Some("maintain"), Some("write")),
             Permission::Maintain
         );
         assert_eq!(
-            Permission::from_github(Some("triage"), Some("read")),
+            permission_from_github(Some("triage"), Some("read")),
             Permission::Triage
         );
         assert_eq!(
-            Permission::from_github(None, Some("admin")),
+            permission_from_github(None, Some("admin")),
             Permission::Admin
         );
         assert_eq!(
-            Permission::from_github(Some("deployer"), Some("write")),
+            permission_from_github(Some("deployer"), Some("write")),
             Permission::Write
         );
-        assert_eq!(Permission::from_github(None, None), Permission::None);
+        assert_eq!(permission_from_github(None, None), Permission::None);
         assert!(Permission::Maintain.can_write() && Permission::Write.can_write());
         assert!(!Permission::Triage.can_write() && !Permission::None.can_write());
     }

@@ -23,8 +23,8 @@ use time::OffsetDateTime;
 pub use fs::FsInbox;
 pub use objects::ObjectInbox;
 
-use crate::config::StoreLocation;
 use crate::ids::DeliveryId;
+use crate::store::StoreLocation;
 
 /// How long finished items are kept. GitHub lets an admin redeliver a delivery for a few days
 /// (3 at the time of writing); a week covers that with room to spare.

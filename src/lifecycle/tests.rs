@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::assist::ExtractorKind;
-use crate::store::RunRecord;
+use crate::domain::{RunOutcome, RunRecord, RunStatus};
 
 const PREFIX: &str = "/tfpilot";
 
@@ -108,7 +108,7 @@ fn request(env: &str, status: RequestStatus) -> Request {
     r.revision = 1;
     r.branch_heads
         .insert(request_branch(r.id), "head1".to_owned());
-    r.pull_request = Some(crate::store::PullRequestRef {
+    r.pull_request = Some(crate::domain::PullRequestRef {
         number: 40,
         url: "https://github.com/acme/core-terraform/pull/40".into(),
         head_sha: "head1".into(),
@@ -120,8 +120,8 @@ fn request(env: &str, status: RequestStatus) -> Request {
         RunRecord {
             run_id: Some(9),
             url: Some("https://github.com/acme/core-terraform/actions/runs/9".into()),
-            status: Some("completed".into()),
-            conclusion: Some("success".into()),
+            status: Some(RunStatus::Completed),
+            conclusion: Some(RunOutcome::Success),
             head_sha: Some("head1".into()),
             revision: 1,
             dispatch_id: Some("3f2a4c1e-plan-000002".into()),
@@ -705,7 +705,7 @@ fn apply_needs_a_successful_plan_of_the_merged_head() {
     );
     // A failed plan.
     f = merged_facts(registry);
-    r.runs.get_mut(&RunKind::Plan).unwrap().conclusion = Some("failure".into());
+    r.runs.get_mut(&RunKind::Plan).unwrap().conclusion = Some(RunOutcome::Failure);
     let text = denied(&r, &cmd(Command::Apply), &writer("dave"), &policy(), &f);
     assert!(text.contains("did not succeed"), "{text}");
     // A plan of an older revision.
@@ -948,9 +948,11 @@ fn a_revision_whose_commit_failed_is_committed_again_and_not_planned_meanwhile()
     // The executor records the failed effect under its key.
     stuck.effects.insert(
         commit.key,
-        crate::store::EffectRecord {
+        crate::domain::EffectRecord {
             at: now(),
-            result: serde_json::json!({ "error": "the branch has commits TfPilot did not make" }),
+            result: crate::domain::EffectResult::Failed {
+                error: "the branch has commits TfPilot did not make".into(),
+            },
         },
     );
     let text = denied(&stuck, &cmd(Command::Plan), &writer("carol"), &policy(), &f);
@@ -1108,7 +1110,6 @@ fn run_of(kind: RunKind, run_id: u64, title: &str, phase: RunPhase) -> Input {
         RunKind::Apply => ("apply.yml", "main".to_owned()),
         RunKind::Destroy => ("destroy.yml", "main".to_owned()),
         RunKind::Cleanup => ("cleanup.yml", "main".to_owned()),
-        RunKind::Drift => ("drift.yml", "main".to_owned()),
     };
     Input::Run(RunUpdate {
         run_id,
@@ -1458,7 +1459,7 @@ fn failed_effects_are_decided_too() {
     let mut r = request("dev", RequestStatus::Planning);
     r.pull_request = None;
     let failed = Input::EffectFailed {
-        key: "commit:r1".into(),
+        key: EffectKey::commit(1),
         effect: Effect::CommitBlock {
             branch: "b".into(),
             base: "main".into(),

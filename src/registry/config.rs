@@ -937,13 +937,7 @@ fn check_tags(value: &InputValue, ctx: Option<&ConfigContext>) -> Result<(), Str
 fn check_context(ctx: &ConfigContext) -> Vec<ConfigError> {
     let mut errors = Vec::new();
     for (field, value) in [("project", &ctx.project), ("environment", &ctx.environment)] {
-        let ok = (1..=32).contains(&value.len())
-            && value.starts_with(|c: char| c.is_ascii_lowercase())
-            && value
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-            && !value.ends_with('-');
-        if !ok {
+        if !crate::domain::is_name(value) {
             errors.push(ConfigError::Context {
                 field: field.to_owned(),
                 reason: format!(

@@ -7,10 +7,10 @@ use std::io::Write;
 use anyhow::Context as _;
 use serde::Serialize;
 
-use super::model::{
+use super::{RequestStore, StoreError, open_store};
+use crate::domain::{
     Approval, ChatTurn, LifecycleEvent, Request, RunKind, RunRecord, TimelineEntry,
 };
-use super::{RequestStore, StoreError, open_store};
 use crate::ids::RequestId;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

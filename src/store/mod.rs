@@ -20,7 +20,7 @@
 mod audit;
 pub mod fs;
 pub mod layout;
-pub mod model;
+mod location;
 mod object_store;
 pub mod objects;
 pub mod s3;
@@ -32,14 +32,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::domain::{ChatTurn, LifecycleEvent, ListFilter, Request};
 use crate::ids::{RepoName, RequestId};
 
 pub use audit::{AuditReport, AuditState, audit, run_audit};
 pub use fs::{FsObjects, FsStore};
-pub use model::{
-    Approval, ChatRole, ChatTurn, EffectRecord, LifecycleEvent, PullRequestRef, Request,
-    RequestStatus, RunKind, RunRecord, SCHEMA_VERSION, TimelineEntry,
-};
+pub use location::{StoreLocation, check_bucket_name};
 pub use object_store::ObjectStore;
 pub use objects::{ETag, Object, ObjectError, Objects};
 pub use s3::{S3Objects, S3Store, s3_client_from_env};
@@ -106,32 +104,6 @@ impl<T> Deref for Versioned<T> {
     type Target = T;
     fn deref(&self) -> &T {
         &self.value
-    }
-}
-
-/// Which requests [`RequestStore::list`] returns. Empty fields match everything.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ListFilter {
-    /// Any of these statuses (empty: any status).
-    pub statuses: Vec<RequestStatus>,
-    pub environment: Option<String>,
-    pub module_type: Option<String>,
-    pub project: Option<String>,
-    pub repo: Option<RepoName>,
-    /// Also archived requests (from `history/`; they have `archived_at` set).
-    pub include_archived: bool,
-}
-
-impl ListFilter {
-    pub fn matches(&self, r: &Request) -> bool {
-        (self.statuses.is_empty() || self.statuses.contains(&r.status))
-            && (self.environment.is_none() || self.environment == r.environment)
-            && self
-                .module_type
-                .as_ref()
-                .is_none_or(|m| *m == r.module_type)
-            && (self.project.is_none() || self.project == r.project)
-            && self.repo.as_ref().is_none_or(|repo| *repo == r.repo)
     }
 }
 
@@ -350,39 +322,39 @@ pub async fn open_store(
     url: &str,
     chat_bucket: Option<&str>,
 ) -> anyhow::Result<Arc<dyn RequestStore>> {
-    if let Some(dir) = url.strip_prefix("fs://") {
-        anyhow::ensure!(
-            !dir.is_empty(),
-            "`{url}` names no directory (expected fs://<dir>, e.g. fs://./data)"
-        );
-        return Ok(Arc::new(FsStore::open(dir)?));
+    let location = StoreLocation::parse(url).map_err(|e| anyhow::anyhow!(e))?;
+    open(&location, chat_bucket).await
+}
+
+/// Opens the request store at `location`; on S3 the chat logs go to `chat_bucket`.
+pub async fn open(
+    location: &StoreLocation,
+    chat_bucket: Option<&str>,
+) -> anyhow::Result<Arc<dyn RequestStore>> {
+    match location {
+        StoreLocation::Fs(dir) => Ok(Arc::new(FsStore::open(dir)?)),
+        StoreLocation::S3 { bucket } => {
+            let chat_bucket = chat_bucket.filter(|b| !b.is_empty()).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "the store is on S3 ({location}) but no chat-log bucket is set: set \
+                     TFPILOT_CHAT_LOGS_BUCKET (chat logs are never written to the requests bucket)"
+                )
+            })?;
+            anyhow::ensure!(
+                chat_bucket != bucket,
+                "TFPILOT_CHAT_LOGS_BUCKET must differ from the requests bucket `{bucket}`: chat \
+                 logs are never written to the requests bucket"
+            );
+            let client = s3_client_from_env(None).await;
+            Ok(Arc::new(S3Store::new(client, bucket, chat_bucket)))
+        }
     }
-    if let Some(bucket) = url.strip_prefix("s3://") {
-        let bucket = bucket.trim_end_matches('/');
-        anyhow::ensure!(
-            !bucket.is_empty() && !bucket.contains('/'),
-            "`{url}` is not a bucket location (expected s3://<bucket>)"
-        );
-        let chat_bucket = chat_bucket.filter(|b| !b.is_empty()).ok_or_else(|| {
-            anyhow::anyhow!(
-                "the store is on S3 ({url}) but no chat-log bucket is set: set TFPILOT_CHAT_LOGS_BUCKET \
-                 (chat logs are never written to the requests bucket)"
-            )
-        })?;
-        anyhow::ensure!(
-            chat_bucket != bucket,
-            "TFPILOT_CHAT_LOGS_BUCKET must differ from the requests bucket `{bucket}`: chat logs are \
-             never written to the requests bucket"
-        );
-        let client = s3_client_from_env(None).await;
-        return Ok(Arc::new(S3Store::new(client, bucket, chat_bucket)));
-    }
-    anyhow::bail!("`{url}` is not a store location (expected fs://<dir> or s3://<bucket>)")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::RequestStatus;
 
     #[test]
     fn backoff_stays_within_its_ceiling() {

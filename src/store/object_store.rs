@@ -24,9 +24,9 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::layout::{self, HISTORY, REQUESTS};
-use super::model::{ChatTurn, LifecycleEvent, Request, SCHEMA_VERSION};
 use super::objects::{ETag, ObjectError, Objects};
-use super::{ListFilter, RequestStore, RetryPolicy, StoreError, Versioned};
+use super::{RequestStore, RetryPolicy, StoreError, Versioned};
+use crate::domain::{ChatTurn, LifecycleEvent, ListFilter, Request, SCHEMA_VERSION, TimelineEntry};
 use crate::ids::{RepoName, RequestId};
 
 /// A thread binding whose request was never created (a crash between the two steps of
@@ -305,10 +305,7 @@ impl<O: Objects> ObjectStore<O> {
     }
 }
 
-fn newest_entry_since<'a>(
-    current: &Request,
-    next: &'a Request,
-) -> Option<&'a super::model::TimelineEntry> {
+fn newest_entry_since<'a>(current: &Request, next: &'a Request) -> Option<&'a TimelineEntry> {
     next.timeline.get(current.timeline.len()..)?.last()
 }
 
@@ -585,9 +582,10 @@ mod tests {
     use std::sync::atomic::{AtomicBool, Ordering};
 
     use super::*;
+    use crate::domain::RequestStatus;
+    use crate::store::RequestStoreExt;
     use crate::store::fs::FsObjects;
     use crate::store::objects::{LogRecord, Object};
-    use crate::store::{RequestStatus, RequestStoreExt};
 
     /// An S3 whose answer to a write got lost: the write landed, the client (the AWS SDK retries
     /// 5xx and network failures by itself) sent it again, and the repeat was refused by the

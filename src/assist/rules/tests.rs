@@ -243,15 +243,15 @@ fn plain_words_for_ecs_and_iam() {
 #[test]
 fn answers_to_open_questions() {
     let s3 = spec("s3-bucket");
-    let yes_no = [Clarification::for_input(
+    let yes_no = [crate::assist::clarification_for(
         s3.input("versioning_enabled").unwrap(),
     )];
-    let days = [Clarification::for_input(
+    let days = [crate::assist::clarification_for(
         s3.input("expiration_days").unwrap(),
     )];
-    let name = [Clarification::for_input(s3.input("name").unwrap())];
+    let name = [crate::assist::clarification_for(s3.input("name").unwrap())];
     let iam = spec("iam-role-app");
-    let service = [Clarification::for_input(
+    let service = [crate::assist::clarification_for(
         iam.input("trusted_service").unwrap(),
     )];
     let lines = [
@@ -385,7 +385,8 @@ mod properties {
 /// 36 days. The input is asked about instead.
 #[test]
 fn a_number_in_a_unit_that_does_not_convert_is_asked_about() {
-    let days = Clarification::for_input(spec("s3-bucket").input("expiration_days").unwrap());
+    let days =
+        crate::assist::clarification_for(spec("s3-bucket").input("expiration_days").unwrap());
     insta::assert_snapshot!([
         line("s3-bucket", "expiration 36 hours", &[]),
         line("s3-bucket", "expiration 30 minutes", &[]),
@@ -411,7 +412,7 @@ fn a_number_in_a_unit_that_does_not_convert_is_asked_about() {
 /// unknown word, it left "want"/"enable" to win, turning a refusal into a yes.
 #[test]
 fn a_typographic_apostrophe_still_negates() {
-    let q = Clarification::for_input(spec("s3-bucket").input("force_destroy").unwrap());
+    let q = crate::assist::clarification_for(spec("s3-bucket").input("force_destroy").unwrap());
     insta::assert_snapshot!([
         line("s3-bucket", "we don’t need versioning", &[]),
         line("s3-bucket", "don’t enable versioning", &[]),

@@ -15,7 +15,7 @@ fn an_incomplete_request_lists_what_is_needed_and_asks() {
         None,
         &ctx(),
     );
-    insta::assert_snapshot!(conversation_reply(&reply, "reply:1"), @"
+    insta::assert_snapshot!(conversation_reply(&reply, &EffectKey::reply(1)), @"
     <!-- tfpilot:reply:1 -->
     ### ECS service (Fargate) · `dev` · request `3f2a4c1e`
 
@@ -59,7 +59,7 @@ fn a_complete_request_shows_the_exact_block() {
         source: ExtractorKind::Rules,
     };
     let (_, reply) = apply_extraction(&conv, s3, &e, &ctx());
-    let body = conversation_reply(&reply, "reply:2");
+    let body = conversation_reply(&reply, &EffectKey::reply(2));
     assert!(body.contains(reply.block().unwrap()), "the exact block");
     insta::assert_snapshot!(body, @r#"
     <!-- tfpilot:reply:2 -->
@@ -119,10 +119,10 @@ fn a_cleared_input_and_a_question_with_choices() {
     );
     let (_, reply) = crate::conversation::apply_unset(&conv, iam, &["name".to_owned()], &ctx());
     let mut reply = reply;
-    reply.questions = vec![Clarification::for_input(
+    reply.questions = vec![crate::assist::clarification_for(
         iam.input("trusted_service").unwrap(),
     )];
-    insta::assert_snapshot!(conversation_reply(&reply, "reply:3"), @r"
+    insta::assert_snapshot!(conversation_reply(&reply, &EffectKey::reply(3)), @r"
     <!-- tfpilot:reply:3 -->
     ### IAM role for an application · `dev` · request `3f2a4c1e`
 
@@ -156,7 +156,7 @@ fn llm_notes_are_plain_text() {
         source: ExtractorKind::Llm,
     };
     let (_, reply) = apply_extraction(&conv, s3, &e, &ctx());
-    let body = conversation_reply(&reply, "reply:4");
+    let body = conversation_reply(&reply, &EffectKey::reply(4));
     let note = body.lines().find(|l| l.starts_with("> ")).unwrap();
     assert_eq!(
         note,
@@ -189,7 +189,7 @@ fn values_cannot_break_the_table_or_the_fence() {
         None,
         &ctx(),
     );
-    let body = conversation_reply(&reply, "reply:5");
+    let body = conversation_reply(&reply, &EffectKey::reply(5));
     let row = body
         .lines()
         .find(|l| l.starts_with("| `description`"))
@@ -215,7 +215,7 @@ fn a_huge_block_is_left_to_the_pull_request() {
     }
     let (_, reply) = start(ecs, &values, None, &ctx());
     assert!(reply.block().unwrap().len() > GITHUB_MAX_COMMENT_CHARS);
-    let body = conversation_reply(&reply, "reply:6");
+    let body = conversation_reply(&reply, &EffectKey::reply(6));
     assert!(body.len() <= GITHUB_MAX_COMMENT_CHARS);
     assert!(body.contains("the pull request will hold it"));
     assert!(body.starts_with("<!-- tfpilot:reply:6 -->\n"));
@@ -232,7 +232,7 @@ fn a_blocked_request_says_why() {
         &typed(&[("versioning", "on")]),
         &bad,
     );
-    let body = conversation_reply(&reply, "reply:7");
+    let body = conversation_reply(&reply, &EffectKey::reply(7));
     assert!(
         body.contains(
             "**The configuration cannot be built yet:**\n- environment: `Bad_Env` must be"
@@ -243,7 +243,7 @@ fn a_blocked_request_says_why() {
 
 #[test]
 fn help_lists_commands_and_modules() {
-    insta::assert_snapshot!(help("/tfpilot", Registry::embedded(), "help:1"), @r#"
+    insta::assert_snapshot!(help("/tfpilot", Registry::embedded(), &"help:1".parse().unwrap()), @r#"
     <!-- tfpilot:help:1 -->
     ### TfPilot commands
 
@@ -275,7 +275,7 @@ fn parse_errors_become_a_comment() {
     let Some(Err(e)) = crate::command::parse_comment("/tfpilot aply", "/tfpilot") else {
         panic!("expected an error")
     };
-    insta::assert_snapshot!(parse_error(&e, "/tfpilot", "error:1"), @"
+    insta::assert_snapshot!(parse_error(&e, "/tfpilot", &"error:1".parse().unwrap()), @"
     <!-- tfpilot:error:1 -->
     ⚠️ `aply` is not a command — did you mean `apply`? Commands: `help`, `new`, `set`, `unset`, `show`, `submit`, `plan`, `approve`, `merge`, `apply`, `destroy`, `cleanup`, `status`, `cancel`.
 

@@ -106,7 +106,7 @@ impl Thread {
     }
 
     fn comment(&self) -> String {
-        conversation_reply(self.last(), "reply:test")
+        conversation_reply(self.last(), &"reply:test".parse().unwrap())
     }
 }
 

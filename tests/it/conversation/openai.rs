@@ -11,8 +11,8 @@ use tfpilot::assist::{
     self, ExtractRequest, Extraction, Extractor, ExtractorKind, OpenAiExtractor, Turn,
 };
 use tfpilot::conversation::{self, Conversation, ConversationContext};
+use tfpilot::domain::ChatRole;
 use tfpilot::registry::{ModuleSpec, Registry};
-use tfpilot::store::ChatRole;
 
 use super::stub::{Answer, Stub};
 
@@ -300,7 +300,10 @@ async fn a_prompt_injection_can_only_propose_values_that_validate() {
     let subjects: Vec<&str> = reply.problems.iter().map(|p| p.subject()).collect();
     assert_eq!(subjects, ["expiration_days", "name", "tags"]);
     assert!(!reply.is_complete());
-    let body = tfpilot::comments::conversation::conversation_reply(&reply, "reply:1");
+    let body = tfpilot::comments::conversation::conversation_reply(
+        &reply,
+        &tfpilot::domain::EffectKey::reply(1),
+    );
     assert!(!body.contains("**prod**"), "the note is plain text: {body}");
     assert!(!body.contains("@admin"), "no mentions: {body}");
     assert!(!body.contains("resource \"aws_iam_user\""), "{body}");

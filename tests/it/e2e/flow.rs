@@ -1,7 +1,7 @@
 //! The whole lifecycle: dev from the first comment to applied, prod with its allow-list, then
 //! destroy, cleanup PR and archive. Prints the GitHub API calls each step took.
 
-use tfpilot::store::RequestStatus;
+use tfpilot::domain::RequestStatus;
 use tfpilot::terraform::blocks::find_block;
 
 use super::{DEV_FILE_HEADER, REPO, World, within};

@@ -2,7 +2,7 @@
 //! GitHub's merge button instead of `/tfpilot approve`, `.tfpilot.yml` narrowing the approvers
 //! outside prod, a branch prepared under a request's name, a look-alike workflow run.
 
-use tfpilot::store::RequestStatus;
+use tfpilot::domain::RequestStatus;
 use tfpilot_sim::Permission;
 
 use super::{REPO, World, within};
@@ -236,8 +236,11 @@ async fn a_change_merged_before_its_plan_succeeded_is_planned_on_the_base_and_ap
 
         // The plan of the merged change runs on main as it is now; the apply follows it.
         w.say(issue, "carol", "/tfpilot plan").await;
-        let plan = w.request(issue).await.runs[&tfpilot::store::RunKind::Plan].clone();
-        assert_eq!(plan.conclusion.as_deref(), Some("success"));
+        let plan = w.request(issue).await.runs[&tfpilot::domain::RunKind::Plan].clone();
+        assert_eq!(
+            plan.conclusion.map(tfpilot::domain::RunOutcome::as_str),
+            Some("success")
+        );
         assert_eq!(plan.head_sha, w.sim.branch_head(REPO, "main"));
         let step = w.say(issue, "carol", "/tfpilot apply").await;
         step.find("Applied to `dev`");

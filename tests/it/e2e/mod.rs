@@ -15,11 +15,12 @@ use std::time::Duration;
 use secrecy::SecretString;
 use tfpilot::assist::RulesExtractor;
 use tfpilot::chatops::Chatops;
+use tfpilot::domain::Policy;
+use tfpilot::domain::Request;
 use tfpilot::github::{GitHubApp, RetryPolicy};
 use tfpilot::inbox::{Inbox, ObjectInbox};
-use tfpilot::lifecycle::Policy;
 use tfpilot::server::{AppState, create_app};
-use tfpilot::store::{Request, RequestStore, S3Objects, S3Store};
+use tfpilot::store::{RequestStore, S3Objects, S3Store};
 use tfpilot::worker::Worker;
 use tfpilot_sim::{Permission, Sim, SimComment, SimConfig, WorkflowBehavior};
 

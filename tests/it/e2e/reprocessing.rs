@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use serde_json::Value;
+use tfpilot::domain::RequestStatus;
 use tfpilot::github::RetryPolicy;
-use tfpilot::store::RequestStatus;
 use tfpilot_sim::Fault;
 
 use super::{REPO, World, within};

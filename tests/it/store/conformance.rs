@@ -5,12 +5,13 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use tfpilot::domain::{
+    ChatRole, ChatTurn, LifecycleEvent, ListFilter, PullRequestRef, RequestStatus, RunKind,
+    RunRecord,
+};
 use tfpilot::ids::RequestId;
 use tfpilot::store::layout::{chat_log, events_log, history_key, request_key, thread_key};
-use tfpilot::store::{
-    ChatRole, ChatTurn, LifecycleEvent, ListFilter, PullRequestRef, RequestStatus, RequestStoreExt,
-    RunKind, RunRecord, StoreError, UpdateError,
-};
+use tfpilot::store::{RequestStoreExt, StoreError, UpdateError};
 use time::OffsetDateTime;
 
 use super::{Target, new_request, repo};
@@ -67,7 +68,7 @@ fn turn(author: &str, text: &str) -> ChatTurn {
     }
 }
 
-fn set_status(r: &mut tfpilot::store::Request, status: RequestStatus, event: &str) {
+fn set_status(r: &mut tfpilot::domain::Request, status: RequestStatus, event: &str) {
     r.status = status;
     r.record(OffsetDateTime::now_utc(), "octocat", event, None);
 }
@@ -78,7 +79,7 @@ pub async fn create_then_get_round_trips(t: &Target) {
         RunKind::Plan,
         RunRecord {
             run_id: Some(99),
-            conclusion: Some("success".into()),
+            conclusion: Some(tfpilot::domain::RunOutcome::Success),
             ..RunRecord::default()
         },
     );

@@ -5,11 +5,9 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
+use tfpilot::domain::{ChatRole, ChatTurn, PullRequestRef, RequestStatus};
 use tfpilot::ids::RequestId;
-use tfpilot::store::{
-    ChatRole, ChatTurn, FsObjects, FsStore, PullRequestRef, RequestStatus, RequestStore,
-    RequestStoreExt,
-};
+use tfpilot::store::{FsObjects, FsStore, RequestStore, RequestStoreExt};
 use time::OffsetDateTime;
 
 use super::{Target, new_request, repo};

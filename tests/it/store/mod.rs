@@ -10,8 +10,9 @@ mod s3;
 use std::any::Any;
 use std::sync::Arc;
 
+use tfpilot::domain::Request;
 use tfpilot::ids::{RepoName, RequestId};
-use tfpilot::store::{Objects, Request, RequestStore};
+use tfpilot::store::{Objects, RequestStore};
 use time::OffsetDateTime;
 
 /// A store under test, with raw access to its objects (to plant corrupt records) and whatever

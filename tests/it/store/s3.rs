@@ -8,10 +8,10 @@ use std::sync::Arc;
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ServerSideEncryption;
+use tfpilot::domain::{ChatRole, ChatTurn};
 use tfpilot::store::layout::{chat_log, request_key};
 use tfpilot::store::{
-    ChatRole, ChatTurn, ETag, ObjectError, Objects, RequestStore, RequestStoreExt, S3Objects,
-    S3Store,
+    ETag, ObjectError, Objects, RequestStore, RequestStoreExt, S3Objects, S3Store,
 };
 use time::OffsetDateTime;
 

@@ -14,9 +14,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use crate::assist::Clarification;
+use super::effect::{EffectKey, EffectResult, PendingEffect};
+use super::run::{RunKind, RunRecord};
 use crate::ids::{InstallationId, RepoName, RequestId};
-use crate::lifecycle::PendingEffect;
 
 /// The schema version this build writes and understands.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -74,7 +74,7 @@ pub struct Request {
     /// Side effects already carried out, keyed by an effect key chosen by the executor, so a
     /// redelivered event does not post a comment or dispatch a workflow twice.
     #[serde(default)]
-    pub effects: BTreeMap<String, EffectRecord>,
+    pub effects: BTreeMap<EffectKey, EffectRecord>,
     /// The exact bounded block the request writes (markers included), once its config is complete.
     #[serde(default)]
     pub block: Option<String>,
@@ -276,41 +276,6 @@ pub struct PullRequestRef {
     pub merge_commit_sha: Option<String>,
 }
 
-/// The workflow kinds a request dispatches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RunKind {
-    Plan,
-    Apply,
-    Destroy,
-    Cleanup,
-    Drift,
-}
-
-/// One workflow run. `run_id` and `url` are unknown until GitHub reports the run that a
-/// dispatch started; `status` and `conclusion` are GitHub's words (`completed`, `success`, …).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct RunRecord {
-    #[serde(default)]
-    pub run_id: Option<u64>,
-    #[serde(default)]
-    pub url: Option<String>,
-    #[serde(default)]
-    pub status: Option<String>,
-    #[serde(default)]
-    pub conclusion: Option<String>,
-    #[serde(default)]
-    pub head_sha: Option<String>,
-    /// The request revision the run was dispatched for.
-    #[serde(default)]
-    pub revision: u64,
-    /// The unique id the dispatch passed to the workflow, which echoes it in the run's name.
-    #[serde(default)]
-    pub dispatch_id: Option<String>,
-    #[serde(default, with = "time::serde::rfc3339::option")]
-    pub dispatched_at: Option<OffsetDateTime>,
-}
-
 /// An approval, valid for the head commit it was given on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Approval {
@@ -338,7 +303,7 @@ pub struct EffectRecord {
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
     #[serde(default)]
-    pub result: Value,
+    pub result: EffectResult,
 }
 
 /// One turn of the conversation, kept in the chat log (its own bucket or prefix, encrypted at
@@ -364,6 +329,51 @@ pub struct ChatTurn {
 pub enum ChatRole {
     User,
     Assistant,
+}
+
+/// A question about one input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Clarification {
+    /// The canonical input name.
+    pub input: String,
+    pub question: String,
+    #[serde(flatten)]
+    pub kind: ClarificationKind,
+}
+
+/// What kind of answer a question wants.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ClarificationKind {
+    Text,
+    Choice { options: Vec<String> },
+    YesNo,
+}
+
+/// Which requests a listing returns. Empty fields match everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListFilter {
+    /// Any of these statuses (empty: any status).
+    pub statuses: Vec<RequestStatus>,
+    pub environment: Option<String>,
+    pub module_type: Option<String>,
+    pub project: Option<String>,
+    pub repo: Option<RepoName>,
+    /// Also archived requests (from `history/`; they have `archived_at` set).
+    pub include_archived: bool,
+}
+
+impl ListFilter {
+    pub fn matches(&self, r: &Request) -> bool {
+        (self.statuses.is_empty() || self.statuses.contains(&r.status))
+            && (self.environment.is_none() || self.environment == r.environment)
+            && self
+                .module_type
+                .as_ref()
+                .is_none_or(|m| *m == r.module_type)
+            && (self.project.is_none() || self.project == r.project)
+            && self.repo.as_ref().is_none_or(|repo| *repo == r.repo)
+    }
 }
 
 /// One line of a request's lifecycle event log. The store writes one on create, on every

@@ -1,0 +1,109 @@
+//! The composition root: the one place that turns a [`Config`] into running parts —
+//! config → store, GitHub, assistant → executor → worker → router — for `serve`, both AWS Lambda
+//! functions, the demo and the tests. Nothing below it builds its own collaborators.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+use crate::chatops::Chatops;
+use crate::config::Config;
+use crate::github::GitHubApp;
+use crate::lambda::{self, LambdaFunction};
+use crate::server::{self, AppState, VERSION};
+use crate::store::StoreLocation;
+use crate::terraform::plan::Masker;
+use crate::worker::{EventHandler, LoggingHandler, Worker};
+use crate::{assist, inbox, store};
+
+/// The executor for `config`, when GitHub App credentials are set (`None` otherwise).
+pub async fn executor(config: &Config) -> anyhow::Result<Option<Chatops>> {
+    let Some(app) = &config.github_app else {
+        return Ok(None);
+    };
+    let github = GitHubApp::new(app.app_id, &app.private_key_pem, &config.github_api_url)
+        .context("the GitHub App settings")?;
+    let store = store::open(&config.store, config.chat_logs_bucket.as_deref()).await?;
+    let extractor = assist::from_settings(
+        config.llm.as_ref().map(|l| &l.api_key),
+        config.llm.as_ref().and_then(|l| l.base_url.as_deref()),
+        config.llm.as_ref().map(|l| l.model.as_str()),
+    );
+    let masker = Masker::new(&config.plan_masks).context("TFPILOT_PLAN_MASKS")?;
+    let mut executor = Chatops::new(store, github, extractor, config.policy()).with_masker(masker);
+    if let Some(slug) = &config.github_app_slug {
+        executor = executor.with_bot_login(format!("{slug}[bot]"));
+    }
+    Ok(Some(executor))
+}
+
+/// The handler `serve` and the Lambda worker use for `config`: the executor when the GitHub App
+/// credentials are set, otherwise [`LoggingHandler`] (deliveries are received and logged,
+/// nothing is answered).
+pub async fn handler(config: &Config) -> anyhow::Result<Arc<dyn EventHandler>> {
+    match executor(config).await? {
+        Some(executor) => Ok(Arc::new(executor)),
+        None => Ok(Arc::new(LoggingHandler)),
+    }
+}
+
+/// Options of `tfpilot serve` beyond the environment.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Address to listen on (the port comes from `PORT`).
+    pub host: IpAddr,
+}
+
+/// `tfpilot serve`: the router on a port and the worker in the background, until Ctrl-C/SIGTERM.
+pub async fn serve(config: Config, options: ServeOptions) -> anyhow::Result<()> {
+    for warning in config.warnings() {
+        tracing::warn!("{warning}");
+    }
+    let inbox = inbox::open(&config.store).await?;
+    let handler = handler(&config).await?;
+    let (queue_tx, queue_rx) = mpsc::unbounded_channel();
+    let state =
+        AppState::new(config.webhook_secret.clone(), Arc::clone(&inbox)).with_work_queue(queue_tx);
+    let worker = Worker::new(inbox, handler);
+    let addr = SocketAddr::new(options.host, config.port);
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr} (set PORT to another port): {e}"))?;
+    tracing::info!(
+        version = VERSION,
+        address = %listener.local_addr()?,
+        store = %config.store,
+        "TfPilot listening; POST /webhooks/github, GET /healthz, GET /metrics"
+    );
+    server::run(listener, state, worker, queue_rx, server::shutdown_signal()).await
+}
+
+/// Runs `function` under the Lambda runtime until the runtime stops it.
+pub async fn lambda(config: Config, function: LambdaFunction) -> anyhow::Result<()> {
+    // Each function is given only its own settings (template.yaml: the webhook secret to the
+    // webhook, the App and the assistant to the worker), so each warns only about its own.
+    for warning in config.warnings() {
+        let about_webhook = warning.starts_with("TFPILOT_WEBHOOK_SECRET");
+        if about_webhook == (function == LambdaFunction::Webhook) {
+            tracing::warn!("{warning}");
+        }
+    }
+    if let StoreLocation::Fs(dir) = &config.store {
+        tracing::warn!(
+            dir = %dir.display(),
+            "TFPILOT_STORE is a local directory: on Lambda each instance has its own /tmp, so the webhook and worker functions will not share an inbox; use s3://<bucket>"
+        );
+    }
+    let inbox = inbox::open(&config.store).await?;
+    match function {
+        LambdaFunction::Webhook => {
+            lambda::run_webhook(AppState::new(config.webhook_secret.clone(), inbox)).await
+        }
+        LambdaFunction::Worker => {
+            lambda::run_worker(Worker::new(inbox, handler(&config).await?)).await
+        }
+    }
+}
