@@ -1,4 +1,4 @@
-//! Settings from environment variables (ARCHITECTURE.md §5).
+//! Settings from environment variables (the names are listed in README.md).
 //!
 //! Everything has an embedded default, so `tfpilot serve` starts with no variable set; what is
 //! set must be valid, and every problem is reported at once, naming the variable. Secrets are

@@ -43,7 +43,7 @@ enum Command {
     /// Work with the module catalogue (e.g. `registry check --modules <dir>` for drift).
     Registry {
         #[command(subcommand)]
-        command: tfpilot::registry::cli::RegistryCommand,
+        command: tfpilot::terraform::registry_cli::RegistryCommand,
     },
     /// Print everything the store knows about one request (request, timeline, runs, chat,
     /// lifecycle events) as one JSON document.
@@ -99,7 +99,7 @@ async fn main() -> ExitCode {
             ));
         }
         Command::Registry { command } => {
-            return ExitCode::from(tfpilot::registry::cli::run_registry(
+            return ExitCode::from(tfpilot::terraform::registry_cli::run_registry(
                 command, &mut out, &mut err,
             ));
         }

@@ -8,7 +8,6 @@
 //! Turning a user's raw values into a validated [`ModuleConfig`] is [`build_module_config`]
 //! (see [`config`]); the names TfPilot derives follow the AWS rules in [`naming`].
 
-pub mod cli;
 pub mod config;
 pub mod naming;
 

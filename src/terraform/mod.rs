@@ -11,6 +11,7 @@ pub mod cli;
 pub mod drift;
 pub mod fmt;
 pub mod plan;
+pub mod registry_cli;
 pub mod render;
 pub mod variables;
 

@@ -1,5 +1,6 @@
 //! TfPilot's integration tests: one binary, one module per area.
 
+mod architecture;
 mod conversation;
 mod deploy;
 mod e2e;

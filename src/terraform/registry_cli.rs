@@ -3,8 +3,8 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use super::Registry;
-use crate::terraform::drift::check_modules_dir;
+use super::drift::check_modules_dir;
+use crate::registry::Registry;
 
 /// `tfpilot registry …`
 #[derive(Debug, Clone, clap::Subcommand)]
