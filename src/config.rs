@@ -127,219 +127,42 @@ impl Config {
     /// Reads settings through `var` (tests pass a map). An empty value counts as unset.
     /// `TFPILOT_GITHUB_PRIVATE_KEY` may name a file, which is then read.
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| {
-            var(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
+        let mut r = Reader {
+            var: &var,
+            problems: Vec::new(),
         };
-        let mut problems = Vec::new();
-        let mut problem = |variable: &'static str, reason: String| {
-            problems.push(ConfigProblem { variable, reason })
-        };
-
-        let port = match get("PORT") {
-            None => DEFAULT_PORT,
-            Some(v) => v.parse::<u16>().unwrap_or_else(|_| {
-                problem(
-                    "PORT",
-                    format!("must be a port number (0-65535), got `{v}`"),
-                );
-                DEFAULT_PORT
-            }),
-        };
-
+        let port = r.port();
         // A secret keeps its exact bytes (no trimming): GitHub signs with the secret as typed.
         let webhook_secret = var("TFPILOT_WEBHOOK_SECRET")
             .filter(|v| !v.is_empty())
             .map(SecretString::from);
-
-        let github_app = match (
-            get("TFPILOT_GITHUB_APP_ID"),
-            var("TFPILOT_GITHUB_PRIVATE_KEY"),
-        ) {
-            (None, None) => None,
-            (Some(_), None) => {
-                problem(
-                    "TFPILOT_GITHUB_PRIVATE_KEY",
-                    "is required when TFPILOT_GITHUB_APP_ID is set (the App's private key: PEM text or a file path)".into(),
-                );
-                None
-            }
-            (None, Some(_)) => {
-                problem(
-                    "TFPILOT_GITHUB_APP_ID",
-                    "is required when TFPILOT_GITHUB_PRIVATE_KEY is set (the App's numeric id)"
-                        .into(),
-                );
-                None
-            }
-            (Some(id), Some(key)) => {
-                let app_id = id.parse::<u64>().ok().filter(|n| *n > 0);
-                if app_id.is_none() {
-                    problem(
-                        "TFPILOT_GITHUB_APP_ID",
-                        format!("must be the App's numeric id, got `{id}`"),
-                    );
-                }
-                let key = match read_private_key(&key) {
-                    Ok(pem) => Some(pem),
-                    Err(reason) => {
-                        problem("TFPILOT_GITHUB_PRIVATE_KEY", reason);
-                        None
-                    }
-                };
-                match (app_id, key) {
-                    (Some(app_id), Some(private_key_pem)) => Some(GithubAppCredentials {
-                        app_id,
-                        private_key_pem,
-                    }),
-                    _ => None,
-                }
-            }
-        };
-
-        let github_api_url = match get("TFPILOT_GITHUB_API_URL") {
-            None => DEFAULT_GITHUB_API_URL.to_owned(),
-            Some(v) => match parse_http_url(&v) {
-                Ok(url) => url,
-                Err(reason) => {
-                    problem("TFPILOT_GITHUB_API_URL", reason);
-                    DEFAULT_GITHUB_API_URL.to_owned()
-                }
-            },
-        };
-
-        let github_app_slug = get("TFPILOT_GITHUB_APP_SLUG");
-        if let Some(slug) = &github_app_slug
-            && !slug
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            problem(
-                "TFPILOT_GITHUB_APP_SLUG",
-                format!("`{slug}` is not an App slug (letters, digits and hyphens)"),
-            );
-        }
-        let requests_bucket = get("TFPILOT_REQUESTS_BUCKET");
-        if let Some(b) = &requests_bucket
-            && let Err(reason) = check_bucket_name(b)
-        {
-            problem("TFPILOT_REQUESTS_BUCKET", reason);
-        }
-        let chat_logs_bucket = get("TFPILOT_CHAT_LOGS_BUCKET");
-        if let Some(b) = &chat_logs_bucket
-            && let Err(reason) = check_bucket_name(b)
-        {
-            problem("TFPILOT_CHAT_LOGS_BUCKET", reason);
-        }
-
-        let store = match get("TFPILOT_STORE") {
-            Some(v) => match StoreLocation::parse(&v) {
-                Ok(store) => {
-                    if let (StoreLocation::S3 { bucket }, Some(rb)) = (&store, &requests_bucket)
-                        && bucket != rb
-                    {
-                        problem(
-                            "TFPILOT_STORE",
-                            format!(
-                                "names bucket `{bucket}` but TFPILOT_REQUESTS_BUCKET is `{rb}`; set one or make them agree"
-                            ),
-                        );
-                    }
-                    store
-                }
-                Err(reason) => {
-                    problem("TFPILOT_STORE", reason);
-                    StoreLocation::default_dir()
-                }
-            },
-            // The seed system named its bucket only: that means the S3 store.
-            None => match &requests_bucket {
-                Some(bucket) => StoreLocation::S3 {
-                    bucket: bucket.clone(),
-                },
-                None => StoreLocation::default_dir(),
-            },
-        };
-
-        let mut logins = |variable: &'static str| match get(variable) {
-            None => Vec::new(),
-            Some(v) => match parse_logins(&v) {
-                Ok(list) => list,
-                Err(reason) => {
-                    problem(variable, reason);
-                    Vec::new()
-                }
-            },
-        };
-        let prod_allowed_users = logins("TFPILOT_PROD_ALLOWED_USERS");
-        let destroy_prod_allowed_users = logins("TFPILOT_DESTROY_PROD_ALLOWED_USERS");
-        let approvers = logins("TFPILOT_APPROVERS");
-        let prod_environments = match get("TFPILOT_PROD_ENVIRONMENTS") {
-            None => crate::domain::DEFAULT_PROD_ENVIRONMENTS
-                .iter()
-                .map(|s| (*s).to_owned())
-                .collect(),
-            Some(v) => {
-                let list: Vec<String> = v
-                    .split(',')
-                    .map(|e| e.trim().to_owned())
-                    .filter(|e| !e.is_empty())
-                    .collect();
-                if list.is_empty() {
-                    problem(
-                        "TFPILOT_PROD_ENVIRONMENTS",
-                        "lists no environment (leave it unset for `prod,production`)".into(),
-                    );
-                }
-                list
-            }
-        };
-
-        let plan_masks: Vec<String> = get("TFPILOT_PLAN_MASKS")
-            .map(|v| {
-                v.lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty())
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default();
-        if let Err(e) = crate::terraform::plan::Masker::new(&plan_masks) {
-            problem("TFPILOT_PLAN_MASKS", e.to_string());
-        }
-
-        let llm_base_url = match get("TFPILOT_LLM_BASE_URL") {
-            None => None,
-            Some(v) => match parse_http_url(&v) {
-                Ok(url) => Some(url),
-                Err(reason) => {
-                    problem("TFPILOT_LLM_BASE_URL", reason);
-                    None
-                }
-            },
-        };
-        let llm = get("OPENAI_API_KEY").map(|key| LlmConfig {
+        let github_app = r.github_app();
+        let github_api_url = r
+            .http_url("TFPILOT_GITHUB_API_URL")
+            .unwrap_or_else(|| DEFAULT_GITHUB_API_URL.to_owned());
+        let github_app_slug = r.app_slug();
+        let requests_bucket = r.bucket("TFPILOT_REQUESTS_BUCKET");
+        let chat_logs_bucket = r.bucket("TFPILOT_CHAT_LOGS_BUCKET");
+        let store = r.store(requests_bucket.as_deref());
+        let prod_allowed_users = r.logins("TFPILOT_PROD_ALLOWED_USERS");
+        let destroy_prod_allowed_users = r.logins("TFPILOT_DESTROY_PROD_ALLOWED_USERS");
+        let approvers = r.logins("TFPILOT_APPROVERS");
+        let prod_environments = r.prod_environments();
+        let plan_masks = r.plan_masks();
+        let llm_base_url = r.http_url("TFPILOT_LLM_BASE_URL");
+        let llm = r.get("OPENAI_API_KEY").map(|key| LlmConfig {
             api_key: SecretString::from(key),
             base_url: llm_base_url,
-            model: get("TFPILOT_LLM_MODEL").unwrap_or_else(|| DEFAULT_LLM_MODEL.to_owned()),
+            model: r
+                .get("TFPILOT_LLM_MODEL")
+                .unwrap_or_else(|| DEFAULT_LLM_MODEL.to_owned()),
         });
+        let log_format = r.log_format();
 
-        let log_format = match get("TFPILOT_LOG_FORMAT").map(|v| v.to_ascii_lowercase()) {
-            None => LogFormat::Auto,
-            Some(v) if v == "json" => LogFormat::Json,
-            Some(v) if v == "pretty" => LogFormat::Pretty,
-            Some(v) => {
-                problem(
-                    "TFPILOT_LOG_FORMAT",
-                    format!("must be `json` or `pretty`, got `{v}`"),
-                );
-                LogFormat::Auto
-            }
-        };
-
-        if !problems.is_empty() {
-            return Err(ConfigError { problems });
+        if !r.problems.is_empty() {
+            return Err(ConfigError {
+                problems: r.problems,
+            });
         }
         Ok(Config {
             port,
@@ -395,6 +218,216 @@ impl Config {
         self.webhook_secret
             .as_ref()
             .map(|s| s.expose_secret().as_bytes())
+    }
+}
+
+/// Reads the variables one group at a time, collecting every problem (so all are reported at once).
+struct Reader<'a> {
+    var: &'a dyn Fn(&str) -> Option<String>,
+    problems: Vec<ConfigProblem>,
+}
+
+impl Reader<'_> {
+    /// A variable's trimmed value; empty counts as unset.
+    fn get(&self, name: &str) -> Option<String> {
+        (self.var)(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn problem(&mut self, variable: &'static str, reason: String) {
+        self.problems.push(ConfigProblem { variable, reason });
+    }
+
+    fn port(&mut self) -> u16 {
+        match self.get("PORT") {
+            None => DEFAULT_PORT,
+            Some(v) => v.parse::<u16>().unwrap_or_else(|_| {
+                self.problem(
+                    "PORT",
+                    format!("must be a port number (0-65535), got `{v}`"),
+                );
+                DEFAULT_PORT
+            }),
+        }
+    }
+
+    fn github_app(&mut self) -> Option<GithubAppCredentials> {
+        match (
+            self.get("TFPILOT_GITHUB_APP_ID"),
+            (self.var)("TFPILOT_GITHUB_PRIVATE_KEY"),
+        ) {
+            (None, None) => None,
+            (Some(_), None) => {
+                self.problem(
+                    "TFPILOT_GITHUB_PRIVATE_KEY",
+                    "is required when TFPILOT_GITHUB_APP_ID is set (the App's private key: PEM text or a file path)".into(),
+                );
+                None
+            }
+            (None, Some(_)) => {
+                self.problem(
+                    "TFPILOT_GITHUB_APP_ID",
+                    "is required when TFPILOT_GITHUB_PRIVATE_KEY is set (the App's numeric id)"
+                        .into(),
+                );
+                None
+            }
+            (Some(id), Some(key)) => {
+                let app_id = id.parse::<u64>().ok().filter(|n| *n > 0);
+                if app_id.is_none() {
+                    self.problem(
+                        "TFPILOT_GITHUB_APP_ID",
+                        format!("must be the App's numeric id, got `{id}`"),
+                    );
+                }
+                let key = match read_private_key(&key) {
+                    Ok(pem) => Some(pem),
+                    Err(reason) => {
+                        self.problem("TFPILOT_GITHUB_PRIVATE_KEY", reason);
+                        None
+                    }
+                };
+                Some(GithubAppCredentials {
+                    app_id: app_id?,
+                    private_key_pem: key?,
+                })
+            }
+        }
+    }
+
+    /// An http(s) URL without its trailing slash; `None` when unset or invalid (reported).
+    fn http_url(&mut self, variable: &'static str) -> Option<String> {
+        let v = self.get(variable)?;
+        match parse_http_url(&v) {
+            Ok(url) => Some(url),
+            Err(reason) => {
+                self.problem(variable, reason);
+                None
+            }
+        }
+    }
+
+    fn app_slug(&mut self) -> Option<String> {
+        let slug = self.get("TFPILOT_GITHUB_APP_SLUG");
+        if let Some(slug) = &slug
+            && !slug
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            self.problem(
+                "TFPILOT_GITHUB_APP_SLUG",
+                format!("`{slug}` is not an App slug (letters, digits and hyphens)"),
+            );
+        }
+        slug
+    }
+
+    fn bucket(&mut self, variable: &'static str) -> Option<String> {
+        let bucket = self.get(variable);
+        if let Some(b) = &bucket
+            && let Err(reason) = check_bucket_name(b)
+        {
+            self.problem(variable, reason);
+        }
+        bucket
+    }
+
+    fn store(&mut self, requests_bucket: Option<&str>) -> StoreLocation {
+        let Some(v) = self.get("TFPILOT_STORE") else {
+            // The seed system named its bucket only: that means the S3 store.
+            return match requests_bucket {
+                Some(bucket) => StoreLocation::S3 {
+                    bucket: bucket.to_owned(),
+                },
+                None => StoreLocation::default_dir(),
+            };
+        };
+        match StoreLocation::parse(&v) {
+            Ok(store) => {
+                if let (StoreLocation::S3 { bucket }, Some(rb)) = (&store, requests_bucket)
+                    && bucket != rb
+                {
+                    self.problem(
+                        "TFPILOT_STORE",
+                        format!(
+                            "names bucket `{bucket}` but TFPILOT_REQUESTS_BUCKET is `{rb}`; set one or make them agree"
+                        ),
+                    );
+                }
+                store
+            }
+            Err(reason) => {
+                self.problem("TFPILOT_STORE", reason);
+                StoreLocation::default_dir()
+            }
+        }
+    }
+
+    fn logins(&mut self, variable: &'static str) -> Vec<String> {
+        match self.get(variable) {
+            None => Vec::new(),
+            Some(v) => parse_logins(&v).unwrap_or_else(|reason| {
+                self.problem(variable, reason);
+                Vec::new()
+            }),
+        }
+    }
+
+    fn prod_environments(&mut self) -> Vec<String> {
+        let Some(v) = self.get("TFPILOT_PROD_ENVIRONMENTS") else {
+            return crate::domain::DEFAULT_PROD_ENVIRONMENTS
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect();
+        };
+        let list: Vec<String> = v
+            .split(',')
+            .map(|e| e.trim().to_owned())
+            .filter(|e| !e.is_empty())
+            .collect();
+        if list.is_empty() {
+            self.problem(
+                "TFPILOT_PROD_ENVIRONMENTS",
+                "lists no environment (leave it unset for `prod,production`)".into(),
+            );
+        }
+        list
+    }
+
+    fn plan_masks(&mut self) -> Vec<String> {
+        let masks: Vec<String> = self
+            .get("TFPILOT_PLAN_MASKS")
+            .map(|v| {
+                v.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Err(e) = crate::terraform::plan::Masker::new(&masks) {
+            self.problem("TFPILOT_PLAN_MASKS", e.to_string());
+        }
+        masks
+    }
+
+    fn log_format(&mut self) -> LogFormat {
+        match self
+            .get("TFPILOT_LOG_FORMAT")
+            .map(|v| v.to_ascii_lowercase())
+        {
+            None => LogFormat::Auto,
+            Some(v) if v == "json" => LogFormat::Json,
+            Some(v) if v == "pretty" => LogFormat::Pretty,
+            Some(v) => {
+                self.problem(
+                    "TFPILOT_LOG_FORMAT",
+                    format!("must be `json` or `pretty`, got `{v}`"),
+                );
+                LogFormat::Auto
+            }
+        }
     }
 }
 
