@@ -15,10 +15,10 @@
 //! and returned so the inbox retries, and when the worker gives up, the thread gets one generic
 //! answer naming the delivery.
 //!
-//! The parts: this file routes events; [`facts`] gathers what a decision needs; [`outbox`]
-//! decides and carries out the outbox; [`perform`] carries out one effect on GitHub; [`answers`]
-//! answers denials and given-up deliveries and keeps the chat log. GitHub is reached through the
-//! [`Forge`] seam.
+//! The parts: this file routes events; `facts` gathers what a decision needs; `outbox` decides
+//! and carries out the outbox; `perform` carries out one effect on GitHub; `answers` answers
+//! denials and given-up deliveries and keeps the chat log. GitHub is reached through the
+//! [`Forge`] seam (`tests` puts an in-memory one behind it).
 
 mod answers;
 mod facts;
