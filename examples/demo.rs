@@ -12,8 +12,8 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use secrecy::SecretString;
 use tfpilot::assist::RulesExtractor;
-use tfpilot::chatops::Chatops;
 use tfpilot::domain::Policy;
+use tfpilot::executor::Executor;
 use tfpilot::github::GitHubApp;
 use tfpilot::inbox::{FsInbox, Inbox};
 use tfpilot::server::{AppState, create_app};
@@ -80,9 +80,9 @@ async fn main() -> anyhow::Result<()> {
         approvers: Vec::new(),
         approvers_required: false,
     };
-    let chatops = Chatops::new(store.clone(), app, Arc::new(RulesExtractor), policy)
+    let executor = Executor::new(store.clone(), app, Arc::new(RulesExtractor), policy)
         .with_bot_login(sim.bot_login());
-    let worker = Worker::new(inbox.clone(), Arc::new(chatops));
+    let worker = Worker::new(inbox.clone(), Arc::new(executor));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let state = AppState::new(Some(SecretString::from(SECRET)), inbox.clone());

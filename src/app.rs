@@ -9,8 +9,8 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
-use crate::chatops::Chatops;
 use crate::config::Config;
+use crate::executor::Executor;
 use crate::github::GitHubApp;
 use crate::lambda::{self, LambdaFunction};
 use crate::server::{self, AppState, VERSION};
@@ -20,7 +20,7 @@ use crate::worker::{EventHandler, LoggingHandler, Worker};
 use crate::{assist, inbox, store};
 
 /// The executor for `config`, when GitHub App credentials are set (`None` otherwise).
-pub async fn executor(config: &Config) -> anyhow::Result<Option<Chatops>> {
+pub async fn executor(config: &Config) -> anyhow::Result<Option<Executor>> {
     let Some(app) = &config.github_app else {
         return Ok(None);
     };
@@ -33,7 +33,7 @@ pub async fn executor(config: &Config) -> anyhow::Result<Option<Chatops>> {
         config.llm.as_ref().map(|l| l.model.as_str()),
     );
     let masker = Masker::new(&config.plan_masks).context("TFPILOT_PLAN_MASKS")?;
-    let mut executor = Chatops::new(store, github, extractor, config.policy()).with_masker(masker);
+    let mut executor = Executor::new(store, github, extractor, config.policy()).with_masker(masker);
     if let Some(slug) = &config.github_app_slug {
         executor = executor.with_bot_login(format!("{slug}[bot]"));
     }

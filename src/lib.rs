@@ -5,12 +5,12 @@
 
 pub mod app;
 pub mod assist;
-pub mod chatops;
 pub mod command;
 pub mod comments;
 pub mod config;
 pub mod conversation;
 pub mod domain;
+pub mod executor;
 pub mod github;
 pub mod ids;
 pub mod inbox;

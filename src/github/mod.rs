@@ -33,6 +33,7 @@ mod actions;
 pub mod artifact;
 mod auth;
 mod error;
+mod forge;
 mod repo;
 mod transport;
 
@@ -44,6 +45,7 @@ pub use actions::{Artifact, DispatchResult, RunConclusion, RunStatus, WorkflowRu
 pub use artifact::ArtifactArchive;
 pub use auth::TOKEN_REFRESH_MARGIN;
 pub use error::{GitHubError, Result};
+pub use forge::{Forge, Repo};
 pub use repo::{
     BranchStart, CommentRef, CommitResult, FileChange, FileContent, ListedComment,
     MAX_LISTED_COMMENTS, MergeMethod, MergeResult, MinimizeReason, Permission, PrState,

@@ -1,4 +1,4 @@
-//! TfPilot end to end: its router on 127.0.0.1 with the chatops executor as the worker's
+//! TfPilot end to end: its router on 127.0.0.1 with the executor as the worker's
 //! handler, the GitHub simulator sending signed webhooks to it, the store and the inbox on moto
 //! S3, the rules extractor, and real `terraform` in the simulator's workflows on the offline infra
 //! repo. No sleeps: [`World::settle`] waits for the simulator to be idle and drains the inbox
@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 use tfpilot::assist::RulesExtractor;
-use tfpilot::chatops::Chatops;
 use tfpilot::domain::Policy;
 use tfpilot::domain::Request;
+use tfpilot::executor::Executor;
 use tfpilot::github::{GitHubApp, RetryPolicy};
 use tfpilot::inbox::{Inbox, ObjectInbox};
 use tfpilot::server::{AppState, create_app};
@@ -108,11 +108,11 @@ impl World {
             approvers: Vec::new(),
             approvers_required: false,
         };
-        let chatops = Chatops::new(store.clone(), app.clone(), Arc::new(RulesExtractor), policy)
+        let executor = Executor::new(store.clone(), app.clone(), Arc::new(RulesExtractor), policy)
             .with_bot_login(sim.bot_login());
         // Retries at once: these tests drive time by draining (the backoff between attempts is
         // tested in worker.rs).
-        let worker = Worker::new(inbox.clone(), Arc::new(chatops))
+        let worker = Worker::new(inbox.clone(), Arc::new(executor))
             .with_backoff(std::time::Duration::ZERO, std::time::Duration::ZERO);
 
         // TfPilot's router on a port, as `serve` runs it (the worker is driven by `settle`).

@@ -1,0 +1,151 @@
+//! Answers that are not a decision's effects: a denial, the generic answer once a delivery is
+//! given up, and the chat log kept beside a conversation.
+
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use super::Executor;
+use super::facts::Scope;
+use crate::comments::lifecycle as say;
+use crate::domain::{ChatRole, ChatTurn, EffectKey};
+use crate::ids::{InstallationId, RepoName, RequestId};
+use crate::inbox::Delivery;
+use crate::lifecycle::{self, CommentAt, Denial};
+use crate::webhook::Event;
+use crate::webhook::events::IssueCommentAction;
+
+impl Executor {
+    pub(super) async fn answer_denial(
+        &self,
+        scope: &Scope,
+        at: CommentAt,
+        denial: &Denial,
+    ) -> anyhow::Result<()> {
+        let key = lifecycle::reply_key(at);
+        self.post_once(scope, at.thread, &key, &say::denial(&key, denial))
+            .await?;
+        Ok(())
+    }
+
+    /// The generic answer once a delivery is given up.
+    pub(super) async fn answer_given_up(
+        &self,
+        delivery: &Delivery,
+        event: &Event,
+    ) -> anyhow::Result<()> {
+        if let Event::IssueComment(e) = event
+            && (self.is_own(&e.comment.user) || e.action != IssueCommentAction::Created)
+        {
+            return Ok(());
+        }
+        let Some((repo, installation, thread)) = self.given_up_thread(event).await else {
+            return Ok(());
+        };
+        let (Some(scope), Some(thread)) = (self.scope(repo, installation, None), thread) else {
+            return Ok(());
+        };
+        let key = EffectKey::given_up(&delivery.id);
+        self.post_once(
+            &scope,
+            thread,
+            &key,
+            &say::internal_error(&key, delivery.id.as_str()),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The repository, installation and thread (when one is known) an event is about.
+    async fn given_up_thread<'e>(
+        &self,
+        event: &'e Event,
+    ) -> Option<(&'e RepoName, Option<InstallationId>, Option<u64>)> {
+        Some(match event {
+            Event::IssueComment(e) => (
+                &e.repository.full_name,
+                e.installation.as_ref().map(|i| i.id),
+                Some(e.issue.number),
+            ),
+            Event::PullRequest(e) => (
+                &e.repository.full_name,
+                e.installation.as_ref().map(|i| i.id),
+                self.store
+                    .find_by_thread(&e.repository.full_name, e.number)
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|r| r.issue_number),
+            ),
+            Event::WorkflowRun(e) => {
+                let id = e
+                    .workflow_run
+                    .display_title
+                    .as_deref()
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .find_map(|w| w.parse::<RequestId>().ok());
+                let thread = match id {
+                    Some(id) => self
+                        .store
+                        .get(id)
+                        .await
+                        .ok()
+                        .flatten()
+                        .map(|r| r.issue_number),
+                    None => None,
+                };
+                (
+                    &e.repository.full_name,
+                    e.installation.as_ref().map(|i| i.id),
+                    thread,
+                )
+            }
+            _ => return None,
+        })
+    }
+
+    /// Appends a person's turn and TfPilot's answer to the chat log (best effort: the
+    /// conversation state itself is in the request).
+    pub(super) async fn chat(
+        &self,
+        id: RequestId,
+        login: &str,
+        text: &str,
+        extracted: Option<Value>,
+        at: CommentAt,
+    ) {
+        let now = OffsetDateTime::now_utc();
+        let user = ChatTurn {
+            at: now,
+            author: login.to_owned(),
+            role: ChatRole::User,
+            text: text.to_owned(),
+            extracted,
+            comment_id: Some(at.comment_id),
+        };
+        if let Err(e) = self.store.append_chat(id, &user).await {
+            tracing::warn!(error = %e, "cannot append to the chat log");
+        }
+        let reply = match self.store.get(id).await {
+            Ok(Some(r)) => r
+                .effects
+                .get(&lifecycle::reply_key(at))
+                .and_then(|rec| rec.result.comment_body())
+                .map(str::to_owned),
+            _ => None,
+        };
+        if let Some(reply) = reply {
+            let turn = ChatTurn {
+                at: now,
+                author: self.bot_login.clone(),
+                role: ChatRole::Assistant,
+                text: reply,
+                extracted: None,
+                comment_id: None,
+            };
+            if let Err(e) = self.store.append_chat(id, &turn).await {
+                tracing::warn!(error = %e, "cannot append to the chat log");
+            }
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! Gathering what a decision needs: the repository and its client ([`Scope`]), `.tfpilot.yml`,
+//! the pull request's state, the request's block on the base branch, a `status` listing and what
+//! the assistant read from a message.
+
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+
+use super::Executor;
+use crate::assist::{ExtractRequest, Extraction, Turn};
+use crate::command::Command;
+use crate::domain::{ListFilter, Request};
+use crate::github::Repo;
+use crate::ids::{InstallationId, RepoName, RequestId};
+use crate::lifecycle::{BaseBlock, Denial, Facts, Policy, PrFacts};
+use crate::registry::ModuleSpec;
+use crate::settings::{SETTINGS_FILE, Settings};
+use crate::terraform::blocks::find_block;
+
+/// The repository an event is about, with its client.
+pub(super) struct Scope {
+    pub(super) gh: Arc<dyn Repo>,
+    pub(super) repo: RepoName,
+    pub(super) installation: InstallationId,
+    pub(super) default_branch: Option<String>,
+}
+
+impl Executor {
+    pub(super) fn scope(
+        &self,
+        repo: &RepoName,
+        installation: Option<InstallationId>,
+        default_branch: Option<&str>,
+    ) -> Option<Scope> {
+        let installation = installation?;
+        Some(Scope {
+            gh: self.forge.repo(installation, repo),
+            repo: repo.clone(),
+            installation,
+            default_branch: default_branch.map(str::to_owned),
+        })
+    }
+
+    /// The scope a stored request's effects are carried out in.
+    pub(super) fn request_scope(&self, r: &Request) -> anyhow::Result<Scope> {
+        let Some(installation) = r.installation_id else {
+            anyhow::bail!("request {} has no installation to act with", r.id);
+        };
+        Ok(Scope {
+            gh: self.forge.repo(installation, &r.repo),
+            repo: r.repo.clone(),
+            installation,
+            default_branch: r.base_branch.clone(),
+        })
+    }
+
+    pub(super) fn facts(&self, scope: &Scope) -> Facts<'_> {
+        Facts {
+            now: OffsetDateTime::now_utc(),
+            registry: &self.registry,
+            repo: scope.repo.clone(),
+            installation: Some(scope.installation),
+            prefix: self.prefix.clone(),
+            settings: None,
+            new_request_id: RequestId::new_random(),
+            pr: None,
+            base_block: None,
+            base_head: None,
+            listing: None,
+        }
+    }
+
+    /// What `command` needs besides the comment: the policy as `.tfpilot.yml` narrows it (a
+    /// broken file is a denial), the pull request, the base block, a listing.
+    pub(super) async fn command_facts<'a>(
+        &'a self,
+        scope: &Scope,
+        command: &Command,
+        request: Option<&Request>,
+        mut facts: Facts<'a>,
+    ) -> anyhow::Result<Result<(Policy, Facts<'a>), Denial>> {
+        let mut policy = self.policy.clone();
+        if self.needs_settings(command, request, &policy) {
+            match self.read_settings(scope).await? {
+                Ok(settings) => {
+                    policy = settings.narrow(&policy);
+                    facts.settings = Some(settings);
+                }
+                Err(denial) => return Ok(Err(denial)),
+            }
+        }
+        if let Some(r) = request {
+            if matches!(command, Command::Approve | Command::Merge | Command::Apply)
+                && let Some(pr) = &r.pull_request
+            {
+                let (pr, base_head) = self.pr_facts(scope, r, pr.number).await?;
+                facts.pr = Some(pr);
+                facts.base_head = base_head;
+            }
+            if matches!(command, Command::Apply) {
+                facts.base_block = Some(self.base_block(scope, r).await?);
+            }
+        }
+        if let Command::Status { filters } = command
+            && (request.is_none() || !filters.is_empty())
+        {
+            let mut filter: ListFilter = filters.to_list_filter();
+            filter.repo = Some(scope.repo.clone());
+            facts.listing = Some(self.store.list(&filter).await?);
+        }
+        Ok(Ok((policy, facts)))
+    }
+
+    /// The repository's lists narrow the environment's: read them wherever they decide —
+    /// `.tfpilot.yml`'s approvers apply to approve (and to the apply of a change merged without
+    /// one) in every environment, not only in prod.
+    fn needs_settings(
+        &self,
+        command: &Command,
+        request: Option<&Request>,
+        policy: &Policy,
+    ) -> bool {
+        let guarded = matches!(
+            command,
+            Command::Approve
+                | Command::Merge
+                | Command::Apply
+                | Command::Destroy
+                | Command::Cleanup
+        );
+        let in_prod = request
+            .and_then(|r| r.environment.as_deref())
+            .is_some_and(|env| policy.is_prod(env));
+        matches!(
+            command,
+            Command::New { .. } | Command::Approve | Command::Apply
+        ) || (guarded && in_prod)
+    }
+
+    /// The pull request's state, and the base branch's head when it is merged.
+    async fn pr_facts(
+        &self,
+        scope: &Scope,
+        r: &Request,
+        number: u64,
+    ) -> anyhow::Result<(PrFacts, Option<String>)> {
+        let state = scope.gh.pull_request(number).await?;
+        let base_head = if state.merged {
+            let base = r.base_branch.as_deref().unwrap_or("main");
+            scope.gh.branch_head(base).await?
+        } else {
+            None
+        };
+        let pr = PrFacts {
+            open: state.open,
+            merged: state.merged,
+            head_sha: state.head_sha,
+            merge_sha: state.merge_commit_sha,
+            mergeable: state.mergeable,
+        };
+        Ok((pr, base_head))
+    }
+
+    /// What the assistant reads from a `new` command's free text.
+    pub(super) async fn extract_new(&self, command: &Command) -> Option<Extraction> {
+        let Command::New {
+            module, free_text, ..
+        } = command
+        else {
+            return None;
+        };
+        if free_text.trim().is_empty() {
+            return None;
+        }
+        let spec = self.registry.get(module)?;
+        Some(
+            self.extractor
+                .extract(&ExtractRequest {
+                    spec,
+                    collected: &Default::default(),
+                    pending: &[],
+                    message: free_text,
+                    history: &[],
+                })
+                .await,
+        )
+    }
+
+    /// What the assistant reads from a conversation turn, with the chat so far.
+    pub(super) async fn extract_turn(
+        &self,
+        current: &Request,
+        spec: &ModuleSpec,
+        text: &str,
+    ) -> Extraction {
+        let history: Vec<Turn> = match self.store.chat(current.id).await {
+            Ok(turns) => turns.iter().map(Turn::from).collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the chat log; reading the turn alone");
+                Vec::new()
+            }
+        };
+        let conv = crate::lifecycle::conversation_of(current, spec);
+        self.extractor
+            .extract(&ExtractRequest {
+                spec,
+                collected: &conv.values,
+                pending: &conv.pending,
+                message: text,
+                history: &history,
+            })
+            .await
+    }
+
+    /// `.tfpilot.yml` from the default branch; a broken file is a denial naming the problem.
+    async fn read_settings(&self, scope: &Scope) -> anyhow::Result<Result<Settings, Denial>> {
+        let default_branch = match &scope.default_branch {
+            Some(b) => b.clone(),
+            None => scope.gh.default_branch().await?,
+        };
+        let file = scope.gh.get_file(&default_branch, SETTINGS_FILE).await?;
+        Ok(
+            Settings::from_file(&scope.repo, &default_branch, file.as_ref().map(|f| f.text.as_str()))
+                .map_err(|e| Denial {
+                    reason: e.to_string(),
+                    remedy: format!(
+                        "Fix `{SETTINGS_FILE}` on `{default_branch}`; until then TfPilot refuses what the settings govern here."
+                    ),
+                }),
+        )
+    }
+
+    async fn base_block(&self, scope: &Scope, r: &Request) -> anyhow::Result<BaseBlock> {
+        let Some(spec) = self.registry.get(&r.module_type) else {
+            return Ok(BaseBlock::Missing);
+        };
+        let base = r.base_branch.clone().unwrap_or_else(|| "main".into());
+        let path = format!(
+            "envs/{}/{}",
+            r.environment.as_deref().unwrap_or_default(),
+            spec.target_file
+        );
+        let Some(file) = scope.gh.get_file(&base, &path).await? else {
+            return Ok(BaseBlock::Missing);
+        };
+        Ok(match find_block(&file.text, &r.id) {
+            Err(e) => BaseBlock::Unreadable(e.to_string()),
+            Ok(None) => BaseBlock::Missing,
+            Ok(Some(found)) => {
+                let text = file.text[found.range.clone()].replace("\r\n", "\n");
+                if r.block.as_deref() == Some(text.as_str())
+                    || r.block.as_deref().map(|b| b.trim_end()) == Some(text.trim_end())
+                {
+                    BaseBlock::Same
+                } else {
+                    BaseBlock::Different
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,435 @@
+//! The executor: webhook event → input → [`lifecycle::decide`] → effects on GitHub and in the
+//! store. The imperative shell around the pure lifecycle.
+//!
+//! For each event it gathers what the decision needs (permission, `.tfpilot.yml`, the pull
+//! request, the block on the base branch, what the assistant read), then decides *inside* the
+//! store's compare-and-swap: the next state, the input's idempotency key and the effects to carry
+//! out are written together (the outbox), so two deliveries about one request never lose an
+//! update. Then it carries out the effects in order, recording each as done.
+//!
+//! Re-processing is safe: an input whose key is recorded is not decided again (a redelivery, or
+//! the same comment under a new delivery id) — only its pending effects are resumed. A resumed
+//! comment is first looked for by its marker; a resumed dispatch is first looked for by its
+//! dispatch id; commits are compared by content; opening a pull request for an existing head
+//! returns it. A denial or a user error is answered with a comment; any other error is logged
+//! and returned so the inbox retries, and when the worker gives up, the thread gets one generic
+//! answer naming the delivery.
+//!
+//! The parts: this file routes events; `facts` gathers what a decision needs; `outbox` decides
+//! and carries out the outbox; `perform` carries out one effect on GitHub; `answers` answers
+//! denials and given-up deliveries and keeps the chat log. GitHub is reached through the
+//! [`Forge`] seam (`tests` puts an in-memory one behind it).
+
+mod answers;
+mod facts;
+mod outbox;
+mod perform;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::json;
+use time::OffsetDateTime;
+
+use crate::assist::{Extraction, Extractor};
+use crate::command::{self, Command};
+use crate::comments;
+use crate::domain::{EffectKey, Request, RequestStatus};
+use crate::github::{Forge, GitHubApp, Permission, Reaction};
+use crate::ids::RequestId;
+use crate::inbox::Delivery;
+use crate::lifecycle::{self, Actor, CommentAt, Conclusion, Input, Policy, RunPhase, RunUpdate};
+use crate::registry::Registry;
+use crate::store::{RequestStore, Versioned};
+use crate::terraform::plan::Masker;
+use crate::webhook::Event;
+use crate::webhook::events::{
+    IssueCommentAction, IssueCommentEvent, PullRequestAction, PullRequestEvent, User,
+    WorkflowRunAction, WorkflowRunConclusion, WorkflowRunEvent,
+};
+use crate::worker::EventHandler;
+
+use facts::Scope;
+
+pub use outbox::OUTBOX_LEASE;
+
+/// The executor. Cheap to clone.
+#[derive(Clone)]
+pub struct Executor {
+    store: Arc<dyn RequestStore>,
+    forge: Arc<dyn Forge>,
+    registry: Arc<Registry>,
+    extractor: Arc<dyn Extractor>,
+    policy: Policy,
+    masker: Masker,
+    prefix: String,
+    bot_login: String,
+}
+
+impl std::fmt::Debug for Executor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Executor")
+            .field("store", &self.store.location())
+            .field("prefix", &self.prefix)
+            .field("bot_login", &self.bot_login)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Executor {
+    pub fn new(
+        store: Arc<dyn RequestStore>,
+        github: GitHubApp,
+        extractor: Arc<dyn Extractor>,
+        policy: Policy,
+    ) -> Self {
+        Self::with_forge(store, Arc::new(github), extractor, policy)
+    }
+
+    /// As [`Executor::new`], reaching GitHub (or a stand-in for it) through `forge`.
+    pub fn with_forge(
+        store: Arc<dyn RequestStore>,
+        forge: Arc<dyn Forge>,
+        extractor: Arc<dyn Extractor>,
+        policy: Policy,
+    ) -> Self {
+        Executor {
+            store,
+            forge,
+            registry: Arc::new(Registry::embedded().clone()),
+            extractor,
+            policy,
+            masker: Masker::new::<&str>(&[]).unwrap_or_else(|_| {
+                unreachable!("the built-in mask patterns are valid regular expressions")
+            }),
+            prefix: command::DEFAULT_PREFIX.to_owned(),
+            bot_login: "tfpilot[bot]".to_owned(),
+        }
+    }
+
+    /// The App's own login (`<slug>[bot]`), whose comments are never read as commands.
+    pub fn with_bot_login(mut self, login: impl Into<String>) -> Self {
+        self.bot_login = login.into();
+        self
+    }
+
+    /// Masks applied to plan text on top of the plan's sensitive values.
+    pub fn with_masker(mut self, masker: Masker) -> Self {
+        self.masker = masker;
+        self
+    }
+
+    pub fn store(&self) -> &Arc<dyn RequestStore> {
+        &self.store
+    }
+
+    fn is_own(&self, user: &User) -> bool {
+        user.is_bot() || user.login.eq_ignore_ascii_case(&self.bot_login)
+    }
+
+    // ---- issue_comment ----------------------------------------------------------------------
+
+    async fn on_comment(&self, e: &IssueCommentEvent) -> anyhow::Result<()> {
+        if e.action != IssueCommentAction::Created || self.is_own(&e.comment.user) {
+            return Ok(());
+        }
+        let Some(scope) = self.scope(
+            &e.repository.full_name,
+            e.installation.as_ref().map(|i| i.id),
+            e.repository.default_branch.as_deref(),
+        ) else {
+            tracing::warn!("a comment without an installation: not TfPilot's to answer");
+            return Ok(());
+        };
+        let at = CommentAt {
+            comment_id: e.comment.id,
+            thread: e.issue.number,
+            on_pull_request: e.issue.is_pull_request(),
+        };
+        let login = e.comment.user.login.clone();
+        let parsed = command::parse_comment_with(&e.comment.body, &self.prefix, &self.registry);
+        let existing = self.store.find_by_thread(&scope.repo, at.thread).await?;
+        match parsed {
+            None => {
+                self.on_turn(&scope, at, &login, &e.comment.body, existing)
+                    .await
+            }
+            Some(Err(err)) => {
+                self.react(&scope, at).await;
+                let key = lifecycle::reply_key(at);
+                let body = comments::conversation::parse_error(&err, &self.prefix, &key);
+                self.post_once(&scope, at.thread, &key, &body).await?;
+                Ok(())
+            }
+            Some(Ok(command)) => self.on_command(&scope, at, &login, command, existing).await,
+        }
+    }
+
+    async fn react(&self, scope: &Scope, at: CommentAt) {
+        if let Err(e) = scope.gh.react(at.comment_id, Reaction::Eyes).await {
+            tracing::warn!(error = %e, "cannot react to the comment");
+        }
+    }
+
+    /// Resumes the effects of a comment decided before (a redelivery); `false` when it is new.
+    async fn resumed_comment(
+        &self,
+        existing: Option<&Versioned<Request>>,
+        at: CommentAt,
+    ) -> anyhow::Result<bool> {
+        let input_key = EffectKey::input_comment(at.comment_id);
+        match existing {
+            Some(r) if r.effects.contains_key(&input_key) => {
+                self.run_outbox(r.id, &[input_key], OffsetDateTime::now_utc())
+                    .await?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn on_command(
+        &self,
+        scope: &Scope,
+        at: CommentAt,
+        login: &str,
+        command: Command,
+        existing: Option<Versioned<Request>>,
+    ) -> anyhow::Result<()> {
+        if self.resumed_comment(existing.as_ref(), at).await? {
+            return Ok(());
+        }
+        self.react(scope, at).await;
+        let facts = self.facts(scope);
+        let permission = if command.is_mutating() {
+            scope.gh.permission(login).await?
+        } else {
+            Permission::NotRead
+        };
+        let request = existing.as_ref().map(|v| v.value());
+        let (policy, facts) = match self.command_facts(scope, &command, request, facts).await? {
+            Ok(gathered) => gathered,
+            Err(denial) => return self.answer_denial(scope, at, &denial).await,
+        };
+        let extraction = self.extract_new(&command).await;
+        let chat = match &command {
+            Command::New { free_text, .. } if !free_text.trim().is_empty() => {
+                Some(free_text.clone())
+            }
+            _ => None,
+        };
+        let input = Input::Command {
+            at,
+            command,
+            extraction: extraction.clone(),
+        };
+        let actor = Actor {
+            login: login.to_owned(),
+            permission,
+        };
+        let outcome = self
+            .process(scope, existing, &input, &actor, &policy, &facts, Some(at))
+            .await?;
+        if let (Some(text), Some(id)) = (chat, outcome) {
+            self.chat(id, login, &text, extraction.map(|e| json!(e.proposed)), at)
+                .await;
+        }
+        Ok(())
+    }
+
+    async fn on_turn(
+        &self,
+        scope: &Scope,
+        at: CommentAt,
+        login: &str,
+        body: &str,
+        existing: Option<Versioned<Request>>,
+    ) -> anyhow::Result<()> {
+        let Some(current) = existing else {
+            return Ok(());
+        };
+        if !matches!(
+            current.status,
+            RequestStatus::Collecting | RequestStatus::Ready
+        ) {
+            return Ok(());
+        }
+        if self.resumed_comment(Some(&current), at).await? {
+            return Ok(());
+        }
+        let permission = scope.gh.permission(login).await?;
+        if !permission.can_write() {
+            // Discussion from people who cannot change the request is not addressed to TfPilot.
+            tracing::info!(
+                login,
+                "a plain comment from a reader; not a conversation turn"
+            );
+            return Ok(());
+        }
+        let Some(spec) = self.registry.get(&current.module_type) else {
+            return Ok(());
+        };
+        self.react(scope, at).await;
+        let text = command::strip_markdown(body);
+        let extraction: Extraction = self.extract_turn(&current, spec, &text).await;
+        let proposed = json!(extraction.proposed);
+        let input = Input::Turn { at, extraction };
+        let actor = Actor {
+            login: login.to_owned(),
+            permission,
+        };
+        let facts = self.facts(scope);
+        let id = current.id;
+        self.process(
+            scope,
+            Some(current),
+            &input,
+            &actor,
+            &self.policy,
+            &facts,
+            Some(at),
+        )
+        .await?;
+        self.chat(id, login, &text, Some(proposed), at).await;
+        Ok(())
+    }
+
+    // ---- pull_request -----------------------------------------------------------------------
+
+    async fn on_pull_request(&self, e: &PullRequestEvent) -> anyhow::Result<()> {
+        if e.action != PullRequestAction::Closed {
+            return Ok(());
+        }
+        let Some(scope) = self.scope(
+            &e.repository.full_name,
+            e.installation.as_ref().map(|i| i.id),
+            e.repository.default_branch.as_deref(),
+        ) else {
+            return Ok(());
+        };
+        let mut existing = self.store.find_by_thread(&scope.repo, e.number).await?;
+        if existing.is_none()
+            && let Some(id) = e
+                .pull_request
+                .head
+                .ref_name
+                .strip_prefix("request/")
+                .and_then(|id| id.parse::<RequestId>().ok())
+        {
+            existing = self.store.get(id).await?;
+        }
+        let Some(current) = existing else {
+            return Ok(());
+        };
+        let input = Input::PrClosed {
+            number: e.number,
+            merged: e.pull_request.merged,
+            head_sha: e.pull_request.head.sha.clone(),
+            merge_sha: e.pull_request.merge_commit_sha.clone(),
+        };
+        self.process_event(&scope, current, &input, &e.sender.login)
+            .await
+    }
+
+    /// Decides an event no person typed (a closed pull request, a run) with the default policy.
+    async fn process_event(
+        &self,
+        scope: &Scope,
+        current: Versioned<Request>,
+        input: &Input,
+        sender: &str,
+    ) -> anyhow::Result<()> {
+        let actor = Actor {
+            login: sender.to_owned(),
+            permission: Permission::NotRead,
+        };
+        let facts = self.facts(scope);
+        self.process(
+            scope,
+            Some(current),
+            input,
+            &actor,
+            &self.policy,
+            &facts,
+            None,
+        )
+        .await?;
+        Ok(())
+    }
+
+    // ---- workflow_run -----------------------------------------------------------------------
+
+    async fn on_workflow_run(&self, e: &WorkflowRunEvent) -> anyhow::Result<()> {
+        let phase = match e.action {
+            WorkflowRunAction::InProgress => RunPhase::InProgress,
+            WorkflowRunAction::Completed => RunPhase::Completed(match e.workflow_run.conclusion {
+                Some(WorkflowRunConclusion::Success) => Conclusion::Success,
+                Some(WorkflowRunConclusion::Cancelled) => Conclusion::Cancelled,
+                _ => Conclusion::Failure,
+            }),
+            _ => return Ok(()),
+        };
+        let title = e
+            .workflow_run
+            .display_title
+            .clone()
+            .or_else(|| e.workflow_run.name.clone())
+            .unwrap_or_default();
+        let Some(id) = title
+            .split_whitespace()
+            .find_map(|w| w.parse::<RequestId>().ok())
+        else {
+            return Ok(());
+        };
+        let Some(scope) = self.scope(
+            &e.repository.full_name,
+            e.installation.as_ref().map(|i| i.id),
+            e.repository.default_branch.as_deref(),
+        ) else {
+            return Ok(());
+        };
+        let Some(current) = self.store.get(id).await? else {
+            return Ok(());
+        };
+        if !current
+            .repo
+            .to_string()
+            .eq_ignore_ascii_case(&scope.repo.to_string())
+        {
+            tracing::warn!(request = %id, "a run in another repository names this request; ignored");
+            return Ok(());
+        }
+        let input = Input::Run(RunUpdate {
+            run_id: e.workflow_run.id,
+            title,
+            phase,
+            head_sha: e.workflow_run.head_sha.clone(),
+            url: e.workflow_run.html_url.clone(),
+            workflow_path: e.workflow_run.path.clone().unwrap_or_default(),
+            event: e.workflow_run.event.clone(),
+            head_branch: e.workflow_run.head_branch.clone().unwrap_or_default(),
+        });
+        self.process_event(&scope, current, &input, &e.sender.login)
+            .await
+    }
+}
+
+#[async_trait]
+impl EventHandler for Executor {
+    async fn handle(&self, _delivery: &Delivery, event: &Event) -> anyhow::Result<()> {
+        match event {
+            Event::IssueComment(e) => self.on_comment(e).await,
+            Event::PullRequest(e) => self.on_pull_request(e).await,
+            Event::WorkflowRun(e) => self.on_workflow_run(e).await,
+            _ => Ok(()),
+        }
+    }
+
+    async fn gave_up(&self, delivery: &Delivery, event: &Event, _reason: &str) {
+        if let Err(e) = self.answer_given_up(delivery, event).await {
+            tracing::error!(error = %format!("{e:#}"), "cannot tell the thread that the delivery was given up");
+        }
+    }
+}

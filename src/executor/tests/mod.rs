@@ -1,0 +1,539 @@
+//! The executor against an in-memory GitHub ([`fake::FakeForge`]), a store in a temporary
+//! directory and the rules extractor: what it does on GitHub and in the store, call by call.
+
+mod fake;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+
+use super::Executor;
+use crate::assist::RulesExtractor;
+use crate::command::Command;
+use crate::comments::{self, marker_key};
+use crate::domain::{EffectKey, EffectRecord, EffectResult, Request, RequestStatus, RunKind};
+use crate::github::{FileChange, Permission};
+use crate::ids::{DeliveryId, InstallationId, RepoName, RequestId};
+use crate::inbox::Delivery;
+use crate::lifecycle::{
+    self, Actor, BlockChange, CommentAt, Effect, Facts, Input, PendingEffect, Policy,
+};
+use crate::registry::Registry;
+use crate::settings::Settings;
+use crate::store::{FsStore, RequestStore};
+use crate::terraform::blocks;
+use crate::webhook::Event;
+use crate::worker::EventHandler;
+use fake::{BOT, FakeForge};
+
+const ID: &str = "3f2a4c1e-8b7d-4e2f-9a1b-0c3d5e7f9a2b";
+const ISSUE: u64 = 12;
+const BASE_TEXT: &str = "# Managed by hand; TfPilot adds its blocks below.\n";
+
+fn repo() -> RepoName {
+    "acme/core-terraform".parse().unwrap()
+}
+
+fn policy() -> Policy {
+    Policy {
+        prod_environments: vec!["prod".into()],
+        prod_allowed_users: vec!["alice".into()],
+        destroy_prod_allowed_users: vec!["alice".into()],
+        approvers: Vec::new(),
+        approvers_required: false,
+    }
+}
+
+/// A test: the fake GitHub, the store in a temporary directory, the executor on both.
+struct Harness {
+    fake: FakeForge,
+    store: Arc<dyn RequestStore>,
+    executor: Executor,
+    /// When the request's effects were decided (whole seconds, as the store keeps them).
+    t0: OffsetDateTime,
+    _dir: tempfile::TempDir,
+}
+
+impl Harness {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn RequestStore> = Arc::new(FsStore::open(dir.path()).unwrap());
+        let fake = FakeForge::default();
+        let executor = Executor::with_forge(
+            store.clone(),
+            Arc::new(fake.clone()),
+            Arc::new(RulesExtractor),
+            policy(),
+        );
+        let now = OffsetDateTime::now_utc();
+        Harness {
+            fake,
+            store,
+            executor,
+            t0: now.replace_nanosecond(0).unwrap() - time::Duration::seconds(5),
+            _dir: dir,
+        }
+    }
+
+    /// `main` at a commit holding `envs/dev/tfpilot.s3.tf` with [`BASE_TEXT`]; returns its id.
+    fn base(&self, file: &str) -> String {
+        let mut w = self.fake.world();
+        let oid = w.add_commit(None, "initial", &[FileChange::put(file, BASE_TEXT)]);
+        w.branches.insert("main".into(), oid.clone());
+        oid
+    }
+
+    fn facts<'r>(&self, registry: &'r Registry) -> Facts<'r> {
+        Facts {
+            now: self.t0,
+            registry,
+            repo: repo(),
+            installation: Some(InstallationId(7)),
+            prefix: "/tfpilot".into(),
+            settings: Some(Settings::defaults(&repo(), "main")),
+            new_request_id: ID.parse().unwrap(),
+            pr: None,
+            base_block: None,
+            base_head: None,
+            listing: None,
+        }
+    }
+
+    /// `carol`'s complete s3-bucket request in dev, submitted: decided, stored with its outbox
+    /// (commit, open the pull request, dispatch the plan, comment), nothing carried out yet.
+    /// Returns it and the submit's input key.
+    async fn submitted(&self) -> (Request, EffectKey) {
+        let registry = Registry::embedded();
+        let facts = self.facts(registry);
+        let carol = Actor {
+            login: "carol".into(),
+            permission: Permission::Write,
+        };
+        let new = command(
+            100,
+            Command::New {
+                module: "s3-bucket".into(),
+                environment: Some("dev".into()),
+                project: None,
+                values: BTreeMap::from([("name".to_owned(), "invoices".to_owned())]),
+                free_text: String::new(),
+            },
+        );
+        let ready = lifecycle::decide(None, &new, &carol, &policy(), &facts)
+            .unwrap()
+            .request
+            .unwrap();
+        assert_eq!(ready.status, RequestStatus::Ready);
+        let submit = command(101, Command::Submit);
+        let d = lifecycle::decide(Some(&ready), &submit, &carol, &policy(), &facts).unwrap();
+        let mut r = d.request.unwrap();
+        r.outbox = d.effects;
+        let key = lifecycle::input_key(&submit);
+        r.effects.insert(
+            key.clone(),
+            EffectRecord {
+                at: self.t0,
+                result: EffectResult::default(),
+            },
+        );
+        let kinds: Vec<_> = r.outbox.iter().map(|e| e.effect.describe()).collect();
+        assert_eq!(r.outbox.len(), 4, "{kinds:?}");
+        (r, key)
+    }
+
+    async fn stored(&self, id: RequestId) -> Request {
+        self.store.get(id).await.unwrap().unwrap().value().clone()
+    }
+
+    /// Carries out the outbox of `key` as a first attempt (`resumed: false`) or as a retry
+    /// after a crash (`resumed: true`: the effects were decided before this invocation).
+    async fn run(&self, id: RequestId, key: &EffectKey, resumed: bool) {
+        let since = if resumed {
+            self.t0 + time::Duration::seconds(1)
+        } else {
+            self.t0
+        };
+        self.executor
+            .run_outbox(id, std::slice::from_ref(key), since)
+            .await
+            .unwrap();
+    }
+}
+
+fn command(comment_id: u64, command: Command) -> Input {
+    Input::Command {
+        at: CommentAt {
+            comment_id,
+            thread: ISSUE,
+            on_pull_request: false,
+        },
+        command,
+        extraction: None,
+    }
+}
+
+/// The outbox entry carrying out `effect`'s kind.
+fn entry(r: &Request, pick: impl Fn(&Effect) -> bool) -> PendingEffect {
+    r.outbox.iter().find(|e| pick(&e.effect)).cloned().unwrap()
+}
+
+/// The commit effect's branch, file, block and message.
+fn commit_of(r: &Request) -> (EffectKey, String, String, String, String) {
+    let e = entry(r, |e| matches!(e, Effect::CommitBlock { .. }));
+    let Effect::CommitBlock {
+        branch,
+        file,
+        change: BlockChange::Upsert { block },
+        message,
+        ..
+    } = e.effect
+    else {
+        panic!("a submit upserts the block: {:?}", e.effect)
+    };
+    (e.key, branch, file, block, message)
+}
+
+// ---- commit_block -------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_submit_branches_from_base_and_commits_only_the_requests_block() {
+    let h = Harness::new();
+    let (r, key) = h.submitted().await;
+    let (commit_key, branch, file, block, _) = commit_of(&r);
+    assert_eq!(branch, format!("request/{ID}"));
+    let base = h.base(&file);
+    let id = r.id;
+    h.store.create(r).await.unwrap();
+
+    h.run(id, &key, false).await;
+
+    let expected = blocks::upsert_block(BASE_TEXT, &id, &block).unwrap();
+    assert!(expected.starts_with(BASE_TEXT) && expected.contains(&block));
+    let head = {
+        let w = h.fake.world();
+        assert_eq!(w.calls("commit_files"), 1);
+        assert_eq!(
+            w.committed,
+            [(branch.clone(), vec![FileChange::put(&file, &expected)])]
+        );
+        let head = w.branches[&branch].clone();
+        assert_eq!(w.commits[&head].parent.as_deref(), Some(base.as_str()));
+        assert_eq!(w.commits[&head].files.len(), 1);
+        assert_eq!(w.branches["main"], base, "the base branch is not written");
+        assert_eq!(w.commits[&base].files[&file], BASE_TEXT);
+        // Then the pull request, the plan's dispatch and the answer, once each.
+        assert_eq!(w.prs, [(40, branch.clone(), "main".to_owned())]);
+        assert_eq!(w.calls("dispatch_workflow"), 1);
+        assert_eq!(
+            w.calls("find_workflow_run"),
+            0,
+            "a first attempt looks for nothing"
+        );
+        assert_eq!(w.thread(ISSUE).len(), 1);
+        head
+    };
+    let stored = h.stored(id).await;
+    assert!(stored.outbox.is_empty(), "{:?}", stored.outbox);
+    assert_eq!(stored.branch_heads[&branch], head);
+    assert_eq!(
+        stored.effects[&commit_key].result,
+        EffectResult::Commit {
+            oid: head.clone(),
+            made: true
+        }
+    );
+    assert_eq!(stored.pull_request.as_ref().map(|p| p.number), Some(40));
+    assert_eq!(stored.status, RequestStatus::Planning);
+}
+
+#[tokio::test]
+async fn a_branch_with_a_head_tfpilot_did_not_make_is_refused_and_reported() {
+    let h = Harness::new();
+    let (r, key) = h.submitted().await;
+    let (commit_key, branch, file, _, _) = commit_of(&r);
+    let base = h.base(&file);
+    let foreign = {
+        let mut w = h.fake.world();
+        let oid = w.add_commit(
+            Some(&base),
+            "someone else's work",
+            &[FileChange::put(&file, "resource \"x\" \"y\" {}\n")],
+        );
+        w.branches.insert(branch.clone(), oid.clone());
+        oid
+    };
+    let id = r.id;
+    h.store.create(r).await.unwrap();
+
+    h.run(id, &key, false).await;
+
+    {
+        let w = h.fake.world();
+        assert_eq!(
+            w.calls("commit_files"),
+            0,
+            "nothing is built on someone else's branch"
+        );
+        assert_eq!(w.branches[&branch], foreign);
+        assert!(w.prs.is_empty(), "no pull request after a refused commit");
+        assert_eq!(w.calls("dispatch_workflow"), 0);
+        let answers = w.thread(ISSUE);
+        assert_eq!(answers.len(), 1, "{answers:?}");
+        assert_eq!(answers[0].author, BOT);
+        assert!(
+            answers[0].body.contains("has commits TfPilot did not make")
+                && answers[0].body.contains(&foreign),
+            "{}",
+            answers[0].body
+        );
+    }
+    let stored = h.stored(id).await;
+    assert!(stored.outbox.is_empty(), "{:?}", stored.outbox);
+    assert_eq!(stored.status, RequestStatus::Ready);
+    assert!(stored.branch_heads.is_empty());
+    match &stored.effects[&commit_key].result {
+        EffectResult::Failed { error } => {
+            assert!(
+                error.contains("has commits TfPilot did not make"),
+                "{error}"
+            )
+        }
+        other => panic!("the commit is recorded as failed, not {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_retry_after_a_crash_finds_its_own_commit_and_does_not_commit_twice() {
+    let h = Harness::new();
+    let (r, key) = h.submitted().await;
+    let (commit_key, branch, file, block, message) = commit_of(&r);
+    let base = h.base(&file);
+    let id = r.id;
+    // The first attempt committed, then crashed before recording it.
+    let made = {
+        let expected = blocks::upsert_block(BASE_TEXT, &id, &block).unwrap();
+        let mut w = h.fake.world();
+        let oid = w.add_commit(Some(&base), &message, &[FileChange::put(&file, expected)]);
+        w.branches.insert(branch.clone(), oid.clone());
+        oid
+    };
+    h.store.create(r).await.unwrap();
+
+    h.run(id, &key, true).await;
+
+    {
+        let w = h.fake.world();
+        assert_eq!(w.calls("commit_files"), 1);
+        assert!(
+            w.committed.is_empty(),
+            "no second commit: {:?}",
+            w.committed
+        );
+        assert_eq!(w.branches[&branch], made);
+        assert_eq!(w.prs.len(), 1);
+    }
+    let stored = h.stored(id).await;
+    assert!(stored.outbox.is_empty(), "{:?}", stored.outbox);
+    assert_eq!(stored.branch_heads[&branch], made);
+    assert_eq!(
+        stored.effects[&commit_key].result,
+        EffectResult::Commit {
+            oid: made,
+            made: true
+        }
+    );
+}
+
+// ---- resumed effects ----------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_resumed_comment_already_on_the_thread_is_not_posted_again() {
+    let h = Harness::new();
+    let (mut r, key) = h.submitted().await;
+    // Everything but the closing comment was carried out before the crash.
+    let comment = entry(&r, |e| matches!(e, Effect::Comment { .. }));
+    r.outbox = vec![comment.clone()];
+    let posted = h.fake.world().add_comment(
+        ISSUE,
+        BOT,
+        &format!(
+            "{}\nThe pull request is open.",
+            comments::marker(comment.key.as_str())
+        ),
+    );
+    let id = r.id;
+    h.store.create(r).await.unwrap();
+
+    h.run(id, &key, true).await;
+
+    {
+        let w = h.fake.world();
+        assert_eq!(w.calls("comment"), 0);
+        assert_eq!(
+            w.calls("comments"),
+            1,
+            "the thread is searched for the marker once"
+        );
+        assert_eq!(w.thread(ISSUE).len(), 1);
+    }
+    let stored = h.stored(id).await;
+    assert!(stored.outbox.is_empty());
+    match &stored.effects[&comment.key].result {
+        EffectResult::Comment { id, node_id, .. } => {
+            assert_eq!(
+                (*id, node_id.as_str()),
+                (posted, format!("node{posted}").as_str())
+            )
+        }
+        other => panic!("recorded as the comment found, not {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_resumed_dispatch_is_found_by_its_dispatch_id_and_not_dispatched_again() {
+    let h = Harness::new();
+    let (mut r, key) = h.submitted().await;
+    let dispatch = entry(&r, |e| matches!(e, Effect::Dispatch { .. }));
+    let Effect::Dispatch {
+        workflow,
+        git_ref,
+        dispatch_id,
+        ..
+    } = &dispatch.effect
+    else {
+        unreachable!()
+    };
+    r.outbox = vec![dispatch.clone()];
+    // The dispatch happened before the crash: its run carries the dispatch id.
+    h.fake.world().runs.push(fake::Run {
+        workflow: workflow.clone(),
+        git_ref: git_ref.clone(),
+        correlation_id: dispatch_id.clone(),
+        inputs: BTreeMap::new(),
+        run: fake::run(77, git_ref, dispatch_id),
+    });
+    let id = r.id;
+    h.store.create(r).await.unwrap();
+
+    h.run(id, &key, true).await;
+
+    {
+        let w = h.fake.world();
+        assert_eq!(w.calls("dispatch_workflow"), 0);
+        assert_eq!(w.calls("find_workflow_run"), 1);
+        assert_eq!(w.runs.len(), 1);
+    }
+    let stored = h.stored(id).await;
+    assert!(stored.outbox.is_empty());
+    let url = "https://example.test/actions/runs/77".to_owned();
+    assert_eq!(
+        stored.effects[&dispatch.key].result,
+        EffectResult::Dispatched {
+            run_id: Some(77),
+            url: Some(url.clone())
+        }
+    );
+    let plan = &stored.runs[&RunKind::Plan];
+    assert_eq!(plan.dispatch_id.as_deref(), Some(dispatch_id.as_str()));
+    assert_eq!((plan.run_id, plan.url.clone()), (Some(77), Some(url)));
+}
+
+#[tokio::test]
+async fn a_resumed_dispatch_that_never_happened_is_dispatched_once() {
+    let h = Harness::new();
+    let (mut r, key) = h.submitted().await;
+    let dispatch = entry(&r, |e| matches!(e, Effect::Dispatch { .. }));
+    let Effect::Dispatch { dispatch_id, .. } = &dispatch.effect else {
+        unreachable!()
+    };
+    r.outbox = vec![dispatch.clone()];
+    let id = r.id;
+    h.store.create(r).await.unwrap();
+
+    h.run(id, &key, true).await;
+
+    let run_id = {
+        let w = h.fake.world();
+        assert_eq!(w.calls("find_workflow_run"), 1);
+        assert_eq!(w.calls("dispatch_workflow"), 1);
+        let inputs = &w.runs[0].inputs;
+        assert_eq!(inputs["request_id"], ID);
+        assert_eq!(inputs["environment"], "dev");
+        assert_eq!(&inputs["dispatch_id"], dispatch_id);
+        assert_eq!(&w.runs[0].correlation_id, dispatch_id);
+        w.runs[0].run.id
+    };
+    assert_eq!(h.stored(id).await.runs[&RunKind::Plan].run_id, Some(run_id));
+}
+
+// ---- given-up deliveries ------------------------------------------------------------------
+
+const COMMENT_EVENT: &str =
+    include_str!("../../../tests/fixtures/webhooks/issue_comment.created.installation.json");
+const BOT_COMMENT_EVENT: &str =
+    include_str!("../../../tests/fixtures/webhooks/issue_comment.bot.installation.json");
+
+fn delivery(body: &str) -> Delivery {
+    let id: DeliveryId = "72d3162e-cc78-11e3-81ab-4c9367dc0958".parse().unwrap();
+    Delivery::new(id, "issue_comment", body)
+}
+
+#[tokio::test]
+async fn a_given_up_comment_gets_one_answer_naming_the_delivery() {
+    let h = Harness::new();
+    let event = Event::parse("issue_comment", COMMENT_EVENT.as_bytes()).unwrap();
+    let Event::IssueComment(e) = &event else {
+        unreachable!()
+    };
+    let thread = e.issue.number;
+    let d = delivery(COMMENT_EVENT);
+
+    h.executor.gave_up(&d, &event, "5 attempts failed").await;
+
+    {
+        let w = h.fake.world();
+        let answers = w.thread(thread).to_vec();
+        assert_eq!(answers.len(), 1, "{answers:?}");
+        assert_eq!(answers[0].author, BOT);
+        assert!(
+            answers[0]
+                .body
+                .contains("72d3162e-cc78-11e3-81ab-4c9367dc0958"),
+            "{}",
+            answers[0].body
+        );
+        assert_eq!(
+            marker_key(&answers[0].body),
+            Some(EffectKey::given_up(&d.id).as_str())
+        );
+        assert_eq!(
+            w.clients,
+            [(
+                InstallationId(48290711),
+                "Codertocat/Hello-World".parse().unwrap()
+            )]
+        );
+    }
+
+    // Given up again (a second worker, a replay): the answer is found, not repeated.
+    h.executor.gave_up(&d, &event, "5 attempts failed").await;
+
+    let w = h.fake.world();
+    assert_eq!(w.thread(thread).len(), 1);
+    assert_eq!(w.calls("comment"), 1);
+}
+
+#[tokio::test]
+async fn a_given_up_comment_of_tfpilots_own_is_not_answered() {
+    let h = Harness::new();
+    let event = Event::parse("issue_comment", BOT_COMMENT_EVENT.as_bytes()).unwrap();
+    let d = delivery(BOT_COMMENT_EVENT);
+
+    h.executor.gave_up(&d, &event, "5 attempts failed").await;
+
+    let w = h.fake.world();
+    assert_eq!(w.calls("comment"), 0);
+    assert_eq!(w.calls("comments"), 0);
+    assert!(w.comments.is_empty());
+}
