@@ -143,26 +143,7 @@ async fn receive_webhook(
 ) -> Response {
     let body = match body {
         Ok(body) => body,
-        Err(rejection) if body_timed_out(&rejection) => {
-            metrics::delivery("unknown", "body_timeout");
-            return text(
-                StatusCode::REQUEST_TIMEOUT,
-                format!(
-                    "the request body was not received within {} s",
-                    state.body_read_timeout.as_secs()
-                ),
-            );
-        }
-        Err(rejection) => {
-            let status = rejection.status();
-            let outcome = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                "too_large"
-            } else {
-                "bad_request"
-            };
-            metrics::delivery("unknown", outcome);
-            return text(status, rejection.body_text());
-        }
+        Err(rejection) => return body_refused(&state, &rejection),
     };
     let secret = state
         .webhook_secret
@@ -170,23 +151,7 @@ async fn receive_webhook(
         .map(|s| s.expose_secret().as_bytes());
     let incoming = match webhook::accept(secret, &headers, &body) {
         Ok(incoming) => incoming,
-        Err(Rejection::Signature(e)) => {
-            let reason = match e {
-                SignatureError::NoSecretConfigured => "no_secret",
-                SignatureError::Missing => "missing",
-                SignatureError::Malformed => "malformed",
-                SignatureError::Mismatch => "mismatch",
-            };
-            metrics::signature_failure(reason);
-            metrics::delivery("unknown", "unauthorized");
-            tracing::warn!(reason, "webhook refused: {e}");
-            return text(StatusCode::UNAUTHORIZED, e.to_string());
-        }
-        Err(Rejection::BadRequest(reason)) => {
-            metrics::delivery("unknown", "bad_request");
-            tracing::warn!(%reason, "webhook refused");
-            return text(StatusCode::BAD_REQUEST, reason);
-        }
+        Err(rejection) => return delivery_refused(rejection),
     };
     let span = telemetry::delivery_span(
         &incoming.event_name,
@@ -216,30 +181,81 @@ async fn receive_webhook(
             return text(StatusCode::BAD_REQUEST, "the body is not UTF-8");
         };
         let delivery = Delivery::new(incoming.delivery_id.clone(), &incoming.event_name, body);
-        match store_and_queue(&state, delivery).await {
-            Ok(PutOutcome::Created) => {
-                metrics::delivery(&incoming.event_name, "queued");
-                tracing::info!("queued");
-                text(StatusCode::ACCEPTED, "queued")
-            }
-            Ok(PutOutcome::Duplicate) => {
-                metrics::delivery(&incoming.event_name, "duplicate");
-                tracing::info!("duplicate delivery; already in the inbox");
-                text(StatusCode::OK, "duplicate")
-            }
-            Err(e) => {
-                // 5xx: GitHub shows the failure and the delivery can be redelivered.
-                metrics::delivery(&incoming.event_name, "error");
-                tracing::error!(error = %e, "cannot write the delivery to the inbox");
-                text(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "the inbox is unavailable; redeliver later",
-                )
-            }
-        }
+        let stored = store_and_queue(&state, delivery).await;
+        stored_answer(&incoming.event_name, stored)
     }
     .instrument(span)
     .await
+}
+
+/// The answer to a body that could not be read: 408 when it was too slow, 413 or 400 otherwise.
+fn body_refused(state: &AppState, rejection: &BytesRejection) -> Response {
+    if body_timed_out(rejection) {
+        metrics::delivery("unknown", "body_timeout");
+        return text(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the request body was not received within {} s",
+                state.body_read_timeout.as_secs()
+            ),
+        );
+    }
+    let status = rejection.status();
+    let outcome = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        "too_large"
+    } else {
+        "bad_request"
+    };
+    metrics::delivery("unknown", outcome);
+    text(status, rejection.body_text())
+}
+
+/// The answer to a delivery that is not GitHub's (401) or not readable (400).
+fn delivery_refused(rejection: Rejection) -> Response {
+    match rejection {
+        Rejection::Signature(e) => {
+            let reason = match e {
+                SignatureError::NoSecretConfigured => "no_secret",
+                SignatureError::Missing => "missing",
+                SignatureError::Malformed => "malformed",
+                SignatureError::Mismatch => "mismatch",
+            };
+            metrics::signature_failure(reason);
+            metrics::delivery("unknown", "unauthorized");
+            tracing::warn!(reason, "webhook refused: {e}");
+            text(StatusCode::UNAUTHORIZED, e.to_string())
+        }
+        Rejection::BadRequest(reason) => {
+            metrics::delivery("unknown", "bad_request");
+            tracing::warn!(%reason, "webhook refused");
+            text(StatusCode::BAD_REQUEST, reason)
+        }
+    }
+}
+
+/// The answer once the inbox write is over: 202 stored, 200 a duplicate, 503 not stored.
+fn stored_answer(event_name: &str, stored: Result<PutOutcome, InboxError>) -> Response {
+    match stored {
+        Ok(PutOutcome::Created) => {
+            metrics::delivery(event_name, "queued");
+            tracing::info!("queued");
+            text(StatusCode::ACCEPTED, "queued")
+        }
+        Ok(PutOutcome::Duplicate) => {
+            metrics::delivery(event_name, "duplicate");
+            tracing::info!("duplicate delivery; already in the inbox");
+            text(StatusCode::OK, "duplicate")
+        }
+        Err(e) => {
+            // 5xx: GitHub shows the failure and the delivery can be redelivered.
+            metrics::delivery(event_name, "error");
+            tracing::error!(error = %e, "cannot write the delivery to the inbox");
+            text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the inbox is unavailable; redeliver later",
+            )
+        }
+    }
 }
 
 /// Writes the delivery to the inbox and queues new items for the worker, in a task of its own:
