@@ -18,8 +18,8 @@ use crate::assist::{Clarification, Extraction, ExtractorKind};
 use crate::command::{DEFAULT_PREFIX, resolve_key};
 use crate::ids::RequestId;
 use crate::registry::{
-    ConfigContext, ConfigError, InputValue, ModuleConfig, ModuleSpec, build_module_config,
-    validate_partial,
+    ConfigContext, ConfigError, InputValue, ModuleConfig, ModuleSpec, PartialConfig,
+    build_module_config, validate_partial,
 };
 use crate::terraform::render_block;
 
@@ -339,82 +339,11 @@ fn step(
     let mut problems: Vec<ConfigError> = before.errors;
     let mut values: BTreeMap<String, InputValue> = before.inputs;
     let old_values = values.clone();
-    let mut cleared = Vec::new();
 
-    for key in &turn.clear {
-        let Some(canonical) = resolve_key(spec, key) else {
-            problems.push(unknown(spec, key));
-            continue;
-        };
-        match canonical.split_once('.') {
-            Some((map, entry)) => {
-                if let Some(InputValue::Map(m)) = values.get_mut(map)
-                    && m.remove(entry).is_some()
-                {
-                    if m.is_empty() {
-                        values.remove(map);
-                    }
-                    cleared.push(canonical);
-                }
-            }
-            None => {
-                if values.remove(&canonical).is_some() {
-                    cleared.push(canonical);
-                }
-            }
-        }
-    }
+    let cleared = clear_keys(spec, &mut values, &turn.clear, &mut problems);
+    apply_proposals(spec, &mut values, &turn.proposals, &mut problems);
 
-    for (key, raw) in &turn.proposals {
-        let Some(canonical) = resolve_key(spec, key) else {
-            problems.push(unknown(spec, key));
-            continue;
-        };
-        let input_name = head(&canonical).to_owned();
-        let single = BTreeMap::from([(canonical.clone(), raw.clone())]);
-        let partial = validate_partial(spec, &single);
-        if !partial.errors.is_empty() {
-            problems.extend(partial.errors);
-            continue;
-        }
-        let Some(mut value) = partial.inputs.get(&input_name).cloned() else {
-            continue;
-        };
-        // A map entry joins the entries already there; the merged map is checked as a whole
-        // (AWS limits the number of tags).
-        if canonical.contains('.')
-            && let (Some(InputValue::Map(existing)), InputValue::Map(entry)) =
-                (values.get(&input_name), &value)
-        {
-            let mut merged = existing.clone();
-            merged.extend(entry.clone());
-            let whole = BTreeMap::from([(input_name.clone(), to_json(&InputValue::Map(merged)))]);
-            let partial = validate_partial(spec, &whole);
-            if !partial.errors.is_empty() {
-                problems.extend(partial.errors);
-                continue;
-            }
-            match partial.inputs.get(&input_name) {
-                Some(v) => value = v.clone(),
-                None => continue,
-            }
-        }
-        values.insert(input_name, value);
-    }
-
-    let understood: Vec<Change> = spec
-        .inputs
-        .iter()
-        .filter_map(|input| {
-            let new = values.get(&input.name)?;
-            let previous = old_values.get(&input.name);
-            (previous != Some(new)).then(|| Change {
-                input: input.name.clone(),
-                value: new.clone(),
-                previous: previous.cloned(),
-            })
-        })
-        .collect();
+    let understood = changes(spec, &old_values, &values);
 
     let json_values: BTreeMap<String, Value> = values
         .iter()
@@ -426,65 +355,11 @@ fn step(
     problems.extend(partial.errors.iter().cloned());
     let values: BTreeMap<String, InputValue> = partial.inputs.clone();
 
-    // Open questions: the extractor's new ones, then earlier ones still unanswered, then (if
-    // nothing is open) the first required input still missing, so a bare answer can fill it.
-    let mut pending: Vec<Clarification> = Vec::new();
-    let new_questions = turn
-        .extraction
-        .map(|e| e.clarifications.as_slice())
-        .unwrap_or_default();
-    for q in new_questions.iter().chain(&conv.pending) {
-        let known = spec.input(&q.input).is_some();
-        if known
-            && !values.contains_key(&q.input)
-            && !pending.iter().any(|p| p.input == q.input)
-            && pending.len() < MAX_PENDING
-        {
-            pending.push(q.clone());
-        }
-    }
-    if pending.is_empty()
-        && let Some(first) = partial.missing_required.first()
-        && let Some(input) = spec.input(&first.name)
-    {
-        pending.push(crate::assist::clarification_for(input));
-    }
+    let mut pending = open_questions(spec, conv, turn.extraction, &values, &partial);
 
-    let inputs: Vec<InputRow> = spec
-        .inputs
-        .iter()
-        .map(|input| InputRow {
-            name: input.name.clone(),
-            description: input.description.clone(),
-            required: input.required,
-            unit: input.unit.clone(),
-            state: match (values.get(&input.name), &input.default) {
-                (Some(v), _) => InputState::Set(v.clone()),
-                (None, Some(d)) => InputState::Default(d.clone()),
-                (None, None) if input.required => InputState::Missing,
-                (None, None) => InputState::NotSet,
-            },
-        })
-        .collect();
+    let inputs = input_rows(spec, &values);
 
-    let outcome = if !partial.missing_required.is_empty() || !partial.errors.is_empty() {
-        Outcome::Incomplete
-    } else {
-        match build_module_config(spec, &json_values, &ctx.config_context()) {
-            Ok(config) => match render_block(ctx.request_id, spec, &config) {
-                Ok(block) => Outcome::Complete {
-                    config: Box::new(config),
-                    block,
-                },
-                Err(e) => Outcome::Blocked {
-                    problems: vec![format!("The Terraform block cannot be written: {e}")],
-                },
-            },
-            Err(errors) => Outcome::Blocked {
-                problems: errors.errors.iter().map(ToString::to_string).collect(),
-            },
-        }
-    };
+    let outcome = outcome_of(spec, &partial, &json_values, ctx);
     if matches!(outcome, Outcome::Complete { .. }) {
         pending.clear();
     }
@@ -519,6 +394,182 @@ fn step(
         outcome,
     };
     (next, reply)
+}
+
+/// Removes the inputs (or map entries) `keys` name; returns the canonical names removed.
+fn clear_keys(
+    spec: &ModuleSpec,
+    values: &mut BTreeMap<String, InputValue>,
+    keys: &[String],
+    problems: &mut Vec<ConfigError>,
+) -> Vec<String> {
+    let mut cleared = Vec::new();
+    for key in keys {
+        let Some(canonical) = resolve_key(spec, key) else {
+            problems.push(unknown(spec, key));
+            continue;
+        };
+        match canonical.split_once('.') {
+            Some((map, entry)) => {
+                if let Some(InputValue::Map(m)) = values.get_mut(map)
+                    && m.remove(entry).is_some()
+                {
+                    if m.is_empty() {
+                        values.remove(map);
+                    }
+                    cleared.push(canonical);
+                }
+            }
+            None => {
+                if values.remove(&canonical).is_some() {
+                    cleared.push(canonical);
+                }
+            }
+        }
+    }
+    cleared
+}
+
+/// Validates each proposed value on its own and keeps those that pass; a map entry joins the
+/// entries already there and the merged map is checked as a whole (AWS limits the number of
+/// tags).
+fn apply_proposals(
+    spec: &ModuleSpec,
+    values: &mut BTreeMap<String, InputValue>,
+    proposals: &[(String, Value)],
+    problems: &mut Vec<ConfigError>,
+) {
+    for (key, raw) in proposals {
+        let Some(canonical) = resolve_key(spec, key) else {
+            problems.push(unknown(spec, key));
+            continue;
+        };
+        let input_name = head(&canonical).to_owned();
+        let single = BTreeMap::from([(canonical.clone(), raw.clone())]);
+        let partial = validate_partial(spec, &single);
+        if !partial.errors.is_empty() {
+            problems.extend(partial.errors);
+            continue;
+        }
+        let Some(mut value) = partial.inputs.get(&input_name).cloned() else {
+            continue;
+        };
+        if canonical.contains('.')
+            && let (Some(InputValue::Map(existing)), InputValue::Map(entry)) =
+                (values.get(&input_name), &value)
+        {
+            let mut merged = existing.clone();
+            merged.extend(entry.clone());
+            let whole = BTreeMap::from([(input_name.clone(), to_json(&InputValue::Map(merged)))]);
+            let partial = validate_partial(spec, &whole);
+            if !partial.errors.is_empty() {
+                problems.extend(partial.errors);
+                continue;
+            }
+            match partial.inputs.get(&input_name) {
+                Some(v) => value = v.clone(),
+                None => continue,
+            }
+        }
+        values.insert(input_name, value);
+    }
+}
+
+/// The inputs whose value this turn changed, in catalogue order.
+fn changes(
+    spec: &ModuleSpec,
+    before: &BTreeMap<String, InputValue>,
+    after: &BTreeMap<String, InputValue>,
+) -> Vec<Change> {
+    spec.inputs
+        .iter()
+        .filter_map(|input| {
+            let new = after.get(&input.name)?;
+            let previous = before.get(&input.name);
+            (previous != Some(new)).then(|| Change {
+                input: input.name.clone(),
+                value: new.clone(),
+                previous: previous.cloned(),
+            })
+        })
+        .collect()
+}
+
+/// Open questions: the extractor's new ones, then earlier ones still unanswered, then (if
+/// nothing is open) the first required input still missing, so a bare answer can fill it.
+fn open_questions(
+    spec: &ModuleSpec,
+    conv: &Conversation,
+    extraction: Option<&Extraction>,
+    values: &BTreeMap<String, InputValue>,
+    partial: &PartialConfig,
+) -> Vec<Clarification> {
+    let mut pending: Vec<Clarification> = Vec::new();
+    let new_questions = extraction
+        .map(|e| e.clarifications.as_slice())
+        .unwrap_or_default();
+    for q in new_questions.iter().chain(&conv.pending) {
+        let known = spec.input(&q.input).is_some();
+        if known
+            && !values.contains_key(&q.input)
+            && !pending.iter().any(|p| p.input == q.input)
+            && pending.len() < MAX_PENDING
+        {
+            pending.push(q.clone());
+        }
+    }
+    if pending.is_empty()
+        && let Some(first) = partial.missing_required.first()
+        && let Some(input) = spec.input(&first.name)
+    {
+        pending.push(crate::assist::clarification_for(input));
+    }
+    pending
+}
+
+/// The inputs table of the reply: set, default, missing or not set.
+fn input_rows(spec: &ModuleSpec, values: &BTreeMap<String, InputValue>) -> Vec<InputRow> {
+    spec.inputs
+        .iter()
+        .map(|input| InputRow {
+            name: input.name.clone(),
+            description: input.description.clone(),
+            required: input.required,
+            unit: input.unit.clone(),
+            state: match (values.get(&input.name), &input.default) {
+                (Some(v), _) => InputState::Set(v.clone()),
+                (None, Some(d)) => InputState::Default(d.clone()),
+                (None, None) if input.required => InputState::Missing,
+                (None, None) => InputState::NotSet,
+            },
+        })
+        .collect()
+}
+
+/// Whether the values make a complete config, and then its Terraform block.
+fn outcome_of(
+    spec: &ModuleSpec,
+    partial: &PartialConfig,
+    json_values: &BTreeMap<String, Value>,
+    ctx: &ConversationContext,
+) -> Outcome {
+    if !partial.missing_required.is_empty() || !partial.errors.is_empty() {
+        return Outcome::Incomplete;
+    }
+    match build_module_config(spec, json_values, &ctx.config_context()) {
+        Ok(config) => match render_block(ctx.request_id, spec, &config) {
+            Ok(block) => Outcome::Complete {
+                config: Box::new(config),
+                block,
+            },
+            Err(e) => Outcome::Blocked {
+                problems: vec![format!("The Terraform block cannot be written: {e}")],
+            },
+        },
+        Err(errors) => Outcome::Blocked {
+            problems: errors.errors.iter().map(ToString::to_string).collect(),
+        },
+    }
 }
 
 fn dedup(errors: Vec<ConfigError>) -> Vec<ConfigError> {
