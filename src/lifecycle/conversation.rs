@@ -7,7 +7,7 @@ use super::decider::{Decider, PR_STAGES};
 use super::guards::revision_uncommitted;
 use super::{CommentAt, conversation_of, deny, plan_key_prefix, reply_key};
 use crate::assist::Extraction;
-use crate::command::{self, Command};
+use crate::command::{self, Command, StatusFilters};
 use crate::comments;
 use crate::comments::lifecycle::{self as say, short};
 use crate::conversation::{self, Conversation, Reply};
@@ -15,8 +15,12 @@ use crate::domain::{
     BlockChange, Denial, Effect, EffectKey, Request, RequestStatus, RunKind, RunRecord, RunStatus,
     request_branch,
 };
+use crate::registry::ModuleSpec;
+use crate::settings::Settings;
 
-impl Decider<'_> {
+impl<'a> Decider<'a> {
+    /// A `/tfpilot` command: `help`, `status` and `new` need no request; every other command
+    /// is for the thread's request, from someone who may write, and not after `cancel`.
     pub(super) fn command(
         &mut self,
         at: CommentAt,
@@ -25,25 +29,12 @@ impl Decider<'_> {
     ) -> Result<(), Denial> {
         match command {
             Command::Help => {
-                let text = comments::conversation::help(
-                    self.prefix(),
-                    self.facts.registry,
-                    &reply_key(at),
-                );
-                self.reply(at, text);
-                return Ok(());
+                self.help(at);
+                Ok(())
             }
             Command::Status { filters } => {
-                let text = match (&self.request, filters.is_empty()) {
-                    (Some(r), true) => say::status(&reply_key(at), r, self.prefix()),
-                    _ => say::status_list(
-                        &reply_key(at),
-                        self.facts.listing.as_deref().unwrap_or_default(),
-                        &comments::conversation::describe_filters(filters),
-                    ),
-                };
-                self.reply(at, text);
-                return Ok(());
+                self.status(at, filters);
+                Ok(())
             }
             Command::New {
                 module,
@@ -51,18 +42,40 @@ impl Decider<'_> {
                 project,
                 values,
                 ..
-            } => {
-                return self.new_request(
-                    at,
-                    module,
-                    environment.as_deref(),
-                    project.as_deref(),
-                    values,
-                    extraction,
-                );
+            } => self.new_request(
+                at,
+                module,
+                environment.as_deref(),
+                project.as_deref(),
+                values,
+                extraction,
+            ),
+            _ => {
+                let r = self.command_request(at, command)?;
+                self.request_command(at, command, &r)
             }
-            _ => {}
         }
+    }
+
+    fn help(&mut self, at: CommentAt) {
+        let text = comments::conversation::help(self.prefix(), self.facts.registry, &reply_key(at));
+        self.reply(at, text);
+    }
+
+    fn status(&mut self, at: CommentAt, filters: &StatusFilters) {
+        let text = match (&self.request, filters.is_empty()) {
+            (Some(r), true) => say::status(&reply_key(at), r, self.prefix()),
+            _ => say::status_list(
+                &reply_key(at),
+                self.facts.listing.as_deref().unwrap_or_default(),
+                &comments::conversation::describe_filters(filters),
+            ),
+        };
+        self.reply(at, text);
+    }
+
+    /// The request a command is for, once the guards every command on a request shares pass.
+    fn command_request(&self, at: CommentAt, command: &Command) -> Result<Request, Denial> {
         let r = self.require_request(at, command)?;
         if command.is_mutating() {
             self.require_write(&format!("`{}`", command.name()))?;
@@ -76,49 +89,61 @@ impl Decider<'_> {
                 ),
             ));
         }
+        Ok(r)
+    }
+
+    fn request_command(
+        &mut self,
+        at: CommentAt,
+        command: &Command,
+        r: &Request,
+    ) -> Result<(), Denial> {
         match command {
-            Command::Show => {
-                let spec = self.spec(&r)?;
-                let conv = conversation_of(&r, spec);
-                let reply = conversation::show(&conv, spec, &self.ctx(&r));
-                let text = comments::conversation::conversation_reply(&reply, &reply_key(at));
-                self.reply(at, text);
-            }
-            Command::Set { values } => {
-                let spec = self.spec(&r)?;
-                let values = command::resolve_values(spec, values)
-                    .map_err(|e| deny(e.to_string(), "Use the input names `show` lists."))?;
-                let (conv, reply) = conversation::apply_set(
-                    &conversation_of(&r, spec),
-                    spec,
-                    &values,
-                    &self.ctx(&r),
-                );
-                self.change_inputs(at, &r, conv, reply)?;
-            }
-            Command::Unset { keys } => {
-                let spec = self.spec(&r)?;
-                let keys = command::resolve_keys(spec, keys)
-                    .map_err(|e| deny(e.to_string(), "Use the input names `show` lists."))?;
-                let (conv, reply) = conversation::apply_unset(
-                    &conversation_of(&r, spec),
-                    spec,
-                    &keys,
-                    &self.ctx(&r),
-                );
-                self.change_inputs(at, &r, conv, reply)?;
-            }
-            Command::Submit => self.submit(at, &r)?,
-            Command::Plan => self.plan(at, &r)?,
-            Command::Approve => self.approve(at, &r)?,
-            Command::Merge => self.merge(at, &r)?,
-            Command::Apply => self.apply(at, &r)?,
-            Command::Destroy => self.destroy(at, &r)?,
-            Command::Cleanup => self.cleanup(at, &r)?,
-            Command::Cancel => self.cancel(at, &r)?,
-            Command::Help | Command::Status { .. } | Command::New { .. } => {}
+            Command::Show => self.show(at, r),
+            Command::Set { values } => self.set(at, r, values),
+            Command::Unset { keys } => self.unset(at, r, keys),
+            Command::Submit => self.submit(at, r),
+            Command::Plan => self.plan(at, r),
+            Command::Approve => self.approve(at, r),
+            Command::Merge => self.merge(at, r),
+            Command::Apply => self.apply(at, r),
+            Command::Destroy => self.destroy(at, r),
+            Command::Cleanup => self.cleanup(at, r),
+            Command::Cancel => self.cancel(at, r),
+            Command::Help | Command::Status { .. } | Command::New { .. } => Ok(()),
         }
+    }
+
+    fn show(&mut self, at: CommentAt, r: &Request) -> Result<(), Denial> {
+        let spec = self.spec(r)?;
+        let conv = conversation_of(r, spec);
+        let reply = conversation::show(&conv, spec, &self.ctx(r));
+        let text = comments::conversation::conversation_reply(&reply, &reply_key(at));
+        self.reply(at, text);
         Ok(())
+    }
+
+    fn set(
+        &mut self,
+        at: CommentAt,
+        r: &Request,
+        values: &BTreeMap<String, String>,
+    ) -> Result<(), Denial> {
+        let spec = self.spec(r)?;
+        let values = command::resolve_values(spec, values)
+            .map_err(|e| deny(e.to_string(), "Use the input names `show` lists."))?;
+        let (conv, reply) =
+            conversation::apply_set(&conversation_of(r, spec), spec, &values, &self.ctx(r));
+        self.change_inputs(at, r, conv, reply)
+    }
+
+    fn unset(&mut self, at: CommentAt, r: &Request, keys: &[String]) -> Result<(), Denial> {
+        let spec = self.spec(r)?;
+        let keys = command::resolve_keys(spec, keys)
+            .map_err(|e| deny(e.to_string(), "Use the input names `show` lists."))?;
+        let (conv, reply) =
+            conversation::apply_unset(&conversation_of(r, spec), spec, &keys, &self.ctx(r));
+        self.change_inputs(at, r, conv, reply)
     }
 
     pub(super) fn new_request(
@@ -150,6 +175,38 @@ impl Decider<'_> {
             ));
         }
         self.require_write("opening a request")?;
+        let (settings, spec, environment) = self.new_target(module, environment, project)?;
+        let mut r = Request::new(
+            self.facts.new_request_id,
+            self.facts.repo.clone(),
+            at.thread,
+            self.actor.login.clone(),
+            spec.module_type.clone(),
+            self.facts.now,
+        );
+        r.installation_id = self.facts.installation;
+        r.project = Some(settings.project.clone());
+        r.environment = Some(environment.to_owned());
+        r.base_branch = Some(settings.base_branch.clone());
+        r.workflows = settings.workflows.by_kind();
+        r.record(self.facts.now, &self.actor.login, "created", None);
+        let ctx = self.ctx(&r);
+        let (conv, reply) = conversation::start(spec, values, extraction, &ctx);
+        store_conversation(&mut r, &conv, &reply);
+        let text = comments::conversation::conversation_reply(&reply, &reply_key(at));
+        self.request = Some(r);
+        self.reply(at, text);
+        Ok(())
+    }
+
+    /// The settings, module and environment a `new` request is opened with, checked.
+    fn new_target<'e>(
+        &self,
+        module: &str,
+        environment: Option<&'e str>,
+        project: Option<&str>,
+    ) -> Result<(&'a Settings, &'a ModuleSpec, &'e str), Denial> {
+        let p = self.prefix();
         let Some(settings) = &self.facts.settings else {
             return Err(deny(
                 "The repository settings could not be read.",
@@ -188,27 +245,7 @@ impl Decider<'_> {
                 "Leave out `project=`, or open the request in that project's repository.",
             ));
         }
-        let mut r = Request::new(
-            self.facts.new_request_id,
-            self.facts.repo.clone(),
-            at.thread,
-            self.actor.login.clone(),
-            spec.module_type.clone(),
-            self.facts.now,
-        );
-        r.installation_id = self.facts.installation;
-        r.project = Some(settings.project.clone());
-        r.environment = Some(environment.to_owned());
-        r.base_branch = Some(settings.base_branch.clone());
-        r.workflows = settings.workflows.by_kind();
-        r.record(self.facts.now, &self.actor.login, "created", None);
-        let ctx = self.ctx(&r);
-        let (conv, reply) = conversation::start(spec, values, extraction, &ctx);
-        store_conversation(&mut r, &conv, &reply);
-        let text = comments::conversation::conversation_reply(&reply, &reply_key(at));
-        self.request = Some(r);
-        self.reply(at, text);
-        Ok(())
+        Ok((settings, spec, environment))
     }
 
     /// A conversation turn: plain words, read by the assistant.

@@ -5,7 +5,7 @@ use super::decider::{Decider, PR_STAGES};
 use crate::comments::lifecycle::{self as say, short_sha};
 use crate::domain::{
     BlockChange, Conclusion, Effect, EffectKey, PrPurpose, Request, RequestStatus, RunKind,
-    RunOutcome, RunPhase, RunStatus, request_branch,
+    RunOutcome, RunPhase, RunRecord, RunStatus, request_branch,
 };
 
 impl Decider<'_> {
@@ -72,34 +72,12 @@ impl Decider<'_> {
         let Some(r) = self.request.clone() else {
             return;
         };
-        // Anyone who can push a workflow can give a run any title, so the title alone never
-        // maps a run: once GitHub said which run a dispatch started, only that run id counts;
-        // before, the dispatch id must be a word of the title, and the run must be what TfPilot
-        // dispatched (its workflow file, `workflow_dispatch`, on the ref it dispatched).
-        let found = r.runs.iter().find(|(_, rec)| match rec.run_id {
-            Some(id) => id == run.run_id,
-            None => rec
-                .dispatch_id
-                .as_deref()
-                .is_some_and(|d| run.title.split_whitespace().any(|w| w == d)),
-        });
-        let Some((&kind, record)) = found else {
-            // Not a run this request is waiting for (an older revision's, or not TfPilot's).
+        let Some((kind, mut record)) = awaited_run(&r, run) else {
             return;
         };
-        if !dispatched_by_tfpilot(&r, kind, run) {
-            return;
-        }
-        let mut record = record.clone();
-        if record.conclusion.is_some() {
-            return;
-        }
         record.run_id = Some(run.run_id);
         record.url = Some(run.url.clone());
         record.head_sha = Some(run.head_sha.clone());
-        let p = self.prefix().to_owned();
-        let issue = r.issue_number;
-        let env = self.env();
         let conclusion = match run.phase {
             RunPhase::InProgress => {
                 record.status = Some(RunStatus::InProgress);
@@ -110,90 +88,118 @@ impl Decider<'_> {
         };
         record.status = Some(RunStatus::Completed);
         record.conclusion = Some(RunOutcome::from(conclusion));
-        self.req().runs.insert(kind, record.clone());
-        let key = EffectKey::run(run.run_id);
-        let url = run.url.clone();
-        match (kind, conclusion) {
-            (RunKind::Plan, Conclusion::Success) => {
-                if r.status == RequestStatus::Planning {
-                    self.set_status(RequestStatus::Planned, "plan_finished", Some(url.clone()));
-                }
-                self.push(
-                    EffectKey::post_plan(run.run_id),
-                    Effect::PostPlan {
-                        run_id: run.run_id,
-                        run_url: url,
-                    },
-                );
-            }
-            (RunKind::Plan, c) => {
-                if r.status == RequestStatus::Planning {
-                    let status = if c == Conclusion::Cancelled {
-                        RequestStatus::PrOpen
-                    } else {
-                        RequestStatus::PlanFailed
-                    };
-                    self.set_status(status, "plan_finished", Some(c.as_str().into()));
-                }
-                self.comment(
-                    key.clone(),
-                    issue,
-                    say::run_ended(&key, kind, c, &url, &env, &p),
-                );
-            }
-            (RunKind::Apply, c) => {
-                if r.status == RequestStatus::Applying {
-                    let status = match c {
-                        Conclusion::Success => RequestStatus::Applied,
-                        Conclusion::Failure => RequestStatus::ApplyFailed,
-                        Conclusion::Cancelled => RequestStatus::Merged,
-                    };
-                    self.set_status(status, "apply_finished", Some(c.as_str().into()));
-                }
-                self.comment(
-                    key.clone(),
-                    issue,
-                    say::run_ended(&key, kind, c, &url, &env, &p),
-                );
-            }
-            (RunKind::Destroy, c) => {
-                if r.status != RequestStatus::Destroying {
-                    return;
-                }
-                self.comment(
-                    key.clone(),
-                    issue,
-                    say::run_ended(&key, kind, c, &url, &env, &p),
-                );
-                if c == Conclusion::Success {
-                    self.set_status(RequestStatus::Destroyed, "destroy_finished", None);
-                    if let Err(denial) = self.cleanup_effects() {
-                        self.comment(
-                            EffectKey::cleanup_failed(run.run_id),
-                            issue,
-                            say::denial(&EffectKey::cleanup_failed(run.run_id), &denial),
-                        );
-                    }
-                } else {
-                    self.set_status(
-                        RequestStatus::DestroyFailed,
-                        "destroy_finished",
-                        Some(c.as_str().into()),
-                    );
-                }
-            }
-            (RunKind::Cleanup, _) => {}
+        self.req().runs.insert(kind, record);
+        match kind {
+            RunKind::Plan => self.plan_finished(&r, run, conclusion),
+            RunKind::Apply => self.apply_finished(&r, run, conclusion),
+            RunKind::Destroy => self.destroy_finished(&r, run, conclusion),
+            RunKind::Cleanup => {}
         }
+    }
+
+    /// A successful plan is posted; a failed or cancelled one is said.
+    fn plan_finished(&mut self, r: &Request, run: &RunUpdate, c: Conclusion) {
+        if c == Conclusion::Success {
+            if r.status == RequestStatus::Planning {
+                self.set_status(
+                    RequestStatus::Planned,
+                    "plan_finished",
+                    Some(run.url.clone()),
+                );
+            }
+            self.push(
+                EffectKey::post_plan(run.run_id),
+                Effect::PostPlan {
+                    run_id: run.run_id,
+                    run_url: run.url.clone(),
+                },
+            );
+            return;
+        }
+        if r.status == RequestStatus::Planning {
+            let status = if c == Conclusion::Cancelled {
+                RequestStatus::PrOpen
+            } else {
+                RequestStatus::PlanFailed
+            };
+            self.set_status(status, "plan_finished", Some(c.as_str().into()));
+        }
+        self.run_ended(r, run, RunKind::Plan, c);
+    }
+
+    fn apply_finished(&mut self, r: &Request, run: &RunUpdate, c: Conclusion) {
+        if r.status == RequestStatus::Applying {
+            let status = match c {
+                Conclusion::Success => RequestStatus::Applied,
+                Conclusion::Failure => RequestStatus::ApplyFailed,
+                Conclusion::Cancelled => RequestStatus::Merged,
+            };
+            self.set_status(status, "apply_finished", Some(c.as_str().into()));
+        }
+        self.run_ended(r, run, RunKind::Apply, c);
+    }
+
+    /// A successful destroy goes on with the cleanup pull request and the archive.
+    fn destroy_finished(&mut self, r: &Request, run: &RunUpdate, c: Conclusion) {
+        if r.status != RequestStatus::Destroying {
+            return;
+        }
+        self.run_ended(r, run, RunKind::Destroy, c);
+        if c != Conclusion::Success {
+            self.set_status(
+                RequestStatus::DestroyFailed,
+                "destroy_finished",
+                Some(c.as_str().into()),
+            );
+            return;
+        }
+        self.set_status(RequestStatus::Destroyed, "destroy_finished", None);
+        if let Err(denial) = self.cleanup_effects() {
+            let key = EffectKey::cleanup_failed(run.run_id);
+            self.comment(key.clone(), r.issue_number, say::denial(&key, &denial));
+        }
+    }
+
+    /// Says on the issue how a run ended.
+    fn run_ended(&mut self, r: &Request, run: &RunUpdate, kind: RunKind, c: Conclusion) {
+        let p = self.prefix().to_owned();
+        let env = self.env();
+        let key = EffectKey::run(run.run_id);
+        let text = say::run_ended(&key, kind, c, &run.url, &env, &p);
+        self.comment(key, r.issue_number, text);
     }
 
     pub(super) fn effect_failed(&mut self, key: &EffectKey, effect: &Effect, reason: &str) {
         let Some(r) = self.request.clone() else {
             return;
         };
-        let p = self.prefix().to_owned();
-        let issue = r.issue_number;
+        let Some((what, remedy)) = self.failure(&r, effect, reason) else {
+            return;
+        };
         let failed_key = EffectKey::failed(key);
-        let (what, remedy) = match effect {
+        let text = say::effect_failed(&failed_key, what, reason, &remedy);
+        // The archive (if any) stays last.
+        let archive = self
+            .effects
+            .iter()
+            .position(|e| e.effect == Effect::Archive);
+        self.comment(failed_key, r.issue_number, text);
+        if let Some(i) = archive {
+            let a = self.effects.remove(i);
+            self.effects.push(a);
+        }
+    }
+
+    /// What a failed effect leaves the request in, and the words for it: what could not be
+    /// done and what to do (`None`: a failed comment or minimize is not worth a comment).
+    fn failure(
+        &mut self,
+        r: &Request,
+        effect: &Effect,
+        reason: &str,
+    ) -> Option<(&'static str, String)> {
+        let p = self.prefix().to_owned();
+        Some(match effect {
             Effect::CommitBlock {
                 change: BlockChange::Upsert { .. },
                 ..
@@ -201,25 +207,7 @@ impl Decider<'_> {
             | Effect::OpenPr {
                 purpose: PrPurpose::Request,
                 ..
-            } => {
-                if r.pull_request.is_none() {
-                    self.set_status(RequestStatus::Ready, "submit_failed", Some(reason.into()));
-                    (
-                        "open the pull request",
-                        format!("Fix the problem, then `{p} submit` again."),
-                    )
-                } else {
-                    self.set_status(
-                        RequestStatus::PrOpen,
-                        "revision_failed",
-                        Some(reason.into()),
-                    );
-                    (
-                        "update the pull request",
-                        "Fix the problem, then change the value again.".to_owned(),
-                    )
-                }
-            }
+            } => self.request_change_failed(r, reason),
             Effect::CommitBlock {
                 change: BlockChange::Remove,
                 ..
@@ -233,28 +221,7 @@ impl Decider<'_> {
                     "The resources are destroyed. Fix the problem, then `{p} cleanup` to try again."
                 ),
             ),
-            Effect::Dispatch { kind, .. } => {
-                if let Some(run) = self.req().runs.get_mut(kind) {
-                    run.status = Some(RunStatus::NotStarted);
-                    run.conclusion = Some(RunOutcome::NotStarted);
-                }
-                let status = match (kind, r.status) {
-                    (RunKind::Plan, RequestStatus::Planning) => Some(RequestStatus::PrOpen),
-                    (RunKind::Apply, _) => Some(RequestStatus::ApplyFailed),
-                    (RunKind::Destroy, _) => Some(RequestStatus::DestroyFailed),
-                    _ => None,
-                };
-                if let Some(status) = status {
-                    self.set_status(status, "dispatch_failed", Some(reason.into()));
-                }
-                (
-                    "start the workflow",
-                    format!(
-                        "Check the workflow file on the branch, then `{p} {}` again.",
-                        kind.as_str()
-                    ),
-                )
-            }
+            Effect::Dispatch { kind, .. } => self.dispatch_failed(r, *kind, reason),
             Effect::Merge { .. } => (
                 "merge the pull request",
                 "Look at the pull request on GitHub; once it can be merged, try again.".into(),
@@ -271,20 +238,82 @@ impl Decider<'_> {
                 "The plan itself succeeded: read it in the workflow run.".into(),
             ),
             Effect::Archive => ("archive the request", "Nothing to do.".into()),
-            Effect::Comment { .. } | Effect::MinimizeComments { .. } => return,
-        };
-        let text = say::effect_failed(&failed_key, what, reason, &remedy);
-        // The archive (if any) stays last.
-        let archive = self
-            .effects
-            .iter()
-            .position(|e| e.effect == Effect::Archive);
-        self.comment(failed_key, issue, text);
-        if let Some(i) = archive {
-            let a = self.effects.remove(i);
-            self.effects.push(a);
+            Effect::Comment { .. } | Effect::MinimizeComments { .. } => return None,
+        })
+    }
+
+    /// The request's commit or pull request failed: before the pull request exists the
+    /// request is ready to submit again, after it the revision is not on the pull request.
+    fn request_change_failed(&mut self, r: &Request, reason: &str) -> (&'static str, String) {
+        let p = self.prefix().to_owned();
+        if r.pull_request.is_none() {
+            self.set_status(RequestStatus::Ready, "submit_failed", Some(reason.into()));
+            (
+                "open the pull request",
+                format!("Fix the problem, then `{p} submit` again."),
+            )
+        } else {
+            self.set_status(
+                RequestStatus::PrOpen,
+                "revision_failed",
+                Some(reason.into()),
+            );
+            (
+                "update the pull request",
+                "Fix the problem, then change the value again.".to_owned(),
+            )
         }
     }
+
+    /// A workflow could not be started: its run is recorded as not started.
+    fn dispatch_failed(
+        &mut self,
+        r: &Request,
+        kind: RunKind,
+        reason: &str,
+    ) -> (&'static str, String) {
+        let p = self.prefix().to_owned();
+        if let Some(run) = self.req().runs.get_mut(&kind) {
+            run.status = Some(RunStatus::NotStarted);
+            run.conclusion = Some(RunOutcome::NotStarted);
+        }
+        let status = match (kind, r.status) {
+            (RunKind::Plan, RequestStatus::Planning) => Some(RequestStatus::PrOpen),
+            (RunKind::Apply, _) => Some(RequestStatus::ApplyFailed),
+            (RunKind::Destroy, _) => Some(RequestStatus::DestroyFailed),
+            _ => None,
+        };
+        if let Some(status) = status {
+            self.set_status(status, "dispatch_failed", Some(reason.into()));
+        }
+        (
+            "start the workflow",
+            format!(
+                "Check the workflow file on the branch, then `{p} {}` again.",
+                kind.as_str()
+            ),
+        )
+    }
+}
+
+/// The run of `r` that `run` is, if the request is waiting for it. Anyone who can push a
+/// workflow can give a run any title, so the title alone never maps a run: once GitHub said
+/// which run a dispatch started, only that run id counts; before, the dispatch id must be a word
+/// of the title, and the run must be what TfPilot dispatched (its workflow file,
+/// `workflow_dispatch`, on the ref it dispatched). A run that already concluded is not awaited.
+fn awaited_run(r: &Request, run: &RunUpdate) -> Option<(RunKind, RunRecord)> {
+    let (&kind, record) = r.runs.iter().find(|(_, rec)| match rec.run_id {
+        Some(id) => id == run.run_id,
+        None => rec
+            .dispatch_id
+            .as_deref()
+            .is_some_and(|d| run.title.split_whitespace().any(|w| w == d)),
+    })?;
+    // Not found: not a run this request is waiting for (an older revision's, or not TfPilot's).
+    if !dispatched_by_tfpilot(r, kind, run) || record.conclusion.is_some() {
+        return None;
+    }
+    Some((kind, record.clone()))
 }
 
 /// Whether `run` is a run TfPilot's dispatch of `kind` would start: `workflow_dispatch` of the

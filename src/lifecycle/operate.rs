@@ -54,38 +54,7 @@ impl Decider<'_> {
                 format!("Merge it (`{p} merge` or GitHub's button), then apply."),
             ));
         }
-        let base = r.base_branch.clone().unwrap_or_else(|| "main".into());
-        match &self.facts.base_block {
-            Some(BaseBlock::Same) => {}
-            Some(BaseBlock::Different) => {
-                return Err(deny(
-                    format!(
-                        "The block of this request on `{base}` is not the one that was planned and approved."
-                    ),
-                    format!("Restore it (or open a new request), then `{p} plan` and apply."),
-                ));
-            }
-            Some(BaseBlock::Missing) => {
-                return Err(deny(
-                    format!("The block of this request is not on `{base}`."),
-                    "Nothing of this request would be applied; open a new request.",
-                ));
-            }
-            Some(BaseBlock::Unreadable(why)) => {
-                return Err(deny(
-                    format!(
-                        "The Terraform file on `{base}` cannot be read as TfPilot blocks: {why}"
-                    ),
-                    "Fix the markers in that file, then apply again.",
-                ));
-            }
-            None => {
-                return Err(deny(
-                    format!("The file on `{base}` could not be read."),
-                    "Try again in a moment.",
-                ));
-            }
-        }
+        self.require_base_block(r)?;
         let heads = self.merged_heads()?;
         let heads: Vec<&str> = heads.iter().map(String::as_str).collect();
         self.fresh_plan(r, &heads)?;
@@ -97,6 +66,34 @@ impl Decider<'_> {
             say::run_started(&reply_key(at), RunKind::Apply, &self.env()),
         );
         Ok(())
+    }
+
+    /// The base branch must hold the request's block as it was planned and approved.
+    fn require_base_block(&self, r: &Request) -> Result<(), Denial> {
+        let p = self.prefix();
+        let base = r.base_branch.clone().unwrap_or_else(|| "main".into());
+        let (reason, remedy) = match &self.facts.base_block {
+            Some(BaseBlock::Same) => return Ok(()),
+            Some(BaseBlock::Different) => (
+                format!(
+                    "The block of this request on `{base}` is not the one that was planned and approved."
+                ),
+                format!("Restore it (or open a new request), then `{p} plan` and apply."),
+            ),
+            Some(BaseBlock::Missing) => (
+                format!("The block of this request is not on `{base}`."),
+                "Nothing of this request would be applied; open a new request.".to_owned(),
+            ),
+            Some(BaseBlock::Unreadable(why)) => (
+                format!("The Terraform file on `{base}` cannot be read as TfPilot blocks: {why}"),
+                "Fix the markers in that file, then apply again.".to_owned(),
+            ),
+            None => (
+                format!("The file on `{base}` could not be read."),
+                "Try again in a moment.".to_owned(),
+            ),
+        };
+        Err(deny(reason, remedy))
     }
 
     pub(super) fn destroy(&mut self, at: CommentAt, r: &Request) -> Result<(), Denial> {

@@ -124,8 +124,32 @@ impl Decider<'_> {
         Ok(())
     }
 
+    /// `approve`: of the pull request's head before the merge; or, for a change merged (with
+    /// GitHub's button) before it was approved, of the merged commit whose plan succeeded, which
+    /// lets `apply` go on. Both need the same people and record the approval the same way.
     pub(super) fn approve(&mut self, at: CommentAt, r: &Request) -> Result<(), Denial> {
-        let p = self.prefix().to_owned();
+        self.require_approver(r)?;
+        let merged = match r.status {
+            RequestStatus::Planned | RequestStatus::Approved => false,
+            RequestStatus::Merged | RequestStatus::ApplyFailed => true,
+            RequestStatus::Planning => return Err(running(r, RunKind::Plan)),
+            _ => {
+                return Err(self.wrong_state(r, "approve", "a request whose plan succeeded"));
+            }
+        };
+        let head = if merged {
+            self.merged_head_to_approve(r)?
+        } else {
+            self.open_head_to_approve(r)?
+        };
+        self.record_approval(at, &head, merged);
+        Ok(())
+    }
+
+    /// Who may approve: the prod allow-list in prod, the approvers where they are required, and
+    /// in prod (four eyes) nobody who wrote the inputs (the requester, or whoever changed them
+    /// since).
+    fn require_approver(&self, r: &Request) -> Result<(), Denial> {
         let env = self.env();
         self.require_prod_list("approve")?;
         if self.policy.approvers_required {
@@ -136,38 +160,32 @@ impl Decider<'_> {
                 "TFPILOT_APPROVERS",
             )?;
         }
-        // Four eyes in prod: nobody approves inputs they wrote (the requester, or whoever
-        // changed them since).
-        if self.policy.is_prod(&env) && is_author(r, &self.actor.login) {
-            let others = self.eligible_approvers(r);
-            let reason = if r.requester.eq_ignore_ascii_case(&self.actor.login) {
-                format!(
-                    "You opened this request, and a `{env}` request needs approval from someone else."
-                )
+        if !(self.policy.is_prod(&env) && is_author(r, &self.actor.login)) {
+            return Ok(());
+        }
+        let others = self.eligible_approvers(r);
+        let reason = if r.requester.eq_ignore_ascii_case(&self.actor.login) {
+            format!(
+                "You opened this request, and a `{env}` request needs approval from someone else."
+            )
+        } else {
+            format!(
+                "You changed the inputs of this request, and a `{env}` request needs approval from someone who did not write it."
+            )
+        };
+        Err(deny(
+            reason,
+            if others.is_empty() {
+                "Nobody else is on the prod allow-list (TFPILOT_PROD_ALLOWED_USERS); an administrator must add someone.".to_owned()
             } else {
-                format!(
-                    "You changed the inputs of this request, and a `{env}` request needs approval from someone who did not write it."
-                )
-            };
-            return Err(deny(
-                reason,
-                if others.is_empty() {
-                    "Nobody else is on the prod allow-list (TFPILOT_PROD_ALLOWED_USERS); an administrator must add someone.".to_owned()
-                } else {
-                    format!("Ask {}.", mention_list(&others.iter().collect::<Vec<_>>()))
-                },
-            ));
-        }
-        match r.status {
-            RequestStatus::Planned | RequestStatus::Approved => {}
-            RequestStatus::Merged | RequestStatus::ApplyFailed => {
-                return self.approve_merged(at, r);
-            }
-            RequestStatus::Planning => return Err(running(r, RunKind::Plan)),
-            _ => {
-                return Err(self.wrong_state(r, "approve", "a request whose plan succeeded"));
-            }
-        }
+                format!("Ask {}.", mention_list(&others.iter().collect::<Vec<_>>()))
+            },
+        ))
+    }
+
+    /// The head an approval before the merge is for: the open pull request's, TfPilot's own,
+    /// with a fresh successful plan.
+    fn open_head_to_approve(&self, r: &Request) -> Result<String, Denial> {
         let Some(pr) = &self.facts.pr else {
             return Err(deny(
                 "The pull request could not be read.",
@@ -177,36 +195,17 @@ impl Decider<'_> {
         if !pr.open || pr.merged {
             return Err(deny(
                 "The pull request is not open any more.",
-                next_step(r, &p),
+                next_step(r, self.prefix()),
             ));
         }
         self.own_head(r, &pr.head_sha)?;
         self.fresh_plan(r, &[&pr.head_sha])?;
-        let head = pr.head_sha.clone();
-        let now = self.facts.now;
-        let login = self.actor.login.clone();
-        let req = self.req();
-        req.approvals
-            .retain(|a| a.head_sha == head && !a.login.eq_ignore_ascii_case(&login));
-        req.approvals.push(Approval {
-            login: login.clone(),
-            at: now,
-            head_sha: head.clone(),
-        });
-        let approvers: Vec<String> = req.approvals.iter().map(|a| a.login.clone()).collect();
-        self.set_status(RequestStatus::Approved, "approve", Some(short_sha(&head)));
-        self.reply(
-            at,
-            say::approved(&reply_key(at), &approvers, &head, &env, &p),
-        );
-        Ok(())
+        Ok(pr.head_sha.clone())
     }
 
-    /// Approving a change that was merged (with GitHub's button) before it was approved: the
-    /// approval is for the merged commit whose plan succeeded, and lets `apply` go on.
-    pub(super) fn approve_merged(&mut self, at: CommentAt, r: &Request) -> Result<(), Denial> {
-        let p = self.prefix().to_owned();
-        let env = self.env();
+    /// The commit an approval after the merge is for: the one the successful plan of the merged
+    /// change was made at.
+    fn merged_head_to_approve(&self, r: &Request) -> Result<String, Denial> {
         if run_active(r, RunKind::Plan) {
             return Err(running(r, RunKind::Plan));
         }
@@ -214,10 +213,16 @@ impl Decider<'_> {
         self.own_head(r, &heads[0])?;
         let heads: Vec<&str> = heads.iter().map(String::as_str).collect();
         self.fresh_plan(r, &heads)?;
-        let head = r
-            .run(RunKind::Plan)
+        Ok(r.run(RunKind::Plan)
             .and_then(|run| run.head_sha.clone())
-            .unwrap_or_default();
+            .unwrap_or_default())
+    }
+
+    /// Records the actor's approval of `head` (replacing their earlier one and any of another
+    /// head) and answers; before the merge the request becomes `approved`.
+    fn record_approval(&mut self, at: CommentAt, head: &str, merged: bool) {
+        let p = self.prefix().to_owned();
+        let env = self.env();
         let now = self.facts.now;
         let login = self.actor.login.clone();
         let req = self.req();
@@ -226,15 +231,19 @@ impl Decider<'_> {
         req.approvals.push(Approval {
             login: login.clone(),
             at: now,
-            head_sha: head.clone(),
+            head_sha: head.to_owned(),
         });
         let approvers: Vec<String> = req.approvals.iter().map(|a| a.login.clone()).collect();
-        req.record(now, login, "approve", Some(short_sha(&head)));
-        self.reply(
-            at,
-            say::approved_merged(&reply_key(at), &approvers, &head, &env, &p),
-        );
-        Ok(())
+        if !merged {
+            req.status = RequestStatus::Approved;
+        }
+        req.record(now, login, "approve", Some(short_sha(head)));
+        let text = if merged {
+            say::approved_merged(&reply_key(at), &approvers, head, &env, &p)
+        } else {
+            say::approved(&reply_key(at), &approvers, head, &env, &p)
+        };
+        self.reply(at, text);
     }
 
     pub(super) fn merge(&mut self, at: CommentAt, r: &Request) -> Result<(), Denial> {
