@@ -21,6 +21,7 @@ mod decider;
 mod events;
 mod guards;
 mod operate;
+mod reads;
 mod review;
 
 use time::OffsetDateTime;
@@ -37,6 +38,7 @@ pub use crate::domain::{
 use crate::ids::{InstallationId, RepoName, RequestId};
 use crate::registry::{ModuleSpec, Registry};
 use crate::settings::Settings;
+pub use reads::{Needs, reads};
 
 /// Who caused an input. `permission` is the actor's role on the repository (the executor reads
 /// it before deciding a mutating input; `None` when it did not need to).

@@ -5,6 +5,7 @@ mod conversation;
 mod events;
 mod guards;
 mod operate;
+mod reads;
 mod review;
 
 use std::collections::BTreeMap;
@@ -238,4 +239,222 @@ pub(super) fn run_of(kind: RunKind, run_id: u64, title: &str, phase: RunPhase) -
         event: "workflow_dispatch".into(),
         head_branch: branch,
     })
+}
+
+// ---- the grid the decision table and the reads check walk ---------------------------------------
+
+/// Every command, as it would be typed in a thread of a request in `env`.
+pub(super) fn every_command(env: &str) -> Vec<(&'static str, Command)> {
+    let Input::Command { command: new, .. } = new_cmd(env, Some("invoices")) else {
+        unreachable!("new_cmd is a command")
+    };
+    vec![
+        ("new", new),
+        (
+            "set",
+            Command::Set {
+                values: BTreeMap::from([("versioning".into(), "on".into())]),
+            },
+        ),
+        (
+            "unset",
+            Command::Unset {
+                keys: vec!["versioning".into()],
+            },
+        ),
+        ("show", Command::Show),
+        ("submit", Command::Submit),
+        ("plan", Command::Plan),
+        ("approve", Command::Approve),
+        ("merge", Command::Merge),
+        ("apply", Command::Apply),
+        ("destroy", Command::Destroy),
+        ("cleanup", Command::Cleanup),
+        ("cancel", Command::Cancel),
+        (
+            "status",
+            Command::Status {
+                filters: Default::default(),
+            },
+        ),
+        ("help", Command::Help),
+    ]
+}
+
+/// Who acts, with the policy that makes them who they are.
+pub(super) struct Role {
+    pub name: &'static str,
+    pub actor: Actor,
+    pub policy: Policy,
+}
+
+/// The roles of the table: `policy()` lists alice (both prod lists) and bob (the prod
+/// allow-list); the approver and the requester each get a policy that lists them.
+pub(super) fn roles() -> Vec<Role> {
+    let with = |f: &dyn Fn(&mut Policy)| {
+        let mut p = policy();
+        f(&mut p);
+        p
+    };
+    vec![
+        Role {
+            name: "none",
+            actor: actor("mallory", Permission::None),
+            policy: policy(),
+        },
+        Role {
+            name: "read",
+            actor: actor("rita", Permission::Read),
+            policy: policy(),
+        },
+        Role {
+            name: "write",
+            actor: writer("walter"),
+            policy: policy(),
+        },
+        Role {
+            name: "admin",
+            actor: actor("ada", Permission::Admin),
+            policy: policy(),
+        },
+        Role {
+            name: "prod-listed",
+            actor: writer("bob"),
+            policy: policy(),
+        },
+        Role {
+            name: "destroy-listed",
+            actor: writer("alice"),
+            policy: policy(),
+        },
+        // An approver where approvers are required, on the prod allow-list too.
+        Role {
+            name: "approver",
+            actor: writer("erin"),
+            policy: with(&|p| {
+                p.approvers = vec!["erin".into()];
+                p.approvers_required = true;
+                p.prod_allowed_users.push("erin".into());
+            }),
+        },
+        // The requester (carol opened every request here), on both prod lists.
+        Role {
+            name: "requester",
+            actor: writer("carol"),
+            policy: with(&|p| {
+                p.prod_allowed_users.push("carol".into());
+                p.destroy_prod_allowed_users.push("carol".into());
+            }),
+        },
+    ]
+}
+
+/// Statuses after the merge: the pull request is merged.
+pub(super) fn after_merge(status: RequestStatus) -> bool {
+    matches!(
+        status,
+        RequestStatus::Merged
+            | RequestStatus::Applying
+            | RequestStatus::Applied
+            | RequestStatus::ApplyFailed
+            | RequestStatus::Destroying
+            | RequestStatus::DestroyFailed
+            | RequestStatus::Destroyed
+    )
+}
+
+fn run_record(run_id: u64, revision: u64, outcome: Option<RunOutcome>) -> RunRecord {
+    RunRecord {
+        run_id: Some(run_id),
+        url: Some(format!(
+            "https://github.com/acme/core-terraform/actions/runs/{run_id}"
+        )),
+        status: Some(if outcome.is_some() {
+            RunStatus::Completed
+        } else {
+            RunStatus::InProgress
+        }),
+        conclusion: outcome,
+        head_sha: Some("head1".into()),
+        revision,
+        dispatch_id: Some(format!("3f2a4c1e-run-{run_id:06}")),
+        dispatched_at: Some(now()),
+    }
+}
+
+/// A request in `status` as it would be after the usual way there: no pull request before
+/// submit, a running plan while planning, a failed one after a failed plan, merged after the
+/// merge, the apply or destroy run as the status says.
+pub(super) fn representative(env: &str, status: RequestStatus) -> Request {
+    let mut r = if after_merge(status) {
+        merged(env, status)
+    } else {
+        request(env, status)
+    };
+    match status {
+        RequestStatus::Collecting | RequestStatus::Ready | RequestStatus::Cancelled => {
+            r.pull_request = None;
+            r.branch_heads.clear();
+            r.runs.clear();
+            r.revision = 0;
+        }
+        RequestStatus::Planning => {
+            r.runs.insert(RunKind::Plan, run_record(10, 1, None));
+        }
+        RequestStatus::PlanFailed => {
+            r.runs
+                .insert(RunKind::Plan, run_record(10, 1, Some(RunOutcome::Failure)));
+        }
+        RequestStatus::Applying => {
+            r.runs.insert(RunKind::Apply, run_record(11, 1, None));
+        }
+        RequestStatus::Applied | RequestStatus::Destroying => {
+            r.runs
+                .insert(RunKind::Apply, run_record(11, 1, Some(RunOutcome::Success)));
+        }
+        RequestStatus::ApplyFailed => {
+            r.runs
+                .insert(RunKind::Apply, run_record(11, 1, Some(RunOutcome::Failure)));
+        }
+        _ => {}
+    }
+    match status {
+        RequestStatus::Destroying => {
+            r.runs.insert(RunKind::Destroy, run_record(12, 1, None));
+        }
+        RequestStatus::Destroyed => {
+            r.runs.insert(
+                RunKind::Destroy,
+                run_record(12, 1, Some(RunOutcome::Success)),
+            );
+        }
+        RequestStatus::DestroyFailed => {
+            r.runs.insert(
+                RunKind::Destroy,
+                run_record(12, 1, Some(RunOutcome::Failure)),
+            );
+        }
+        _ => {}
+    }
+    r
+}
+
+/// Everything the executor could read, as it would read it for `r` (or no request).
+pub(super) fn full_facts<'a>(registry: &'a Registry, r: Option<&Request>) -> Facts<'a> {
+    let merged = r.is_some_and(|r| after_merge(r.status));
+    let mut f = if merged {
+        merged_facts(registry)
+    } else {
+        facts(registry)
+    };
+    if r.is_some_and(|r| r.status == RequestStatus::PrClosed)
+        && let Some(pr) = f.pr.as_mut()
+    {
+        pr.open = false;
+    }
+    if merged {
+        f.base_head = Some("merge1".into());
+    }
+    f.listing = Some(r.into_iter().cloned().collect());
+    f
 }
