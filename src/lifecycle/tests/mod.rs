@@ -7,6 +7,7 @@ mod guards;
 mod operate;
 mod reads;
 mod review;
+mod table;
 
 use std::collections::BTreeMap;
 
@@ -384,7 +385,7 @@ fn run_record(run_id: u64, revision: u64, outcome: Option<RunOutcome>) -> RunRec
 
 /// A request in `status` as it would be after the usual way there: no pull request before
 /// submit, a running plan while planning, a failed one after a failed plan, merged after the
-/// merge, the apply or destroy run as the status says.
+/// merge, approved by bob from `approved` on, the apply or destroy run as the status says.
 pub(super) fn representative(env: &str, status: RequestStatus) -> Request {
     let mut r = if after_merge(status) {
         merged(env, status)
@@ -417,6 +418,14 @@ pub(super) fn representative(env: &str, status: RequestStatus) -> Request {
                 .insert(RunKind::Apply, run_record(11, 1, Some(RunOutcome::Failure)));
         }
         _ => {}
+    }
+    if status == RequestStatus::Approved || after_merge(status) {
+        // Approved by bob (on the prod allow-list, not the requester) at the planned head.
+        r.approvals.push(Approval {
+            login: "bob".into(),
+            at: now(),
+            head_sha: "head1".into(),
+        });
     }
     match status {
         RequestStatus::Destroying => {
