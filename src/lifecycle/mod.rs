@@ -15,6 +15,13 @@
 //! Effects are data with a stable key each; the executor writes them with the next state
 //! (outbox), carries them out in order and records each key as done, so a crash resumes where it
 //! stopped and nothing is done twice.
+//!
+//! Layout: [`decide`] hands the input to a `Decider` (`decider.rs`: the state one decision
+//! builds up and its small helpers); the guardrails shared by several commands are in
+//! `guards.rs`; the commands are in `conversation.rs` (the dispatcher, `new`, `show`, `set`,
+//! `unset`, turns), `review.rs` (`submit`, `plan`, `approve`, `merge`) and `operate.rs` (`apply`,
+//! `destroy`, `cleanup`, `cancel`); the events in `events.rs`. [`reads`] says which [`Facts`] a
+//! decision looks at.
 
 mod conversation;
 mod decider;
