@@ -12,7 +12,7 @@ use crate::command::Command;
 use crate::domain::{ListFilter, Request};
 use crate::github::Repo;
 use crate::ids::{InstallationId, RepoName, RequestId};
-use crate::lifecycle::{BaseBlock, Denial, Facts, Policy, PrFacts};
+use crate::lifecycle::{self, BaseBlock, Denial, Facts, Policy, PrFacts};
 use crate::registry::ModuleSpec;
 use crate::settings::{SETTINGS_FILE, Settings};
 use crate::terraform::blocks::find_block;
@@ -70,8 +70,9 @@ impl Executor {
         }
     }
 
-    /// What `command` needs besides the comment: the policy as `.tfpilot.yml` narrows it (a
-    /// broken file is a denial), the pull request, the base block, a listing.
+    /// What `command` needs besides the comment, exactly as [`lifecycle::command_reads`] says:
+    /// the policy as `.tfpilot.yml` narrows it (a broken file is a denial), the pull request,
+    /// the base block, a listing.
     pub(super) async fn command_facts<'a>(
         &'a self,
         scope: &Scope,
@@ -79,8 +80,12 @@ impl Executor {
         request: Option<&Request>,
         mut facts: Facts<'a>,
     ) -> anyhow::Result<Result<(Policy, Facts<'a>), Denial>> {
+        let needs = lifecycle::command_reads(command, request);
         let mut policy = self.policy.clone();
-        if self.needs_settings(command, request, &policy) {
+        let in_prod = request
+            .and_then(|r| r.environment.as_deref())
+            .is_some_and(|env| policy.is_prod(env));
+        if needs.settings || (needs.settings_in_prod && in_prod) {
             match self.read_settings(scope).await? {
                 Ok(settings) => {
                     policy = settings.narrow(&policy);
@@ -90,51 +95,25 @@ impl Executor {
             }
         }
         if let Some(r) = request {
-            if matches!(command, Command::Approve | Command::Merge | Command::Apply)
+            if needs.pr
                 && let Some(pr) = &r.pull_request
             {
                 let (pr, base_head) = self.pr_facts(scope, r, pr.number).await?;
                 facts.pr = Some(pr);
-                facts.base_head = base_head;
+                facts.base_head = base_head.filter(|_| needs.base_head);
             }
-            if matches!(command, Command::Apply) {
+            if needs.base_block {
                 facts.base_block = Some(self.base_block(scope, r).await?);
             }
         }
-        if let Command::Status { filters } = command
-            && (request.is_none() || !filters.is_empty())
+        if needs.listing
+            && let Command::Status { filters } = command
         {
             let mut filter: ListFilter = filters.to_list_filter();
             filter.repo = Some(scope.repo.clone());
             facts.listing = Some(self.store.list(&filter).await?);
         }
         Ok(Ok((policy, facts)))
-    }
-
-    /// The repository's lists narrow the environment's: read them wherever they decide —
-    /// `.tfpilot.yml`'s approvers apply to approve (and to the apply of a change merged without
-    /// one) in every environment, not only in prod.
-    fn needs_settings(
-        &self,
-        command: &Command,
-        request: Option<&Request>,
-        policy: &Policy,
-    ) -> bool {
-        let guarded = matches!(
-            command,
-            Command::Approve
-                | Command::Merge
-                | Command::Apply
-                | Command::Destroy
-                | Command::Cleanup
-        );
-        let in_prod = request
-            .and_then(|r| r.environment.as_deref())
-            .is_some_and(|env| policy.is_prod(env));
-        matches!(
-            command,
-            Command::New { .. } | Command::Approve | Command::Apply
-        ) || (guarded && in_prod)
     }
 
     /// The pull request's state, and the base branch's head when it is merged.

@@ -203,12 +203,12 @@ impl Executor {
         }
         self.react(scope, at).await;
         let facts = self.facts(scope);
-        let permission = if command.is_mutating() {
+        let request = existing.as_ref().map(|v| v.value());
+        let permission = if lifecycle::command_reads(&command, request).permission {
             scope.gh.permission(login).await?
         } else {
             Permission::NotRead
         };
-        let request = existing.as_ref().map(|v| v.value());
         let (policy, facts) = match self.command_facts(scope, &command, request, facts).await? {
             Ok(gathered) => gathered,
             Err(denial) => return self.answer_denial(scope, at, &denial).await,

@@ -45,7 +45,7 @@ pub use crate::domain::{
 use crate::ids::{InstallationId, RepoName, RequestId};
 use crate::registry::{ModuleSpec, Registry};
 use crate::settings::Settings;
-pub use reads::{Needs, reads};
+pub use reads::{Needs, command_reads, reads};
 
 /// Who caused an input. `permission` is the actor's role on the repository (the executor reads
 /// it before deciding a mutating input; `None` when it did not need to).

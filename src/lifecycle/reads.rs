@@ -48,7 +48,9 @@ pub fn reads(input: &Input, request: Option<&Request>) -> Needs {
     }
 }
 
-fn command_reads(command: &Command, request: Option<&Request>) -> Needs {
+/// What [`decide`](super::decide) will read to decide `command` for `request` (the part of
+/// [`reads`] for commands, usable before the command's input is complete).
+pub fn command_reads(command: &Command, request: Option<&Request>) -> Needs {
     let guarded = matches!(
         command,
         Command::Approve | Command::Merge | Command::Apply | Command::Destroy | Command::Cleanup
