@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError, ConfigProblem};
 use crate::executor::Executor;
 use crate::github::GitHubApp;
 use crate::lambda::{self, LambdaFunction};
@@ -17,7 +17,40 @@ use crate::server::{self, AppState, VERSION};
 use crate::store::StoreLocation;
 use crate::terraform::plan::Masker;
 use crate::worker::{EventHandler, LoggingHandler, Worker};
-use crate::{assist, inbox, store};
+use crate::{assist, inbox, secrets, store};
+
+/// How long reading secrets from SSM Parameter Store may take at start.
+const PARAMETERS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The configuration of this process: the environment, with the secrets that
+/// `…_PARAMETER` variables name read from SSM Parameter Store (see [`crate::secrets`]).
+pub async fn load_config() -> Result<Config, ConfigError> {
+    let env = |name: &str| std::env::var(name).ok();
+    let wanted = secrets::wanted(&env)?;
+    if wanted.is_empty() {
+        return Config::from_env();
+    }
+    let client = secrets::ssm_client_from_env().await;
+    let values =
+        match tokio::time::timeout(PARAMETERS_TIMEOUT, secrets::read(&client, &wanted)).await {
+            Ok(values) => values?,
+            Err(_) => {
+                return Err(ConfigError {
+                    problems: wanted
+                        .keys()
+                        .map(|secret| ConfigProblem {
+                            variable: secrets::parameter_variable(secret),
+                            reason: format!(
+                                "SSM Parameter Store did not answer within {} s",
+                                PARAMETERS_TIMEOUT.as_secs()
+                            ),
+                        })
+                        .collect(),
+                });
+            }
+        };
+    Config::from_vars(|name| values.get(name).cloned().or_else(|| env(name)))
+}
 
 /// The executor for `config`, when GitHub App credentials are set (`None` otherwise).
 pub async fn executor(config: &Config) -> anyhow::Result<Option<Executor>> {

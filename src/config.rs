@@ -436,10 +436,26 @@ fn parse_http_url(v: &str) -> Result<String, String> {
         .parse()
         .map_err(|_| format!("must be an http(s) URL, got `{v}`"))?;
     let scheme_ok = matches!(uri.scheme_str(), Some("http" | "https"));
-    if !scheme_ok || uri.authority().is_none() {
+    let Some(host) = uri.host().filter(|_| scheme_ok) else {
         return Err(format!("must be an http(s) URL, got `{v}`"));
+    };
+    // Tokens and keys travel in these requests: plain http only to this machine (a simulator,
+    // a local model server), never across a network.
+    if uri.scheme_str() == Some("http") && !is_loopback(host) {
+        return Err(format!(
+            "must be an https URL (plain http is allowed only to this machine: localhost, 127.0.0.1, [::1]), got `{v}`"
+        ));
     }
     Ok(v.trim_end_matches('/').to_owned())
+}
+
+/// Whether `host` (as in a URL, IPv6 in brackets) is this machine.
+fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// A comma-separated list of GitHub logins; a leading `@` is allowed and dropped.
@@ -725,6 +741,43 @@ mod tests {
                 }
                 assert!(debug.contains("REDACTED"));
             }
+        }
+    }
+
+    #[test]
+    fn plain_http_is_refused_except_to_this_machine() {
+        for url in [
+            "http://127.0.0.1:8080",
+            "http://localhost:3000/api/v3",
+            "http://[::1]:9/v1",
+            "https://github.example.com/api/v3",
+        ] {
+            let c = config(&[
+                ("TFPILOT_GITHUB_API_URL", url),
+                ("TFPILOT_LLM_BASE_URL", url),
+            ]);
+            assert!(c.is_ok(), "{url}: {:?}", c.err());
+        }
+        for url in [
+            "http://github.example.com/api/v3",
+            "http://10.0.0.5:8080",
+            "http://127.0.0.1.nip.io",
+        ] {
+            let err = config(&[
+                ("TFPILOT_GITHUB_API_URL", url),
+                ("TFPILOT_LLM_BASE_URL", url),
+            ])
+            .unwrap_err();
+            let vars: Vec<_> = err.problems.iter().map(|p| p.variable).collect();
+            assert_eq!(
+                vars,
+                ["TFPILOT_GITHUB_API_URL", "TFPILOT_LLM_BASE_URL"],
+                "{url}"
+            );
+            assert!(
+                err.problems[0].reason.contains("must be an https URL"),
+                "{err}"
+            );
         }
     }
 }

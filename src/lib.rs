@@ -18,6 +18,7 @@ pub mod lambda;
 pub mod lifecycle;
 pub mod metrics;
 pub mod registry;
+pub mod secrets;
 pub mod server;
 pub mod settings;
 pub mod store;

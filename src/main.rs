@@ -6,7 +6,6 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use tfpilot::config::Config;
 use tfpilot::lambda::LambdaFunction;
 use tfpilot::{app, telemetry};
 
@@ -123,7 +122,7 @@ async fn main() -> ExitCode {
     }
     drop((out, err));
 
-    let config = match Config::from_env() {
+    let config = match app::load_config().await {
         Ok(config) => config,
         Err(e) => {
             eprintln!("tfpilot: {e}");

@@ -82,13 +82,13 @@ fn the_sam_template_wires_both_functions_to_the_binary() {
         "TFPILOT_STORE",
         "TFPILOT_REQUESTS_BUCKET",
         "TFPILOT_CHAT_LOGS_BUCKET",
-        "TFPILOT_WEBHOOK_SECRET",
+        "TFPILOT_WEBHOOK_SECRET_PARAMETER",
         "TFPILOT_GITHUB_APP_ID",
-        "TFPILOT_GITHUB_PRIVATE_KEY",
+        "TFPILOT_GITHUB_PRIVATE_KEY_PARAMETER",
         "TFPILOT_PROD_ALLOWED_USERS",
         "TFPILOT_DESTROY_PROD_ALLOWED_USERS",
         "TFPILOT_APPROVERS",
-        "OPENAI_API_KEY",
+        "OPENAI_API_KEY_PARAMETER",
         "TFPILOT_LOG_FORMAT",
     ] {
         assert!(
@@ -163,7 +163,10 @@ fn the_public_webhook_function_gets_no_github_or_openai_credentials() {
         worker.contains("TFPILOT_LAMBDA_FUNCTION: worker"),
         "{worker}"
     );
-    for secret in ["TFPILOT_GITHUB_PRIVATE_KEY", "OPENAI_API_KEY"] {
+    for secret in [
+        "TFPILOT_GITHUB_PRIVATE_KEY_PARAMETER",
+        "OPENAI_API_KEY_PARAMETER",
+    ] {
         for (name, block) in [("Globals", &globals), ("WebhookFunction", &webhook)] {
             assert!(
                 !block.contains(secret),
@@ -176,6 +179,38 @@ fn the_public_webhook_function_gets_no_github_or_openai_credentials() {
         );
     }
     assert!(
-        webhook.contains("TFPILOT_WEBHOOK_SECRET:") || globals.contains("TFPILOT_WEBHOOK_SECRET:")
+        webhook.contains("TFPILOT_WEBHOOK_SECRET_PARAMETER:")
+            || globals.contains("TFPILOT_WEBHOOK_SECRET_PARAMETER:")
     );
+}
+
+/// On Lambda the secrets come from SSM Parameter Store (SecureString): no secret is a template
+/// parameter or a plain environment variable, and each function may read only its own
+/// parameters.
+#[test]
+fn the_sam_template_keeps_secrets_in_ssm_parameter_store() {
+    let text = std::fs::read_to_string(repo_root().join("template.yaml")).unwrap();
+    for plain in [
+        "TFPILOT_WEBHOOK_SECRET:",
+        "TFPILOT_GITHUB_PRIVATE_KEY:",
+        "OPENAI_API_KEY:",
+        "NoEcho: true",
+    ] {
+        assert!(!text.contains(plain), "template.yaml still has `{plain}`");
+    }
+    let webhook = template_block(&text, "  WebhookFunction:");
+    let worker = template_block(&text, "  WorkerFunction:");
+    assert!(
+        webhook.contains("parameter${WebhookSecretParameter}")
+            && !webhook.contains("GithubPrivateKeyParameter}"),
+        "the webhook reads only the webhook secret:\n{webhook}"
+    );
+    assert!(
+        worker.contains("parameter${GithubPrivateKeyParameter}")
+            && !worker.contains("parameter${WebhookSecretParameter}"),
+        "the worker reads the App key, not the webhook secret:\n{worker}"
+    );
+    for block in [&webhook, &worker] {
+        assert!(block.contains("kms:ViaService"), "{block}");
+    }
 }

@@ -308,3 +308,111 @@ async fn two_instances_on_one_bucket_process_a_delivery_once() {
     }
     assert_eq!(handled, 1, "exactly one instance handled the delivery");
 }
+
+/// An SSM client on the test's moto server.
+fn ssm_client(moto: &support::MotoServer) -> aws_sdk_ssm::Client {
+    let credentials =
+        aws_sdk_ssm::config::Credentials::new("testing", "testing", None, None, "moto");
+    let config = aws_sdk_ssm::Config::builder()
+        .behavior_version(aws_sdk_ssm::config::BehaviorVersion::latest())
+        .region(aws_sdk_ssm::config::Region::new("us-east-1"))
+        .endpoint_url(moto.endpoint())
+        .credentials_provider(credentials)
+        .build();
+    aws_sdk_ssm::Client::from_conf(config)
+}
+
+#[tokio::test]
+async fn the_webhook_secret_can_come_from_ssm_parameter_store() {
+    let moto = support::MotoServer::start();
+    ssm_client(&moto)
+        .put_parameter()
+        .name("/tfpilot/test/webhook-secret")
+        .value(WEBHOOK_SECRET)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "put parameter: {}",
+                aws_sdk_ssm::error::DisplayErrorContext(e)
+            )
+        });
+
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("stderr.log");
+    let port = support::free_port();
+    let store = format!("fs://{}", dir.path().join("data").display());
+    let mut cmd = tfpilot(
+        &["serve", "--host", "127.0.0.1"],
+        &[
+            ("PORT", &port.to_string()),
+            ("TFPILOT_STORE", &store),
+            (
+                "TFPILOT_WEBHOOK_SECRET_PARAMETER",
+                "/tfpilot/test/webhook-secret",
+            ),
+        ],
+        &log,
+    );
+    moto.configure(&mut cmd);
+    let mut child = cmd.spawn().unwrap();
+    wait_healthy(port, &mut child, &log).await;
+
+    let body = support::webhook_fixture("issue_comment.created.installation.json");
+    let response = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/webhooks/github"))
+        .header("x-github-event", "issue_comment")
+        .header("x-github-delivery", "22222222-0000-4000-8000-0000000000a1")
+        .header(
+            "x-hub-signature-256",
+            tfpilot::webhook::sign(WEBHOOK_SECRET.as_bytes(), &body),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status().as_u16(),
+        202,
+        "signed with the secret kept in SSM"
+    );
+    let status = terminate(&mut child);
+    let stderr = std::fs::read_to_string(&log).unwrap();
+    assert!(status.success(), "exit {status}:\n{stderr}");
+    assert!(
+        !stderr.contains(WEBHOOK_SECRET),
+        "the secret is never logged:\n{stderr}"
+    );
+    assert!(
+        !stderr.contains("TFPILOT_WEBHOOK_SECRET is not set"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_parameter_stops_the_start_naming_its_variable() {
+    let moto = support::MotoServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("stderr.log");
+    let mut cmd = tfpilot(
+        &["serve", "--host", "127.0.0.1"],
+        &[
+            ("PORT", &support::free_port().to_string()),
+            ("TFPILOT_STORE", &format!("fs://{}", dir.path().display())),
+            (
+                "TFPILOT_GITHUB_PRIVATE_KEY_PARAMETER",
+                "/tfpilot/test/missing-key",
+            ),
+        ],
+        &log,
+    );
+    moto.configure(&mut cmd);
+    let status = cmd.status().unwrap();
+    let stderr = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("TFPILOT_GITHUB_PRIVATE_KEY_PARAMETER: names `/tfpilot/test/missing-key`, which SSM Parameter Store does not have"),
+        "{stderr}"
+    );
+}
