@@ -591,7 +591,8 @@ async fn the_example_workflows_accept_tfpilots_inputs_and_echo_the_dispatch_id()
             let file = format!("{kind}.yml");
             let text = std::fs::read_to_string(dir.join(&file)).unwrap();
             let path = format!(".github/workflows/{file}");
-            w.sim
+            let head = w
+                .sim
                 .push(
                     REPO,
                     "main",
@@ -607,6 +608,10 @@ async fn the_example_workflows_accept_tfpilots_inputs_and_echo_the_dispatch_id()
             inputs.insert("request_id".to_owned(), REQUEST_ID.to_owned());
             inputs.insert("environment".to_owned(), "dev".to_owned());
             inputs.insert("dispatch_id".to_owned(), dispatch_id.clone());
+            // Apply also takes the approved merge commit (TfPilot sends it; it is required).
+            if kind == "apply" {
+                inputs.insert("expected_sha".to_owned(), head);
+            }
             let result = w
                 .gh()
                 .dispatch_workflow(&file, "main", &inputs, &dispatch_id)
