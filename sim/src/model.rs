@@ -497,7 +497,8 @@ impl Model {
         None
     }
 
-    fn ancestors(&self, sha: &str) -> BTreeSet<String> {
+    /// `sha` and every commit it descends from.
+    pub(crate) fn ancestors(&self, sha: &str) -> BTreeSet<String> {
         let mut seen = BTreeSet::new();
         let mut stack = vec![sha.to_owned()];
         while let Some(sha) = stack.pop() {

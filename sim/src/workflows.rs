@@ -242,7 +242,21 @@ pub(crate) async fn execute(
         run.status = "in_progress".into();
         run.updated_at = now();
         let run = run.clone();
-        let tree = model.tree_at(&run.head_sha);
+        // Like the example apply workflow: a run given `expected_sha` works on that commit, and
+        // refuses it unless it is on the dispatched ref.
+        let tree = match run.inputs.get("expected_sha") {
+            None => Ok(model.tree_at(&run.head_sha)),
+            Some(sha)
+                if model.commits.contains_key(sha)
+                    && model.ancestors(&run.head_sha).contains(sha) =>
+            {
+                Ok(model.tree_at(sha))
+            }
+            Some(sha) => Err(format!(
+                "expected_sha {sha} is not on {} (at {}): refused\n",
+                run.head_branch, run.head_sha
+            )),
+        };
         let env = run.inputs.get("environment").cloned().unwrap_or_default();
         let state = model
             .repos
@@ -257,17 +271,21 @@ pub(crate) async fn execute(
         ));
         (run, tree, state)
     };
-    let outcome = match behavior {
-        WorkflowBehavior::Succeed => Outcome {
+    let outcome = match (tree, behavior) {
+        (Err(refused), _) => Outcome::failed(refused),
+        (Ok(_), WorkflowBehavior::Succeed) => Outcome {
             success: true,
             log: "ok\n".into(),
             artifacts: Vec::new(),
             new_state: None,
         },
-        WorkflowBehavior::Fail => Outcome::failed("the workflow failed (simulated)\n"),
-        WorkflowBehavior::TerraformPlan
-        | WorkflowBehavior::TerraformApply
-        | WorkflowBehavior::TerraformDestroy => match shared.terraform.clone() {
+        (Ok(_), WorkflowBehavior::Fail) => Outcome::failed("the workflow failed (simulated)\n"),
+        (
+            Ok(tree),
+            behavior @ (WorkflowBehavior::TerraformPlan
+            | WorkflowBehavior::TerraformApply
+            | WorkflowBehavior::TerraformDestroy),
+        ) => match shared.terraform.clone() {
             Some(bin) => terraform(&bin, &behavior, &run, &tree, state).await,
             None => Outcome::failed(
                 "terraform is not on PATH: the simulator cannot run Terraform workflows\n",

@@ -307,6 +307,11 @@ pub enum Effect {
         git_ref: String,
         environment: String,
         dispatch_id: String,
+        /// The commit the run must work on (an apply's approved merge commit), sent as the
+        /// workflow input `expected_sha`; the workflow refuses any other. Absent in effects
+        /// stored before it existed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expected_sha: Option<String>,
     },
     Merge {
         number: u64,

@@ -2,6 +2,8 @@
 //! pull requests, dispatches, merges, minimized comments, plan comments. A resumed effect (one
 //! that may have happened before a crash) is looked for before it is done again.
 
+use std::collections::BTreeMap;
+
 use super::Executor;
 use super::facts::Scope;
 use crate::comments::{self, lifecycle as say, marker_key};
@@ -221,6 +223,7 @@ impl Executor {
             git_ref,
             environment,
             dispatch_id,
+            expected_sha,
         } = effect
         else {
             unreachable!("dispatch is called with a dispatch effect");
@@ -237,13 +240,16 @@ impl Executor {
         let (run_id, url) = match found {
             Some(run) => (Some(run.id), Some(run.html_url)),
             None => {
-                let inputs = [
+                let mut inputs: BTreeMap<String, String> = [
                     ("request_id".to_owned(), r.id.to_string()),
                     ("environment".to_owned(), environment.clone()),
                     ("dispatch_id".to_owned(), dispatch_id.clone()),
                 ]
                 .into_iter()
                 .collect();
+                if let Some(sha) = expected_sha {
+                    inputs.insert("expected_sha".to_owned(), sha.clone());
+                }
                 let d = scope
                     .gh
                     .dispatch_workflow(workflow, git_ref, &inputs, dispatch_id)

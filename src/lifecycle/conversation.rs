@@ -397,6 +397,11 @@ impl<'a> Decider<'a> {
             }
             _ => base,
         };
+        // An apply works on the merge commit that was approved, and its workflow checks that.
+        let expected_sha = match kind {
+            RunKind::Apply => Some(self.merge_commit(&r)?),
+            _ => None,
+        };
         // Unique per dispatch (the store bumps `version` on every write) and fixed-width, so one
         // id is never a prefix of another in a run name.
         let dispatch_id = format!("{}-{}-{:06}", short(r.id), kind.as_str(), r.version);
@@ -419,6 +424,7 @@ impl<'a> Decider<'a> {
                 git_ref,
                 environment: r.environment.clone().unwrap_or_default(),
                 dispatch_id,
+                expected_sha,
             },
         );
         Ok(())

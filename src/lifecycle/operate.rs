@@ -68,6 +68,23 @@ impl Decider<'_> {
         Ok(())
     }
 
+    /// The merge commit of the request's pull request: what an apply applies (the workflow's
+    /// `expected_sha`). GitHub's answer now first, then the one the merge event brought.
+    pub(super) fn merge_commit(&self, r: &Request) -> Result<String, Denial> {
+        let p = self.prefix();
+        let from_github = self.facts.pr.as_ref().and_then(|pr| pr.merge_sha.clone());
+        let from_event = r
+            .pull_request
+            .as_ref()
+            .and_then(|pr| pr.merge_commit_sha.clone());
+        from_github.or(from_event).ok_or_else(|| {
+            deny(
+                "GitHub has not said which commit merged the pull request, so there is no approved commit to apply.",
+                format!("Try `{p} apply` again in a minute."),
+            )
+        })
+    }
+
     /// The base branch must hold the request's block as it was planned and approved.
     fn require_base_block(&self, r: &Request) -> Result<(), Denial> {
         let p = self.prefix();

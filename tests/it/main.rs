@@ -11,6 +11,7 @@ mod lambda;
 mod plan;
 mod registry;
 mod render;
+mod repo_check;
 mod serve;
 mod store;
 mod support;

@@ -46,10 +46,69 @@ fn apply_needs_the_block_on_the_base_branch_as_submitted() {
     assert_eq!(kinds(&d), ["dispatch", "comment"]);
     let next = d.request.unwrap();
     assert_eq!(next.status, RequestStatus::Applying);
-    let Effect::Dispatch { kind, git_ref, .. } = &d.effects[0].effect else {
+    let Effect::Dispatch {
+        kind,
+        git_ref,
+        expected_sha,
+        ..
+    } = &d.effects[0].effect
+    else {
         panic!()
     };
     assert_eq!((*kind, git_ref.as_str()), (RunKind::Apply, "main"));
+    // The workflow applies exactly the approved merge commit.
+    assert_eq!(expected_sha.as_deref(), Some("merge1"));
+}
+
+#[test]
+fn apply_sends_the_merge_commit_and_refuses_when_none_is_known() {
+    let registry = Registry::embedded();
+    let expected = |r: &Request, f: &Facts<'_>| {
+        let d = run(Some(r), &cmd(Command::Apply), &writer("dave"), &policy(), f).unwrap();
+        match &d.effects[0].effect {
+            Effect::Dispatch { expected_sha, .. } => expected_sha.clone(),
+            other => panic!("{other:?}"),
+        }
+    };
+    // GitHub's answer now wins over the one the merge event brought.
+    let mut f = merged_facts(registry);
+    f.pr.as_mut().unwrap().merge_sha = Some("merge-now".into());
+    let r = merged("dev", RequestStatus::Merged);
+    assert_eq!(expected(&r, &f).as_deref(), Some("merge-now"));
+    // GitHub does not say: the merge event's commit.
+    f.pr.as_mut().unwrap().merge_sha = None;
+    assert_eq!(expected(&r, &f).as_deref(), Some("merge1"));
+    // Neither: no apply without a commit to apply.
+    let mut unknown = r.clone();
+    unknown.pull_request.as_mut().unwrap().merge_commit_sha = None;
+    let text = denied(
+        &unknown,
+        &cmd(Command::Apply),
+        &writer("dave"),
+        &policy(),
+        &f,
+    );
+    assert!(
+        text.contains("GitHub has not said which commit merged the pull request"),
+        "{text}"
+    );
+    // A destroy carries no expected commit.
+    let applied = merged("dev", RequestStatus::Applied);
+    let d = run(
+        Some(&applied),
+        &cmd(Command::Destroy),
+        &writer("dave"),
+        &policy(),
+        &merged_facts(registry),
+    )
+    .unwrap();
+    let Effect::Dispatch {
+        kind, expected_sha, ..
+    } = &d.effects[0].effect
+    else {
+        panic!("{:?}", d.effects)
+    };
+    assert_eq!((*kind, expected_sha), (RunKind::Destroy, &None));
 }
 
 #[test]

@@ -148,6 +148,19 @@ async fn a_request_goes_from_comment_to_applied_guarded_in_prod_and_destroyed() 
         step.find("Applied to `dev`");
         let r = w.request(issue).await;
         assert_eq!(r.status, RequestStatus::Applied);
+        // The apply was given the approved merge commit, which the workflow checks out.
+        let merge_sha = r
+            .pull_request
+            .as_ref()
+            .and_then(|pr| pr.merge_commit_sha.clone())
+            .expect("merge commit recorded");
+        let apply_run = w
+            .sim
+            .workflow_runs(REPO)
+            .into_iter()
+            .rfind(|run| run.workflow == "apply.yml")
+            .expect("an apply run");
+        assert_eq!(apply_run.inputs.get("expected_sha"), Some(&merge_sha));
         let state = w.sim.terraform_state(REPO, "dev").expect("state kept");
         assert!(
             state.contains(&format!("module.tfpilot_{}", r.id)),

@@ -591,7 +591,8 @@ async fn the_example_workflows_accept_tfpilots_inputs_and_echo_the_dispatch_id()
             let file = format!("{kind}.yml");
             let text = std::fs::read_to_string(dir.join(&file)).unwrap();
             let path = format!(".github/workflows/{file}");
-            w.sim
+            let head = w
+                .sim
                 .push(
                     REPO,
                     "main",
@@ -607,6 +608,10 @@ async fn the_example_workflows_accept_tfpilots_inputs_and_echo_the_dispatch_id()
             inputs.insert("request_id".to_owned(), REQUEST_ID.to_owned());
             inputs.insert("environment".to_owned(), "dev".to_owned());
             inputs.insert("dispatch_id".to_owned(), dispatch_id.clone());
+            // Apply also takes the approved merge commit (TfPilot sends it; it is required).
+            if kind == "apply" {
+                inputs.insert("expected_sha".to_owned(), head);
+            }
             let result = w
                 .gh()
                 .dispatch_workflow(&file, "main", &inputs, &dispatch_id)
@@ -622,6 +627,45 @@ async fn the_example_workflows_accept_tfpilots_inputs_and_echo_the_dispatch_id()
                 format!("{kind} {REQUEST_ID} (dev) {dispatch_id}")
             );
         }
+    })
+    .await;
+}
+
+/// Like the example apply workflow, a run given `expected_sha` works on that commit only when it
+/// is on the dispatched ref; another commit fails the run.
+#[tokio::test]
+async fn a_run_refuses_an_expected_commit_that_is_not_on_its_ref() {
+    within(30, async {
+        let w = World::start().await;
+        let gh = w.gh();
+        let workflow = "name: checked\nrun-name: checked ${{ inputs.dispatch_id }}\non:\n  workflow_dispatch:\n    inputs:\n      expected_sha:\n        required: true\n      dispatch_id:\n        required: false\n";
+        let on_main = w
+            .sim
+            .push(REPO, "main", "alice", &[(".github/workflows/checked.yml", Some(workflow))])
+            .unwrap();
+        let elsewhere = w
+            .sim
+            .push(REPO, "feature", "bob", &[("x.tf", Some("x = 1\n"))])
+            .unwrap();
+        for (id, sha) in [("ok", &on_main), ("bad", &elsewhere)] {
+            let inputs = BTreeMap::from([
+                ("expected_sha".to_owned(), sha.clone()),
+                ("dispatch_id".to_owned(), id.to_owned()),
+            ]);
+            gh.dispatch_workflow("checked.yml", "main", &inputs, id)
+                .await
+                .unwrap();
+        }
+        w.sim.wait_idle().await;
+        let runs = w.sim.workflow_runs(REPO);
+        assert_eq!(runs.len(), 2);
+        assert_eq!(runs[0].conclusion.as_deref(), Some("success"), "{}", runs[0].log);
+        assert_eq!(runs[1].conclusion.as_deref(), Some("failure"));
+        assert!(
+            runs[1].log.contains(&format!("expected_sha {elsewhere} is not on main")),
+            "{}",
+            runs[1].log
+        );
     })
     .await;
 }
