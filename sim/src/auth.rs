@@ -2,6 +2,8 @@
 //! GitHub's `iss`/`iat`/`exp` rules) buys an installation token, and every repository call must
 //! carry a live installation token for an installation that covers the repository.
 
+use std::collections::BTreeMap;
+
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -84,13 +86,70 @@ pub(crate) fn verify_app_jwt(key: &DecodingKey, app_id: u64, jwt: &str) -> ApiRe
     Ok(())
 }
 
-/// Issues a fresh installation token (`ghs_…`) and its expiry.
+/// The permissions the simulated App holds (as `app-manifest.yml` asks for them).
+pub(crate) const APP_PERMISSIONS: [(&str, &str); 5] = [
+    ("actions", "write"),
+    ("contents", "write"),
+    ("issues", "write"),
+    ("pull_requests", "write"),
+    ("metadata", "read"),
+];
+
+/// The body of `POST /app/installations/{id}/access_tokens` (every field optional).
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct TokenRequest {
+    #[serde(default)]
+    pub repositories: Option<Vec<String>>,
+    #[serde(default)]
+    pub permissions: Option<BTreeMap<String, String>>,
+}
+
+fn level_rank(level: &str) -> Option<u8> {
+    match level {
+        "read" => Some(1),
+        "write" => Some(2),
+        "admin" => Some(3),
+        _ => None,
+    }
+}
+
+/// Issues a fresh installation token (`ghs_…`) and its expiry, restricted as `request` asks
+/// (GitHub refuses a repository outside the installation and a permission the App lacks).
 pub(crate) fn issue_token(
     model: &mut Model,
     installation_id: u64,
+    request: TokenRequest,
 ) -> ApiResult<(String, OffsetDateTime)> {
-    if !model.installations.contains_key(&installation_id) {
+    let Some(owner) = model.installations.get(&installation_id).cloned() else {
         return Err(ApiError::not_found());
+    };
+    if let Some(repos) = &request.repositories {
+        if repos.is_empty() || repos.len() > 500 {
+            return Err(ApiError::new(422, "repositories must list 1 to 500 names"));
+        }
+        if repos
+            .iter()
+            .any(|r| !model.repos.contains_key(&format!("{owner}/{r}")))
+        {
+            return Err(ApiError::new(
+                422,
+                "There is at least one repository that does not exist or is not accessible to the parent installation.",
+            ));
+        }
+    }
+    if let Some(permissions) = &request.permissions {
+        for (name, level) in permissions {
+            let granted = APP_PERMISSIONS
+                .iter()
+                .find(|(n, _)| n == name)
+                .and_then(|(_, l)| level_rank(l));
+            if level_rank(level).is_none() || granted < level_rank(level) {
+                return Err(ApiError::new(
+                    422,
+                    "The permissions requested are not granted to this installation.",
+                ));
+            }
+        }
     }
     let token = format!("ghs_{}", uuid::Uuid::new_v4().simple());
     let ttl = time::Duration::try_from(model.token_ttl).unwrap_or(time::Duration::HOUR);
@@ -100,20 +159,77 @@ pub(crate) fn issue_token(
         IssuedToken {
             installation_id,
             expires_at,
+            repositories: request.repositories,
+            permissions: request.permissions,
         },
     );
     model.tokens_issued += 1;
     Ok((token, expires_at))
 }
 
-/// The installation a live token belongs to.
-pub(crate) fn installation_of(model: &Model, token: Option<&str>) -> ApiResult<u64> {
+/// What a live token may reach.
+#[derive(Debug, Clone)]
+pub(crate) struct Grant {
+    pub installation: u64,
+    repositories: Option<Vec<String>>,
+    permissions: Option<BTreeMap<String, String>>,
+}
+
+/// The grant of a live token.
+pub(crate) fn grant_of(model: &Model, token: Option<&str>) -> ApiResult<Grant> {
     let bad = || ApiError::new(401, "Bad credentials");
     let issued = model.tokens.get(token.ok_or_else(bad)?).ok_or_else(bad)?;
     if issued.expires_at <= OffsetDateTime::now_utc() {
         return Err(bad());
     }
-    Ok(issued.installation_id)
+    Ok(Grant {
+        installation: issued.installation_id,
+        repositories: issued.repositories.clone(),
+        permissions: issued.permissions.clone(),
+    })
+}
+
+/// Whether `grant` reaches `owner/name` (GitHub answers 404 when it does not) and holds
+/// `needs` (`("contents", write?)`; GitHub answers 403 "Resource not accessible by
+/// integration" when it does not).
+pub(crate) fn check_grant(
+    model: &Model,
+    grant: &Grant,
+    full_name: &str,
+    needs: Option<(&str, bool)>,
+) -> ApiResult<()> {
+    check_repo_access(model, grant.installation, full_name)?;
+    let name = full_name.split('/').nth(1).unwrap_or_default();
+    if let Some(repos) = &grant.repositories
+        && !repos.iter().any(|r| r == name)
+    {
+        return Err(ApiError::not_found());
+    }
+    if let (Some(permissions), Some((permission, write))) = (&grant.permissions, needs) {
+        let held = permissions.get(permission).and_then(|l| level_rank(l));
+        let wanted = if write { 2 } else { 1 };
+        if held.is_none_or(|h| h < wanted) {
+            return Err(ApiError::new(403, "Resource not accessible by integration"));
+        }
+    }
+    Ok(())
+}
+
+/// The permission a REST call needs, from its method and route template.
+pub(crate) fn permission_for(method: &str, template: &str) -> Option<(&'static str, bool)> {
+    let write = method != "GET" && method != "HEAD";
+    let permission = if template.contains("/actions/") {
+        "actions"
+    } else if template.contains("/pulls") {
+        "pull_requests"
+    } else if template.contains("/issues") {
+        "issues"
+    } else if template.contains("/collaborators/") || template == "/repos/{owner}/{repo}" {
+        "metadata"
+    } else {
+        "contents"
+    };
+    Some((permission, write))
 }
 
 /// Whether the installation covers `owner/name` (GitHub answers 404 when it does not).

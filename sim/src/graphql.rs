@@ -7,6 +7,7 @@ use base64::Engine;
 use graphql_parser::query::{Definition, OperationDefinition, Selection, Value as GqlValue};
 use serde_json::{Value, json};
 
+use crate::auth::Grant;
 use crate::model::Model;
 
 /// The first field of the (first) operation: the mutation or query being asked for.
@@ -85,17 +86,17 @@ fn error(field: &str, kind: &str, message: impl Into<String>) -> Value {
     })
 }
 
-pub(crate) fn execute(model: &mut Model, installation: u64, field: &str, input: Value) -> Value {
+pub(crate) fn execute(model: &mut Model, grant: &Grant, field: &str, input: Value) -> Value {
     match field {
-        "createCommitOnBranch" => create_commit_on_branch(model, installation, input),
-        "minimizeComment" => minimize_comment(model, installation, input),
+        "createCommitOnBranch" => create_commit_on_branch(model, grant, input),
+        "minimizeComment" => minimize_comment(model, grant, input),
         other => {
             json!({ "errors": [{ "message": format!("Field '{other}' doesn't exist on type 'Mutation'") }] })
         }
     }
 }
 
-fn create_commit_on_branch(model: &mut Model, installation: u64, input: Value) -> Value {
+fn create_commit_on_branch(model: &mut Model, grant: &Grant, input: Value) -> Value {
     const F: &str = "createCommitOnBranch";
     let Some(repo_name) = input
         .pointer("/branch/repositoryNameWithOwner")
@@ -108,7 +109,10 @@ fn create_commit_on_branch(model: &mut Model, installation: u64, input: Value) -
         );
     };
     let repo_name = repo_name.to_owned();
-    if crate::auth::check_repo_access(model, installation, &repo_name).is_err() {
+    if let Err(e) = crate::auth::check_grant(model, grant, &repo_name, Some(("contents", true))) {
+        if e.status == 403 {
+            return error(F, "FORBIDDEN", e.message);
+        }
         return error(
             F,
             "NOT_FOUND",
@@ -214,7 +218,7 @@ const CLASSIFIERS: [&str; 7] = [
     "LOW_QUALITY",
 ];
 
-fn minimize_comment(model: &mut Model, installation: u64, input: Value) -> Value {
+fn minimize_comment(model: &mut Model, grant: &Grant, input: Value) -> Value {
     const F: &str = "minimizeComment";
     let subject = input
         .get("subjectId")
@@ -241,7 +245,10 @@ fn minimize_comment(model: &mut Model, installation: u64, input: Value) -> Value
             format!("Could not resolve to a node with the global id of '{subject}'"),
         );
     };
-    if crate::auth::check_repo_access(model, installation, &repo).is_err() {
+    if let Err(e) = crate::auth::check_grant(model, grant, &repo, Some(("issues", true))) {
+        if e.status == 403 {
+            return error(F, "FORBIDDEN", e.message);
+        }
         return error(
             F,
             "NOT_FOUND",

@@ -210,13 +210,12 @@ async fn gate(
                 return api_error(e);
             }
         } else if template.starts_with("/repos/") {
-            let installation =
-                auth::installation_of(&model, auth::bearer(authorization(req.headers())));
+            let grant = auth::grant_of(&model, auth::bearer(authorization(req.headers())));
             if let Some(fault) = fault {
-                return fault_response(&fault, installation.as_ref().ok().copied());
+                return fault_response(&fault, grant.as_ref().ok().map(|g| g.installation));
             }
-            let installation = match installation {
-                Ok(i) => i,
+            let grant = match grant {
+                Ok(g) => g,
                 Err(e) => return api_error(e),
             };
             let mut parts = req.uri().path().trim_start_matches('/').split('/').skip(1);
@@ -225,7 +224,8 @@ async fn gate(
                 parts.next().unwrap_or_default(),
                 parts.next().unwrap_or_default()
             );
-            if let Err(e) = auth::check_repo_access(&model, installation, &full) {
+            let needs = auth::permission_for(req.method().as_str(), &template);
+            if let Err(e) = auth::check_grant(&model, &grant, &full, needs) {
                 return api_error(e);
             }
         } else if let Some(fault) = fault {
@@ -259,16 +259,39 @@ fn full(owner: &str, repo: &str) -> String {
 
 // ---- App auth -------------------------------------------------------------------------------
 
-async fn create_token(State(shared): St, Path(installation_id): Path<u64>) -> Response {
+async fn create_token(
+    State(shared): St,
+    Path(installation_id): Path<u64>,
+    body: Bytes,
+) -> Response {
+    let request: auth::TokenRequest = if body.is_empty() {
+        auth::TokenRequest::default()
+    } else {
+        match parse_body(&body) {
+            Ok(r) => r,
+            Err(e) => return api_error(e),
+        }
+    };
+    let permissions = request.permissions.clone().unwrap_or_else(|| {
+        auth::APP_PERMISSIONS
+            .iter()
+            .map(|(n, l)| ((*n).to_owned(), (*l).to_owned()))
+            .collect()
+    });
+    let selection = if request.repositories.is_some() {
+        "selected"
+    } else {
+        "all"
+    };
     let mut model = shared.lock();
-    match auth::issue_token(&mut model, installation_id) {
+    match auth::issue_token(&mut model, installation_id, request) {
         Ok((token, expires_at)) => github_json(
             StatusCode::CREATED,
             json!({
                 "token": token,
                 "expires_at": payloads::timestamp(expires_at),
-                "permissions": { "actions": "write", "contents": "write", "issues": "write", "pull_requests": "write", "metadata": "read" },
-                "repository_selection": "all",
+                "permissions": permissions,
+                "repository_selection": selection,
             }),
         ),
         Err(e) => api_error(e),
@@ -1150,14 +1173,15 @@ async fn graphql_endpoint(State(shared): St, headers: HeaderMap, body: Bytes) ->
         .unwrap_or_else(|_| "?".into());
     let mut model = shared.lock();
     let (fault, after_write) = split_fault(model.record_call(&format!("POST /graphql {field}")));
-    let installation = auth::installation_of(&model, auth::bearer(authorization(&headers)));
+    let grant = auth::grant_of(&model, auth::bearer(authorization(&headers)));
     if let Some(fault) = fault {
-        return fault_response(&fault, installation.as_ref().ok().copied());
+        return fault_response(&fault, grant.as_ref().ok().map(|g| g.installation));
     }
-    let installation = match installation {
-        Ok(i) => i,
+    let grant = match grant {
+        Ok(g) => g,
         Err(e) => return api_error(e),
     };
+    let installation = grant.installation;
     let (field, input) = match parsed {
         Ok(v) => v,
         Err(message) => {
@@ -1168,7 +1192,7 @@ async fn graphql_endpoint(State(shared): St, headers: HeaderMap, body: Bytes) ->
         }
     };
     let input = graphql::resolve(input.unwrap_or(Value::Null), &request.variables);
-    let answer = graphql::execute(&mut model, installation, &field, input);
+    let answer = graphql::execute(&mut model, &grant, &field, input);
     if let Some(fault) = after_write {
         return fault_response(&fault, Some(installation));
     }

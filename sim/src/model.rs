@@ -42,6 +42,11 @@ pub(crate) struct Model {
 pub(crate) struct IssuedToken {
     pub installation_id: u64,
     pub expires_at: OffsetDateTime,
+    /// The repositories (names, without the owner) the token was restricted to; `None`: all of
+    /// the installation's.
+    pub repositories: Option<Vec<String>>,
+    /// The permissions it was restricted to (`contents` → `read`/`write`); `None`: the App's.
+    pub permissions: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Clone)]

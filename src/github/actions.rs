@@ -132,7 +132,10 @@ impl RepoClient {
             what,
             method,
             self.actions_uri(rest),
-            Auth::Installation(self.installation),
+            Auth::Repo {
+                installation: self.installation,
+                repo: self.repo.clone(),
+            },
         )
     }
 

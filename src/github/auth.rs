@@ -78,11 +78,56 @@ pub(crate) fn needs_refresh(expires_at: SystemTime, now: SystemTime) -> bool {
     expires_at <= now + TOKEN_REFRESH_MARGIN
 }
 
-/// Installation tokens by installation. One lock for all: callers that need a token while
-/// another caller is fetching one wait for it instead of fetching a second.
+/// What a token may do: read, or also write. Every token TfPilot asks for names one repository
+/// and only the permissions of its access, so a token that leaks (or a call that goes wrong)
+/// reaches no other repository, and a read cannot write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Access {
+    Read,
+    Write,
+}
+
+impl Access {
+    /// The access a REST or GraphQL call needs: reads (`GET`) read; everything else writes
+    /// (TfPilot's GraphQL calls are all mutations).
+    pub fn of(method: &http::Method) -> Access {
+        if method == http::Method::GET || method == http::Method::HEAD {
+            Access::Read
+        } else {
+            Access::Write
+        }
+    }
+
+    /// The permissions asked for (within what `app-manifest.yml` grants).
+    pub fn permissions(self) -> serde_json::Value {
+        let level = match self {
+            Access::Read => "read",
+            Access::Write => "write",
+        };
+        serde_json::json!({
+            "actions": level,
+            "contents": level,
+            "issues": level,
+            "pull_requests": level,
+            "metadata": "read",
+        })
+    }
+}
+
+/// What a cached token is for: one repository of one installation, with one access.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct TokenScope {
+    pub installation: InstallationId,
+    /// The repository's name (without the owner, as GitHub's token API takes it).
+    pub repo: String,
+    pub access: Access,
+}
+
+/// Installation tokens by scope. One lock for all: callers that need a token while another
+/// caller is fetching one wait for it instead of fetching a second.
 #[derive(Default)]
 pub(crate) struct TokenCache {
-    pub tokens: tokio::sync::Mutex<HashMap<InstallationId, CachedToken>>,
+    pub tokens: tokio::sync::Mutex<HashMap<TokenScope, CachedToken>>,
 }
 
 #[cfg(test)]

@@ -43,7 +43,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 pub use actions::{Artifact, DispatchResult, RunConclusion, RunStatus, WorkflowRun};
 pub use artifact::ArtifactArchive;
-pub use auth::TOKEN_REFRESH_MARGIN;
+pub use auth::{Access, TOKEN_REFRESH_MARGIN};
 pub use error::{GitHubError, Result};
 pub use forge::{Forge, Repo};
 pub use repo::{
@@ -106,10 +106,21 @@ impl GitHubApp {
         }
     }
 
-    /// A valid installation token (cached; refreshed five minutes before it expires). TfPilot's
-    /// own calls do not need this; it is for handing to tools that talk to GitHub themselves.
-    pub async fn installation_token(&self, installation: InstallationId) -> Result<SecretString> {
-        self.transport.installation_token(installation).await
+    /// A valid installation token for one repository with `access` (cached; refreshed five
+    /// minutes before it expires). TfPilot's own calls do not need this; it is for handing to
+    /// tools that talk to GitHub themselves.
+    pub async fn installation_token(
+        &self,
+        installation: InstallationId,
+        repo: &RepoName,
+        access: Access,
+    ) -> Result<SecretString> {
+        let scope = auth::TokenScope {
+            installation,
+            repo: repo.name().to_owned(),
+            access,
+        };
+        self.transport.installation_token(&scope).await
     }
 
     /// The calls made so far by this App (all repositories), by operation.

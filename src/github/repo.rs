@@ -220,7 +220,10 @@ impl RepoClient {
             what,
             method,
             path,
-            Auth::Installation(self.installation),
+            Auth::Repo {
+                installation: self.installation,
+                repo: self.repo.clone(),
+            },
         )
     }
 
@@ -513,7 +516,10 @@ impl RepoClient {
             what,
             Method::POST,
             self.transport.graphql_url(),
-            Auth::Installation(self.installation),
+            Auth::Repo {
+                installation: self.installation,
+                repo: self.repo.clone(),
+            },
         )
         .json(json!({ "query": query, "variables": variables }));
         let answer: Answer = self.transport.send(call).await?.json(what)?;

@@ -18,9 +18,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::auth::{AppKey, CachedToken, TokenCache, needs_refresh};
+use super::auth::{Access, AppKey, CachedToken, TokenCache, TokenScope, needs_refresh};
 use super::error::{GitHubError, Result};
-use crate::ids::InstallationId;
+use crate::ids::{InstallationId, RepoName};
 
 /// How hard to try before giving up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,12 +85,15 @@ impl CallStats {
 }
 
 /// Which credential a call carries.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) enum Auth {
     /// The App's JWT (only for `/app/…`).
     App,
-    /// The installation's token.
-    Installation(InstallationId),
+    /// An installation token for one repository, with the access the call needs.
+    Repo {
+        installation: InstallationId,
+        repo: RepoName,
+    },
     /// Nothing: pre-signed blob URLs must not receive GitHub credentials.
     None,
 }
@@ -252,10 +255,11 @@ impl Transport {
         stats.waited += waited;
     }
 
-    /// A valid installation token, from the cache or freshly requested.
-    pub async fn installation_token(&self, installation: InstallationId) -> Result<SecretString> {
+    /// A valid installation token for `scope`, from the cache or freshly requested: it names the
+    /// one repository and only the permissions of its access.
+    pub(crate) async fn installation_token(&self, scope: &TokenScope) -> Result<SecretString> {
         let mut cache = self.tokens.tokens.lock().await;
-        if let Some(cached) = cache.get(&installation)
+        if let Some(cached) = cache.get(scope)
             && !needs_refresh(cached.expires_at, SystemTime::now())
         {
             return Ok(cached.token.clone());
@@ -265,14 +269,22 @@ impl Transport {
             token: String,
             expires_at: String,
         }
-        let what = format!("request an installation token for installation {installation}");
+        let installation = scope.installation;
+        let what = format!(
+            "request an installation token for {} in installation {installation}",
+            scope.repo
+        );
         let call = Call::new(
             "installation_token",
             what.clone(),
             Method::POST,
             format!("/app/installations/{installation}/access_tokens"),
             Auth::App,
-        );
+        )
+        .json(serde_json::json!({
+            "repositories": [scope.repo],
+            "permissions": scope.access.permissions(),
+        }));
         // `send` with `Auth::App` never asks for an installation token, so this does not recurse.
         let answer: TokenAnswer = Box::pin(self.send(call)).await?.json(&what)?;
         let expires_at = time::OffsetDateTime::parse(
@@ -286,7 +298,7 @@ impl Transport {
         })?;
         let token = SecretString::from(answer.token);
         cache.insert(
-            installation,
+            scope.clone(),
             CachedToken {
                 token: token.clone(),
                 expires_at,
@@ -297,13 +309,13 @@ impl Transport {
 
     /// Drops the cached token if it is still `refused`: a caller that was refused the old token
     /// must not throw away the new one another caller fetched meanwhile.
-    async fn forget_token(&self, installation: InstallationId, refused: &SecretString) {
+    async fn forget_token(&self, scope: &TokenScope, refused: &SecretString) {
         let mut cache = self.tokens.tokens.lock().await;
         if cache
-            .get(&installation)
+            .get(scope)
             .is_some_and(|cached| cached.token.expose_secret() == refused.expose_secret())
         {
-            cache.remove(&installation);
+            cache.remove(scope);
         }
     }
 
@@ -314,27 +326,35 @@ impl Transport {
         let mut attempts = 0u32;
         let mut refreshed = false;
         let mut last_wait = Duration::ZERO;
+        let scope = match &call.auth {
+            Auth::Repo { installation, repo } => Some(TokenScope {
+                installation: *installation,
+                repo: repo.name().to_owned(),
+                access: Access::of(&call.method),
+            }),
+            Auth::App | Auth::None => None,
+        };
         loop {
             attempts += 1;
             self.count(call.op, attempts > 1, last_wait);
-            let credential = match call.auth {
-                Auth::App => Some(self.key.jwt()?),
-                Auth::Installation(id) => Some(self.installation_token(id).await?),
-                Auth::None => None,
+            let credential = match (&call.auth, &scope) {
+                (Auth::App, _) => Some(self.key.jwt()?),
+                (_, Some(scope)) => Some(self.installation_token(scope).await?),
+                _ => None,
             };
             let outcome = self.attempt(&call, credential.as_ref()).await;
             let (wait, error, ambiguous) = match outcome {
                 Attempt::Done(response) => return Ok(response),
                 Attempt::Fail(error) => return Err(error),
-                Attempt::RefreshToken(error) => match call.auth {
-                    Auth::Installation(id) if !refreshed => {
+                Attempt::RefreshToken(error) => match &scope {
+                    Some(scope) if !refreshed => {
                         tracing::info!(
                             operation = call.op,
                             "installation token refused; fetching a new one"
                         );
                         refreshed = true;
                         if let Some(refused) = &credential {
-                            self.forget_token(id, refused).await;
+                            self.forget_token(scope, refused).await;
                         }
                         last_wait = Duration::ZERO;
                         continue;
@@ -400,7 +420,13 @@ impl Transport {
             Landed::Run { list_uri, .. } => ("find_run", list_uri),
         };
         let what = format!("check whether \"{}\" took effect", call.what);
-        let check = Call::new(op, what.clone(), Method::GET, list_uri.clone(), call.auth);
+        let check = Call::new(
+            op,
+            what.clone(),
+            Method::GET,
+            list_uri.clone(),
+            call.auth.clone(),
+        );
         let listed: Value = self.send(check).await?.json(&what)?;
         let found = match landed {
             Landed::Comment { body, .. } => listed.as_array().and_then(|comments| {

@@ -79,9 +79,11 @@ async fn a_submit_creates_branch_commit_pr_and_dispatch_in_five_api_calls() {
             used.total(),
             w.sim.calls()
         );
-        // 1 installation token (cold cache) + read base head + create ref + createCommitOnBranch
+        // 2 installation tokens (cold cache: one read-only for the base head, one that writes,
+        // both for this repository only) + read base head + create ref + createCommitOnBranch
         // + open PR + dispatch.
-        assert_eq!(sim_calls, 5 + 1, "{:?}", w.sim.calls());
+        assert_eq!(sim_calls, 5 + 2, "{:?}", w.sim.calls());
+        assert_eq!(w.sim.tokens_issued(), 2);
         assert_eq!(used.total(), sim_calls);
         assert_eq!(w.sim.call_count("POST /graphql createCommitOnBranch"), 1);
 

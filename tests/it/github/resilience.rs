@@ -12,18 +12,26 @@ const COMMENTS: &str = "POST /repos/{owner}/{repo}/issues/{number}/comments";
 const TOKENS: &str = "POST /app/installations/{installation_id}/access_tokens";
 
 #[tokio::test]
-async fn the_installation_token_is_cached_across_calls_and_repositories() {
+async fn the_installation_token_is_cached_per_repository_and_access() {
     within(30, async {
         let w = World::start().await;
         let issue = w.sim.open_issue(super::REPO, "bob", "t", "b").unwrap();
         for _ in 0..3 {
             w.gh().comment(issue, "hello").await.unwrap();
         }
-        assert_eq!(w.sim.tokens_issued(), 1);
+        assert_eq!(w.sim.tokens_issued(), 1, "one write token for three writes");
         assert_eq!(w.app.stats().get("installation_token"), 1);
         // The token is usable by tools that talk to GitHub themselves, and is the cached one.
-        w.app.installation_token(w.installation).await.unwrap();
+        w.app
+            .installation_token(w.installation, &w.repo, tfpilot::github::Access::Write)
+            .await
+            .unwrap();
         assert_eq!(w.sim.tokens_issued(), 1);
+        // Reads carry a read-only token of their own (once), never the write token.
+        for _ in 0..2 {
+            w.gh().default_branch().await.unwrap();
+        }
+        assert_eq!(w.sim.tokens_issued(), 2);
         w.sim.wait_idle().await;
     })
     .await;

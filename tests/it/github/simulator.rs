@@ -143,7 +143,11 @@ async fn every_repository_call_needs_a_live_token_for_that_repository() {
         );
 
         // A token of the acme installation does not open globex's repository.
-        let token = w.app.installation_token(w.installation).await.unwrap();
+        let token = w
+            .app
+            .installation_token(w.installation, &w.repo, tfpilot::github::Access::Read)
+            .await
+            .unwrap();
         use secrecy::ExposeSecret;
         let ok = client
             .get(&url)
@@ -342,6 +346,62 @@ async fn webhooks_are_signed_and_shaped_like_githubs() {
             &["/workflow_run/status"],
         );
         assert!(w.sim.deliveries().iter().all(|d| d.status == Some(202)));
+    })
+    .await;
+}
+
+/// TfPilot asks for tokens that name one repository and the access of the call: a read token
+/// cannot write, and no token reaches a sibling repository of the same installation.
+#[tokio::test]
+async fn tokens_are_scoped_to_one_repository_and_to_the_access_of_the_call() {
+    within(30, async {
+        let w = World::start().await;
+        w.sim
+            .add_repo("acme/other", "main", tfpilot_sim::files([("a", "b")]));
+        let client = reqwest::Client::new();
+        let base = w.sim.base_url();
+        use secrecy::ExposeSecret;
+        let read = w
+            .app
+            .installation_token(w.installation, &w.repo, tfpilot::github::Access::Read)
+            .await
+            .unwrap();
+        let issue = w.sim.open_issue(REPO, "bob", "t", "b").unwrap();
+        let comment = |token: String| {
+            client
+                .post(format!("{base}/repos/{REPO}/issues/{issue}/comments"))
+                .bearer_auth(token)
+                .json(&serde_json::json!({ "body": "hello" }))
+                .send()
+        };
+        let refused = comment(read.expose_secret().to_owned()).await.unwrap();
+        assert_eq!(refused.status(), 403, "a read token cannot comment");
+        assert_eq!(
+            refused.json::<Value>().await.unwrap()["message"],
+            "Resource not accessible by integration"
+        );
+        let sibling = client
+            .get(format!("{base}/repos/acme/other"))
+            .bearer_auth(read.expose_secret())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(sibling.status(), 404, "the token names one repository");
+        let write = w
+            .app
+            .installation_token(w.installation, &w.repo, tfpilot::github::Access::Write)
+            .await
+            .unwrap();
+        assert_eq!(
+            comment(write.expose_secret().to_owned())
+                .await
+                .unwrap()
+                .status(),
+            201
+        );
+        // TfPilot's own calls pick the right token by themselves.
+        w.gh().comment(issue, "from the client").await.unwrap();
+        assert_eq!(w.gh().default_branch().await.unwrap(), "main");
     })
     .await;
 }
