@@ -15,4 +15,5 @@ mod serve;
 mod store;
 mod support;
 mod webhook;
+mod webhook_schema;
 mod worker;
