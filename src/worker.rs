@@ -63,7 +63,8 @@ impl EventHandler for LoggingHandler {
                 issue = e.issue.number,
                 on_pull_request = e.issue.is_pull_request(),
                 comment = e.comment.id,
-                author_bot = e.comment.user.is_bot(),
+                author = e.comment.author_login(),
+                author_bot = e.comment.user.as_ref().is_some_and(|u| u.is_bot()),
                 "issue comment"
             ),
             Event::Issues(e) => {
@@ -92,7 +93,7 @@ impl EventHandler for LoggingHandler {
                 sender,
                 installation,
                 action = ?e.action,
-                account = %e.installation.account.login,
+                account = e.installation.account.as_ref().and_then(|a| a.name()).unwrap_or("-"),
                 repositories = e.repositories.len(),
                 "installation"
             ),

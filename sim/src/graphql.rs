@@ -208,14 +208,14 @@ fn create_commit_on_branch(model: &mut Model, grant: &Grant, input: Value) -> Va
     json!({ "data": { F: { "commit": { "oid": sha, "url": url } } } })
 }
 
-const CLASSIFIERS: [&str; 7] = [
+/// GitHub's `ReportedContentClassifiers` (its GraphQL schema, `@octokit/graphql-schema`).
+const CLASSIFIERS: [&str; 6] = [
     "SPAM",
     "ABUSE",
     "OFF_TOPIC",
     "OUTDATED",
     "DUPLICATE",
     "RESOLVED",
-    "LOW_QUALITY",
 ];
 
 fn minimize_comment(model: &mut Model, grant: &Grant, input: Value) -> Value {

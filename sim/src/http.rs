@@ -257,6 +257,99 @@ fn full(owner: &str, repo: &str) -> String {
     format!("{owner}/{repo}")
 }
 
+/// GitHub's paging parameters of list endpoints.
+#[derive(Deserialize, Default)]
+struct PageQuery {
+    per_page: Option<usize>,
+    page: Option<usize>,
+}
+
+/// At most this many items a page, whatever `per_page` asks (GitHub's limit).
+const MAX_PER_PAGE: usize = 100;
+
+/// One page of `items` as GitHub pages a list: `per_page` items (30 unless asked, at most 100)
+/// from `page` (counted from 1), and the `Link` header naming the previous, next, last and
+/// first pages (`prev`/`first` only after the first page, `next`/`last` only before the last),
+/// each URL keeping the request's other query parameters (`query`).
+fn paginate<T>(
+    items: Vec<T>,
+    paging: &PageQuery,
+    url: &str,
+    query: &[(&str, String)],
+) -> (Vec<T>, Option<HeaderValue>) {
+    let per_page = paging.per_page.unwrap_or(30).clamp(1, MAX_PER_PAGE);
+    let page = paging.page.unwrap_or(1).max(1);
+    let last = items.len().div_ceil(per_page).max(1);
+    let link_to = |n: usize| {
+        let mut u = match reqwest::Url::parse(url) {
+            Ok(u) => u,
+            Err(_) => return String::new(),
+        };
+        {
+            let mut pairs = u.query_pairs_mut();
+            for (k, v) in query {
+                pairs.append_pair(k, v);
+            }
+            pairs.append_pair("per_page", &per_page.to_string());
+            pairs.append_pair("page", &n.to_string());
+        }
+        u.to_string()
+    };
+    let mut links = Vec::new();
+    if page > 1 {
+        links.push(format!("<{}>; rel=\"prev\"", link_to((page - 1).min(last))));
+    }
+    if page < last {
+        links.push(format!("<{}>; rel=\"next\"", link_to(page + 1)));
+        links.push(format!("<{}>; rel=\"last\"", link_to(last)));
+    }
+    if page > 1 {
+        links.push(format!("<{}>; rel=\"first\"", link_to(1)));
+    }
+    let header = (!links.is_empty())
+        .then(|| HeaderValue::from_str(&links.join(", ")).ok())
+        .flatten();
+    let list = items
+        .into_iter()
+        .skip((page - 1).saturating_mul(per_page))
+        .take(per_page)
+        .collect();
+    (list, header)
+}
+
+/// A list endpoint's answer: the page and its `Link` header.
+fn github_page(body: Value, link: Option<HeaderValue>) -> Response {
+    let mut resp = github_json(StatusCode::OK, body);
+    if let Some(link) = link {
+        resp.headers_mut().insert(header::LINK, link);
+    }
+    resp
+}
+
+/// A comment's `body` as GitHub requires it in a create or edit: present and a string (then
+/// [`check_comment_body`]), else 422 with GitHub's words.
+fn comment_body(body: &Bytes) -> Result<String, ApiError> {
+    let input: Value = parse_body(body)?;
+    match input.get("body") {
+        None => Err(ApiError::new(
+            422,
+            "Invalid request.\n\n\"body\" wasn't supplied.",
+        )),
+        Some(Value::String(text)) => {
+            check_comment_body(text)?;
+            Ok(text.clone())
+        }
+        Some(Value::Null) => Err(ApiError::new(
+            422,
+            "Invalid request.\n\nFor 'properties/body', nil is not a string.",
+        )),
+        Some(other) => Err(ApiError::new(
+            422,
+            format!("Invalid request.\n\nFor 'properties/body', {other} is not a string."),
+        )),
+    }
+}
+
 // ---- App auth -------------------------------------------------------------------------------
 
 async fn create_token(
@@ -511,7 +604,35 @@ struct PullsQuery {
     state: Option<String>,
     head: Option<String>,
     base: Option<String>,
+    per_page: Option<usize>,
+    page: Option<usize>,
 }
+
+impl PullsQuery {
+    fn paging(&self) -> PageQuery {
+        PageQuery {
+            per_page: self.per_page,
+            page: self.page,
+        }
+    }
+}
+
+/// Fields of a pull request GitHub's list answers leave out (its `pull-request-simple`): only
+/// `GET /pulls/{number}` says whether it is merged or mergeable.
+const NOT_IN_PULL_LISTS: [&str; 12] = [
+    "additions",
+    "changed_files",
+    "comments",
+    "commits",
+    "deletions",
+    "maintainer_can_modify",
+    "mergeable",
+    "mergeable_state",
+    "merged",
+    "merged_by",
+    "rebaseable",
+    "review_comments",
+];
 
 async fn list_pulls(
     State(shared): St,
@@ -527,7 +648,7 @@ async fn list_pulls(
         .head
         .as_deref()
         .map(|h| h.split_once(':').map(|(_, b)| b).unwrap_or(h));
-    let list: Vec<Value> = r
+    let all: Vec<&Pull> = r
         .pulls
         .values()
         .rev()
@@ -538,9 +659,25 @@ async fn list_pulls(
         })
         .filter(|p| head.is_none_or(|h| p.head == h))
         .filter(|p| q.base.as_deref().is_none_or(|b| p.base == b))
-        .map(|p| payloads::pull(&model, r, p.number))
         .collect();
-    github_json(StatusCode::OK, Value::Array(list))
+    let mut query = vec![("state", state.to_owned())];
+    query.extend(q.head.clone().map(|h| ("head", h)));
+    query.extend(q.base.clone().map(|b| ("base", b)));
+    let url = format!("{}/repos/{owner}/{repo}/pulls", model.base_url);
+    let (page, link) = paginate(all, &q.paging(), &url, &query);
+    let list: Vec<Value> = page
+        .into_iter()
+        .map(|p| {
+            let mut v = payloads::pull(&model, r, p.number);
+            if let Some(o) = v.as_object_mut() {
+                for k in NOT_IN_PULL_LISTS {
+                    o.remove(k);
+                }
+            }
+            v
+        })
+        .collect();
+    github_page(Value::Array(list), link)
 }
 
 #[derive(Deserialize)]
@@ -750,29 +887,19 @@ async fn merge_pull(
 
 // ---- Comments and reactions -----------------------------------------------------------------------
 
-#[derive(Deserialize)]
-struct CommentInput {
-    body: Option<String>,
-}
-
 async fn create_comment(
     State(shared): St,
     Path((owner, repo, number)): Path<(String, String, u64)>,
     body: Bytes,
 ) -> Response {
-    let input: CommentInput = match parse_body(&body) {
+    let text = match comment_body(&body) {
         Ok(v) => v,
         Err(e) => return api_error(e),
     };
     let mut model = shared.lock();
     let name = full(&owner, &repo);
     let author = model.bot_login();
-    match model.create_comment(
-        &name,
-        number,
-        &author,
-        input.body.as_deref().unwrap_or_default(),
-    ) {
+    match model.create_comment(&name, number, &author, &text) {
         Ok(id) => {
             let json = model
                 .comments
@@ -793,8 +920,16 @@ struct CommentsQuery {
     page: Option<usize>,
 }
 
-/// Ascending by id, `since` on `updated_at`, 30 a page by default (at most 100), the next page
-/// named in a `Link` header, as GitHub pages lists.
+impl CommentsQuery {
+    fn paging(&self) -> PageQuery {
+        PageQuery {
+            per_page: self.per_page,
+            page: self.page,
+        }
+    }
+}
+
+/// Ascending by id, `since` on `updated_at`, paged as GitHub pages lists ([`paginate`]).
 async fn list_comments(
     State(shared): St,
     Path((owner, repo, number)): Path<(String, String, u64)>,
@@ -828,29 +963,17 @@ async fn list_comments(
         .filter_map(|id| model.comments.get(id))
         .filter(|c| since.is_none_or(|t| c.updated_at >= t))
         .collect();
-    let per_page = q.per_page.unwrap_or(30).clamp(1, 100);
-    let page = q.page.unwrap_or(1).max(1);
-    let list: Vec<Value> = all
-        .iter()
-        .skip((page - 1) * per_page)
-        .take(per_page)
+    let query: Vec<(&str, String)> = q.since.clone().map(|s| ("since", s)).into_iter().collect();
+    let url = format!(
+        "{}/repos/{owner}/{repo}/issues/{number}/comments",
+        model.base_url
+    );
+    let (page, link) = paginate(all, &q.paging(), &url, &query);
+    let list: Vec<Value> = page
+        .into_iter()
         .map(|c| payloads::comment(&model, c))
         .collect();
-    let mut resp = github_json(StatusCode::OK, Value::Array(list));
-    if all.len() > page * per_page {
-        let mut next = format!(
-            "{}/repos/{owner}/{repo}/issues/{number}/comments?per_page={per_page}&page={}",
-            model.base_url,
-            page + 1
-        );
-        if let Some(s) = &q.since {
-            next.push_str(&format!("&since={s}"));
-        }
-        if let Ok(v) = HeaderValue::from_str(&format!("<{next}>; rel=\"next\"")) {
-            resp.headers_mut().insert(header::LINK, v);
-        }
-    }
-    resp
+    github_page(Value::Array(list), link)
 }
 
 async fn get_comment(
@@ -873,14 +996,10 @@ async fn edit_comment(
     Path((owner, repo, id)): Path<(String, String, u64)>,
     body: Bytes,
 ) -> Response {
-    let input: CommentInput = match parse_body(&body) {
+    let text = match comment_body(&body) {
         Ok(v) => v,
         Err(e) => return api_error(e),
     };
-    let text = input.body.unwrap_or_default();
-    if let Err(e) = check_comment_body(&text) {
-        return api_error(e);
-    }
     let mut model = shared.lock();
     let name = full(&owner, &repo);
     let Some(c) = model.comments.get_mut(&id).filter(|c| c.repo == name) else {
@@ -1025,8 +1144,19 @@ struct RunsQuery {
     branch: Option<String>,
     event: Option<String>,
     per_page: Option<usize>,
+    page: Option<usize>,
 }
 
+impl RunsQuery {
+    fn paging(&self) -> PageQuery {
+        PageQuery {
+            per_page: self.per_page,
+            page: self.page,
+        }
+    }
+}
+
+/// Newest first, paged ([`paginate`]); `total_count` counts every matching run, not the page.
 async fn list_runs(
     State(shared): St,
     Path((owner, repo, workflow)): Path<(String, String, String)>,
@@ -1034,7 +1164,7 @@ async fn list_runs(
 ) -> Response {
     let model = shared.lock();
     let name = full(&owner, &repo);
-    let runs: Vec<Value> = model
+    let all: Vec<&crate::model::Run> = model
         .runs
         .values()
         .rev()
@@ -1043,13 +1173,21 @@ async fn list_runs(
         })
         .filter(|r| q.branch.as_deref().is_none_or(|b| r.head_branch == b))
         .filter(|_| q.event.as_deref().is_none_or(|e| e == "workflow_dispatch"))
-        .take(q.per_page.unwrap_or(30).min(100))
+        .collect();
+    let total = all.len();
+    let mut query = Vec::new();
+    query.extend(q.branch.clone().map(|b| ("branch", b)));
+    query.extend(q.event.clone().map(|e| ("event", e)));
+    let url = format!(
+        "{}/repos/{owner}/{repo}/actions/workflows/{workflow}/runs",
+        model.base_url
+    );
+    let (page, link) = paginate(all, &q.paging(), &url, &query);
+    let runs: Vec<Value> = page
+        .into_iter()
         .map(|r| payloads::workflow_run(&model, r))
         .collect();
-    github_json(
-        StatusCode::OK,
-        json!({ "total_count": runs.len(), "workflow_runs": runs }),
-    )
+    github_page(json!({ "total_count": total, "workflow_runs": runs }), link)
 }
 
 async fn get_run(
@@ -1067,9 +1205,11 @@ async fn get_run(
     }
 }
 
+/// Paged ([`paginate`]); `total_count` counts every artifact of the run.
 async fn list_artifacts(
     State(shared): St,
     Path((owner, repo, run_id)): Path<(String, String, u64)>,
+    Query(paging): Query<PageQuery>,
 ) -> Response {
     let model = shared.lock();
     if model
@@ -1079,16 +1219,22 @@ async fn list_artifacts(
     {
         return api_error(ApiError::not_found());
     }
-    let list: Vec<Value> = model
+    let all: Vec<&crate::model::Artifact> = model
         .artifacts
         .values()
         .filter(|a| a.run_id == run_id)
+        .collect();
+    let total = all.len();
+    let url = format!(
+        "{}/repos/{owner}/{repo}/actions/runs/{run_id}/artifacts",
+        model.base_url
+    );
+    let (page, link) = paginate(all, &paging, &url, &[]);
+    let list: Vec<Value> = page
+        .into_iter()
         .map(|a| payloads::artifact(&model, a))
         .collect();
-    github_json(
-        StatusCode::OK,
-        json!({ "total_count": list.len(), "artifacts": list }),
-    )
+    github_page(json!({ "total_count": total, "artifacts": list }), link)
 }
 
 /// GitHub answers with a redirect to a short-lived, pre-signed blob URL.

@@ -34,7 +34,8 @@ impl Executor {
         event: &Event,
     ) -> anyhow::Result<()> {
         if let Event::IssueComment(e) = event
-            && (self.is_own(&e.comment.user) || e.action != IssueCommentAction::Created)
+            && (e.comment.user.as_ref().is_some_and(|u| self.is_own(u))
+                || e.action != IssueCommentAction::Created)
         {
             return Ok(());
         }

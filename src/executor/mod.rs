@@ -132,7 +132,9 @@ impl Executor {
     // ---- issue_comment ----------------------------------------------------------------------
 
     async fn on_comment(&self, e: &IssueCommentEvent) -> anyhow::Result<()> {
-        if e.action != IssueCommentAction::Created || self.is_own(&e.comment.user) {
+        if e.action != IssueCommentAction::Created
+            || e.comment.user.as_ref().is_some_and(|u| self.is_own(u))
+        {
             return Ok(());
         }
         let Some(scope) = self.scope(
@@ -148,7 +150,7 @@ impl Executor {
             thread: e.issue.number,
             on_pull_request: e.issue.is_pull_request(),
         };
-        let login = e.comment.user.login.clone();
+        let login = e.comment.author_login().to_owned();
         let parsed = command::parse_comment_with(&e.comment.body, &self.prefix, &self.registry);
         let existing = self.store.find_by_thread(&scope.repo, at.thread).await?;
         match parsed {
@@ -205,7 +207,7 @@ impl Executor {
         let facts = self.facts(scope);
         let request = existing.as_ref().map(|v| v.value());
         let permission = if lifecycle::command_reads(&command, request).permission {
-            scope.gh.permission(login).await?
+            permission_of(scope, login).await?
         } else {
             Permission::NotRead
         };
@@ -259,7 +261,7 @@ impl Executor {
         if self.resumed_comment(Some(&current), at).await? {
             return Ok(());
         }
-        let permission = scope.gh.permission(login).await?;
+        let permission = permission_of(scope, login).await?;
         if !permission.can_write() {
             // Discussion from people who cannot change the request is not addressed to TfPilot.
             tracing::info!(
@@ -329,8 +331,13 @@ impl Executor {
             head_sha: e.pull_request.head.sha.clone(),
             merge_sha: e.pull_request.merge_commit_sha.clone(),
         };
-        self.process_event(&scope, current, &input, &e.sender.login)
-            .await
+        self.process_event(
+            &scope,
+            current,
+            &input,
+            e.sender.as_ref().map_or(User::GHOST, |u| u.login.as_str()),
+        )
+        .await
     }
 
     /// Decides an event no person typed (a closed pull request, a run) with the default policy.
@@ -432,4 +439,13 @@ impl EventHandler for Executor {
             tracing::error!(error = %format!("{e:#}"), "cannot tell the thread that the delivery was given up");
         }
     }
+}
+
+/// The author's role on the repository. The unknown author of a comment GitHub sends with
+/// `user: null` ([`User::GHOST`]) has no access and is not looked up.
+async fn permission_of(scope: &Scope, login: &str) -> anyhow::Result<Permission> {
+    if User::is_ghost(login) {
+        return Ok(Permission::None);
+    }
+    Ok(scope.gh.permission(login).await?)
 }

@@ -275,26 +275,38 @@ impl RepoClient {
             expired: bool,
         }
         let what = format!("list the artifacts of run {run_id} in {}", self.repo);
-        let resp = self
-            .transport
-            .send(self.actions_call(
+        let mut out = Vec::new();
+        // GitHub names the next page in the `Link` header; a run has a few artifacts, so ten
+        // pages of 100 bound a server that never stops naming one.
+        let mut next = Some(self.actions_uri(&format!("/runs/{run_id}/artifacts?per_page=100")));
+        let mut pages = 0;
+        while let Some(uri) = next.take() {
+            if pages == 10 {
+                break;
+            }
+            pages += 1;
+            let call = Call::new(
                 "list_artifacts",
                 what.clone(),
                 Method::GET,
-                &format!("/runs/{run_id}/artifacts?per_page=100"),
-            ))
-            .await?;
-        Ok(resp
-            .json::<List>(&what)?
-            .artifacts
-            .into_iter()
-            .map(|a| Artifact {
-                id: a.id,
-                name: a.name,
-                size_in_bytes: a.size_in_bytes,
-                expired: a.expired,
-            })
-            .collect())
+                uri,
+                Auth::Installation(self.installation),
+            );
+            let resp = self.transport.send(call).await?;
+            out.extend(
+                resp.json::<List>(&what)?
+                    .artifacts
+                    .into_iter()
+                    .map(|a| Artifact {
+                        id: a.id,
+                        name: a.name,
+                        size_in_bytes: a.size_in_bytes,
+                        expired: a.expired,
+                    }),
+            );
+            next = self.transport.next_page(&resp);
+        }
+        Ok(out)
     }
 
     /// Downloads an artifact's zip (GitHub redirects to a pre-signed URL, which is fetched

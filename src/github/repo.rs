@@ -717,25 +717,26 @@ impl RepoClient {
         const PER_PAGE: usize = 100;
         let what = format!("list the comments on {}#{issue}", self.repo);
         let mut out = Vec::new();
-        for page in 1..=(MAX_LISTED_COMMENTS / PER_PAGE) {
-            let uri = self.api(&format!(
-                "/issues/{issue}/comments?per_page={PER_PAGE}&page={page}"
-            ));
+        // GitHub names the next page in the `Link` header; follow it, at most ten pages.
+        let mut next = Some(self.api(&format!("/issues/{issue}/comments?per_page={PER_PAGE}")));
+        let mut pages = 0;
+        while let Some(uri) = next.take() {
+            if pages == MAX_LISTED_COMMENTS / PER_PAGE {
+                break;
+            }
+            pages += 1;
             let resp = self
                 .transport
                 .send(self.call("list_comments", what.clone(), Method::GET, uri))
                 .await?;
             let batch: Vec<CommentJson> = resp.json(&what)?;
-            let last = batch.len() < PER_PAGE;
             out.extend(batch.into_iter().map(|c| ListedComment {
                 id: c.id,
                 node_id: c.node_id,
                 author: c.user.map(|u| u.login).unwrap_or_default(),
                 body: c.body.unwrap_or_default(),
             }));
-            if last {
-                break;
-            }
+            next = self.transport.next_page(&resp);
         }
         Ok(out)
     }

@@ -182,6 +182,8 @@ impl Response {
 
 pub(crate) struct Transport {
     crab: Octocrab,
+    /// The REST base URL, without a trailing slash: the only place a `Link` is followed to.
+    base_url: String,
     graphql_url: String,
     key: AppKey,
     tokens: TokenCache,
@@ -229,6 +231,7 @@ impl Transport {
             .map_err(|e| GitHubError::InvalidBaseUrl(format!("{base_url} ({e})")))?;
         Ok(Self {
             crab,
+            base_url: trimmed.to_owned(),
             graphql_url,
             key,
             tokens: TokenCache::default(),
@@ -239,6 +242,13 @@ impl Transport {
 
     pub fn graphql_url(&self) -> &str {
         &self.graphql_url
+    }
+
+    /// The next page of a list answer, from its `Link` header (`rel="next"`), as a URI relative
+    /// to the base URL like every call's; `None` on the last page, or when the link leads
+    /// anywhere but this GitHub (the installation token goes nowhere else).
+    pub fn next_page(&self, response: &Response) -> Option<String> {
+        next_link(&response.headers, &self.base_url)
     }
 
     pub fn stats(&self) -> CallStats {
@@ -599,6 +609,21 @@ pub(crate) fn github_message(body: &[u8]) -> String {
     }
 }
 
+/// The `rel="next"` target of a `Link` header (RFC 8288, as GitHub sends it:
+/// `<url>; rel="next", <url>; rel="last"`), relative to `base_url`, when it lies under it.
+pub(crate) fn next_link(headers: &HeaderMap, base_url: &str) -> Option<String> {
+    let link = headers.get(header::LINK)?.to_str().ok()?;
+    let next = link.split(',').find_map(|entry| {
+        let (target, params) = entry.split_once(';')?;
+        let is_next = params
+            .split(';')
+            .any(|p| matches!(p.trim(), "rel=\"next\"" | "rel=next"));
+        is_next.then(|| target.trim().trim_start_matches('<').trim_end_matches('>'))
+    })?;
+    let rest = next.strip_prefix(base_url)?;
+    rest.starts_with('/').then(|| rest.to_owned())
+}
+
 fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
     headers.get(name)?.to_str().ok()?.trim().parse().ok()
 }
@@ -701,6 +726,42 @@ mod tests {
             h.insert(*k, HeaderValue::from_str(v).unwrap());
         }
         h
+    }
+
+    #[test]
+    fn the_next_page_is_the_link_headers_next_under_the_base_url_only() {
+        let base = "https://api.github.com";
+        let link = headers(&[(
+            "link",
+            "<https://api.github.com/repositories/1/issues/7/comments?per_page=100&page=3>; rel=\"prev\", \
+             <https://api.github.com/repositories/1/issues/7/comments?per_page=100&page=5>; rel=\"next\", \
+             <https://api.github.com/repositories/1/issues/7/comments?per_page=100&page=9>; rel=\"last\"",
+        )]);
+        assert_eq!(
+            next_link(&link, base).as_deref(),
+            Some("/repositories/1/issues/7/comments?per_page=100&page=5")
+        );
+        let last_page = headers(&[(
+            "link",
+            "<https://api.github.com/x?page=1>; rel=\"first\", <https://api.github.com/x?page=8>; rel=\"prev\"",
+        )]);
+        assert_eq!(next_link(&last_page, base), None);
+        assert_eq!(next_link(&HeaderMap::new(), base), None);
+        let elsewhere = headers(&[("link", "<https://evil.example/x?page=2>; rel=\"next\"")]);
+        assert_eq!(next_link(&elsewhere, base), None);
+        let sibling = headers(&[(
+            "link",
+            "<https://api.github.com.evil.example/x>; rel=\"next\"",
+        )]);
+        assert_eq!(next_link(&sibling, base), None);
+        let ghes = headers(&[(
+            "link",
+            "<https://ghe.example/api/v3/repos/a/b/issues/1/comments?page=2>; rel=\"next\"",
+        )]);
+        assert_eq!(
+            next_link(&ghes, "https://ghe.example/api/v3").as_deref(),
+            Some("/repos/a/b/issues/1/comments?page=2")
+        );
     }
 
     #[test]

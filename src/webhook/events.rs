@@ -1,8 +1,11 @@
 //! Typed webhook events: small serde structs holding only the fields TfPilot uses.
 //!
 //! They tolerate extra fields, and every `action` enum has an `Other` catch-all, so a new action
-//! GitHub adds never makes a delivery fail to parse. Fields that real payloads sometimes leave
-//! out or null (checked against `@octokit/webhooks-examples`) are `Option`s.
+//! GitHub adds never makes a delivery fail to parse. Fields that GitHub's webhook description
+//! (`@octokit/openapi-webhooks`) lets it leave out or null are `Option`s: the author of a comment,
+//! an issue or a pull request (`user: null`, a deleted account) and the installation's `account`
+//! (null, or an enterprise, which has no `login`). The test `every_real_payload_shape_…` walks
+//! that description and checks it.
 
 use serde::{Deserialize, Deserializer};
 
@@ -110,7 +113,7 @@ impl Event {
         match self {
             Event::IssueComment(e) => Some(&e.sender),
             Event::Issues(e) => Some(&e.sender),
-            Event::PullRequest(e) => Some(&e.sender),
+            Event::PullRequest(e) => e.sender.as_ref(),
             Event::WorkflowRun(e) => Some(&e.sender),
             Event::Installation(e) => Some(&e.sender),
             Event::InstallationRepositories(e) => Some(&e.sender),
@@ -142,14 +145,25 @@ pub struct InstallationRef {
 /// A user, bot or organization.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct User {
+    /// [`User::GHOST`] when GitHub leaves it out: an unknown user.
+    #[serde(default = "ghost_login", deserialize_with = "null_as_ghost")]
     pub login: String,
     #[serde(rename = "type", default)]
     pub kind: UserKind,
 }
 
 impl User {
+    /// GitHub's placeholder login for an account that no longer exists (`@ghost`): what TfPilot
+    /// calls the author of a comment GitHub sends with `user: null`. It has no access anywhere.
+    pub const GHOST: &'static str = "ghost";
+
     pub fn is_bot(&self) -> bool {
         self.kind == UserKind::Bot
+    }
+
+    /// Whether `login` is the placeholder for an unknown author ([`User::GHOST`]).
+    pub fn is_ghost(login: &str) -> bool {
+        login.eq_ignore_ascii_case(Self::GHOST)
     }
 }
 
@@ -190,7 +204,9 @@ pub struct Issue {
     pub body: Option<String>,
     #[serde(default)]
     pub state: Option<String>,
-    pub user: User,
+    /// The author; `None` when GitHub sends `null` (a deleted account).
+    #[serde(default)]
+    pub user: Option<User>,
     #[serde(default)]
     pub html_url: Option<String>,
     /// Present when the issue is a pull request.
@@ -241,11 +257,21 @@ pub struct Comment {
     pub id: u64,
     #[serde(default, deserialize_with = "null_as_default")]
     pub body: String,
-    pub user: User,
+    /// The author; `None` when GitHub sends `null` (a deleted account): an unknown user, who
+    /// has no access to anything.
+    #[serde(default)]
+    pub user: Option<User>,
     #[serde(default)]
     pub author_association: AuthorAssociation,
     #[serde(default)]
     pub html_url: Option<String>,
+}
+
+impl Comment {
+    /// The author's login, [`User::GHOST`] when GitHub does not say who wrote it.
+    pub fn author_login(&self) -> &str {
+        self.user.as_ref().map_or(User::GHOST, |u| u.login.as_str())
+    }
 }
 
 // ---- issues -------------------------------------------------------------------------------------
@@ -283,7 +309,9 @@ pub struct PullRequestEvent {
     pub repository: Repository,
     #[serde(default)]
     pub installation: Option<InstallationRef>,
-    pub sender: User,
+    /// Absent from some actions GitHub performs itself (the merge queue's `enqueued`, …).
+    #[serde(default)]
+    pub sender: Option<User>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -320,7 +348,9 @@ pub struct PullRequest {
     pub draft: bool,
     pub head: GitRef,
     pub base: GitRef,
-    pub user: User,
+    /// The author; `None` when GitHub sends `null` (a deleted account).
+    #[serde(default)]
+    pub user: Option<User>,
 }
 
 /// A PR's `head` or `base`.
@@ -435,14 +465,36 @@ pub enum InstallationAction {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Installation {
     pub id: InstallationId,
-    pub account: User,
+    /// Where the App is installed: a user or organization, an enterprise, or `null`.
+    #[serde(default)]
+    pub account: Option<Account>,
 }
 
-/// The short repository objects of installation payloads.
+/// An installation's account: a user or organization (`login`) or an enterprise (`slug`, no
+/// `login`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Account {
+    #[serde(default)]
+    pub login: Option<String>,
+    #[serde(default)]
+    pub slug: Option<String>,
+}
+
+impl Account {
+    /// The account's name: the login, else the enterprise's slug.
+    pub fn name(&self) -> Option<&str> {
+        self.login.as_deref().or(self.slug.as_deref())
+    }
+}
+
+/// The short repository objects of installation payloads (GitHub's description lets each
+/// field be left out).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct RepositoryRef {
-    pub id: u64,
-    pub full_name: RepoName,
+    #[serde(default)]
+    pub id: Option<u64>,
+    #[serde(default)]
+    pub full_name: Option<RepoName>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -482,6 +534,15 @@ pub struct PingEvent {
     pub sender: Option<User>,
 }
 
+fn ghost_login() -> String {
+    User::GHOST.to_owned()
+}
+
+/// A `null` login reads as [`User::GHOST`].
+fn null_as_ghost<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.unwrap_or_else(ghost_login))
+}
+
 /// `null` reads as the type's default (GitHub sends `null` for some strings and lists).
 fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
 where
@@ -516,7 +577,7 @@ mod tests {
             panic!("not an issue comment");
         };
         assert_eq!(e.action, IssueCommentAction::Other);
-        assert!(e.comment.user.is_bot());
+        assert!(e.comment.user.as_ref().is_some_and(User::is_bot));
         assert_eq!(e.comment.author_association, AuthorAssociation::None);
         assert!(!e.issue.is_pull_request());
     }

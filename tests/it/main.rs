@@ -16,4 +16,5 @@ mod serve;
 mod store;
 mod support;
 mod webhook;
+mod webhook_schema;
 mod worker;

@@ -140,13 +140,16 @@ async fn our_fixtures_are_accepted_with_the_fields_the_executor_needs() {
     assert!(e.issue.is_pull_request());
     assert_eq!(e.comment.body, "/tfpilot plan");
     assert_eq!(e.comment.author_association, AuthorAssociation::Owner);
-    assert_eq!(e.comment.user.kind, UserKind::User);
+    assert_eq!(
+        e.comment.user.as_ref().map(|u| u.kind),
+        Some(UserKind::User)
+    );
 
     let bot = support::webhook_fixture("issue_comment.bot.installation.json");
     let Event::IssueComment(e) = Event::parse("issue_comment", &bot).unwrap() else {
         panic!("not an issue comment");
     };
-    assert!(e.comment.user.is_bot() && e.sender.is_bot());
+    assert!(e.comment.user.as_ref().is_some_and(|u| u.is_bot()) && e.sender.is_bot());
     assert!(!e.issue.is_pull_request());
 
     let merged = support::webhook_fixture("pull_request.closed.merged.installation.json");

@@ -6,6 +6,7 @@
 
 mod flow;
 mod guardrails;
+mod payloads;
 mod reprocessing;
 
 use std::future::Future;
