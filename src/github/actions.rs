@@ -290,7 +290,10 @@ impl RepoClient {
                 what.clone(),
                 Method::GET,
                 uri,
-                Auth::Installation(self.installation),
+                Auth::Repo {
+                    installation: self.installation,
+                    repo: self.repo.clone(),
+                },
             );
             let resp = self.transport.send(call).await?;
             out.extend(

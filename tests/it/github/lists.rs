@@ -21,9 +21,14 @@ async fn raw(
     path: &str,
     body: Option<Value>,
 ) -> reqwest::Response {
+    let access = if method == reqwest::Method::GET {
+        tfpilot::github::Access::Read
+    } else {
+        tfpilot::github::Access::Write
+    };
     let token = w
         .app
-        .installation_token(w.installation)
+        .installation_token(w.installation, &w.repo, access)
         .await
         .expect("token");
     let mut request = reqwest::Client::new()
