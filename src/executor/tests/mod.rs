@@ -315,6 +315,7 @@ async fn a_retry_after_a_crash_finds_its_own_commit_and_does_not_commit_twice() 
         let expected = blocks::upsert_block(BASE_TEXT, &id, &block).unwrap();
         let mut w = h.fake.world();
         let oid = w.add_commit(Some(&base), &message, &[FileChange::put(&file, expected)]);
+        w.commits.get_mut(&oid).unwrap().by_app = true;
         w.branches.insert(branch.clone(), oid.clone());
         oid
     };
@@ -343,6 +344,64 @@ async fn a_retry_after_a_crash_finds_its_own_commit_and_does_not_commit_twice() 
             made: true
         }
     );
+}
+
+/// After a crash, a branch head that only looks like TfPilot's commit (same parent, headline,
+/// file and content, but pushed by a person, or made by the App with another file changed too)
+/// is not taken for it: the commit is refused and the thread told.
+#[tokio::test]
+async fn a_look_alike_commit_after_a_crash_is_refused_and_reported() {
+    for (what, extra, by_app) in [
+        ("a person's push", None, false),
+        (
+            "an App commit changing another file",
+            Some(".github/workflows/plan.yml"),
+            true,
+        ),
+    ] {
+        let h = Harness::new();
+        let (r, key) = h.submitted().await;
+        let (commit_key, branch, file, block, message) = commit_of(&r);
+        let base = h.base(&file);
+        let id = r.id;
+        let look_alike = {
+            let expected = blocks::upsert_block(BASE_TEXT, &id, &block).unwrap();
+            let mut changes = vec![FileChange::put(&file, expected)];
+            changes.extend(extra.map(|path| FileChange::put(path, "on: push\n")));
+            let mut w = h.fake.world();
+            let oid = w.add_commit(Some(&base), &message, &changes);
+            w.commits.get_mut(&oid).unwrap().by_app = by_app;
+            w.branches.insert(branch.clone(), oid.clone());
+            oid
+        };
+        h.store.create(r).await.unwrap();
+
+        h.run(id, &key, true).await;
+
+        {
+            let w = h.fake.world();
+            assert!(w.committed.is_empty(), "{what}: {:?}", w.committed);
+            assert_eq!(w.branches[&branch], look_alike, "{what}");
+            assert!(
+                w.prs.is_empty(),
+                "{what}: a pull request for someone else's commit"
+            );
+            let answers = w.thread(ISSUE);
+            assert_eq!(answers.len(), 1, "{what}: {answers:?}");
+            assert!(
+                answers[0].body.contains("has commits TfPilot did not make"),
+                "{what}: {}",
+                answers[0].body
+            );
+        }
+        let stored = h.stored(id).await;
+        assert!(stored.branch_heads.is_empty(), "{what}");
+        assert!(
+            stored.effects[&commit_key].result.is_failure(),
+            "{what}: {:?}",
+            stored.effects[&commit_key]
+        );
+    }
 }
 
 // ---- resumed effects ----------------------------------------------------------------------
