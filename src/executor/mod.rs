@@ -55,6 +55,16 @@ use facts::Scope;
 
 pub use outbox::OUTBOX_LEASE;
 
+/// Whether a comment was decided before.
+enum Replay {
+    /// Never decided.
+    New,
+    /// Decided before; resumed or answered again as it was.
+    Done,
+    /// Decided to open this request, which was never created: open it under this id.
+    Reopen(RequestId),
+}
+
 /// The executor. Cheap to clone.
 #[derive(Clone)]
 pub struct Executor {
@@ -160,8 +170,7 @@ impl Executor {
                 self.react(&scope, at).await;
                 let key = lifecycle::reply_key(at);
                 let body = comments::conversation::parse_error(&err, &self.prefix, &key);
-                self.post_once(&scope, at.thread, &key, &body).await?;
-                Ok(())
+                self.answer_once(&scope, at, &key, &body).await
             }
             Some(Ok(command)) => self.on_command(&scope, at, &login, command, existing).await,
         }
@@ -190,6 +199,47 @@ impl Executor {
         }
     }
 
+    /// A comment recorded as decided before (see [`RequestStore::record_comment`](crate::store::RequestStore::record_comment)): the same
+    /// signed comment under a new delivery id is never decided again.
+    async fn replayed_comment(&self, scope: &Scope, at: CommentAt) -> anyhow::Result<Replay> {
+        let Some(record) = self
+            .store
+            .comment_record(&scope.repo, at.comment_id)
+            .await?
+        else {
+            return Ok(Replay::New);
+        };
+        if let Some(body) = &record.answer {
+            // Answered without a request: the answer again, only if it is missing.
+            self.post_once(scope, at.thread, &lifecycle::reply_key(at), body)
+                .await?;
+            return Ok(Replay::Done);
+        }
+        let Some(id) = record.opened else {
+            return Ok(Replay::New);
+        };
+        if self.store.get(id).await?.is_some() {
+            self.run_outbox(
+                id,
+                &[EffectKey::input_comment(at.comment_id)],
+                OffsetDateTime::now_utc(),
+            )
+            .await?;
+            return Ok(Replay::Done);
+        }
+        if self.store.get_archived(id).await?.is_some() {
+            tracing::warn!(
+                comment = at.comment_id,
+                request = %id,
+                "a comment replayed after the request it opened was archived; not decided again"
+            );
+            return Ok(Replay::Done);
+        }
+        // Recorded, and the request never created (a crash between the two): open it now,
+        // under the id recorded.
+        Ok(Replay::Reopen(id))
+    }
+
     async fn on_command(
         &self,
         scope: &Scope,
@@ -201,14 +251,44 @@ impl Executor {
         if self.resumed_comment(existing.as_ref(), at).await? {
             return Ok(());
         }
+        let mut facts = self.facts(scope);
+        match self.replayed_comment(scope, at).await? {
+            Replay::Done => return Ok(()),
+            Replay::Reopen(id) => facts.new_request_id = id,
+            Replay::New => {}
+        }
         self.react(scope, at).await;
-        let facts = self.facts(scope);
         let request = existing.as_ref().map(|v| v.value());
         let permission = if lifecycle::command_reads(&command, request).permission {
             scope.gh.permission(login).await?
         } else {
             Permission::NotRead
         };
+        let actor = Actor {
+            login: login.to_owned(),
+            permission,
+        };
+        if command.is_mutating() && !permission.can_write() {
+            // Refused before anything that costs (`.tfpilot.yml`, the pull request, the
+            // assistant): the lifecycle refuses a mutating command from someone who cannot write
+            // before it reads any fact (`lifecycle::tests::matrix` checks that).
+            let input = Input::Command {
+                at,
+                command,
+                extraction: None,
+            };
+            self.process(
+                scope,
+                existing,
+                &input,
+                &actor,
+                &self.policy,
+                &facts,
+                Some(at),
+            )
+            .await?;
+            return Ok(());
+        }
         let (policy, facts) = match self.command_facts(scope, &command, request, facts).await? {
             Ok(gathered) => gathered,
             Err(denial) => return self.answer_denial(scope, at, &denial).await,
@@ -224,10 +304,6 @@ impl Executor {
             at,
             command,
             extraction: extraction.clone(),
-        };
-        let actor = Actor {
-            login: login.to_owned(),
-            permission,
         };
         let outcome = self
             .process(scope, existing, &input, &actor, &policy, &facts, Some(at))

@@ -16,7 +16,7 @@ use crate::ids::RequestId;
 use crate::lifecycle::{
     self, Actor, Body, CommentAt, Decision, Denial, Effect, Facts, Input, PendingEffect, Policy,
 };
-use crate::store::{RequestStoreExt, StoreError, UpdateError, Versioned};
+use crate::store::{CommentRecord, RequestStoreExt, StoreError, UpdateError, Versioned};
 
 /// How long effects decided by another delivery are left to it before this one resumes them
 /// (the other delivery crashed and was given up).
@@ -122,6 +122,26 @@ impl Executor {
             self.post_stateless(scope, &effects).await?;
             return Ok(None);
         };
+        if let Input::Command { at, .. } = input {
+            // The comment is recorded as having opened this request before it is created: a
+            // replay of it (a new delivery id) after the request is archived opens nothing.
+            let record = CommentRecord {
+                opened: Some(request.id),
+                answer: None,
+                at: facts.now,
+            };
+            if let Some(first) = self
+                .store
+                .record_comment(&scope.repo, at.comment_id, &record)
+                .await?
+                && first.opened != Some(request.id)
+            {
+                anyhow::bail!(
+                    "comment {} was decided meanwhile by another delivery; looking again",
+                    at.comment_id
+                );
+            }
+        }
         request.outbox = effects;
         request
             .effects

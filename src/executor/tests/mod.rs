@@ -596,3 +596,153 @@ async fn a_given_up_comment_of_tfpilots_own_is_not_answered() {
     assert_eq!(w.calls("comments"), 0);
     assert!(w.comments.is_empty());
 }
+
+// ---- permission first, bounded answers ------------------------------------------------------
+
+/// Counts what it is asked to read (an LLM costs money per call), answering as the rules do.
+struct CountingExtractor(Arc<std::sync::atomic::AtomicUsize>);
+
+#[async_trait::async_trait]
+impl crate::assist::Extractor for CountingExtractor {
+    async fn extract(&self, req: &crate::assist::ExtractRequest<'_>) -> crate::assist::Extraction {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        RulesExtractor.extract(req).await
+    }
+
+    fn kind(&self) -> crate::assist::ExtractorKind {
+        crate::assist::ExtractorKind::Rules
+    }
+}
+
+/// The fixture's comment, with `body` and comment id `id`.
+fn comment_event(id: u64, body: &str) -> Event {
+    let mut v: serde_json::Value = serde_json::from_str(COMMENT_EVENT).unwrap();
+    v["comment"]["body"] = body.into();
+    v["comment"]["id"] = id.into();
+    Event::parse("issue_comment", &serde_json::to_vec(&v).unwrap()).unwrap()
+}
+
+/// A reader's `new` costs nothing but the permission check and the answer: the assistant is not
+/// asked, `.tfpilot.yml` is not read, and the thread is not paged through for an earlier answer
+/// (a comment seen for the first time has none). Delivered again, the answer is found, not
+/// repeated. A writer's `new` does ask the assistant.
+#[tokio::test]
+async fn a_readers_new_is_refused_before_the_assistant_or_github_is_asked() {
+    let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut h = Harness::new();
+    h.executor = Executor::with_forge(
+        h.store.clone(),
+        Arc::new(h.fake.clone()),
+        Arc::new(CountingExtractor(asked.clone())),
+        policy(),
+    );
+    h.fake.world().permission = Some(Permission::Read);
+    let text = "/tfpilot new s3-bucket env=dev a bucket for the invoices, please";
+    let event = comment_event(5001, text);
+    let Event::IssueComment(e) = &event else {
+        unreachable!()
+    };
+    let thread = e.issue.number;
+    let d = delivery(COMMENT_EVENT);
+
+    h.executor.handle(&d, &event).await.unwrap();
+
+    let count = || asked.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(
+        count(),
+        0,
+        "the assistant was asked about a reader's request"
+    );
+    {
+        let w = h.fake.world();
+        assert_eq!(w.calls("permission"), 1);
+        assert_eq!(w.calls("get_file"), 0, "settings read for a denial");
+        assert_eq!(w.calls("default_branch"), 0);
+        assert_eq!(
+            w.calls("comments"),
+            0,
+            "a fresh answer pages through nothing"
+        );
+        let answers = w.thread(thread);
+        assert_eq!(answers.len(), 1, "{answers:?}");
+        assert!(
+            answers[0]
+                .body
+                .contains("opening a request needs write access"),
+            "{}",
+            answers[0].body
+        );
+        assert!(
+            answers[0].body.contains("Ask a maintainer"),
+            "{}",
+            answers[0].body
+        );
+    }
+
+    // The same comment again (a redelivery): its answer is looked for and found.
+    h.executor.handle(&d, &event).await.unwrap();
+    {
+        let w = h.fake.world();
+        assert_eq!(w.thread(thread).len(), 1);
+        assert_eq!(w.calls("comment"), 1);
+        assert_eq!(count(), 0);
+    }
+
+    // A writer's `new` is read by the assistant.
+    h.fake.world().permission = Some(Permission::Write);
+    h.executor
+        .handle(&d, &comment_event(5002, text))
+        .await
+        .unwrap();
+    assert_eq!(count(), 1);
+    assert!(
+        h.store
+            .find_by_thread(&e.repository.full_name, thread)
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+/// `status all` lists the requests of the repository it is asked in, archived ones too, never
+/// another repository's.
+#[tokio::test]
+async fn status_all_lists_only_this_repositorys_requests() {
+    let h = Harness::new();
+    let (r, _) = h.submitted().await;
+    let event = comment_event(5003, "/tfpilot status all");
+    let Event::IssueComment(e) = &event else {
+        unreachable!()
+    };
+    let here = e.repository.full_name.clone();
+    let mut ours = r.clone();
+    ours.repo = here.clone();
+    ours.issue_number = e.issue.number + 1;
+    ours.outbox.clear();
+    let mut archived = ours.clone();
+    archived.id = RequestId::new_random();
+    archived.issue_number += 1;
+    let mut elsewhere = r.clone();
+    elsewhere.id = RequestId::new_random();
+    elsewhere.outbox.clear();
+    for request in [ours.clone(), archived.clone(), elsewhere.clone()] {
+        h.store.create(request).await.unwrap();
+    }
+    let stored = h.store.get(archived.id).await.unwrap().unwrap();
+    h.store.archive(&stored).await.unwrap();
+
+    h.executor
+        .handle(&delivery(COMMENT_EVENT), &event)
+        .await
+        .unwrap();
+
+    let w = h.fake.world();
+    let answers = w.thread(e.issue.number);
+    assert_eq!(answers.len(), 1, "{answers:?}");
+    let body = &answers[0].body;
+    let short = |id: RequestId| comments::lifecycle::short(id);
+    assert!(body.contains(&short(ours.id)), "{body}");
+    assert!(body.contains(&short(archived.id)), "{body}");
+    assert!(!body.contains(&short(elsewhere.id)), "{body}");
+    assert!(!body.contains(&repo().to_string()), "{body}");
+}
