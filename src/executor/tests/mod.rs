@@ -746,3 +746,44 @@ async fn status_all_lists_only_this_repositorys_requests() {
     assert!(!body.contains(&short(elsewhere.id)), "{body}");
     assert!(!body.contains(&repo().to_string()), "{body}");
 }
+
+/// A `new` recorded as opening a request that was never created (a crash between the record
+/// and the create) opens it, under the recorded id, when it is delivered again; once opened, a
+/// further delivery opens nothing more.
+#[tokio::test]
+async fn a_new_recorded_before_a_crash_opens_its_request_under_the_recorded_id() {
+    let h = Harness::new();
+    let event = comment_event(5004, "/tfpilot new s3-bucket env=dev name=invoices");
+    let Event::IssueComment(e) = &event else {
+        unreachable!()
+    };
+    let id = RequestId::new_random();
+    let record = crate::store::CommentRecord {
+        opened: Some(id),
+        answer: None,
+        at: h.t0,
+    };
+    assert_eq!(
+        h.store
+            .record_comment(&e.repository.full_name, 5004, &record)
+            .await
+            .unwrap(),
+        None
+    );
+
+    for _ in 0..2 {
+        h.executor
+            .handle(&delivery(COMMENT_EVENT), &event)
+            .await
+            .unwrap();
+    }
+
+    let r = h
+        .store
+        .find_by_thread(&e.repository.full_name, e.issue.number)
+        .await
+        .unwrap()
+        .expect("the request is opened");
+    assert_eq!(r.id, id);
+    assert_eq!(h.fake.world().thread(e.issue.number).len(), 1);
+}
