@@ -40,7 +40,7 @@ impl Executor {
         body: &str,
     ) -> anyhow::Result<()> {
         let record = CommentRecord {
-            opened: None,
+            request: None,
             answer: Some(body.to_owned()),
             at: OffsetDateTime::now_utc(),
         };

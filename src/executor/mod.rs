@@ -42,7 +42,7 @@ use crate::ids::RequestId;
 use crate::inbox::Delivery;
 use crate::lifecycle::{self, Actor, CommentAt, Conclusion, Input, Policy, RunPhase, RunUpdate};
 use crate::registry::Registry;
-use crate::store::{RequestStore, Versioned};
+use crate::store::{CommentRecord, RequestStore, Versioned};
 use crate::terraform::plan::Masker;
 use crate::webhook::Event;
 use crate::webhook::events::{
@@ -61,7 +61,8 @@ enum Replay {
     New,
     /// Decided before; resumed or answered again as it was.
     Done,
-    /// Decided to open this request, which was never created: open it under this id.
+    /// Decided (by a `new`) to open this request, which was never created: open it under this
+    /// id.
     Reopen(RequestId),
 }
 
@@ -191,6 +192,14 @@ impl Executor {
         let input_key = EffectKey::input_comment(at.comment_id);
         match existing {
             Some(r) if r.effects.contains_key(&input_key) => {
+                let record = CommentRecord {
+                    request: Some(r.id),
+                    answer: None,
+                    at: OffsetDateTime::now_utc(),
+                };
+                self.store
+                    .record_comment(&r.repo, at.comment_id, &record)
+                    .await?;
                 self.run_outbox(r.id, &[input_key], OffsetDateTime::now_utc())
                     .await?;
                 Ok(true)
@@ -199,9 +208,16 @@ impl Executor {
         }
     }
 
-    /// A comment recorded as decided before (see [`RequestStore::record_comment`](crate::store::RequestStore::record_comment)): the same
-    /// signed comment under a new delivery id is never decided again.
-    async fn replayed_comment(&self, scope: &Scope, at: CommentAt) -> anyhow::Result<Replay> {
+    /// A comment recorded as decided before (see
+    /// [`RequestStore::record_comment`](crate::store::RequestStore::record_comment)): the same
+    /// signed comment under a new delivery id is never decided again, nor for another request
+    /// than the one it was decided for. `current`: the thread's request now.
+    async fn replayed_comment(
+        &self,
+        scope: &Scope,
+        at: CommentAt,
+        current: Option<RequestId>,
+    ) -> anyhow::Result<Replay> {
         let Some(record) = self
             .store
             .comment_record(&scope.repo, at.comment_id)
@@ -215,9 +231,13 @@ impl Executor {
                 .await?;
             return Ok(Replay::Done);
         }
-        let Some(id) = record.opened else {
+        let Some(id) = record.request else {
             return Ok(Replay::New);
         };
+        if current == Some(id) {
+            // Its own request (whose key is not recorded: resumed_comment ran first).
+            return Ok(Replay::New);
+        }
         if self.store.get(id).await?.is_some() {
             self.run_outbox(
                 id,
@@ -231,12 +251,12 @@ impl Executor {
             tracing::warn!(
                 comment = at.comment_id,
                 request = %id,
-                "a comment replayed after the request it opened was archived; not decided again"
+                "a comment replayed after the request it was decided for was archived; not decided again"
             );
             return Ok(Replay::Done);
         }
-        // Recorded, and the request never created (a crash between the two): open it now,
-        // under the id recorded.
+        // Recorded by a `new`, and the request never created (a crash between the two): open
+        // it now, under the id recorded.
         Ok(Replay::Reopen(id))
     }
 
@@ -252,7 +272,10 @@ impl Executor {
             return Ok(());
         }
         let mut facts = self.facts(scope);
-        match self.replayed_comment(scope, at).await? {
+        match self
+            .replayed_comment(scope, at, existing.as_ref().map(|r| r.id))
+            .await?
+        {
             Replay::Done => return Ok(()),
             Replay::Reopen(id) => facts.new_request_id = id,
             Replay::New => {}
@@ -333,6 +356,12 @@ impl Executor {
             return Ok(());
         }
         if self.resumed_comment(Some(&current), at).await? {
+            return Ok(());
+        }
+        if !matches!(
+            self.replayed_comment(scope, at, Some(current.id)).await?,
+            Replay::New
+        ) {
             return Ok(());
         }
         let permission = scope.gh.permission(login).await?;

@@ -78,9 +78,9 @@ pub enum StoreError {
 /// What [`RequestStore::record_comment`] keeps about a decided comment.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CommentRecord {
-    /// The request the comment opened (`new`).
+    /// The request the comment was decided for (for a `new`, the one it opened).
     #[serde(default)]
-    pub opened: Option<RequestId>,
+    pub request: Option<RequestId>,
     /// The answer posted when the decision stored nothing (a denial, a parse error), posted again
     /// only if it is not on the thread.
     #[serde(default)]
@@ -178,8 +178,8 @@ pub trait RequestStore: Send + Sync {
         id: RequestId,
     ) -> Result<bool, StoreError>;
 
-    /// Records, once, how the comment `comment_id` in `repo` was decided (a create-only
-    /// record, kept after the request is archived). `None`: this call wrote it (the comment is
+    /// Records, once, how the comment `comment_id` in `repo` was decided: for which request, or
+    /// the answer given without one (a create-only record, kept after the request is archived). `None`: this call wrote it (the comment is
     /// new); otherwise the record as first written: the same signed comment replayed under
     /// another delivery id finds it and is not decided again.
     async fn record_comment(

@@ -759,7 +759,7 @@ async fn a_new_recorded_before_a_crash_opens_its_request_under_the_recorded_id()
     };
     let id = RequestId::new_random();
     let record = crate::store::CommentRecord {
-        opened: Some(id),
+        request: Some(id),
         answer: None,
         at: h.t0,
     };
@@ -786,4 +786,64 @@ async fn a_new_recorded_before_a_crash_opens_its_request_under_the_recorded_id()
         .expect("the request is opened");
     assert_eq!(r.id, id);
     assert_eq!(h.fake.world().thread(e.issue.number).len(), 1);
+}
+
+/// A comment decided for one request is never decided for another: replayed after its request
+/// was archived and a new request opened on the same issue, a `set` does not change the new
+/// request's inputs under its original author's name.
+#[tokio::test]
+async fn a_comment_replayed_onto_the_next_request_of_its_issue_is_not_decided_again() {
+    let h = Harness::new();
+    let say = |id: u64, text: &str| {
+        let event = comment_event(id, text);
+        let executor = h.executor.clone();
+        async move {
+            executor
+                .handle(&delivery(COMMENT_EVENT), &event)
+                .await
+                .unwrap()
+        }
+    };
+    let Event::IssueComment(e) = comment_event(1, "") else {
+        unreachable!()
+    };
+    let (repo, thread) = (e.repository.full_name.clone(), e.issue.number);
+    say(6001, "/tfpilot new s3-bucket env=dev name=invoices").await;
+    say(6002, "/tfpilot set name=receipts").await;
+    let first = h
+        .store
+        .find_by_thread(&repo, thread)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.inputs["name"], "receipts");
+    say(6003, "/tfpilot cancel").await;
+    assert!(
+        h.store
+            .find_by_thread(&repo, thread)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    say(6004, "/tfpilot new s3-bucket env=dev name=orders").await;
+    let answers = h.fake.world().thread(thread).len();
+
+    say(6002, "/tfpilot set name=receipts").await;
+
+    let second = h
+        .store
+        .find_by_thread(&repo, thread)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(second.id, first.id);
+    assert_eq!(
+        second.inputs["name"], "orders",
+        "the replay changed the new request"
+    );
+    assert_eq!(
+        h.fake.world().thread(thread).len(),
+        answers,
+        "the replay was answered"
+    );
 }

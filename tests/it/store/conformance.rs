@@ -909,7 +909,7 @@ pub async fn a_comment_is_recorded_once_and_kept(t: &Target) {
     assert_eq!(store.comment_record(&repo, 77).await.unwrap(), None);
     let id = RequestId::new_random();
     let first = CommentRecord {
-        opened: Some(id),
+        request: Some(id),
         answer: None,
         at: OffsetDateTime::now_utc().replace_nanosecond(0).unwrap(),
     };
@@ -917,7 +917,7 @@ pub async fn a_comment_is_recorded_once_and_kept(t: &Target) {
         let store = store.clone();
         let repo = repo.clone();
         let record = CommentRecord {
-            opened: (i == 0).then_some(id),
+            request: (i == 0).then_some(id),
             answer: (i != 0).then(|| format!("answer {i}")),
             at: first.at,
         };
