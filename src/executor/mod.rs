@@ -8,7 +8,11 @@
 //! update. Then it carries out the effects in order, recording each as done.
 //!
 //! Re-processing is safe: an input whose key is recorded is not decided again (a redelivery, or
-//! the same comment under a new delivery id) — only its pending effects are resumed. A resumed
+//! the same comment under a new delivery id) — only its pending effects are resumed. Every
+//! decided comment is also recorded by its id in the store, with its request or the answer given
+//! without one, so a replay is never decided again even once that request is archived. A
+//! mutating command from someone who cannot write is refused right after the permission check,
+//! before anything else is read. A resumed
 //! comment is first looked for by its marker; a resumed dispatch is first looked for by its
 //! dispatch id; commits are compared by content; opening a pull request for an existing head
 //! returns it. A denial or a user error is answered with a comment; any other error is logged
