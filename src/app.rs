@@ -57,8 +57,11 @@ pub async fn executor(config: &Config) -> anyhow::Result<Option<Executor>> {
     let Some(app) = &config.github_app else {
         return Ok(None);
     };
-    let github = GitHubApp::new(app.app_id, &app.private_key_pem, &config.github_api_url)
+    let mut github = GitHubApp::new(app.app_id, &app.private_key_pem, &config.github_api_url)
         .context("the GitHub App settings")?;
+    if let Some(slug) = &config.github_app_slug {
+        github = github.with_bot_login(format!("{slug}[bot]"));
+    }
     let store = store::open(&config.store, config.chat_logs_bucket.as_deref()).await?;
     let extractor = assist::from_settings(
         config.llm.as_ref().map(|l| &l.api_key),

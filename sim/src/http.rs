@@ -505,8 +505,9 @@ async fn get_ref(
     }
 }
 
-/// `GET /repos/{owner}/{repo}/commits/{ref}`: a commit by sha or branch, with its message and
-/// parents (the `files` list is left empty).
+/// `GET /repos/{owner}/{repo}/commits/{ref}`: a commit by sha or branch, with its message,
+/// author and committer (as git records them and as the users GitHub links them to), its
+/// signature verification, its parents and the files it changed against its first parent.
 async fn get_commit(
     State(shared): St,
     Path((owner, repo, commit_ref)): Path<(String, String, String)>,
@@ -523,11 +524,35 @@ async fn get_commit(
         return api_error(ApiError::not_found());
     };
     let api = &model.base_url;
-    let person = json!({
-        "name": c.author,
-        "email": format!("{}@users.noreply.github.com", c.author),
-        "date": payloads::timestamp(c.created_at),
-    });
+    let person = |login: &str| {
+        json!({
+            "name": login,
+            "email": format!("{login}@users.noreply.github.com"),
+            "date": payloads::timestamp(c.created_at),
+        })
+    };
+    let before = c
+        .parents
+        .first()
+        .map(|p| model.tree_at(p))
+        .unwrap_or_default();
+    let mut files = Vec::new();
+    for (path, content) in &c.tree {
+        let status = match before.get(path) {
+            None => "added",
+            Some(old) if old != content => "modified",
+            Some(_) => continue,
+        };
+        files.push(json!({ "filename": path, "status": status }));
+    }
+    for path in before.keys().filter(|p| !c.tree.contains_key(*p)) {
+        files.push(json!({ "filename": path, "status": "removed" }));
+    }
+    let verification = if c.verified {
+        json!({ "verified": true, "reason": "valid", "signature": "-----BEGIN PGP SIGNATURE-----", "payload": c.message, "verified_at": payloads::timestamp(c.created_at) })
+    } else {
+        json!({ "verified": false, "reason": "unsigned", "signature": null, "payload": null, "verified_at": null })
+    };
     github_json(
         StatusCode::OK,
         json!({
@@ -537,18 +562,19 @@ async fn get_commit(
             "html_url": format!("{api}/{name}/commit/{}", c.sha),
             "commit": {
                 "message": c.message,
-                "author": person,
-                "committer": person,
+                "author": person(&c.author),
+                "committer": person(&c.committer),
                 "tree": { "sha": c.sha, "url": format!("{api}/repos/{name}/git/trees/{}", c.sha) },
+                "verification": verification,
             },
             "author": payloads::user(&model, &c.author),
-            "committer": payloads::user(&model, &c.author),
+            "committer": payloads::user(&model, &c.committer),
             "parents": c.parents.iter().map(|p| json!({
                 "sha": p,
                 "url": format!("{api}/repos/{name}/commits/{p}"),
                 "html_url": format!("{api}/{name}/commit/{p}"),
             })).collect::<Vec<_>>(),
-            "files": [],
+            "files": files,
         }),
     )
 }

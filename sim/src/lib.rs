@@ -463,6 +463,22 @@ impl Sim {
         login: &str,
         changes: &[(&str, Option<&str>)],
     ) -> anyhow::Result<String> {
+        self.push_commit(repo, branch, login, &format!("Push by {login}"), changes)
+    }
+
+    /// Pushes a commit with `message` whose author is `author` (any name and email can be
+    /// written into a git commit: `tfpilot[bot]` too) on top of `branch`, as a person pushing
+    /// from their machine would: unsigned, so GitHub shows it as not verified. Returns the new
+    /// head.
+    pub fn push_commit(
+        &self,
+        repo: &str,
+        branch: &str,
+        author: &str,
+        message: &str,
+        changes: &[(&str, Option<&str>)],
+    ) -> anyhow::Result<String> {
+        let login = author;
         let mut model = self.shared.lock();
         let r = model
             .repo(repo)
@@ -478,7 +494,10 @@ impl Sim {
                 None => tree.remove(*path),
             };
         }
-        let sha = model.store_commit(vec![parent], tree, format!("Push by {login}"), login);
+        let sha = model.store_commit(vec![parent], tree, message.to_owned(), login);
+        if let Some(c) = model.commits.get_mut(&sha) {
+            c.verified = false;
+        }
         model
             .repo_mut(repo)
             .map_err(|_| anyhow!("no repository {repo}"))?

@@ -87,6 +87,11 @@ pub(crate) struct Commit {
     pub tree: Tree,
     pub message: String,
     pub author: String,
+    /// Who committed it (GitHub's `commit.committer`, linked to a user).
+    pub committer: String,
+    /// GitHub's `verification.verified`: a commit made through the API by an App is signed by
+    /// GitHub and verified; a push from someone's machine is not (the simulator has no keys).
+    pub verified: bool,
     pub created_at: OffsetDateTime,
 }
 
@@ -350,6 +355,8 @@ impl Model {
         }
         hasher.update(message.as_bytes());
         let sha = hex::encode(hasher.finalize())[..40].to_owned();
+        // Made through the API: the App's own commits are signed by GitHub.
+        let verified = author == self.bot_login();
         self.commits.insert(
             sha.clone(),
             Commit {
@@ -358,6 +365,8 @@ impl Model {
                 tree,
                 message,
                 author: author.to_owned(),
+                committer: author.to_owned(),
+                verified,
                 created_at: now(),
             },
         );

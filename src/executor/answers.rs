@@ -11,6 +11,7 @@ use crate::domain::{ChatRole, ChatTurn, EffectKey};
 use crate::ids::{InstallationId, RepoName, RequestId};
 use crate::inbox::Delivery;
 use crate::lifecycle::{self, CommentAt, Denial};
+use crate::store::CommentRecord;
 use crate::webhook::Event;
 use crate::webhook::events::IssueCommentAction;
 
@@ -22,8 +23,40 @@ impl Executor {
         denial: &Denial,
     ) -> anyhow::Result<()> {
         let key = lifecycle::reply_key(at);
-        self.post_once(scope, at.thread, &key, &say::denial(&key, denial))
-            .await?;
+        self.answer_once(scope, at, &key, &say::denial(&key, denial))
+            .await
+    }
+
+    /// Answers a comment whose decision stores nothing (a denial, a parse error). The answer is
+    /// recorded with the comment first (create-only, see [`RequestStore::record_comment`](crate::store::RequestStore::record_comment)): a
+    /// comment seen for the first time cannot have been answered, so its answer is posted without
+    /// paging through the thread; a comment seen before (a redelivery, a replay) gets its first
+    /// answer, posted only if it is not on the thread already.
+    pub(super) async fn answer_once(
+        &self,
+        scope: &Scope,
+        at: CommentAt,
+        key: &EffectKey,
+        body: &str,
+    ) -> anyhow::Result<()> {
+        let record = CommentRecord {
+            request: None,
+            answer: Some(body.to_owned()),
+            at: OffsetDateTime::now_utc(),
+        };
+        match self
+            .store
+            .record_comment(&scope.repo, at.comment_id, &record)
+            .await?
+        {
+            None => {
+                scope.gh.comment(at.thread, body).await?;
+            }
+            Some(first) => {
+                let body = first.answer.unwrap_or_else(|| body.to_owned());
+                self.post_once(scope, at.thread, key, &body).await?;
+            }
+        }
         Ok(())
     }
 

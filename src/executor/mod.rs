@@ -8,7 +8,11 @@
 //! update. Then it carries out the effects in order, recording each as done.
 //!
 //! Re-processing is safe: an input whose key is recorded is not decided again (a redelivery, or
-//! the same comment under a new delivery id) — only its pending effects are resumed. A resumed
+//! the same comment under a new delivery id) — only its pending effects are resumed. Every
+//! decided comment is also recorded by its id in the store, with its request or the answer given
+//! without one, so a replay is never decided again even once that request is archived. A
+//! mutating command from someone who cannot write is refused right after the permission check,
+//! before anything else is read. A resumed
 //! comment is first looked for by its marker; a resumed dispatch is first looked for by its
 //! dispatch id; commits are compared by content; opening a pull request for an existing head
 //! returns it. A denial or a user error is answered with a comment; any other error is logged
@@ -42,7 +46,7 @@ use crate::ids::RequestId;
 use crate::inbox::Delivery;
 use crate::lifecycle::{self, Actor, CommentAt, Conclusion, Input, Policy, RunPhase, RunUpdate};
 use crate::registry::Registry;
-use crate::store::{RequestStore, Versioned};
+use crate::store::{CommentRecord, RequestStore, Versioned};
 use crate::terraform::plan::Masker;
 use crate::webhook::Event;
 use crate::webhook::events::{
@@ -54,6 +58,17 @@ use crate::worker::EventHandler;
 use facts::Scope;
 
 pub use outbox::OUTBOX_LEASE;
+
+/// Whether a comment was decided before.
+enum Replay {
+    /// Never decided.
+    New,
+    /// Decided before; resumed or answered again as it was.
+    Done,
+    /// Decided (by a `new`) to open this request, which was never created: open it under this
+    /// id.
+    Reopen(RequestId),
+}
 
 /// The executor. Cheap to clone.
 #[derive(Clone)]
@@ -162,8 +177,7 @@ impl Executor {
                 self.react(&scope, at).await;
                 let key = lifecycle::reply_key(at);
                 let body = comments::conversation::parse_error(&err, &self.prefix, &key);
-                self.post_once(&scope, at.thread, &key, &body).await?;
-                Ok(())
+                self.answer_once(&scope, at, &key, &body).await
             }
             Some(Ok(command)) => self.on_command(&scope, at, &login, command, existing).await,
         }
@@ -184,12 +198,72 @@ impl Executor {
         let input_key = EffectKey::input_comment(at.comment_id);
         match existing {
             Some(r) if r.effects.contains_key(&input_key) => {
+                let record = CommentRecord {
+                    request: Some(r.id),
+                    answer: None,
+                    at: OffsetDateTime::now_utc(),
+                };
+                self.store
+                    .record_comment(&r.repo, at.comment_id, &record)
+                    .await?;
                 self.run_outbox(r.id, &[input_key], OffsetDateTime::now_utc())
                     .await?;
                 Ok(true)
             }
             _ => Ok(false),
         }
+    }
+
+    /// A comment recorded as decided before (see
+    /// [`RequestStore::record_comment`](crate::store::RequestStore::record_comment)): the same
+    /// signed comment under a new delivery id is never decided again, nor for another request
+    /// than the one it was decided for. `current`: the thread's request now.
+    async fn replayed_comment(
+        &self,
+        scope: &Scope,
+        at: CommentAt,
+        current: Option<RequestId>,
+    ) -> anyhow::Result<Replay> {
+        let Some(record) = self
+            .store
+            .comment_record(&scope.repo, at.comment_id)
+            .await?
+        else {
+            return Ok(Replay::New);
+        };
+        if let Some(body) = &record.answer {
+            // Answered without a request: the answer again, only if it is missing.
+            self.post_once(scope, at.thread, &lifecycle::reply_key(at), body)
+                .await?;
+            return Ok(Replay::Done);
+        }
+        let Some(id) = record.request else {
+            return Ok(Replay::New);
+        };
+        if current == Some(id) {
+            // Its own request (whose key is not recorded: resumed_comment ran first).
+            return Ok(Replay::New);
+        }
+        if self.store.get(id).await?.is_some() {
+            self.run_outbox(
+                id,
+                &[EffectKey::input_comment(at.comment_id)],
+                OffsetDateTime::now_utc(),
+            )
+            .await?;
+            return Ok(Replay::Done);
+        }
+        if self.store.get_archived(id).await?.is_some() {
+            tracing::warn!(
+                comment = at.comment_id,
+                request = %id,
+                "a comment replayed after the request it was decided for was archived; not decided again"
+            );
+            return Ok(Replay::Done);
+        }
+        // Recorded by a `new`, and the request never created (a crash between the two): open
+        // it now, under the id recorded.
+        Ok(Replay::Reopen(id))
     }
 
     async fn on_command(
@@ -203,14 +277,47 @@ impl Executor {
         if self.resumed_comment(existing.as_ref(), at).await? {
             return Ok(());
         }
+        let mut facts = self.facts(scope);
+        match self
+            .replayed_comment(scope, at, existing.as_ref().map(|r| r.id))
+            .await?
+        {
+            Replay::Done => return Ok(()),
+            Replay::Reopen(id) => facts.new_request_id = id,
+            Replay::New => {}
+        }
         self.react(scope, at).await;
-        let facts = self.facts(scope);
         let request = existing.as_ref().map(|v| v.value());
         let permission = if lifecycle::command_reads(&command, request).permission {
             permission_of(scope, login).await?
         } else {
             Permission::NotRead
         };
+        let actor = Actor {
+            login: login.to_owned(),
+            permission,
+        };
+        if command.is_mutating() && !permission.can_write() {
+            // Refused before anything that costs (`.tfpilot.yml`, the pull request, the
+            // assistant): the lifecycle refuses a mutating command from someone who cannot write
+            // before it reads any fact (`lifecycle::tests::matrix` checks that).
+            let input = Input::Command {
+                at,
+                command,
+                extraction: None,
+            };
+            self.process(
+                scope,
+                existing,
+                &input,
+                &actor,
+                &self.policy,
+                &facts,
+                Some(at),
+            )
+            .await?;
+            return Ok(());
+        }
         let (policy, facts) = match self.command_facts(scope, &command, request, facts).await? {
             Ok(gathered) => gathered,
             Err(denial) => return self.answer_denial(scope, at, &denial).await,
@@ -226,10 +333,6 @@ impl Executor {
             at,
             command,
             extraction: extraction.clone(),
-        };
-        let actor = Actor {
-            login: login.to_owned(),
-            permission,
         };
         let outcome = self
             .process(scope, existing, &input, &actor, &policy, &facts, Some(at))
@@ -259,6 +362,12 @@ impl Executor {
             return Ok(());
         }
         if self.resumed_comment(Some(&current), at).await? {
+            return Ok(());
+        }
+        if !matches!(
+            self.replayed_comment(scope, at, Some(current.id)).await?,
+            Replay::New
+        ) {
             return Ok(());
         }
         let permission = permission_of(scope, login).await?;

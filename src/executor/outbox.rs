@@ -16,7 +16,7 @@ use crate::ids::RequestId;
 use crate::lifecycle::{
     self, Actor, Body, CommentAt, Decision, Denial, Effect, Facts, Input, PendingEffect, Policy,
 };
-use crate::store::{RequestStoreExt, StoreError, UpdateError, Versioned};
+use crate::store::{CommentRecord, RequestStoreExt, StoreError, UpdateError, Versioned};
 
 /// How long effects decided by another delivery are left to it before this one resumes them
 /// (the other delivery crashed and was given up).
@@ -75,7 +75,10 @@ impl Executor {
             .await;
         match updated {
             Ok(u) => match u.output {
-                Decided::Written => self.run_outbox(id, &[key], facts.now).await?,
+                Decided::Written => {
+                    self.record_decided(scope, input, id).await?;
+                    self.run_outbox(id, &[key], facts.now).await?
+                }
                 Decided::Already => {
                     self.run_outbox(id, &[key], OffsetDateTime::now_utc())
                         .await?
@@ -95,6 +98,29 @@ impl Executor {
             Err(UpdateError::Store(e)) => return Err(e.into()),
         }
         Ok(Some(id))
+    }
+
+    /// Records that a comment (a command or a turn) was decided for request `id`, so that it is
+    /// never decided for another request (a replay once `id` is archived and the issue has a new
+    /// request). Idempotent; written after the decision, and again when it is resumed.
+    pub(super) async fn record_decided(
+        &self,
+        scope: &Scope,
+        input: &Input,
+        id: RequestId,
+    ) -> anyhow::Result<()> {
+        let (Input::Command { at, .. } | Input::Turn { at, .. }) = input else {
+            return Ok(());
+        };
+        let record = CommentRecord {
+            request: Some(id),
+            answer: None,
+            at: OffsetDateTime::now_utc(),
+        };
+        self.store
+            .record_comment(&scope.repo, at.comment_id, &record)
+            .await?;
+        Ok(())
     }
 
     /// Decides an input about no stored request: a new one is created with its outbox.
@@ -122,6 +148,26 @@ impl Executor {
             self.post_stateless(scope, &effects).await?;
             return Ok(None);
         };
+        if let Input::Command { at, .. } = input {
+            // The comment is recorded as having opened this request before it is created: a
+            // replay of it (a new delivery id) after the request is archived opens nothing.
+            let record = CommentRecord {
+                request: Some(request.id),
+                answer: None,
+                at: facts.now,
+            };
+            if let Some(first) = self
+                .store
+                .record_comment(&scope.repo, at.comment_id, &record)
+                .await?
+                && first.request != Some(request.id)
+            {
+                anyhow::bail!(
+                    "comment {} was decided meanwhile by another delivery; looking again",
+                    at.comment_id
+                );
+            }
+        }
         request.outbox = effects;
         request
             .effects

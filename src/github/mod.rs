@@ -67,7 +67,12 @@ pub const API_CALLS_METRIC: &str = "tfpilot_github_api_calls_total";
 #[derive(Clone)]
 pub struct GitHubApp {
     transport: Arc<transport::Transport>,
+    /// The App's own login (`<slug>[bot]`): the author of the commits it makes.
+    bot_login: Arc<str>,
 }
+
+/// The App's login when no slug is configured (`TFPILOT_GITHUB_APP_SLUG`'s default).
+pub const DEFAULT_BOT_LOGIN: &str = "tfpilot[bot]";
 
 impl std::fmt::Debug for GitHubApp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -94,7 +99,15 @@ impl GitHubApp {
         let transport = transport::Transport::new(key, base_url, policy)?;
         Ok(Self {
             transport: Arc::new(transport),
+            bot_login: Arc::from(DEFAULT_BOT_LOGIN),
         })
+    }
+
+    /// The App's own login (`<slug>[bot]`, default [`DEFAULT_BOT_LOGIN`]): only a commit it
+    /// authored (and GitHub verified) is ever taken for one it was asked to make.
+    pub fn with_bot_login(mut self, login: impl AsRef<str>) -> Self {
+        self.bot_login = Arc::from(login.as_ref());
+        self
     }
 
     /// The operations on one repository, authenticated as `installation`.
@@ -103,6 +116,7 @@ impl GitHubApp {
             transport: self.transport.clone(),
             installation,
             repo: repo.clone(),
+            bot_login: self.bot_login.clone(),
         }
     }
 
@@ -135,6 +149,7 @@ pub struct RepoClient {
     transport: Arc<transport::Transport>,
     installation: InstallationId,
     repo: RepoName,
+    bot_login: Arc<str>,
 }
 
 impl std::fmt::Debug for RepoClient {

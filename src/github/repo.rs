@@ -1,6 +1,8 @@
 //! Repository operations: files and branch heads, commits (GraphQL `createCommitOnBranch`, with
 //! `expectedHeadOid` as the optimistic lock), pull requests, comments, reactions, permissions.
 
+use std::collections::BTreeSet;
+
 use base64::Engine;
 use http::Method;
 use serde::Deserialize;
@@ -409,9 +411,12 @@ impl RepoClient {
         }
     }
 
-    /// The head of `branch` if it is the commit [`Self::commit_files`] was asked to make: its only
-    /// parent is `expected_head`, its headline is `headline`, and every changed file holds what
-    /// `changes` says (deleted files are absent).
+    /// The head of `branch` if it is the commit [`Self::commit_files`] was asked to make: authored
+    /// by the App and verified by GitHub (a commit made through the API as the App is signed by
+    /// GitHub; a push from anyone's machine is not, whatever author it names), committed by the
+    /// App or by GitHub itself, its only parent `expected_head`, its headline `headline`, the
+    /// files it changed exactly the paths of `changes`, each holding what `changes` says (deleted
+    /// files absent). Anything else is someone else's commit.
     async fn made_already(
         &self,
         branch: &str,
@@ -425,15 +430,36 @@ impl RepoClient {
             html_url: String,
             commit: CommitDetails,
             parents: Vec<ParentJson>,
+            author: Option<UserJson>,
+            committer: Option<UserJson>,
+            #[serde(default)]
+            files: Vec<FileJson>,
         }
         #[derive(Deserialize)]
         struct CommitDetails {
             message: String,
+            verification: Option<Verification>,
+        }
+        #[derive(Deserialize)]
+        struct Verification {
+            verified: bool,
+        }
+        #[derive(Deserialize)]
+        struct UserJson {
+            login: String,
+            #[serde(rename = "type", default)]
+            kind: String,
+        }
+        #[derive(Deserialize)]
+        struct FileJson {
+            filename: String,
         }
         #[derive(Deserialize)]
         struct ParentJson {
             sha: String,
         }
+        /// GitHub's own committer login on commits it makes (web edits, API commits it signs).
+        const GITHUB_COMMITTER: &str = "web-flow";
         let Some(head) = self.branch_head(branch).await? else {
             return Ok(None);
         };
@@ -444,9 +470,29 @@ impl RepoClient {
             .send(self.call("get_commit", what.clone(), Method::GET, uri))
             .await?
             .json(&what)?;
-        let ours = matches!(c.parents.as_slice(), [p] if p.sha == expected_head)
+        let bot = &*self.bot_login;
+        let by_app = c
+            .author
+            .as_ref()
+            .is_some_and(|a| a.login.eq_ignore_ascii_case(bot) && a.kind == "Bot")
+            && c.committer.as_ref().is_some_and(|u| {
+                u.login.eq_ignore_ascii_case(bot) || u.login.eq_ignore_ascii_case(GITHUB_COMMITTER)
+            })
+            && c.commit.verification.as_ref().is_some_and(|v| v.verified);
+        let changed: BTreeSet<&str> = c.files.iter().map(|f| f.filename.as_str()).collect();
+        let asked: BTreeSet<&str> = changes.iter().map(|f| f.path.as_str()).collect();
+        let ours = by_app
+            && changed == asked
+            && matches!(c.parents.as_slice(), [p] if p.sha == expected_head)
             && c.commit.message.lines().next() == Some(headline);
         if !ours {
+            tracing::warn!(
+                branch,
+                head = %c.sha,
+                author = c.author.as_ref().map(|a| a.login.as_str()).unwrap_or("?"),
+                by_app,
+                "the branch moved to a commit TfPilot did not make"
+            );
             return Ok(None);
         }
         for change in changes {

@@ -283,9 +283,14 @@ impl<'a> Decider<'a> {
                 let text = comments::conversation::conversation_reply(&reply, &reply_key(at));
                 let now = self.facts.now;
                 let login = self.actor.login.clone();
+                // Only a change of a value makes its writer an author (four eyes): a "thanks",
+                // a question or a `set` to the value already there changes nothing.
+                let changed = conv.values != r.inputs;
                 let req = self.req();
                 store_conversation(req, &conv, &reply);
-                req.record(now, login, "inputs_changed", None);
+                if changed {
+                    req.record(now, login, "inputs_changed", None);
+                }
                 self.reply(at, text);
                 Ok(())
             }

@@ -28,6 +28,17 @@ pub fn thread_key(repo: &RepoName, number: u64) -> String {
     )
 }
 
+/// The create-only record that a comment was decided (see
+/// [`RequestStore::record_comment`](super::RequestStore::record_comment)); lowercased like
+/// [`thread_key`].
+pub fn comment_key(repo: &RepoName, comment_id: u64) -> String {
+    format!(
+        "index/comments/{}/{}/{comment_id}.json",
+        repo.owner().to_ascii_lowercase(),
+        repo.name().to_ascii_lowercase()
+    )
+}
+
 /// The lifecycle event log of a request (in the requests bucket).
 pub fn events_log(id: RequestId) -> String {
     format!("events/{id}")
@@ -58,6 +69,7 @@ mod tests {
         for key in [
             request_key(id),
             history_key(id),
+            comment_key(&repo, 1234),
             thread_key(&repo, 42),
             events_log(id),
             chat_log(id),

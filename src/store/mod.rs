@@ -75,6 +75,20 @@ pub enum StoreError {
     Backend(#[from] ObjectError),
 }
 
+/// What [`RequestStore::record_comment`] keeps about a decided comment.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CommentRecord {
+    /// The request the comment was decided for (for a `new`, the one it opened).
+    #[serde(default)]
+    pub request: Option<RequestId>,
+    /// The answer posted when the decision stored nothing (a denial, a parse error), posted again
+    /// only if it is not on the thread.
+    #[serde(default)]
+    pub answer: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: time::OffsetDateTime,
+}
+
 /// A value as read from the store, with the tag its compare-and-swap needs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Versioned<T> {
@@ -163,6 +177,24 @@ pub trait RequestStore: Send + Sync {
         number: u64,
         id: RequestId,
     ) -> Result<bool, StoreError>;
+
+    /// Records, once, how the comment `comment_id` in `repo` was decided: for which request, or
+    /// the answer given without one (a create-only record, kept after the request is archived). `None`: this call wrote it (the comment is
+    /// new); otherwise the record as first written: the same signed comment replayed under
+    /// another delivery id finds it and is not decided again.
+    async fn record_comment(
+        &self,
+        repo: &RepoName,
+        comment_id: u64,
+        record: &CommentRecord,
+    ) -> Result<Option<CommentRecord>, StoreError>;
+
+    /// The record [`Self::record_comment`] wrote for a comment, if any.
+    async fn comment_record(
+        &self,
+        repo: &RepoName,
+        comment_id: u64,
+    ) -> Result<Option<CommentRecord>, StoreError>;
 
     /// Requests matching `filter`, oldest first. Reads every request: meant for `status`
     /// commands and exports, not for hot paths.

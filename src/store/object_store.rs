@@ -25,7 +25,7 @@ use time::OffsetDateTime;
 
 use super::layout::{self, HISTORY, REQUESTS};
 use super::objects::{ETag, ObjectError, Objects};
-use super::{RequestStore, RetryPolicy, StoreError, Versioned};
+use super::{CommentRecord, RequestStore, RetryPolicy, StoreError, Versioned};
 use crate::domain::{ChatTurn, LifecycleEvent, ListFilter, Request, SCHEMA_VERSION, TimelineEntry};
 use crate::ids::{RepoName, RequestId};
 
@@ -538,6 +538,45 @@ impl<O: Objects> RequestStore for ObjectStore<O> {
         id: RequestId,
     ) -> Result<bool, StoreError> {
         self.unbind(repo, number, id).await
+    }
+
+    async fn record_comment(
+        &self,
+        repo: &RepoName,
+        comment_id: u64,
+        record: &CommentRecord,
+    ) -> Result<Option<CommentRecord>, StoreError> {
+        let key = layout::comment_key(repo, comment_id);
+        match self
+            .records
+            .put_if_absent(&key, Self::encode(record)?)
+            .await
+        {
+            Ok(_) => Ok(None),
+            Err(ObjectError::Conflict { .. }) => match self.comment_record(repo, comment_id).await?
+            {
+                Some(first) => Ok(Some(first)),
+                None => Err(StoreError::Invalid(format!(
+                    "{} was refused as existing and then not found (nothing removes it)",
+                    self.records.describe(&key)
+                ))),
+            },
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn comment_record(
+        &self,
+        repo: &RepoName,
+        comment_id: u64,
+    ) -> Result<Option<CommentRecord>, StoreError> {
+        let key = layout::comment_key(repo, comment_id);
+        match self.records.get(&key).await? {
+            None => Ok(None),
+            Some(object) => serde_json::from_slice(&object.body)
+                .map(Some)
+                .map_err(|e| self.corrupt(self.records.describe(&key), e)),
+        }
     }
 
     async fn list(&self, filter: &ListFilter) -> Result<Vec<Request>, StoreError> {

@@ -20,6 +20,9 @@ pub struct Commit {
     pub parent: Option<String>,
     pub message: String,
     pub files: BTreeMap<String, String>,
+    /// Made by the App through the API (authored by it, verified by GitHub); a test's
+    /// [`World::add_commit`] is a person's push.
+    pub by_app: bool,
 }
 
 /// A dispatched (or pre-existing) run: its workflow, ref, correlation id and the run.
@@ -83,6 +86,7 @@ impl World {
             parent: parent.map(str::to_owned),
             message: message.to_owned(),
             files,
+            by_app: false,
         };
         self.commits.insert(oid.clone(), commit);
         oid
@@ -116,9 +120,9 @@ impl World {
         self.commits.get(oid)
     }
 
-    /// The head of `branch` if it is the commit asked for: one commit on `expected`, with
-    /// `message`'s headline and the files as `changes` say (as `RepoClient::commit_files` checks
-    /// after a stale-head answer).
+    /// The head of `branch` if it is the commit asked for: made by the App, one commit on
+    /// `expected`, with `message`'s headline, changing exactly the files of `changes` as they say
+    /// (as `RepoClient::commit_files` checks after a stale-head answer).
     fn made_already(
         &self,
         branch: &str,
@@ -128,7 +132,24 @@ impl World {
     ) -> Option<String> {
         let head = self.branches.get(branch)?;
         let c = self.commits.get(head)?;
-        let ours = c.parent.as_deref() == Some(expected)
+        let before = c
+            .parent
+            .as_deref()
+            .and_then(|p| self.commits.get(p))
+            .map(|p| p.files.clone())
+            .unwrap_or_default();
+        let changed: std::collections::BTreeSet<&String> = c
+            .files
+            .iter()
+            .filter(|(path, text)| before.get(*path) != Some(*text))
+            .map(|(path, _)| path)
+            .chain(before.keys().filter(|p| !c.files.contains_key(*p)))
+            .collect();
+        let asked: std::collections::BTreeSet<&String> =
+            changes.iter().map(|ch| &ch.path).collect();
+        let ours = c.by_app
+            && changed == asked
+            && c.parent.as_deref() == Some(expected)
             && c.message.lines().next() == message.lines().next()
             && changes
                 .iter()
@@ -237,6 +258,9 @@ impl Repo for FakeRepo {
             };
         }
         let oid = w.add_commit(Some(&expected), message, changes);
+        if let Some(c) = w.commits.get_mut(&oid) {
+            c.by_app = true;
+        }
         w.branches.insert(branch.to_owned(), oid.clone());
         w.committed.push((branch.to_owned(), changes.to_vec()));
         Ok(CommitResult {

@@ -315,6 +315,7 @@ async fn a_retry_after_a_crash_finds_its_own_commit_and_does_not_commit_twice() 
         let expected = blocks::upsert_block(BASE_TEXT, &id, &block).unwrap();
         let mut w = h.fake.world();
         let oid = w.add_commit(Some(&base), &message, &[FileChange::put(&file, expected)]);
+        w.commits.get_mut(&oid).unwrap().by_app = true;
         w.branches.insert(branch.clone(), oid.clone());
         oid
     };
@@ -343,6 +344,64 @@ async fn a_retry_after_a_crash_finds_its_own_commit_and_does_not_commit_twice() 
             made: true
         }
     );
+}
+
+/// After a crash, a branch head that only looks like TfPilot's commit (same parent, headline,
+/// file and content, but pushed by a person, or made by the App with another file changed too)
+/// is not taken for it: the commit is refused and the thread told.
+#[tokio::test]
+async fn a_look_alike_commit_after_a_crash_is_refused_and_reported() {
+    for (what, extra, by_app) in [
+        ("a person's push", None, false),
+        (
+            "an App commit changing another file",
+            Some(".github/workflows/plan.yml"),
+            true,
+        ),
+    ] {
+        let h = Harness::new();
+        let (r, key) = h.submitted().await;
+        let (commit_key, branch, file, block, message) = commit_of(&r);
+        let base = h.base(&file);
+        let id = r.id;
+        let look_alike = {
+            let expected = blocks::upsert_block(BASE_TEXT, &id, &block).unwrap();
+            let mut changes = vec![FileChange::put(&file, expected)];
+            changes.extend(extra.map(|path| FileChange::put(path, "on: push\n")));
+            let mut w = h.fake.world();
+            let oid = w.add_commit(Some(&base), &message, &changes);
+            w.commits.get_mut(&oid).unwrap().by_app = by_app;
+            w.branches.insert(branch.clone(), oid.clone());
+            oid
+        };
+        h.store.create(r).await.unwrap();
+
+        h.run(id, &key, true).await;
+
+        {
+            let w = h.fake.world();
+            assert!(w.committed.is_empty(), "{what}: {:?}", w.committed);
+            assert_eq!(w.branches[&branch], look_alike, "{what}");
+            assert!(
+                w.prs.is_empty(),
+                "{what}: a pull request for someone else's commit"
+            );
+            let answers = w.thread(ISSUE);
+            assert_eq!(answers.len(), 1, "{what}: {answers:?}");
+            assert!(
+                answers[0].body.contains("has commits TfPilot did not make"),
+                "{what}: {}",
+                answers[0].body
+            );
+        }
+        let stored = h.stored(id).await;
+        assert!(stored.branch_heads.is_empty(), "{what}");
+        assert!(
+            stored.effects[&commit_key].result.is_failure(),
+            "{what}: {:?}",
+            stored.effects[&commit_key]
+        );
+    }
 }
 
 // ---- resumed effects ----------------------------------------------------------------------
@@ -536,4 +595,255 @@ async fn a_given_up_comment_of_tfpilots_own_is_not_answered() {
     assert_eq!(w.calls("comment"), 0);
     assert_eq!(w.calls("comments"), 0);
     assert!(w.comments.is_empty());
+}
+
+// ---- permission first, bounded answers ------------------------------------------------------
+
+/// Counts what it is asked to read (an LLM costs money per call), answering as the rules do.
+struct CountingExtractor(Arc<std::sync::atomic::AtomicUsize>);
+
+#[async_trait::async_trait]
+impl crate::assist::Extractor for CountingExtractor {
+    async fn extract(&self, req: &crate::assist::ExtractRequest<'_>) -> crate::assist::Extraction {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        RulesExtractor.extract(req).await
+    }
+
+    fn kind(&self) -> crate::assist::ExtractorKind {
+        crate::assist::ExtractorKind::Rules
+    }
+}
+
+/// The fixture's comment, with `body` and comment id `id`.
+fn comment_event(id: u64, body: &str) -> Event {
+    let mut v: serde_json::Value = serde_json::from_str(COMMENT_EVENT).unwrap();
+    v["comment"]["body"] = body.into();
+    v["comment"]["id"] = id.into();
+    Event::parse("issue_comment", &serde_json::to_vec(&v).unwrap()).unwrap()
+}
+
+/// A reader's `new` costs nothing but the permission check and the answer: the assistant is not
+/// asked, `.tfpilot.yml` is not read, and the thread is not paged through for an earlier answer
+/// (a comment seen for the first time has none). Delivered again, the answer is found, not
+/// repeated. A writer's `new` does ask the assistant.
+#[tokio::test]
+async fn a_readers_new_is_refused_before_the_assistant_or_github_is_asked() {
+    let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut h = Harness::new();
+    h.executor = Executor::with_forge(
+        h.store.clone(),
+        Arc::new(h.fake.clone()),
+        Arc::new(CountingExtractor(asked.clone())),
+        policy(),
+    );
+    h.fake.world().permission = Some(Permission::Read);
+    let text = "/tfpilot new s3-bucket env=dev a bucket for the invoices, please";
+    let event = comment_event(5001, text);
+    let Event::IssueComment(e) = &event else {
+        unreachable!()
+    };
+    let thread = e.issue.number;
+    let d = delivery(COMMENT_EVENT);
+
+    h.executor.handle(&d, &event).await.unwrap();
+
+    let count = || asked.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(
+        count(),
+        0,
+        "the assistant was asked about a reader's request"
+    );
+    {
+        let w = h.fake.world();
+        assert_eq!(w.calls("permission"), 1);
+        assert_eq!(w.calls("get_file"), 0, "settings read for a denial");
+        assert_eq!(w.calls("default_branch"), 0);
+        assert_eq!(
+            w.calls("comments"),
+            0,
+            "a fresh answer pages through nothing"
+        );
+        let answers = w.thread(thread);
+        assert_eq!(answers.len(), 1, "{answers:?}");
+        assert!(
+            answers[0]
+                .body
+                .contains("opening a request needs write access"),
+            "{}",
+            answers[0].body
+        );
+        assert!(
+            answers[0].body.contains("Ask a maintainer"),
+            "{}",
+            answers[0].body
+        );
+    }
+
+    // The same comment again (a redelivery): its answer is looked for and found.
+    h.executor.handle(&d, &event).await.unwrap();
+    {
+        let w = h.fake.world();
+        assert_eq!(w.thread(thread).len(), 1);
+        assert_eq!(w.calls("comment"), 1);
+        assert_eq!(count(), 0);
+    }
+
+    // A writer's `new` is read by the assistant.
+    h.fake.world().permission = Some(Permission::Write);
+    h.executor
+        .handle(&d, &comment_event(5002, text))
+        .await
+        .unwrap();
+    assert_eq!(count(), 1);
+    assert!(
+        h.store
+            .find_by_thread(&e.repository.full_name, thread)
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+/// `status all` lists the requests of the repository it is asked in, archived ones too, never
+/// another repository's.
+#[tokio::test]
+async fn status_all_lists_only_this_repositorys_requests() {
+    let h = Harness::new();
+    let (r, _) = h.submitted().await;
+    let event = comment_event(5003, "/tfpilot status all");
+    let Event::IssueComment(e) = &event else {
+        unreachable!()
+    };
+    let here = e.repository.full_name.clone();
+    let mut ours = r.clone();
+    ours.repo = here.clone();
+    ours.issue_number = e.issue.number + 1;
+    ours.outbox.clear();
+    let mut archived = ours.clone();
+    archived.id = RequestId::new_random();
+    archived.issue_number += 1;
+    let mut elsewhere = r.clone();
+    elsewhere.id = RequestId::new_random();
+    elsewhere.outbox.clear();
+    for request in [ours.clone(), archived.clone(), elsewhere.clone()] {
+        h.store.create(request).await.unwrap();
+    }
+    let stored = h.store.get(archived.id).await.unwrap().unwrap();
+    h.store.archive(&stored).await.unwrap();
+
+    h.executor
+        .handle(&delivery(COMMENT_EVENT), &event)
+        .await
+        .unwrap();
+
+    let w = h.fake.world();
+    let answers = w.thread(e.issue.number);
+    assert_eq!(answers.len(), 1, "{answers:?}");
+    let body = &answers[0].body;
+    let short = |id: RequestId| comments::lifecycle::short(id);
+    assert!(body.contains(&short(ours.id)), "{body}");
+    assert!(body.contains(&short(archived.id)), "{body}");
+    assert!(!body.contains(&short(elsewhere.id)), "{body}");
+    assert!(!body.contains(&repo().to_string()), "{body}");
+}
+
+/// A `new` recorded as opening a request that was never created (a crash between the record
+/// and the create) opens it, under the recorded id, when it is delivered again; once opened, a
+/// further delivery opens nothing more.
+#[tokio::test]
+async fn a_new_recorded_before_a_crash_opens_its_request_under_the_recorded_id() {
+    let h = Harness::new();
+    let event = comment_event(5004, "/tfpilot new s3-bucket env=dev name=invoices");
+    let Event::IssueComment(e) = &event else {
+        unreachable!()
+    };
+    let id = RequestId::new_random();
+    let record = crate::store::CommentRecord {
+        request: Some(id),
+        answer: None,
+        at: h.t0,
+    };
+    assert_eq!(
+        h.store
+            .record_comment(&e.repository.full_name, 5004, &record)
+            .await
+            .unwrap(),
+        None
+    );
+
+    for _ in 0..2 {
+        h.executor
+            .handle(&delivery(COMMENT_EVENT), &event)
+            .await
+            .unwrap();
+    }
+
+    let r = h
+        .store
+        .find_by_thread(&e.repository.full_name, e.issue.number)
+        .await
+        .unwrap()
+        .expect("the request is opened");
+    assert_eq!(r.id, id);
+    assert_eq!(h.fake.world().thread(e.issue.number).len(), 1);
+}
+
+/// A comment decided for one request is never decided for another: replayed after its request
+/// was archived and a new request opened on the same issue, a `set` does not change the new
+/// request's inputs under its original author's name.
+#[tokio::test]
+async fn a_comment_replayed_onto_the_next_request_of_its_issue_is_not_decided_again() {
+    let h = Harness::new();
+    let say = |id: u64, text: &str| {
+        let event = comment_event(id, text);
+        let executor = h.executor.clone();
+        async move {
+            executor
+                .handle(&delivery(COMMENT_EVENT), &event)
+                .await
+                .unwrap()
+        }
+    };
+    let Event::IssueComment(e) = comment_event(1, "") else {
+        unreachable!()
+    };
+    let (repo, thread) = (e.repository.full_name.clone(), e.issue.number);
+    say(6001, "/tfpilot new s3-bucket env=dev name=invoices").await;
+    say(6002, "/tfpilot set name=receipts").await;
+    let first = h
+        .store
+        .find_by_thread(&repo, thread)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.inputs["name"], "receipts");
+    say(6003, "/tfpilot cancel").await;
+    assert!(
+        h.store
+            .find_by_thread(&repo, thread)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    say(6004, "/tfpilot new s3-bucket env=dev name=orders").await;
+    let answers = h.fake.world().thread(thread).len();
+
+    say(6002, "/tfpilot set name=receipts").await;
+
+    let second = h
+        .store
+        .find_by_thread(&repo, thread)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(second.id, first.id);
+    assert_eq!(
+        second.inputs["name"], "orders",
+        "the replay changed the new request"
+    );
+    assert_eq!(
+        h.fake.world().thread(thread).len(),
+        answers,
+        "the replay was answered"
+    );
 }

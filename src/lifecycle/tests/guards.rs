@@ -475,3 +475,54 @@ fn every_denial_has_a_reason_and_a_remedy() {
         }
     }
 }
+
+/// Four-eyes counts only real changes: a plain comment while inputs are collected ("thanks")
+/// or a `set` to the value already there changes nothing, so it does not bar its writer from
+/// approving in prod; a turn that changes a value does.
+#[test]
+fn only_a_real_change_of_the_inputs_bars_its_writer_from_approving() {
+    let registry = Registry::embedded();
+    let f = facts(registry);
+    let ready = request("prod", RequestStatus::Ready);
+    let timeline_after = |input: &Input| {
+        run(Some(&ready), input, &writer("bob"), &policy(), &f)
+            .expect("a writer's turn is decided")
+            .request
+            .expect("the request")
+            .timeline
+    };
+    let approve_after = |timeline| {
+        let mut planned = request("prod", RequestStatus::Planned);
+        planned.timeline = timeline;
+        run(
+            Some(&planned),
+            &cmd(Command::Approve),
+            &writer("bob"),
+            &policy(),
+            &f,
+        )
+    };
+    let thanks = Input::Turn {
+        at: at(5),
+        extraction: Extraction::empty(ExtractorKind::Rules),
+    };
+    let same = cmd(Command::Set {
+        values: BTreeMap::from([("name".into(), "invoices".into())]),
+    });
+    for (what, input) in [
+        ("a plain comment", &thanks),
+        ("a set to the same value", &same),
+    ] {
+        let d = approve_after(timeline_after(input))
+            .unwrap_or_else(|d| panic!("{what} barred bob from approving: {d}"));
+        assert_eq!(d.request.unwrap().status, RequestStatus::Approved, "{what}");
+    }
+    let changed = cmd(Command::Set {
+        values: BTreeMap::from([("name".into(), "receipts".into())]),
+    });
+    let text = approve_after(timeline_after(&changed))
+        .map(|_| ())
+        .expect_err("a real change bars its writer")
+        .to_string();
+    assert!(text.contains("You changed the inputs"), "{text}");
+}

@@ -4,6 +4,7 @@
 mod conversation;
 mod events;
 mod guards;
+mod matrix;
 mod operate;
 mod reads;
 mod review;

@@ -252,3 +252,124 @@ async fn a_command_that_keeps_failing_is_answered_once_when_given_up() {
     })
     .await;
 }
+
+/// A signed `new` comment replayed under a fresh delivery id after its request was cancelled
+/// and archived is not decided again: no second request opens under the original author's
+/// name, and nothing is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_replayed_after_its_request_was_archived_opens_nothing() {
+    within(240, async {
+        let w = World::start().await;
+        let repo: tfpilot::ids::RepoName = REPO.parse().expect("repo");
+        let issue = w
+            .sim
+            .open_issue(REPO, "carol", "bucket", "")
+            .expect("issue");
+        let new = "/tfpilot new s3-bucket env=dev name=invoices";
+        w.say(issue, "carol", new).await;
+        let id = w.request(issue).await.id;
+        w.say(issue, "carol", "/tfpilot cancel").await;
+        assert!(
+            w.store
+                .find_by_thread(&repo, issue)
+                .await
+                .expect("store")
+                .is_none(),
+            "the cancelled request is archived"
+        );
+        assert!(w.store.get_archived(id).await.expect("store").is_some());
+        let comments_before = w.sim.comments(REPO, issue).len();
+
+        let original = w
+            .sim
+            .deliveries()
+            .into_iter()
+            .find(|d| d.event == "issue_comment" && d.payload["comment"]["body"] == new)
+            .expect("the new delivery");
+        let body = serde_json::to_vec(&original.payload).expect("json");
+        for guid in ["replayed-1", "replayed-2"] {
+            let status = reqwest::Client::new()
+                .post(&w.webhook_url)
+                .header("content-type", "application/json")
+                .header("x-github-event", "issue_comment")
+                .header("x-github-delivery", guid)
+                .header(
+                    "x-hub-signature-256",
+                    tfpilot::webhook::sign(WEBHOOK_SECRET.as_bytes(), &body),
+                )
+                .body(body.clone())
+                .send()
+                .await
+                .expect("post")
+                .status();
+            assert_eq!(status.as_u16(), 202, "a valid signed delivery is queued");
+        }
+        assert_eq!(w.settle().await, 2);
+
+        assert!(
+            w.store
+                .find_by_thread(&repo, issue)
+                .await
+                .expect("store")
+                .is_none(),
+            "the replay opened a request"
+        );
+        let live = w
+            .store
+            .list(&tfpilot::domain::ListFilter {
+                repo: Some(repo.clone()),
+                ..Default::default()
+            })
+            .await
+            .expect("list");
+        assert!(live.is_empty(), "{live:?}");
+        assert_eq!(
+            w.sim.comments(REPO, issue).len(),
+            comments_before,
+            "the replay was answered"
+        );
+    })
+    .await;
+}
+
+/// A reader's `new` with free text costs three GitHub calls (the permission, the eyes
+/// reaction, the answer; and the first installation token): no `.tfpilot.yml` read, no paging through the thread for an earlier
+/// answer (the assistant is not asked either: see the executor's unit tests).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_readers_new_is_refused_at_the_cost_of_the_permission_check() {
+    within(120, async {
+        let w = World::start().await;
+        // Comments on the thread already: paging through them would cost calls.
+        let issue = w
+            .sim
+            .open_issue(REPO, "carol", "bucket", "")
+            .expect("issue");
+        let step = w
+            .say(
+                issue,
+                "mallory",
+                "/tfpilot new s3-bucket env=dev a bucket for the invoices please",
+            )
+            .await;
+        assert!(
+            step.reply()
+                .contains("opening a request needs write access"),
+            "{}",
+            step.reply()
+        );
+        let calls = w.sim.calls();
+        println!(
+            "a reader's new took {} GitHub API calls: {calls:?}",
+            step.calls
+        );
+        for route in [
+            "GET /repos/{owner}/{repo}/contents/{*path}",
+            "GET /repos/{owner}/{repo}/issues/{number}/comments",
+        ] {
+            assert_eq!(w.sim.call_count(route), 0, "{route}: {calls:?}");
+        }
+        // (Plus the installation token, fetched once and cached.)
+        assert!(step.calls <= 4, "{} calls: {calls:?}", step.calls);
+    })
+    .await;
+}

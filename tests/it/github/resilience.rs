@@ -424,3 +424,75 @@ async fn a_commit_whose_answer_was_lost_is_reported_as_made() {
     assert!(matches!(err, GitHubError::StaleHead { .. }), "{err:?}");
     assert_eq!(w.sim.branch_head(super::REPO, "main"), Some(theirs));
 }
+
+/// After a stale-head answer only TfPilot's own commit counts as made: one authored by the App,
+/// verified by GitHub, on the expected parent, with the headline asked for, changing exactly
+/// the files asked for. A look-alike pushed by a person (even one naming `tfpilot[bot]` as its
+/// author) and an App commit that changed another file too are refused as stale.
+#[tokio::test(start_paused = true)]
+async fn a_commit_that_only_looks_like_tfpilots_is_not_taken_for_it() {
+    use tfpilot::github::{BranchStart, FileChange};
+    const MESSAGE: &str = "tfpilot: add the block\n\nFor request 3f2a4c1e.";
+    let w = World::start().await;
+    let gh = w.gh();
+    let bot = w.sim.bot_login();
+    let commit = |expected: &str, changes: Vec<FileChange>| {
+        let gh = gh.clone();
+        let start = BranchStart::Existing {
+            expected_head: expected.to_owned(),
+        };
+        async move { gh.commit_files("main", start, MESSAGE, &changes).await }
+    };
+
+    // A person's push: same parent, same headline, same file, same content; as themselves or
+    // with the App written in as the author.
+    for author in ["bob", bot.as_str()] {
+        let start = w.sim.branch_head(super::REPO, "main").unwrap();
+        let content = format!("x by {author}");
+        let head = w
+            .sim
+            .push_commit(
+                super::REPO,
+                "main",
+                author,
+                MESSAGE,
+                &[("x.tf", Some(&content))],
+            )
+            .unwrap();
+        let err = commit(&start, vec![FileChange::put("x.tf", content.clone())])
+            .await
+            .expect_err("a pushed look-alike is not TfPilot's commit");
+        assert!(
+            matches!(err, GitHubError::StaleHead { .. }),
+            "{author}: {err:?}"
+        );
+        assert_eq!(w.sim.branch_head(super::REPO, "main"), Some(head));
+    }
+
+    // The App's own commit (verified), but it changed another file too: not the commit asked
+    // for.
+    let start = w.sim.branch_head(super::REPO, "main").unwrap();
+    commit(
+        &start,
+        vec![
+            FileChange::put("x.tf", "y"),
+            FileChange::put(".github/workflows/plan.yml", "on: push\n"),
+        ],
+    )
+    .await
+    .expect("the App commits");
+    let err = commit(&start, vec![FileChange::put("x.tf", "y")])
+        .await
+        .expect_err("a commit that changed another file is not the one asked for");
+    assert!(matches!(err, GitHubError::StaleHead { .. }), "{err:?}");
+
+    // The App's own commit of exactly the file is still recognised.
+    let start = w.sim.branch_head(super::REPO, "main").unwrap();
+    let made = commit(&start, vec![FileChange::put("x.tf", "z")])
+        .await
+        .expect("the App commits");
+    let again = commit(&start, vec![FileChange::put("x.tf", "z")])
+        .await
+        .expect("TfPilot's own commit is found");
+    assert_eq!(again.oid, made.oid);
+}

@@ -40,6 +40,7 @@ macro_rules! conformance_suite {
             corrupt_request_is_a_clear_error_naming_the_object,
             corrupt_logs_and_index_are_clear_errors,
             unknown_fields_survive_an_update,
+            a_comment_is_recorded_once_and_kept,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {
@@ -896,4 +897,48 @@ pub async fn unknown_fields_survive_an_update(t: &Target) {
         (json["revision"].as_u64(), json["version"].as_u64()),
         (Some(5), Some(2))
     );
+}
+
+/// A decided comment is recorded once (create-only, whatever races it), case-insensitively by
+/// repository, and the first record is what every later attempt gets back.
+pub async fn a_comment_is_recorded_once_and_kept(t: &Target) {
+    use tfpilot::store::CommentRecord;
+    let store = &t.store;
+    let repo = repo();
+    let upper: tfpilot::ids::RepoName = repo.to_string().to_uppercase().parse().unwrap();
+    assert_eq!(store.comment_record(&repo, 77).await.unwrap(), None);
+    let id = RequestId::new_random();
+    let first = CommentRecord {
+        request: Some(id),
+        answer: None,
+        at: OffsetDateTime::now_utc().replace_nanosecond(0).unwrap(),
+    };
+    let attempts = (0..4).map(|i| {
+        let store = store.clone();
+        let repo = repo.clone();
+        let record = CommentRecord {
+            request: (i == 0).then_some(id),
+            answer: (i != 0).then(|| format!("answer {i}")),
+            at: first.at,
+        };
+        tokio::spawn(async move { store.record_comment(&repo, 77, &record).await.unwrap() })
+    });
+    let mut wrote = 0;
+    let mut seen = Vec::new();
+    for a in attempts {
+        match a.await.unwrap() {
+            None => wrote += 1,
+            Some(r) => seen.push(r),
+        }
+    }
+    assert_eq!(wrote, 1, "exactly one attempt writes the record");
+    let kept = store
+        .comment_record(&upper, 77)
+        .await
+        .unwrap()
+        .expect("kept");
+    assert!(seen.iter().all(|r| *r == kept), "{seen:?} vs {kept:?}");
+    assert_eq!(store.comment_record(&repo, 78).await.unwrap(), None);
+    let other: tfpilot::ids::RepoName = "acme/other".parse().unwrap();
+    assert_eq!(store.comment_record(&other, 77).await.unwrap(), None);
 }
