@@ -467,14 +467,21 @@ fn parse_logins(v: &str) -> Result<Vec<String>, String> {
         if login.is_empty() {
             continue;
         }
-        // GitHub logins: letters, digits, `-` (and `_` for managed users), at most 39.
-        let valid = login.len() <= 39
-            && login
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        // GitHub logins: letters, digits, `-` (and `_` for managed users), at most 39; or an
+        // account id written `id:<number>`, which survives a renamed login.
+        let by_id = login
+            .strip_prefix(crate::domain::policy::ID_PREFIX)
+            .is_some_and(|n| {
+                !n.is_empty() && n.len() <= 20 && n.chars().all(|c| c.is_ascii_digit())
+            });
+        let valid = by_id
+            || (login.len() <= 39
+                && login
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
         if !valid {
             return Err(format!(
-                "`{login}` is not a GitHub login (expected a comma-separated list such as alice,bob)"
+                "`{login}` is not a GitHub login or `id:<number>` (expected a comma-separated list such as alice,bob,id:583231)"
             ));
         }
         out.push(login.to_owned());
@@ -778,6 +785,16 @@ mod tests {
                 err.problems[0].reason.contains("must be an https URL"),
                 "{err}"
             );
+        }
+    }
+
+    #[test]
+    fn allow_lists_take_logins_and_account_ids() {
+        let c = config(&[("TFPILOT_PROD_ALLOWED_USERS", "alice, @bob ,id:583231")]).unwrap();
+        assert_eq!(c.prod_allowed_users, ["alice", "bob", "id:583231"]);
+        for bad in ["id:", "id:12a", "id:-1"] {
+            let err = config(&[("TFPILOT_APPROVERS", bad)]).unwrap_err();
+            assert_eq!(err.problems[0].variable, "TFPILOT_APPROVERS", "{bad}");
         }
     }
 }

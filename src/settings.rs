@@ -188,6 +188,21 @@ impl Settings {
         })
     }
 
+    /// These settings as they apply to the person `login` with account id `id`: their
+    /// `id:<number>` entries become their login (see `Policy::for_actor`).
+    pub fn for_actor(&self, login: &str, id: Option<u64>) -> Settings {
+        let resolve = |list: &Option<Vec<String>>| {
+            list.as_ref()
+                .map(|l| crate::domain::policy::resolve_id(l, login, id))
+        };
+        Settings {
+            prod_allowed_users: resolve(&self.prod_allowed_users),
+            prod_destroy_allowed_users: resolve(&self.prod_destroy_allowed_users),
+            approvers: resolve(&self.approvers),
+            ..self.clone()
+        }
+    }
+
     /// The policy in force for this repository: `policy` (from the environment) with each list
     /// narrowed to the logins this repository also names. A repository can only take people out.
     pub fn narrow(&self, policy: &Policy) -> Policy {

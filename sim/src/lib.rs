@@ -311,6 +311,11 @@ impl Sim {
         self.shared.lock().app_id
     }
 
+    /// The numeric account id of a user (`None` for a login the simulator does not know).
+    pub fn user_id(&self, login: &str) -> Option<u64> {
+        self.shared.lock().users.get(login).map(|u| u.id)
+    }
+
     /// The login the App writes as (`tfpilot[bot]`).
     pub fn bot_login(&self) -> String {
         self.shared.lock().bot_login()

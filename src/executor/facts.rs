@@ -78,17 +78,19 @@ impl Executor {
         scope: &Scope,
         command: &Command,
         request: Option<&Request>,
+        (login, actor_id): (&str, Option<u64>),
         mut facts: Facts<'a>,
     ) -> anyhow::Result<Result<(Policy, Facts<'a>), Denial>> {
         let needs = lifecycle::command_reads(command, request);
-        let mut policy = self.policy.clone();
+        // Allow-list entries written as account ids name the actor by their login from here on.
+        let mut policy = self.policy.for_actor(login, actor_id);
         let in_prod = request
             .and_then(|r| r.environment.as_deref())
             .is_some_and(|env| policy.is_prod(env));
         if needs.settings || (needs.settings_in_prod && in_prod) {
             match self.read_settings(scope).await? {
                 Ok(settings) => {
-                    policy = settings.narrow(&policy);
+                    policy = settings.for_actor(login, actor_id).narrow(&policy);
                     facts.settings = Some(settings);
                 }
                 Err(denial) => return Ok(Err(denial)),

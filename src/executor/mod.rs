@@ -166,11 +166,12 @@ impl Executor {
             on_pull_request: e.issue.is_pull_request(),
         };
         let login = e.comment.author_login().to_owned();
+        let actor_id = e.comment.author_id();
         let parsed = command::parse_comment_with(&e.comment.body, &self.prefix, &self.registry);
         let existing = self.store.find_by_thread(&scope.repo, at.thread).await?;
         match parsed {
             None => {
-                self.on_turn(&scope, at, &login, &e.comment.body, existing)
+                self.on_turn(&scope, at, (&login, actor_id), &e.comment.body, existing)
                     .await
             }
             Some(Err(err)) => {
@@ -179,7 +180,10 @@ impl Executor {
                 let body = comments::conversation::parse_error(&err, &self.prefix, &key);
                 self.answer_once(&scope, at, &key, &body).await
             }
-            Some(Ok(command)) => self.on_command(&scope, at, &login, command, existing).await,
+            Some(Ok(command)) => {
+                self.on_command(&scope, at, (&login, actor_id), command, existing)
+                    .await
+            }
         }
     }
 
@@ -270,7 +274,7 @@ impl Executor {
         &self,
         scope: &Scope,
         at: CommentAt,
-        login: &str,
+        (login, actor_id): (&str, Option<u64>),
         command: Command,
         existing: Option<Versioned<Request>>,
     ) -> anyhow::Result<()> {
@@ -311,14 +315,17 @@ impl Executor {
                 existing,
                 &input,
                 &actor,
-                &self.policy,
+                &self.policy.for_actor(login, actor_id),
                 &facts,
                 Some(at),
             )
             .await?;
             return Ok(());
         }
-        let (policy, facts) = match self.command_facts(scope, &command, request, facts).await? {
+        let (policy, facts) = match self
+            .command_facts(scope, &command, request, (login, actor_id), facts)
+            .await?
+        {
             Ok(gathered) => gathered,
             Err(denial) => return self.answer_denial(scope, at, &denial).await,
         };
@@ -348,7 +355,7 @@ impl Executor {
         &self,
         scope: &Scope,
         at: CommentAt,
-        login: &str,
+        (login, actor_id): (&str, Option<u64>),
         body: &str,
         existing: Option<Versioned<Request>>,
     ) -> anyhow::Result<()> {
@@ -398,7 +405,7 @@ impl Executor {
             Some(current),
             &input,
             &actor,
-            &self.policy,
+            &self.policy.for_actor(login, actor_id),
             &facts,
             Some(at),
         )

@@ -148,6 +148,9 @@ pub struct User {
     /// [`User::GHOST`] when GitHub leaves it out: an unknown user.
     #[serde(default = "ghost_login", deserialize_with = "null_as_ghost")]
     pub login: String,
+    /// The account's numeric id: stable when the login is renamed.
+    #[serde(default)]
+    pub id: Option<u64>,
     #[serde(rename = "type", default)]
     pub kind: UserKind,
 }
@@ -271,6 +274,11 @@ impl Comment {
     /// The author's login, [`User::GHOST`] when GitHub does not say who wrote it.
     pub fn author_login(&self) -> &str {
         self.user.as_ref().map_or(User::GHOST, |u| u.login.as_str())
+    }
+
+    /// The author's numeric id, when GitHub says who wrote it.
+    pub fn author_id(&self) -> Option<u64> {
+        self.user.as_ref().and_then(|u| u.id)
     }
 }
 

@@ -248,3 +248,53 @@ async fn a_change_merged_before_its_plan_succeeded_is_planned_on_the_base_and_ap
     })
     .await;
 }
+
+/// An allow-list may name an account by its numeric id (`id:<number>`), which survives a
+/// renamed login: erin is listed by id only and may approve in prod; bob, listed by login
+/// elsewhere, is not on this list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_allow_list_entry_by_account_id_names_its_owner_whatever_the_login() {
+    within(240, async {
+        let mut policy = super::default_policy();
+        // The id is known only once a simulator has the user: read it from one World, then
+        // start the World under test with that id on the list (the simulator's ids are
+        // deterministic; asserted below).
+        let w = World::start().await;
+        w.sim.add_user("erin", Permission::Write);
+        let erin = w.sim.user_id("erin").expect("erin has an id");
+        policy.prod_allowed_users = vec![format!("id:{erin}")];
+        drop(w);
+        let w = World::start_with_policy(Default::default(), policy).await;
+        w.sim.add_user("erin", Permission::Write);
+        assert_eq!(w.sim.user_id("erin"), Some(erin), "ids are deterministic");
+        // The repository narrows the lists; it names erin by id too.
+        let settings = w
+            .sim
+            .file(REPO, "main", ".tfpilot.yml")
+            .expect("the offline repo has .tfpilot.yml")
+            .replace("  - bob\n", &format!("  - bob\n  - id:{erin}\n"));
+        w.sim
+            .push_commit(
+                REPO,
+                "main",
+                "carol",
+                "name erin by id",
+                &[(".tfpilot.yml", Some(settings.as_str()))],
+            )
+            .expect("push");
+        let (issue, _) = planned(&w, "prod", "vault").await;
+
+        let step = w.say(issue, "bob", "/tfpilot approve").await;
+        assert!(step.reply().contains("allow-list"), "{}", step.reply());
+        assert_eq!(w.request(issue).await.status, RequestStatus::Planned);
+
+        let step = w.say(issue, "erin", "/tfpilot approve").await;
+        assert!(
+            step.reply().contains("Approved for `prod` by @erin"),
+            "{}",
+            step.reply()
+        );
+        assert_eq!(w.request(issue).await.status, RequestStatus::Approved);
+    })
+    .await;
+}

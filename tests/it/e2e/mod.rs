@@ -50,6 +50,17 @@ pub struct World {
     _server: tokio::task::JoinHandle<()>,
 }
 
+/// The policy of [`World::start`]: alice and bob on the prod list, alice alone may destroy.
+pub fn default_policy() -> Policy {
+    Policy {
+        prod_environments: vec!["prod".into(), "production".into()],
+        prod_allowed_users: vec!["alice".into(), "bob".into()],
+        destroy_prod_allowed_users: vec!["alice".into()],
+        approvers: Vec::new(),
+        approvers_required: false,
+    }
+}
+
 impl World {
     /// Everything started: repository loaded from the offline infra repo (with
     /// [`DEV_FILE_HEADER`] in `envs/dev/tfpilot.s3.tf`), users, Terraform workflows.
@@ -58,6 +69,11 @@ impl World {
     }
 
     pub async fn start_with(retry: RetryPolicy) -> World {
+        Self::start_with_policy(retry, default_policy()).await
+    }
+
+    /// [`World::start_with`] under another guardrail policy.
+    pub async fn start_with_policy(retry: RetryPolicy, policy: Policy) -> World {
         support::terraform();
         let moto = MotoServer::start();
         let (requests, chat) = (
@@ -102,13 +118,6 @@ impl World {
         let key = SecretString::from(tfpilot_sim::TEST_APP_PRIVATE_KEY_PEM.to_owned());
         let app =
             GitHubApp::with_retry_policy(sim.app_id(), &key, &sim.base_url(), retry).expect("app");
-        let policy = Policy {
-            prod_environments: vec!["prod".into(), "production".into()],
-            prod_allowed_users: vec!["alice".into(), "bob".into()],
-            destroy_prod_allowed_users: vec!["alice".into()],
-            approvers: Vec::new(),
-            approvers_required: false,
-        };
         let executor = Executor::new(store.clone(), app.clone(), Arc::new(RulesExtractor), policy)
             .with_bot_login(sim.bot_login());
         // Retries at once: these tests drive time by draining (the backoff between attempts is
