@@ -4,7 +4,8 @@
 //!   duplicate/ping/ignored, 401 signature, 400 unreadable, 413 too large). The durable write
 //!   happens before the answer, so work is never lost after GitHub got its 202.
 //! * `GET /healthz` — 200 with the version.
-//! * `GET /metrics` — Prometheus text.
+//! * `GET /metrics` — Prometheus text. Reads no storage: the inbox gauge is kept by the worker
+//!   (`serve`: +1 per queued delivery, −1 per finished item, exact after each drain).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -37,6 +38,11 @@ pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// Webhook requests handled at the same time; more wait for a slot. Bounds the memory that
 /// unverified bodies can take (this many × 25 MiB at worst).
 pub const MAX_CONCURRENT_WEBHOOKS: usize = 64;
+
+/// How long the inbox write may take before the webhook answers 503 (GitHub waits 10 s; a stalled
+/// store must not hold the answer past that). The S3 client's own limits are shorter
+/// (`store::s3::S3_OPERATION_TIMEOUT`); this bounds every backend.
+pub const INBOX_WRITE_TIMEOUT: Duration = Duration::from_millis(4500);
 
 /// What the router's handlers share. Cloning is cheap (reference counts).
 #[derive(Clone)]
@@ -101,11 +107,7 @@ async fn healthz() -> Response {
     axum::Json(serde_json::json!({ "status": "ok", "version": VERSION })).into_response()
 }
 
-async fn metrics_text(State(state): State<AppState>) -> Response {
-    match state.inbox().depth().await {
-        Ok(depth) => metrics::inbox_depth(depth),
-        Err(e) => tracing::warn!(error = %e, "cannot count the inbox for /metrics"),
-    }
+async fn metrics_text() -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         metrics::render(),
@@ -268,6 +270,7 @@ async fn store_and_queue(state: &AppState, delivery: Delivery) -> Result<PutOutc
         async move {
             let outcome = inbox.put(&delivery).await?;
             if let (PutOutcome::Created, Some(queue)) = (outcome, queue) {
+                metrics::inbox_depth_change(1.0);
                 // A closed queue means the worker stopped; the item waits for the next start.
                 let _ = queue.send(delivery.id);
             }
@@ -275,10 +278,22 @@ async fn store_and_queue(state: &AppState, delivery: Delivery) -> Result<PutOutc
         }
         .in_current_span(),
     );
-    task.await.map_err(|e| InboxError::Backend {
-        operation: "store the delivery",
-        source: Box::new(e),
-    })?
+    // On timeout the write goes on in its task: a put is whole or absent (never half an item),
+    // and one that lands late is found by GitHub's redelivery (a duplicate) and by the worker.
+    match tokio::time::timeout(INBOX_WRITE_TIMEOUT, task).await {
+        Ok(joined) => joined.map_err(|e| InboxError::Backend {
+            operation: "store the delivery",
+            source: Box::new(e),
+        })?,
+        Err(_) => Err(InboxError::Backend {
+            operation: "store the delivery",
+            source: format!(
+                "the inbox did not answer within {} ms",
+                INBOX_WRITE_TIMEOUT.as_millis()
+            )
+            .into(),
+        }),
+    }
 }
 
 /// Serves `state`'s router on `listener` with `worker` in the background (fed by `queue`, the
