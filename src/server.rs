@@ -4,8 +4,9 @@
 //!   duplicate/ping/ignored, 401 signature, 400 unreadable, 413 too large). The durable write
 //!   happens before the answer, so work is never lost after GitHub got its 202.
 //! * `GET /healthz` — 200 with the version.
-//! * `GET /metrics` — Prometheus text. Reads no storage: the inbox gauge is kept by the worker
-//!   (`serve`: +1 per queued delivery, −1 per finished item, exact after each drain).
+//! * `GET /metrics` — Prometheus text, unless turned off (404) or protected by a bearer token
+//!   (401 without it). Reads no storage: the inbox gauge is kept by the worker (`serve`: +1 per
+//!   queued delivery, −1 per finished item, exact after each drain).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
+use crate::config::MetricsAccess;
 use crate::ids::DeliveryId;
 use crate::inbox::{Delivery, Inbox, InboxError, PutOutcome};
 use crate::webhook::{self, Event, Rejection, SignatureError};
@@ -51,6 +53,7 @@ pub struct AppState {
     inbox: Arc<dyn Inbox>,
     work_queue: Option<mpsc::UnboundedSender<DeliveryId>>,
     body_read_timeout: Duration,
+    metrics: Arc<MetricsAccess>,
 }
 
 impl AppState {
@@ -62,7 +65,14 @@ impl AppState {
             inbox,
             work_queue: None,
             body_read_timeout: BODY_READ_TIMEOUT,
+            metrics: Arc::new(MetricsAccess::Open),
         }
+    }
+
+    /// Who may read `GET /metrics` (default: anyone).
+    pub fn with_metrics_access(mut self, access: MetricsAccess) -> Self {
+        self.metrics = Arc::new(access);
+        self
     }
 
     /// Another limit for reading a webhook body (default [`BODY_READ_TIMEOUT`]).
@@ -107,7 +117,28 @@ async fn healthz() -> Response {
     axum::Json(serde_json::json!({ "status": "ok", "version": VERSION })).into_response()
 }
 
-async fn metrics_text() -> Response {
+async fn metrics_text(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    match state.metrics.as_ref() {
+        MetricsAccess::Open => {}
+        MetricsAccess::Off => return text(StatusCode::NOT_FOUND, "metrics are turned off"),
+        MetricsAccess::Token(token) => {
+            let given = headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .unwrap_or_default();
+            // Compared as digests, so the time taken says nothing about the token.
+            use sha2::Digest as _;
+            let matches = sha2::Sha256::digest(given.as_bytes())
+                == sha2::Sha256::digest(token.expose_secret().as_bytes());
+            if !matches {
+                return text(
+                    StatusCode::UNAUTHORIZED,
+                    "metrics need `Authorization: Bearer <TFPILOT_METRICS_TOKEN>`",
+                );
+            }
+        }
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         metrics::render(),

@@ -605,3 +605,57 @@ async fn a_stalled_s3_gets_a_503_within_5_seconds() {
     assert!(drained.is_err(), "{drained:?}");
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
 }
+
+/// `/metrics` can be turned off (the public Function URL's default) or protected by a token.
+#[tokio::test]
+async fn metrics_can_be_turned_off_or_protected_by_a_token() {
+    use tfpilot::config::{Config, MetricsAccess};
+    let app = test_app(None);
+    let scrape = |access: MetricsAccess, authorization: Option<&'static str>| {
+        let router = create_app(AppState::new(None, app.inbox.clone()).with_metrics_access(access));
+        async move {
+            let mut request = Request::get("/metrics");
+            if let Some(value) = authorization {
+                request = request.header("authorization", value);
+            }
+            send(&router, request.body(Body::empty()).unwrap()).await.0
+        }
+    };
+    let token = || MetricsAccess::Token(SecretString::from("s3cr3t-metrics"));
+    assert_eq!(scrape(MetricsAccess::Open, None).await, StatusCode::OK);
+    assert_eq!(
+        scrape(MetricsAccess::Off, None).await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(scrape(token(), None).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        scrape(token(), Some("Bearer wrong")).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        scrape(token(), Some("Bearer s3cr3t-metrics")).await,
+        StatusCode::OK
+    );
+
+    // The configuration that selects them.
+    let config = |vars: &[(&str, &str)]| {
+        let vars: std::collections::HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_vars(|name| vars.get(name).cloned())
+    };
+    assert!(matches!(config(&[]).unwrap().metrics, MetricsAccess::Open));
+    assert!(matches!(
+        config(&[("TFPILOT_METRICS", "off"), ("TFPILOT_METRICS_TOKEN", "x")])
+            .unwrap()
+            .metrics,
+        MetricsAccess::Off
+    ));
+    assert!(matches!(
+        config(&[("TFPILOT_METRICS_TOKEN", "x")]).unwrap().metrics,
+        MetricsAccess::Token(_)
+    ));
+    let err = config(&[("TFPILOT_METRICS", "maybe")]).unwrap_err();
+    assert!(err.to_string().contains("TFPILOT_METRICS"), "{err}");
+}
