@@ -272,13 +272,17 @@ impl Inbox for ObjectInbox {
         let Some(delivery) = self.read_delivery(id).await? else {
             return Ok(None);
         };
+        // The done marker first: it is written after the final state, so a state read after a
+        // marker was seen is the final one (read the other way round, a state from before the
+        // claim could be paired with the marker of a finish that happened in between).
+        let marker = self.read_json::<DoneMarker>(&Self::done_key(id)).await?;
         let mut state = self
             .read_json::<ItemState>(&Self::state_key(id))
             .await?
             .map(|(s, _)| s)
             .unwrap_or_else(ItemState::new_pending);
         // The done marker is what `pending` trusts; keep `get` consistent with it.
-        if let Some((marker, _)) = self.read_json::<DoneMarker>(&Self::done_key(id)).await?
+        if let Some((marker, _)) = marker
             && !state.status.is_finished()
         {
             state.status = marker.status;
