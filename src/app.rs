@@ -101,8 +101,9 @@ pub async fn serve(config: Config, options: ServeOptions) -> anyhow::Result<()> 
     let inbox = inbox::open(&config.store).await?;
     let handler = handler(&config).await?;
     let (queue_tx, queue_rx) = mpsc::unbounded_channel();
-    let state =
-        AppState::new(config.webhook_secret.clone(), Arc::clone(&inbox)).with_work_queue(queue_tx);
+    let state = AppState::new(config.webhook_secret.clone(), Arc::clone(&inbox))
+        .with_work_queue(queue_tx)
+        .with_metrics_access(config.metrics.clone());
     let worker = Worker::new(inbox, handler);
     let addr = SocketAddr::new(options.host, config.port);
     let listener = TcpListener::bind(addr)
@@ -136,7 +137,9 @@ pub async fn lambda(config: Config, function: LambdaFunction) -> anyhow::Result<
     let inbox = inbox::open(&config.store).await?;
     match function {
         LambdaFunction::Webhook => {
-            lambda::run_webhook(AppState::new(config.webhook_secret.clone(), inbox)).await
+            let state = AppState::new(config.webhook_secret.clone(), inbox)
+                .with_metrics_access(config.metrics.clone());
+            lambda::run_webhook(state).await
         }
         LambdaFunction::Worker => {
             lambda::run_worker(Worker::new(inbox, handler(&config).await?)).await

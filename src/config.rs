@@ -55,6 +55,20 @@ pub struct Config {
     pub llm: Option<LlmConfig>,
     /// `TFPILOT_LOG_FORMAT`.
     pub log_format: LogFormat,
+    /// `TFPILOT_METRICS` / `TFPILOT_METRICS_TOKEN`: who may read `GET /metrics`.
+    pub metrics: MetricsAccess,
+}
+
+/// Who may read `GET /metrics`.
+#[derive(Debug, Clone, Default)]
+pub enum MetricsAccess {
+    /// Anyone who reaches the port (the default; fine behind a private network).
+    #[default]
+    Open,
+    /// Only requests with `Authorization: Bearer <token>` (`TFPILOT_METRICS_TOKEN`).
+    Token(SecretString),
+    /// Nobody: 404 (`TFPILOT_METRICS=off`).
+    Off,
 }
 
 /// The GitHub App's identity.
@@ -158,6 +172,7 @@ impl Config {
                 .unwrap_or_else(|| DEFAULT_LLM_MODEL.to_owned()),
         });
         let log_format = r.log_format();
+        let metrics = r.metrics();
 
         if !r.problems.is_empty() {
             return Err(ConfigError {
@@ -180,6 +195,7 @@ impl Config {
             plan_masks,
             llm,
             log_format,
+            metrics,
         })
     }
 
@@ -410,6 +426,25 @@ impl Reader<'_> {
             self.problem("TFPILOT_PLAN_MASKS", e.to_string());
         }
         masks
+    }
+
+    fn metrics(&mut self) -> MetricsAccess {
+        let token = (self.var)("TFPILOT_METRICS_TOKEN")
+            .filter(|v| !v.is_empty())
+            .map(SecretString::from);
+        match self
+            .get("TFPILOT_METRICS")
+            .map(|v| v.to_ascii_lowercase())
+            .as_deref()
+        {
+            None | Some("on") => token.map_or(MetricsAccess::Open, MetricsAccess::Token),
+            Some("off") => MetricsAccess::Off,
+            Some(v) => {
+                let reason = format!("must be `on` or `off`, got `{v}`");
+                self.problem("TFPILOT_METRICS", reason);
+                MetricsAccess::Open
+            }
+        }
     }
 
     fn log_format(&mut self) -> LogFormat {

@@ -57,6 +57,10 @@ pub struct WorkerReport {
     pub waiting: usize,
     /// Items the inbox could not read or update; they stay pending.
     pub failed: usize,
+    /// Items another worker (instance) was handling.
+    pub busy: usize,
+    /// Items waiting behind an older pending item of their thread.
+    pub held_back: usize,
     /// Keys in the event that are not inbox items (ignored).
     pub ignored_keys: Vec<String>,
 }
@@ -69,6 +73,8 @@ impl WorkerReport {
             Outcome::GaveUp { .. } => self.gave_up += 1,
             Outcome::NotDue { .. } => self.waiting += 1,
             Outcome::AlreadyFinished | Outcome::NotFound => self.skipped += 1,
+            Outcome::Busy { .. } => self.busy += 1,
+            Outcome::HeldBack { .. } => self.held_back += 1,
         }
     }
 }
@@ -82,14 +88,17 @@ impl From<DrainReport> for WorkerReport {
             skipped: r.skipped,
             waiting: r.waiting,
             failed: r.failed,
+            busy: r.busy,
+            held_back: r.held_back,
             ignored_keys: Vec::new(),
         }
     }
 }
 
 /// The worker function's body: an S3 event processes the items it names; any other event (the
-/// schedule) drains every pending item. An error (some item failed and stays pending) makes
-/// Lambda retry the invocation.
+/// schedule) drains every pending item. An error (some item failed and stays pending, or waits
+/// behind an older item of its thread) makes Lambda retry the invocation; the sweep picks up
+/// whatever is left after that. Items held by another instance's lease are not an error.
 pub async fn handle_worker_event(
     worker: &Worker,
     payload: serde_json::Value,
@@ -110,10 +119,11 @@ pub async fn handle_worker_event(
         WorkerReport::from(worker.drain().await?)
     };
     tracing::info!(?report, "worker invocation finished");
-    if report.retry + report.failed > 0 {
+    if report.retry + report.failed + report.held_back > 0 {
         return Err(format!(
-            "{} inbox item(s) failed and stay pending for a retry",
-            report.retry + report.failed
+            "{} inbox item(s) failed and {} wait behind an older delivery of their thread; they stay pending for a retry",
+            report.retry + report.failed,
+            report.held_back
         )
         .into());
     }

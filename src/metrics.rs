@@ -74,6 +74,11 @@ pub fn inbox_depth(depth: usize) {
     metrics::gauge!(INBOX_DEPTH).set(depth as f64);
 }
 
+/// Moves the inbox gauge between two drains (`serve`: +1 per queued delivery, −1 per finished).
+pub fn inbox_depth_change(delta: f64) {
+    metrics::gauge!(INBOX_DEPTH).increment(delta);
+}
+
 pub fn handler_duration(event: &str, outcome: &'static str, seconds: f64) {
     metrics::histogram!(HANDLER_DURATION, "event" => event.to_owned(), "outcome" => outcome)
         .record(seconds);

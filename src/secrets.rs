@@ -1,7 +1,7 @@
 //! Secrets kept out of the environment: on AWS Lambda the webhook secret, the App's private key
 //! and the OpenAI key come from SSM Parameter Store (`SecureString`, decrypted with KMS), named
-//! by `TFPILOT_WEBHOOK_SECRET_PARAMETER`, `TFPILOT_GITHUB_PRIVATE_KEY_PARAMETER` and
-//! `OPENAI_API_KEY_PARAMETER`. They are read once at start, in one `GetParameters` call, and
+//! by `TFPILOT_WEBHOOK_SECRET_PARAMETER`, `TFPILOT_GITHUB_PRIVATE_KEY_PARAMETER`,
+//! `OPENAI_API_KEY_PARAMETER` (and `TFPILOT_METRICS_TOKEN_PARAMETER`). They are read once at start, in one `GetParameters` call, and
 //! handed to [`crate::config::Config::from_vars`] as if they were the plain variables, so
 //! everything after the start is the same on every host. Values are never logged.
 
@@ -10,13 +10,14 @@ use std::collections::BTreeMap;
 use crate::config::{ConfigError, ConfigProblem};
 
 /// Each secret variable and the variable naming the SSM parameter that may hold it instead.
-pub const PARAMETER_VARIABLES: [(&str, &str); 3] = [
+pub const PARAMETER_VARIABLES: [(&str, &str); 4] = [
     ("TFPILOT_WEBHOOK_SECRET", "TFPILOT_WEBHOOK_SECRET_PARAMETER"),
     (
         "TFPILOT_GITHUB_PRIVATE_KEY",
         "TFPILOT_GITHUB_PRIVATE_KEY_PARAMETER",
     ),
     ("OPENAI_API_KEY", "OPENAI_API_KEY_PARAMETER"),
+    ("TFPILOT_METRICS_TOKEN", "TFPILOT_METRICS_TOKEN_PARAMETER"),
 ];
 
 /// The `…_PARAMETER` variable of a secret variable.

@@ -4,7 +4,9 @@
 //!   duplicate/ping/ignored, 401 signature, 400 unreadable, 413 too large). The durable write
 //!   happens before the answer, so work is never lost after GitHub got its 202.
 //! * `GET /healthz` — 200 with the version.
-//! * `GET /metrics` — Prometheus text.
+//! * `GET /metrics` — Prometheus text, unless turned off (404) or protected by a bearer token
+//!   (401 without it). Reads no storage: the inbox gauge is kept by the worker (`serve`: +1 per
+//!   queued delivery, −1 per finished item, exact after each drain).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -22,6 +24,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
+use crate::config::MetricsAccess;
 use crate::ids::DeliveryId;
 use crate::inbox::{Delivery, Inbox, InboxError, PutOutcome};
 use crate::webhook::{self, Event, Rejection, SignatureError};
@@ -38,6 +41,11 @@ pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// unverified bodies can take (this many × 25 MiB at worst).
 pub const MAX_CONCURRENT_WEBHOOKS: usize = 64;
 
+/// How long the inbox write may take before the webhook answers 503 (GitHub waits 10 s; a stalled
+/// store must not hold the answer past that). The S3 client's own limits are shorter
+/// (`store::s3::S3_OPERATION_TIMEOUT`); this bounds every backend.
+pub const INBOX_WRITE_TIMEOUT: Duration = Duration::from_millis(4500);
+
 /// What the router's handlers share. Cloning is cheap (reference counts).
 #[derive(Clone)]
 pub struct AppState {
@@ -45,6 +53,7 @@ pub struct AppState {
     inbox: Arc<dyn Inbox>,
     work_queue: Option<mpsc::UnboundedSender<DeliveryId>>,
     body_read_timeout: Duration,
+    metrics: Arc<MetricsAccess>,
 }
 
 impl AppState {
@@ -56,7 +65,14 @@ impl AppState {
             inbox,
             work_queue: None,
             body_read_timeout: BODY_READ_TIMEOUT,
+            metrics: Arc::new(MetricsAccess::Open),
         }
+    }
+
+    /// Who may read `GET /metrics` (default: anyone).
+    pub fn with_metrics_access(mut self, access: MetricsAccess) -> Self {
+        self.metrics = Arc::new(access);
+        self
     }
 
     /// Another limit for reading a webhook body (default [`BODY_READ_TIMEOUT`]).
@@ -101,10 +117,27 @@ async fn healthz() -> Response {
     axum::Json(serde_json::json!({ "status": "ok", "version": VERSION })).into_response()
 }
 
-async fn metrics_text(State(state): State<AppState>) -> Response {
-    match state.inbox().depth().await {
-        Ok(depth) => metrics::inbox_depth(depth),
-        Err(e) => tracing::warn!(error = %e, "cannot count the inbox for /metrics"),
+async fn metrics_text(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    match state.metrics.as_ref() {
+        MetricsAccess::Open => {}
+        MetricsAccess::Off => return text(StatusCode::NOT_FOUND, "metrics are turned off"),
+        MetricsAccess::Token(token) => {
+            let given = headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .unwrap_or_default();
+            // Compared as digests, so the time taken says nothing about the token.
+            use sha2::Digest as _;
+            let matches = sha2::Sha256::digest(given.as_bytes())
+                == sha2::Sha256::digest(token.expose_secret().as_bytes());
+            if !matches {
+                return text(
+                    StatusCode::UNAUTHORIZED,
+                    "metrics need `Authorization: Bearer <TFPILOT_METRICS_TOKEN>`",
+                );
+            }
+        }
     }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
@@ -268,6 +301,7 @@ async fn store_and_queue(state: &AppState, delivery: Delivery) -> Result<PutOutc
         async move {
             let outcome = inbox.put(&delivery).await?;
             if let (PutOutcome::Created, Some(queue)) = (outcome, queue) {
+                metrics::inbox_depth_change(1.0);
                 // A closed queue means the worker stopped; the item waits for the next start.
                 let _ = queue.send(delivery.id);
             }
@@ -275,10 +309,22 @@ async fn store_and_queue(state: &AppState, delivery: Delivery) -> Result<PutOutc
         }
         .in_current_span(),
     );
-    task.await.map_err(|e| InboxError::Backend {
-        operation: "store the delivery",
-        source: Box::new(e),
-    })?
+    // On timeout the write goes on in its task: a put is whole or absent (never half an item),
+    // and one that lands late is found by GitHub's redelivery (a duplicate) and by the worker.
+    match tokio::time::timeout(INBOX_WRITE_TIMEOUT, task).await {
+        Ok(joined) => joined.map_err(|e| InboxError::Backend {
+            operation: "store the delivery",
+            source: Box::new(e),
+        })?,
+        Err(_) => Err(InboxError::Backend {
+            operation: "store the delivery",
+            source: format!(
+                "the inbox did not answer within {} ms",
+                INBOX_WRITE_TIMEOUT.as_millis()
+            )
+            .into(),
+        }),
+    }
 }
 
 /// Serves `state`'s router on `listener` with `worker` in the background (fed by `queue`, the

@@ -5,10 +5,23 @@
 //! (no sleeps, no polling). [`Worker::run`] is the background loop of `serve`: it drains at start
 //! (resuming what a crash left undone), then each item the HTTP handler queues as it arrives.
 //! A failed item stays pending and is retried by later drains (and after a restart) until
-//! `max_attempts` failures, when it is given up: kept, logged, never retried.
+//! `max_attempts` attempts, when it is given up: kept, logged, never retried.
+//!
+//! Exactly once under concurrency: a worker runs the handler only for an item it claimed
+//! ([`Inbox::claim`]: a lease under its own [`Worker::owner`], the attempt counted at the claim),
+//! so any number of workers (processes, Lambda instances, the S3 trigger and the sweep) can work
+//! on one inbox. An attempt that never reports back (crash, timeout) counts; once its lease
+//! expires the item is taken over, or given up when its attempts are spent.
+//!
+//! Order: items of one thread (repository and issue or pull-request number, see
+//! [`crate::inbox::thread_of`]) are handled in delivery order. An item waits
+//! ([`Outcome::HeldBack`]) while an older item of its thread is pending — failing, waiting for its
+//! backoff, or in another worker's hands; other threads keep flowing.
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -17,7 +30,7 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use crate::ids::DeliveryId;
-use crate::inbox::{Delivery, Inbox, InboxError, RETENTION};
+use crate::inbox::{Claim, Delivery, Inbox, InboxError, PendingEntry, RETENTION};
 use crate::webhook::Event;
 use crate::{metrics, telemetry};
 
@@ -28,6 +41,9 @@ pub const DEFAULT_MAX_ATTEMPTS: u32 = 8;
 /// or S3 outage, short enough that the person who commented hears back the same day.
 pub const DEFAULT_BACKOFF_BASE: Duration = Duration::from_secs(60);
 pub const DEFAULT_BACKOFF_CAP: Duration = Duration::from_secs(60 * 60);
+/// How long a claim holds an item. Longer than any attempt can run (the Lambda worker's timeout
+/// is 300 s, `template.yaml`), so only a dead holder's lease expires; then the item is taken over.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(10 * 60);
 /// How often the background loop drains the inbox (retrying failed items).
 pub const RETRY_INTERVAL: Duration = Duration::from_secs(60);
 /// How often the background loop removes finished items older than [`RETENTION`].
@@ -127,6 +143,10 @@ pub enum Outcome {
     },
     /// It was already done or given up: nothing ran.
     AlreadyFinished,
+    /// Another worker holds its lease: nothing ran.
+    Busy { owner: String },
+    /// An older item of its thread is still pending: nothing ran; it waits for that one.
+    HeldBack { behind: DeliveryId },
     /// No item with this id.
     NotFound,
 }
@@ -142,6 +162,10 @@ pub struct DrainReport {
     pub waiting: usize,
     /// Items the inbox could not read or update this time; they stay pending.
     pub failed: usize,
+    /// Items another worker was handling.
+    pub busy: usize,
+    /// Items waiting behind an older pending item of their thread.
+    pub held_back: usize,
 }
 
 impl DrainReport {
@@ -152,8 +176,30 @@ impl DrainReport {
             Outcome::GaveUp { .. } => self.gave_up += 1,
             Outcome::NotDue { .. } => self.waiting += 1,
             Outcome::AlreadyFinished | Outcome::NotFound => self.skipped += 1,
+            Outcome::Busy { .. } => self.busy += 1,
+            Outcome::HeldBack { .. } => self.held_back += 1,
         }
     }
+}
+
+impl Outcome {
+    /// The item is out of the inbox's pending set (or never was in it).
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            Outcome::Done | Outcome::GaveUp { .. } | Outcome::AlreadyFinished | Outcome::NotFound
+        )
+    }
+}
+
+/// The first pending item older than `id` in `id`'s thread, if any.
+fn older_in_thread(entries: &[PendingEntry], id: &DeliveryId) -> Option<DeliveryId> {
+    let at = entries.iter().position(|e| &e.id == id)?;
+    let thread = entries[at].thread.as_ref()?;
+    entries[..at]
+        .iter()
+        .find(|e| e.thread.as_ref() == Some(thread))
+        .map(|e| e.id.clone())
 }
 
 /// Takes items from an inbox to a handler.
@@ -165,6 +211,8 @@ pub struct Worker {
     retry_interval: Duration,
     backoff_base: Duration,
     backoff_cap: Duration,
+    owner: Arc<str>,
+    lease: Duration,
 }
 
 impl Worker {
@@ -178,7 +226,32 @@ impl Worker {
             retry_interval: RETRY_INTERVAL,
             backoff_base: DEFAULT_BACKOFF_BASE,
             backoff_cap: DEFAULT_BACKOFF_CAP,
+            owner: format!(
+                "pid{}-{}",
+                std::process::id(),
+                uuid::Uuid::new_v4().simple()
+            )
+            .into(),
+            lease: DEFAULT_LEASE,
         }
+    }
+
+    /// The name this worker claims items under (default: the process id and a random suffix, so
+    /// every worker, also two in one process, has its own).
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// Another owner name (tests; must differ between workers sharing an inbox).
+    pub fn with_owner(mut self, owner: impl Into<String>) -> Self {
+        self.owner = owner.into().into();
+        self
+    }
+
+    /// How long a claim holds an item (default [`DEFAULT_LEASE`]).
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
     }
 
     /// The wait before retrying a failed item: `base` after the first failure, doubling up to
@@ -215,8 +288,26 @@ impl Worker {
         &self.inbox
     }
 
-    /// Processes one item: parse, handle, then mark done, or record the failure.
+    /// Processes one item: waits behind an older pending item of its thread, otherwise claims it,
+    /// handles it, then marks it done or records the failure.
     pub async fn process_one(&self, id: &DeliveryId) -> Result<Outcome, InboxError> {
+        let entries = self.inbox.pending_entries().await?;
+        if let Some(behind) = older_in_thread(&entries, id) {
+            return Ok(Outcome::HeldBack { behind });
+        }
+        self.process(id).await
+    }
+
+    /// [`Self::process_one`] once the thread order is known to allow it.
+    async fn process(&self, id: &DeliveryId) -> Result<Outcome, InboxError> {
+        let outcome = self.process_unordered(id).await?;
+        if matches!(outcome, Outcome::Done | Outcome::GaveUp { .. }) {
+            metrics::inbox_depth_change(-1.0);
+        }
+        Ok(outcome)
+    }
+
+    async fn process_unordered(&self, id: &DeliveryId) -> Result<Outcome, InboxError> {
         let item = match self.inbox.get(id).await {
             Ok(Some(item)) => item,
             Ok(None) => return Ok(Outcome::NotFound),
@@ -239,11 +330,17 @@ impl Worker {
         if item.state.status.is_finished() {
             return Ok(Outcome::AlreadyFinished);
         }
+        let now = OffsetDateTime::now_utc();
+        if let Some(lease) = item.state.active_lease(now) {
+            return Ok(Outcome::Busy {
+                owner: lease.owner.clone(),
+            });
+        }
         if item.state.attempts > 0
-            && let Some(failed_at) = item.state.updated_at
+            && let Some(tried_at) = item.state.updated_at
         {
-            let due_at = self.next_attempt_at(item.state.attempts, failed_at);
-            if OffsetDateTime::now_utc() < due_at {
+            let due_at = self.next_attempt_at(item.state.attempts, tried_at);
+            if now < due_at {
                 return Ok(Outcome::NotDue {
                     attempts: item.state.attempts,
                     due_at,
@@ -268,7 +365,32 @@ impl Worker {
             }
         };
         let span = telemetry::delivery_span(event.name(), id, event.repo());
-        self.handle(delivery, event, item.state.attempts)
+        if item.state.attempts >= self.max_attempts {
+            // Every attempt was spent and the last never reported back (the worker crashed, timed
+            // out or ran out of memory while handling it): trying again would likely do the same.
+            let attempts = item.state.attempts;
+            let mut reason = format!(
+                "gave up after {attempts} attempts; the last one did not finish (the worker stopped, timed out or ran out of memory while handling it)"
+            );
+            if let Some(error) = &item.state.last_error {
+                reason.push_str(&format!("; the error before it: {error}"));
+            }
+            span.in_scope(|| tracing::error!(attempts, %reason, "giving up on this delivery"));
+            self.inbox.give_up(id, &reason).await?;
+            metrics::worker_item("gave_up");
+            self.handler
+                .gave_up(&delivery, &event, &reason)
+                .instrument(span)
+                .await;
+            return Ok(Outcome::GaveUp { attempts, reason });
+        }
+        let attempts = match self.inbox.claim(id, &self.owner, self.lease).await? {
+            Claim::Claimed(state) => state.attempts,
+            Claim::Busy(lease) => return Ok(Outcome::Busy { owner: lease.owner }),
+            Claim::Finished(_) => return Ok(Outcome::AlreadyFinished),
+            Claim::NotFound => return Ok(Outcome::NotFound),
+        };
+        self.handle(delivery, event, attempts)
             .instrument(span)
             .await
     }
@@ -277,7 +399,7 @@ impl Worker {
         &self,
         delivery: Delivery,
         event: Event,
-        previous_attempts: u32,
+        attempt: u32,
     ) -> Result<Outcome, InboxError> {
         let id = delivery.id.clone();
         let event_name = event.name().to_owned();
@@ -305,7 +427,11 @@ impl Worker {
             Err(error) => {
                 metrics::handler_duration(&event_name, "error", seconds);
                 let error = format!("{error:#}");
-                let attempts = self.inbox.record_failure(&id, &error).await?;
+                let attempts = self
+                    .inbox
+                    .record_failure(&id, &self.owner, &error)
+                    .await?
+                    .max(attempt);
                 if attempts >= self.max_attempts {
                     let reason = format!("gave up after {attempts} failed attempts: {error}");
                     self.inbox.give_up(&id, &reason).await?;
@@ -318,7 +444,6 @@ impl Worker {
                     tracing::warn!(
                         attempts,
                         max_attempts = self.max_attempts,
-                        previous_attempts,
                         %error,
                         "handler failed; the delivery stays in the inbox for a retry"
                     );
@@ -328,36 +453,62 @@ impl Worker {
         }
     }
 
-    /// Processes every item pending now, oldest first, once each. An item the inbox fails on
-    /// is counted in [`DrainReport::failed`] and the drain goes on: one bad item must not hold
-    /// up every item behind it. `Err` only when the pending items cannot be listed.
+    /// Processes every item pending now, oldest first, once each; an item behind an older
+    /// pending item of its thread that did not finish in this drain waits
+    /// ([`DrainReport::held_back`]). An item the inbox fails on is counted in
+    /// [`DrainReport::failed`] and the drain goes on: one bad item must not hold up every item
+    /// behind it (only those of its own thread). `Err` only when the pending items cannot be
+    /// listed. Sets the `tfpilot_inbox_depth` gauge from what it saw and did.
     pub async fn drain(&self) -> Result<DrainReport, InboxError> {
+        self.drain_until(&AtomicBool::new(false)).await
+    }
+
+    /// [`Self::drain`], stopping before the next item once `stop` is set.
+    async fn drain_until(&self, stop: &AtomicBool) -> Result<DrainReport, InboxError> {
+        let entries = self.inbox.pending_entries().await?;
         let mut report = DrainReport::default();
-        for id in self.inbox.pending().await? {
-            match self.process_one(&id).await {
+        let mut blocked: HashSet<&str> = HashSet::new();
+        let mut finished = 0;
+        for entry in &entries {
+            if stop.load(Ordering::SeqCst) {
+                break;
+            }
+            let thread = entry.thread.as_deref();
+            if thread.is_some_and(|t| blocked.contains(t)) {
+                report.held_back += 1;
+                continue;
+            }
+            let outcome = self.process_unordered(&entry.id).await;
+            let is_final = outcome.as_ref().is_ok_and(Outcome::is_final);
+            if is_final {
+                finished += 1;
+            } else if let Some(thread) = thread {
+                blocked.insert(thread);
+            }
+            match outcome {
                 Ok(outcome) => report.add(&outcome),
                 Err(e) => {
                     report.failed += 1;
-                    tracing::error!(delivery = %id, error = %e, "cannot process the inbox item; it stays pending");
+                    tracing::error!(delivery = %entry.id, error = %e, "cannot process the inbox item; it stays pending");
                 }
             }
         }
-        if let Ok(depth) = self.inbox.depth().await {
-            metrics::inbox_depth(depth);
-        }
+        metrics::inbox_depth(entries.len().saturating_sub(finished));
         Ok(report)
     }
 
     /// The background loop of `serve`: drains at start (resuming what a crash left undone), then
     /// processes each id from `queue` as it arrives, and drains again every retry interval (failed
     /// items, and anything that reached the inbox without reaching the queue). Stops when
-    /// `shutdown` completes (after the item in hand).
+    /// `shutdown` completes, after the item in hand (a drain in progress stops before its next
+    /// item).
     pub async fn run(
         &self,
         mut queue: mpsc::UnboundedReceiver<DeliveryId>,
         shutdown: impl Future<Output = ()>,
     ) {
         tokio::pin!(shutdown);
+        let stop = AtomicBool::new(false);
         let mut last_prune: Option<Instant> = None;
         let mut queue_open = true;
         let mut drain_now = true;
@@ -374,7 +525,20 @@ impl Worker {
             }
             if drain_now {
                 drain_now = false;
-                match self.drain().await {
+                let drain = self.drain_until(&stop);
+                tokio::pin!(drain);
+                let mut stopping = false;
+                let drained = tokio::select! {
+                    biased;
+                    drained = &mut drain => drained,
+                    _ = &mut shutdown => {
+                        // Finish the item in hand, not the whole drain.
+                        stop.store(true, Ordering::SeqCst);
+                        stopping = true;
+                        drain.await
+                    }
+                };
+                match drained {
                     Ok(report) if report != DrainReport::default() => {
                         tracing::info!(?report, "inbox drained");
                     }
@@ -383,17 +547,24 @@ impl Worker {
                         tracing::error!(error = %e, "cannot read the inbox; trying again later");
                     }
                 }
+                if stopping {
+                    break;
+                }
             }
             tokio::select! {
                 biased;
                 _ = &mut shutdown => break,
                 _ = drain_timer.tick() => drain_now = true,
                 next = queue.recv(), if queue_open => match next {
-                    Some(id) => {
-                        if let Err(e) = self.process_one(&id).await {
+                    Some(id) => match self.process_one(&id).await {
+                        Ok(Outcome::HeldBack { behind }) => {
+                            tracing::info!(delivery = %id, %behind, "waits behind an older delivery of its thread");
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
                             tracing::error!(delivery = %id, error = %e, "cannot process the inbox item; retrying later");
                         }
-                    }
+                    },
                     None => queue_open = false,
                 },
             }

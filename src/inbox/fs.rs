@@ -4,13 +4,16 @@
 //! * `inbox/<delivery>.json` — the [`Delivery`], written once and never changed. It is created
 //!   with a hard link from a complete temporary file: the link fails if the name exists, so
 //!   creation is atomic and create-only across processes, and readers never see half a file.
-//! * `inbox-state/<delivery>.json` — attempts and last error of a pending item (temp + rename).
+//! * `inbox-state/<delivery>.json` — attempts, last error and lease of a pending item (temp +
+//!   rename, under the lock).
 //! * `inbox-done/<delivery>.json` — present once the item is finished (done or given up); holds
 //!   its final [`ItemState`]. Pending = `inbox/` minus `inbox-done/`.
+//! * `inbox.lock` — an advisory file lock (`flock`) held for every read–modify–write of a state
+//!   (claim, failure, finish), so claims are atomic across processes.
 //! * `tmp/` — temporary files; leftovers of a crash are removed at open.
 //!
-//! One worker per directory: two processes may receive into the same directory safely, but only
-//! one should process it.
+//! Any number of processes may receive into and work on the same directory (on one machine:
+//! the lock is local): leases keep each item with one worker at a time.
 
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
@@ -21,13 +24,17 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use super::{Delivery, Inbox, InboxError, InboxItem, ItemState, ItemStatus, PutOutcome};
+use super::{
+    Claim, Delivery, Inbox, InboxError, InboxItem, ItemState, ItemStatus, Lease, PendingEntry,
+    PutOutcome, thread_of,
+};
 use crate::ids::DeliveryId;
 
 const INBOX: &str = "inbox";
 const STATE: &str = "inbox-state";
 const DONE: &str = "inbox-done";
 const TMP: &str = "tmp";
+const LOCK: &str = "inbox.lock";
 /// Longest error text kept with an item.
 const MAX_ERROR_CHARS: usize = 2000;
 /// Temporary files older than this at open belong to a crashed write.
@@ -82,6 +89,21 @@ impl FsInbox {
         self.root
             .join(TMP)
             .join(format!("{id}.{}.tmp", uuid::Uuid::new_v4().simple()))
+    }
+
+    /// Runs `f` holding the inbox's file lock (exclusive across processes and instances).
+    fn locked<T>(&self, f: impl FnOnce() -> Result<T, InboxError>) -> Result<T, InboxError> {
+        let path = self.root.join(LOCK);
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io_err("open", &path))?;
+        file.lock().map_err(io_err("lock", &path))?;
+        let result = f();
+        let _ = file.unlock();
+        result
     }
 
     /// Writes `bytes` to a new temporary file and flushes it to disk.
@@ -191,10 +213,10 @@ impl FsInbox {
         Ok(out)
     }
 
-    fn pending_blocking(&self) -> Result<Vec<DeliveryId>, InboxError> {
+    fn pending_blocking(&self) -> Result<Vec<PendingEntry>, InboxError> {
         let finished: HashSet<DeliveryId> =
             self.ids_in(DONE)?.into_iter().map(|(id, _)| id).collect();
-        let mut pending: Vec<(OffsetDateTime, DeliveryId)> = Vec::new();
+        let mut pending: Vec<(OffsetDateTime, DeliveryId, Option<String>)> = Vec::new();
         for (id, path) in self.ids_in(INBOX)? {
             if finished.contains(&id) {
                 continue;
@@ -204,14 +226,48 @@ impl FsInbox {
             let Some(bytes) = read_optional(&path)? else {
                 continue; // pruned between the listing and now
             };
-            let received_at = serde_json::from_slice::<ReceivedAt>(&bytes)
-                .map(|r| r.received_at)
+            let (received_at, thread) = match serde_json::from_slice::<Listed>(&bytes) {
+                Ok(l) => (l.received_at, thread_of(&l.event, l.body.as_bytes())),
                 // An unreadable item sorts first, so the worker reports it promptly.
-                .unwrap_or(OffsetDateTime::UNIX_EPOCH);
-            pending.push((received_at, id));
+                Err(_) => (OffsetDateTime::UNIX_EPOCH, None),
+            };
+            pending.push((received_at, id, thread));
         }
         pending.sort();
-        Ok(pending.into_iter().map(|(_, id)| id).collect())
+        Ok(pending
+            .into_iter()
+            .map(|(_, id, thread)| PendingEntry { id, thread })
+            .collect())
+    }
+
+    fn claim_blocking(
+        &self,
+        id: &DeliveryId,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<Claim, InboxError> {
+        if !self.path(INBOX, id).exists() {
+            return Ok(Claim::NotFound);
+        }
+        self.locked(|| {
+            let mut state = self.current_state(id)?;
+            if state.status.is_finished() {
+                return Ok(Claim::Finished(state.status));
+            }
+            let now = OffsetDateTime::now_utc();
+            if let Some(lease) = state.active_lease(now) {
+                return Ok(Claim::Busy(lease.clone()));
+            }
+            state.attempts = state.attempts.saturating_add(1);
+            state.lease = Some(Lease {
+                owner: owner.to_owned(),
+                expires_at: now + ttl,
+            });
+            state.updated_at = Some(now);
+            let bytes = to_json(id, &state)?;
+            self.write_replace(id, &self.path(STATE, id), &bytes)?;
+            Ok(Claim::Claimed(state))
+        })
     }
 
     fn require(&self, id: &DeliveryId) -> Result<(), InboxError> {
@@ -222,18 +278,27 @@ impl FsInbox {
         }
     }
 
-    fn record_failure_blocking(&self, id: &DeliveryId, error: &str) -> Result<u32, InboxError> {
+    fn record_failure_blocking(
+        &self,
+        id: &DeliveryId,
+        owner: &str,
+        error: &str,
+    ) -> Result<u32, InboxError> {
         self.require(id)?;
-        let mut state = self.current_state(id)?;
-        if state.status.is_finished() {
-            return Ok(state.attempts);
-        }
-        state.attempts = state.attempts.saturating_add(1);
-        state.last_error = Some(truncate(error));
-        state.updated_at = Some(OffsetDateTime::now_utc());
-        let bytes = to_json(id, &state)?;
-        self.write_replace(id, &self.path(STATE, id), &bytes)?;
-        Ok(state.attempts)
+        self.locked(|| {
+            let mut state = self.current_state(id)?;
+            if state.status.is_finished() {
+                return Ok(state.attempts);
+            }
+            state.last_error = Some(truncate(error));
+            if state.lease.as_ref().is_some_and(|l| l.owner == owner) {
+                state.lease = None;
+            }
+            state.updated_at = Some(OffsetDateTime::now_utc());
+            let bytes = to_json(id, &state)?;
+            self.write_replace(id, &self.path(STATE, id), &bytes)?;
+            Ok(state.attempts)
+        })
     }
 
     fn finish_blocking(
@@ -243,19 +308,22 @@ impl FsInbox {
         reason: Option<&str>,
     ) -> Result<(), InboxError> {
         self.require(id)?;
-        let mut state = self.current_state(id)?;
-        if state.status.is_finished() {
-            return Ok(());
-        }
-        state.status = status;
-        if let Some(reason) = reason {
-            state.last_error = Some(truncate(reason));
-        }
-        state.updated_at = Some(OffsetDateTime::now_utc());
-        let bytes = to_json(id, &state)?;
-        self.write_replace(id, &self.path(DONE, id), &bytes)?;
-        remove_optional(&self.path(STATE, id))?;
-        Ok(())
+        self.locked(|| {
+            let mut state = self.current_state(id)?;
+            if state.status.is_finished() {
+                return Ok(());
+            }
+            state.status = status;
+            state.lease = None;
+            if let Some(reason) = reason {
+                state.last_error = Some(truncate(reason));
+            }
+            state.updated_at = Some(OffsetDateTime::now_utc());
+            let bytes = to_json(id, &state)?;
+            self.write_replace(id, &self.path(DONE, id), &bytes)?;
+            remove_optional(&self.path(STATE, id))?;
+            Ok(())
+        })
     }
 
     fn prune_blocking(&self, before: OffsetDateTime) -> Result<usize, InboxError> {
@@ -305,13 +373,29 @@ impl Inbox for FsInbox {
         self.blocking(move |inbox| inbox.get_blocking(&id)).await
     }
 
-    async fn pending(&self) -> Result<Vec<DeliveryId>, InboxError> {
+    async fn pending_entries(&self) -> Result<Vec<PendingEntry>, InboxError> {
         self.blocking(|inbox| inbox.pending_blocking()).await
     }
 
-    async fn record_failure(&self, id: &DeliveryId, error: &str) -> Result<u32, InboxError> {
-        let (id, error) = (id.clone(), error.to_owned());
-        self.blocking(move |inbox| inbox.record_failure_blocking(&id, &error))
+    async fn claim(
+        &self,
+        id: &DeliveryId,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<Claim, InboxError> {
+        let (id, owner) = (id.clone(), owner.to_owned());
+        self.blocking(move |inbox| inbox.claim_blocking(&id, &owner, ttl))
+            .await
+    }
+
+    async fn record_failure(
+        &self,
+        id: &DeliveryId,
+        owner: &str,
+        error: &str,
+    ) -> Result<u32, InboxError> {
+        let (id, owner, error) = (id.clone(), owner.to_owned(), error.to_owned());
+        self.blocking(move |inbox| inbox.record_failure_blocking(&id, &owner, &error))
             .await
     }
 
@@ -367,11 +451,13 @@ fn sync_parent(path: &Path) {
     }
 }
 
-/// The one field `pending` needs; the rest of the item (the body) is skipped, not copied.
+/// The fields `pending` needs: the receive time, and the event and body for the thread.
 #[derive(serde::Deserialize)]
-struct ReceivedAt {
+struct Listed {
     #[serde(with = "time::serde::rfc3339")]
     received_at: OffsetDateTime,
+    event: String,
+    body: String,
 }
 
 fn to_json(id: &DeliveryId, state: &ItemState) -> Result<Vec<u8>, InboxError> {

@@ -6,6 +6,16 @@
 //! that can never be handled). Finished items are kept for [`RETENTION`] so that redeliveries
 //! within that time are still recognized; [`Inbox::prune`] removes older ones.
 //!
+//! **Leases.** A worker handles an item only after [`Inbox::claim`] gave it a lease: a conditional
+//! write (S3 `If-Match`/`If-None-Match`, a lock file on fs) of `{owner, expires_at}` into the
+//! item's state that also counts the attempt. Of any number of workers (processes, Lambda
+//! instances, the S3-triggered worker and the sweep) one at a time holds an item; an expired
+//! lease (its holder crashed, timed out or ran out of memory) is taken over by the next claim,
+//! and because the attempt was counted when claimed, such a crash counts towards giving up.
+//!
+//! **Threads.** [`Inbox::pending_entries`] names each item's thread ([`thread_of`]: repository and
+//! issue or pull-request number), so the worker can decide one thread's items in delivery order.
+//!
 //! Storage-neutral: [`FsInbox`] (a directory) and [`ObjectInbox`] (the store's object seam: S3 in
 //! production, `inbox/<delivery>.json` created with `If-None-Match: *`). Both pass the same
 //! conformance suite (`tests/it/inbox.rs`, `inbox_conformance`).
@@ -73,11 +83,16 @@ pub struct InboxItem {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ItemState {
     pub status: ItemStatus,
-    /// Failed handler attempts so far.
+    /// Handler attempts started so far: counted when the item is claimed, so an attempt that
+    /// never reported back (crash, Lambda timeout, out of memory) counts too.
     pub attempts: u32,
     pub last_error: Option<String>,
+    /// When the state last changed (a claim, a failure, finishing).
     #[serde(with = "time::serde::rfc3339::option", default)]
     pub updated_at: Option<OffsetDateTime>,
+    /// Who is handling the item now, until when. `None` (or expired): nobody.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<Lease>,
 }
 
 impl ItemState {
@@ -87,8 +102,76 @@ impl ItemState {
             attempts: 0,
             last_error: None,
             updated_at: None,
+            lease: None,
         }
     }
+
+    /// The lease that still holds the item at `now`, if any.
+    pub fn active_lease(&self, now: OffsetDateTime) -> Option<&Lease> {
+        self.lease.as_ref().filter(|l| l.expires_at > now)
+    }
+}
+
+/// A worker's claim on an item for one attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    /// The worker that holds it (a process or Lambda instance; see `Worker::owner`).
+    pub owner: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+}
+
+/// What [`Inbox::claim`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The caller holds the item now; the state as written (attempt counted, lease set).
+    Claimed(ItemState),
+    /// Another worker holds an unexpired lease: hands off.
+    Busy(Lease),
+    /// The item is done or given up: nothing to do.
+    Finished(ItemStatus),
+    /// No item with this id.
+    NotFound,
+}
+
+/// A pending item as listed: its id and its thread.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingEntry {
+    pub id: DeliveryId,
+    /// See [`thread_of`]; `None` when the event names no issue or pull request (or the item is
+    /// unreadable): no ordering constraint.
+    pub thread: Option<String>,
+}
+
+/// The thread an event belongs to, `<owner>/<repo>#<number>`, for events about one issue or pull
+/// request (`issue_comment`, `issues`, `pull_request`, `pull_request_review`, …); `None` for the
+/// rest (a `workflow_run` names its request only through its run name).
+pub fn thread_of(event: &str, body: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Repository {
+        full_name: String,
+    }
+    #[derive(Deserialize)]
+    struct Numbered {
+        number: u64,
+    }
+    #[derive(Deserialize)]
+    struct Probe {
+        repository: Option<Repository>,
+        issue: Option<Numbered>,
+        pull_request: Option<Numbered>,
+        number: Option<u64>,
+    }
+    if event == "workflow_run" {
+        return None;
+    }
+    let probe: Probe = serde_json::from_slice(body).ok()?;
+    let number = probe
+        .issue
+        .map(|i| i.number)
+        .or(probe.pull_request.map(|p| p.number))
+        .or(probe.number)?;
+    Some(format!("{}#{number}", probe.repository?.full_name))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -138,12 +221,34 @@ pub trait Inbox: Send + Sync {
     /// The item, or `None` if there is none with that id.
     async fn get(&self, id: &DeliveryId) -> Result<Option<InboxItem>, InboxError>;
 
-    /// Ids of pending items, oldest first (by [`Delivery::received_at`], then id).
-    async fn pending(&self) -> Result<Vec<DeliveryId>, InboxError>;
+    /// Pending items with their threads, oldest first (by [`Delivery::received_at`], then id).
+    async fn pending_entries(&self) -> Result<Vec<PendingEntry>, InboxError>;
 
-    /// Records a failed attempt; returns the number of failed attempts so far. The item stays
-    /// pending.
-    async fn record_failure(&self, id: &DeliveryId, error: &str) -> Result<u32, InboxError>;
+    /// Ids of pending items, oldest first (by [`Delivery::received_at`], then id).
+    async fn pending(&self) -> Result<Vec<DeliveryId>, InboxError> {
+        Ok(self
+            .pending_entries()
+            .await?
+            .into_iter()
+            .map(|e| e.id)
+            .collect())
+    }
+
+    /// Takes the item for one attempt by `owner`, for `ttl`: one conditional write that counts
+    /// the attempt and sets the lease. Of concurrent claims (from any number of processes) at most
+    /// one gets [`Claim::Claimed`]; a lease that expired is taken over.
+    async fn claim(&self, id: &DeliveryId, owner: &str, ttl: Duration)
+    -> Result<Claim, InboxError>;
+
+    /// The attempt `owner` claimed failed: records `error` and releases `owner`'s lease (a lease
+    /// another worker took over meanwhile is left alone). Returns the attempts counted so far. The
+    /// item stays pending.
+    async fn record_failure(
+        &self,
+        id: &DeliveryId,
+        owner: &str,
+        error: &str,
+    ) -> Result<u32, InboxError>;
 
     /// The handler succeeded: the item is finished and is never handed out again.
     async fn mark_done(&self, id: &DeliveryId) -> Result<(), InboxError>;
@@ -152,7 +257,7 @@ pub trait Inbox: Send + Sync {
     /// inspection with `reason`.
     async fn give_up(&self, id: &DeliveryId, reason: &str) -> Result<(), InboxError>;
 
-    /// Number of pending items (the `tfpilot_inbox_depth` gauge).
+    /// Number of pending items.
     async fn depth(&self) -> Result<usize, InboxError> {
         Ok(self.pending().await?.len())
     }

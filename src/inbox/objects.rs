@@ -4,19 +4,25 @@
 //! Layout (the Lambda worker is triggered by `inbox/*.json` only, so progress lives elsewhere):
 //! * `inbox/<delivery>.json` — the [`Delivery`], created once (`If-None-Match: *`) and never
 //!   changed: a second put of the same id is a [`PutOutcome::Duplicate`];
-//! * `inbox-state/<delivery>.json` — the [`ItemState`] once an attempt failed (absent: pending,
-//!   no failure yet), changed by compare-and-swap;
+//! * `inbox-state/<delivery>.json` — the [`ItemState`] once the item was claimed (absent: pending,
+//!   never tried): attempts, last error and the lease `{owner, expires_at}`, changed only by
+//!   compare-and-swap (`If-None-Match: *` for the first claim, `If-Match: <etag>` after), so of
+//!   two racing claims S3 lets one write and refuses the other;
 //! * `inbox-done/<delivery>.json` — present once the item is finished (done or given up), with
 //!   the time, so `pending` is two listings and a read of each pending item only.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{Delivery, Inbox, InboxError, InboxItem, ItemState, ItemStatus, PutOutcome};
+use super::{
+    Claim, Delivery, Inbox, InboxError, InboxItem, ItemState, ItemStatus, Lease, PendingEntry,
+    PutOutcome, thread_of,
+};
 use crate::ids::DeliveryId;
 use crate::store::objects::{ObjectError, Objects};
 
@@ -113,6 +119,21 @@ impl ObjectInbox {
         id: &DeliveryId,
         mut change: impl FnMut(&mut ItemState) + Send,
     ) -> Result<ItemState, InboxError> {
+        self.try_change_state(id, |s| {
+            change(s);
+            Ok(())
+        })
+        .await?
+        .map_err(|never: std::convert::Infallible| match never {})
+    }
+
+    /// Like [`Self::change_state`], but `change` may decline (`Err(value)`: nothing is written and
+    /// the value is returned in `Ok(Err(value))`).
+    async fn try_change_state<T: Send>(
+        &self,
+        id: &DeliveryId,
+        mut change: impl FnMut(&mut ItemState) -> Result<(), T> + Send,
+    ) -> Result<Result<ItemState, T>, InboxError> {
         // Existence only: an item whose bytes are unreadable can still be given up.
         let item = self
             .objects
@@ -129,7 +150,9 @@ impl ObjectInbox {
                 .as_ref()
                 .map(|(s, _)| s.clone())
                 .unwrap_or_else(ItemState::new_pending);
-            change(&mut state);
+            if let Err(declined) = change(&mut state) {
+                return Ok(Err(declined));
+            }
             state.updated_at = Some(OffsetDateTime::now_utc());
             let body = serde_json::to_vec(&state).map_err(|e| InboxError::Corrupt {
                 id: id.as_str().to_owned(),
@@ -140,7 +163,7 @@ impl ObjectInbox {
                 None => self.objects.put_if_absent(&key, body).await,
             };
             match written {
-                Ok(_) => return Ok(state),
+                Ok(_) => return Ok(Ok(state)),
                 Err(e) if e.is_conflict() => continue,
                 Err(e) => return Err(backend("write inbox state")(e)),
             }
@@ -167,8 +190,9 @@ impl ObjectInbox {
         self.change_state(id, |s| {
             if !s.status.is_finished() {
                 s.status = status;
+                s.lease = None;
                 if let Some(reason) = reason {
-                    s.last_error = Some(reason.to_owned());
+                    s.last_error = Some(truncate(reason));
                 }
             }
         })
@@ -206,6 +230,19 @@ impl ObjectInbox {
     }
 }
 
+/// Longest error text kept with an item.
+const MAX_ERROR_CHARS: usize = 2000;
+
+fn truncate(s: &str) -> String {
+    if s.chars().count() <= MAX_ERROR_CHARS {
+        s.to_owned()
+    } else {
+        let mut t: String = s.chars().take(MAX_ERROR_CHARS).collect();
+        t.push('…');
+        t
+    }
+}
+
 fn backend(operation: &'static str) -> impl Fn(ObjectError) -> InboxError {
     move |e| InboxError::Backend {
         operation,
@@ -235,13 +272,17 @@ impl Inbox for ObjectInbox {
         let Some(delivery) = self.read_delivery(id).await? else {
             return Ok(None);
         };
+        // The done marker first: it is written after the final state, so a state read after a
+        // marker was seen is the final one (read the other way round, a state from before the
+        // claim could be paired with the marker of a finish that happened in between).
+        let marker = self.read_json::<DoneMarker>(&Self::done_key(id)).await?;
         let mut state = self
             .read_json::<ItemState>(&Self::state_key(id))
             .await?
             .map(|(s, _)| s)
             .unwrap_or_else(ItemState::new_pending);
         // The done marker is what `pending` trusts; keep `get` consistent with it.
-        if let Some((marker, _)) = self.read_json::<DoneMarker>(&Self::done_key(id)).await?
+        if let Some((marker, _)) = marker
             && !state.status.is_finished()
         {
             state.status = marker.status;
@@ -249,7 +290,7 @@ impl Inbox for ObjectInbox {
         Ok(Some(InboxItem { delivery, state }))
     }
 
-    async fn pending(&self) -> Result<Vec<DeliveryId>, InboxError> {
+    async fn pending_entries(&self) -> Result<Vec<PendingEntry>, InboxError> {
         let items = self.ids_under(ITEMS).await?;
         let done = self.ids_under(DONE).await?;
         let mut pending = Vec::new();
@@ -257,25 +298,69 @@ impl Inbox for ObjectInbox {
             // Listed a moment ago; gone now only if pruned meanwhile. An unreadable item sorts
             // first, so the worker gives it up promptly instead of failing the whole listing.
             match self.read_delivery(id).await {
-                Ok(Some(delivery)) => pending.push((delivery.received_at, id.clone())),
+                Ok(Some(delivery)) => {
+                    let thread = thread_of(&delivery.event, delivery.body.as_bytes());
+                    pending.push((delivery.received_at, id.clone(), thread))
+                }
                 Ok(None) => {}
                 Err(InboxError::Corrupt { .. }) => {
-                    pending.push((OffsetDateTime::UNIX_EPOCH, id.clone()))
+                    pending.push((OffsetDateTime::UNIX_EPOCH, id.clone(), None))
                 }
                 Err(e) => return Err(e),
             }
         }
         pending.sort();
-        Ok(pending.into_iter().map(|(_, id)| id).collect())
+        Ok(pending
+            .into_iter()
+            .map(|(_, id, thread)| PendingEntry { id, thread })
+            .collect())
     }
 
-    async fn record_failure(&self, id: &DeliveryId, error: &str) -> Result<u32, InboxError> {
+    async fn claim(
+        &self,
+        id: &DeliveryId,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<Claim, InboxError> {
+        let claimed = self
+            .try_change_state(id, |s| {
+                if s.status.is_finished() {
+                    return Err(Claim::Finished(s.status));
+                }
+                let now = OffsetDateTime::now_utc();
+                if let Some(lease) = s.active_lease(now) {
+                    return Err(Claim::Busy(lease.clone()));
+                }
+                s.attempts = s.attempts.saturating_add(1);
+                s.lease = Some(Lease {
+                    owner: owner.to_owned(),
+                    expires_at: now + ttl,
+                });
+                Ok(())
+            })
+            .await;
+        match claimed {
+            Ok(Ok(state)) => Ok(Claim::Claimed(state)),
+            Ok(Err(other)) => Ok(other),
+            Err(InboxError::NotFound(_)) => Ok(Claim::NotFound),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn record_failure(
+        &self,
+        id: &DeliveryId,
+        owner: &str,
+        error: &str,
+    ) -> Result<u32, InboxError> {
         let state = self
             .change_state(id, |s| {
                 // A late failure (a second worker) does not reopen a finished item.
                 if !s.status.is_finished() {
-                    s.attempts += 1;
-                    s.last_error = Some(error.to_owned());
+                    s.last_error = Some(truncate(error));
+                    if s.lease.as_ref().is_some_and(|l| l.owner == owner) {
+                        s.lease = None;
+                    }
                 }
             })
             .await?;

@@ -40,7 +40,7 @@ pub use fs::{FsObjects, FsStore};
 pub use location::{StoreLocation, check_bucket_name};
 pub use object_store::ObjectStore;
 pub use objects::{ETag, Object, ObjectError, Objects};
-pub use s3::{S3Objects, S3Store, s3_client_from_env};
+pub use s3::{S3Objects, S3Store, s3_client_from_config, s3_client_from_env, s3_timeouts};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -11,6 +11,7 @@
 //! move is a conditional put plus a conditional delete.
 
 use std::error::Error as _;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
@@ -55,17 +56,53 @@ impl S3Store {
     }
 }
 
+/// Limits on every S3 call, so a stalled S3 is an error in seconds, never a hang: the webhook
+/// answers 503 within [`crate::server::INBOX_WRITE_TIMEOUT`] and the worker moves on long before
+/// its Lambda timeout. Connecting takes milliseconds in a region; a read stalls only when S3 does.
+pub const S3_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// The longest wait for the next bytes of an answer.
+pub const S3_READ_TIMEOUT: Duration = Duration::from_secs(3);
+/// One try of a call (the SDK retries a failed try within the operation limit).
+pub const S3_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
+/// A whole call, retries included.
+pub const S3_OPERATION_TIMEOUT: Duration = Duration::from_secs(4);
+/// The largest object [`S3Objects::get`] reads. Inbox items hold a webhook body of up to 25 MiB
+/// (GitHub's limit, JSON-escaped); nothing TfPilot writes is larger.
+pub const MAX_OBJECT_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The timeouts above, as the SDK takes them.
+pub fn s3_timeouts() -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(S3_CONNECT_TIMEOUT)
+        .read_timeout(S3_READ_TIMEOUT)
+        .operation_attempt_timeout(S3_ATTEMPT_TIMEOUT)
+        .operation_timeout(S3_OPERATION_TIMEOUT)
+        .build()
+}
+
 /// An S3 client configured from the environment the AWS way (`AWS_REGION`, credentials chain,
 /// `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_S3`). With an endpoint override (moto, MinIO) requests
-/// use path-style addressing, unless `force_path_style` says otherwise.
+/// use path-style addressing, unless `force_path_style` says otherwise. Every call is bounded by
+/// [`s3_timeouts`].
 pub async fn s3_client_from_env(force_path_style: Option<bool>) -> Client {
     let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .load()
         .await;
-    let endpoint_override = shared.endpoint_url().is_some()
-        || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some_and(|v| !v.is_empty());
-    let config = aws_sdk_s3::config::Builder::from(&shared)
+    let endpoint_override = std::env::var_os("AWS_ENDPOINT_URL_S3").is_some_and(|v| !v.is_empty());
+    s3_client_from_config(&shared, endpoint_override, force_path_style)
+}
+
+/// The S3 client for an already loaded AWS configuration (what [`s3_client_from_env`] does after
+/// loading): path-style with an endpoint override, and the [`s3_timeouts`].
+pub fn s3_client_from_config(
+    shared: &aws_config::SdkConfig,
+    s3_endpoint_override: bool,
+    force_path_style: Option<bool>,
+) -> Client {
+    let endpoint_override = shared.endpoint_url().is_some() || s3_endpoint_override;
+    let config = aws_sdk_s3::config::Builder::from(shared)
         .force_path_style(use_path_style(endpoint_override, force_path_style))
+        .timeout_config(s3_timeouts())
         .build();
     Client::from_conf(config)
 }
@@ -181,11 +218,20 @@ impl Objects for S3Objects {
             Err(err) => return Err(self.backend("get", key, err)),
         };
         let etag = self.etag(key, output.e_tag)?;
-        let body = output
-            .body
-            .collect()
-            .await
-            .map_err(|e| ObjectError::Backend {
+        let too_large = || ObjectError::Backend {
+            operation: "read",
+            object: self.describe(key),
+            message: format!("larger than {MAX_OBJECT_BYTES} bytes; not read"),
+            source: None,
+        };
+        let announced = output.content_length.and_then(|n| u64::try_from(n).ok());
+        if announced.is_some_and(|n| n > MAX_OBJECT_BYTES) {
+            return Err(too_large());
+        }
+        let mut stream = output.body;
+        let mut body = Vec::with_capacity(announced.unwrap_or(0).min(MAX_OBJECT_BYTES) as usize);
+        loop {
+            let chunk = stream.try_next().await.map_err(|e| ObjectError::Backend {
                 operation: "read",
                 object: self.describe(key),
                 message: match e.source() {
@@ -194,10 +240,13 @@ impl Objects for S3Objects {
                 },
                 source: Some(Box::new(e)),
             })?;
-        Ok(Some(Object {
-            body: body.into_bytes().to_vec(),
-            etag,
-        }))
+            let Some(chunk) = chunk else { break };
+            if (body.len() + chunk.len()) as u64 > MAX_OBJECT_BYTES {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Some(Object { body, etag }))
     }
 
     async fn put_if_absent(&self, key: &str, body: Vec<u8>) -> Result<ETag, ObjectError> {

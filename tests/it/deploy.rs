@@ -214,3 +214,44 @@ fn the_sam_template_keeps_secrets_in_ssm_parameter_store() {
         assert!(block.contains("kms:ViaService"), "{block}");
     }
 }
+
+/// The number after `key: ` on the first line after `after` that has it.
+fn number_after(block: &str, after: &str, key: &str) -> u64 {
+    block
+        .lines()
+        .skip_while(|l| l.trim() != after)
+        .find_map(|l| l.trim().strip_prefix(key)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no `{key}` after `{after}` in:\n{block}"))
+}
+
+/// On Lambda nothing runs the worker's prune, so the bucket expires the inbox itself; and the
+/// functions' timeouts fit the inbox's: the webhook outlasts its bounded inbox write, and a worker
+/// attempt ends before its lease does (so only a dead attempt's item is taken over).
+#[test]
+fn the_inbox_expires_on_lambda_and_the_timeouts_fit_the_lease() {
+    let text = std::fs::read_to_string(repo_root().join("template.yaml")).unwrap();
+    let bucket = template_block(&text, "  RequestsBucket:");
+    let retention_days = tfpilot::inbox::RETENTION.as_secs() / 86_400;
+    let items = number_after(&bucket, "Prefix: inbox/", "ExpirationInDays:");
+    let state = number_after(&bucket, "Prefix: inbox-state/", "ExpirationInDays:");
+    let done = number_after(&bucket, "Prefix: inbox-done/", "ExpirationInDays:");
+    assert!(items >= retention_days && state >= retention_days);
+    assert!(
+        done > items,
+        "a done marker must outlive its item, or the item turns pending again"
+    );
+
+    let webhook = template_block(&text, "  WebhookFunction:");
+    let worker = template_block(&text, "  WorkerFunction:");
+    let webhook_timeout = number_after(&webhook, "Properties:", "Timeout:");
+    let worker_timeout = number_after(&worker, "Properties:", "Timeout:");
+    let write = tfpilot::server::INBOX_WRITE_TIMEOUT;
+    assert!(write < std::time::Duration::from_secs(5));
+    assert!(tfpilot::store::s3::S3_OPERATION_TIMEOUT < write);
+    assert!(std::time::Duration::from_secs(webhook_timeout) > write);
+    assert!(std::time::Duration::from_secs(worker_timeout) < tfpilot::worker::DEFAULT_LEASE);
+    assert!(
+        webhook.contains("TFPILOT_METRICS:"),
+        "the public URL's /metrics is guarded"
+    );
+}

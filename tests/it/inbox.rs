@@ -2,9 +2,10 @@
 //! what only the file-system inbox can show (several instances on one directory, reopening).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tfpilot::ids::DeliveryId;
-use tfpilot::inbox::{Delivery, FsInbox, Inbox, ItemStatus, PutOutcome};
+use tfpilot::inbox::{Claim, Delivery, FsInbox, Inbox, ItemStatus, PendingEntry, PutOutcome};
 use time::OffsetDateTime;
 
 fn delivery(id: &str, received_at: OffsetDateTime) -> Delivery {
@@ -81,20 +82,114 @@ pub async fn inbox_conformance(inbox: &dyn Inbox) {
     );
     assert_eq!(inbox.depth().await.unwrap(), 3);
 
-    // Failures are counted and keep the item pending.
+    // Leases: a claim counts the attempt and holds the item for its owner alone.
+    let lease = Duration::from_secs(60);
+    match inbox.claim(&id("conf-a"), "w1", lease).await.unwrap() {
+        Claim::Claimed(state) => {
+            assert_eq!(state.attempts, 1, "the attempt is counted at the claim");
+            assert_eq!(state.lease.as_ref().map(|l| l.owner.as_str()), Some("w1"));
+        }
+        other => panic!("the first claim must win: {other:?}"),
+    }
+    for owner in ["w2", "w1"] {
+        let claim = inbox.claim(&id("conf-a"), owner, lease).await.unwrap();
+        assert!(
+            matches!(&claim, Claim::Busy(l) if l.owner == "w1"),
+            "{owner}: {claim:?}"
+        );
+    }
+    let item = inbox.get(&id("conf-a")).await.unwrap().unwrap();
+    assert_eq!(item.state.status, ItemStatus::Pending);
+    assert_eq!(item.state.attempts, 1);
+    // A failure reported by another owner does not release w1's lease.
     assert_eq!(
-        inbox.record_failure(&id("conf-a"), "boom 1").await.unwrap(),
+        inbox
+            .record_failure(&id("conf-a"), "w2", "not mine")
+            .await
+            .unwrap(),
         1
     );
+    assert!(matches!(
+        inbox.claim(&id("conf-a"), "w2", lease).await.unwrap(),
+        Claim::Busy(_)
+    ));
+    // The holder's failure releases it: the next claim is the second attempt.
     assert_eq!(
-        inbox.record_failure(&id("conf-a"), "boom 2").await.unwrap(),
+        inbox
+            .record_failure(&id("conf-a"), "w1", "boom 1")
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(matches!(
+        inbox.claim(&id("conf-a"), "w2", lease).await.unwrap(),
+        Claim::Claimed(s) if s.attempts == 2
+    ));
+    assert_eq!(
+        inbox
+            .record_failure(&id("conf-a"), "w2", "boom 2")
+            .await
+            .unwrap(),
         2
     );
     let item = inbox.get(&id("conf-a")).await.unwrap().unwrap();
     assert_eq!(item.state.status, ItemStatus::Pending);
     assert_eq!(item.state.attempts, 2);
+    assert_eq!(item.state.lease, None);
     assert_eq!(item.state.last_error.as_deref(), Some("boom 2"));
     assert!(inbox.pending().await.unwrap().contains(&id("conf-a")));
+
+    // An expired lease (its holder died mid-attempt) is taken over, and the lost attempt counts.
+    assert!(matches!(
+        inbox.claim(&id("conf-b"), "dead", Duration::from_millis(1)).await.unwrap(),
+        Claim::Claimed(s) if s.attempts == 1
+    ));
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(matches!(
+        inbox.claim(&id("conf-b"), "w3", lease).await.unwrap(),
+        Claim::Claimed(s) if s.attempts == 2
+    ));
+    inbox
+        .record_failure(&id("conf-b"), "w3", "released")
+        .await
+        .unwrap();
+
+    // Racing claims of one item: exactly one wins, the others see it busy.
+    let race = id("conf-race");
+    let claims = tokio::join!(
+        inbox.claim(&race, "r0", lease),
+        inbox.claim(&race, "r1", lease),
+        inbox.claim(&race, "r2", lease),
+        inbox.claim(&race, "r3", lease),
+        inbox.claim(&race, "r4", lease),
+        inbox.claim(&race, "r5", lease),
+    );
+    let claims = [claims.0, claims.1, claims.2, claims.3, claims.4, claims.5].map(|c| c.unwrap());
+    let won = claims
+        .iter()
+        .filter(|c| matches!(c, Claim::Claimed(_)))
+        .count();
+    assert_eq!(won, 1, "{claims:?}");
+    assert!(
+        claims
+            .iter()
+            .all(|c| matches!(c, Claim::Claimed(_) | Claim::Busy(_))),
+        "{claims:?}"
+    );
+    assert_eq!(
+        inbox
+            .get(&id("conf-race"))
+            .await
+            .unwrap()
+            .unwrap()
+            .state
+            .attempts,
+        1
+    );
+    assert_eq!(
+        inbox.claim(&id("conf-missing"), "w1", lease).await.unwrap(),
+        Claim::NotFound
+    );
 
     // Done: no longer pending, still known (a redelivery stays a duplicate).
     inbox.mark_done(&id("conf-a")).await.unwrap();
@@ -102,6 +197,11 @@ pub async fn inbox_conformance(inbox: &dyn Inbox) {
     let item = inbox.get(&id("conf-a")).await.unwrap().unwrap();
     assert_eq!(item.state.status, ItemStatus::Done);
     assert_eq!(item.state.attempts, 2, "attempts survive finishing");
+    assert_eq!(
+        inbox.claim(&id("conf-a"), "w1", lease).await.unwrap(),
+        Claim::Finished(ItemStatus::Done),
+        "a finished item is never claimed again"
+    );
     assert_eq!(inbox.put(&first).await.unwrap(), PutOutcome::Duplicate);
     assert_eq!(
         inbox.pending().await.unwrap(),
@@ -120,7 +220,7 @@ pub async fn inbox_conformance(inbox: &dyn Inbox) {
         Some("gave up after 5 failed attempts")
     );
     inbox
-        .record_failure(&id("conf-race"), "late")
+        .record_failure(&id("conf-race"), "r0", "late")
         .await
         .unwrap();
     inbox.mark_done(&id("conf-race")).await.unwrap();
@@ -141,7 +241,7 @@ pub async fn inbox_conformance(inbox: &dyn Inbox) {
     assert!(inbox.mark_done(&id("conf-missing")).await.is_err());
     assert!(
         inbox
-            .record_failure(&id("conf-missing"), "x")
+            .record_failure(&id("conf-missing"), "w1", "x")
             .await
             .is_err()
     );
@@ -159,6 +259,28 @@ pub async fn inbox_conformance(inbox: &dyn Inbox) {
         assert!(inbox.get(&id("conf-a")).await.unwrap().is_none());
         assert_eq!(inbox.put(&first).await.unwrap(), PutOutcome::Created);
     }
+
+    // Pending entries name their thread (repository and issue or pull-request number).
+    let mut threaded = delivery("conf-t", t0 + time::Duration::seconds(9));
+    threaded.body =
+        r#"{"action":"created","repository":{"full_name":"acme/infra"},"issue":{"number":7}}"#
+            .into();
+    inbox.put(&threaded).await.unwrap();
+    let entries = inbox.pending_entries().await.unwrap();
+    assert_eq!(
+        entries.last(),
+        Some(&PendingEntry {
+            id: id("conf-t"),
+            thread: Some("acme/infra#7".into())
+        })
+    );
+    assert!(
+        entries.contains(&PendingEntry {
+            id: id("conf-b"),
+            thread: None
+        }),
+        "a body without a repository and number has no thread: {entries:?}"
+    );
 }
 
 #[tokio::test]
@@ -210,7 +332,11 @@ async fn fs_inbox_state_survives_reopening() {
         inbox.put(&delivery("keep-1", now)).await.unwrap();
         inbox.put(&delivery("keep-2", now)).await.unwrap();
         inbox
-            .record_failure(&id("keep-1"), "network down")
+            .claim(&id("keep-1"), "w1", Duration::from_secs(60))
+            .await
+            .unwrap();
+        inbox
+            .record_failure(&id("keep-1"), "w1", "network down")
             .await
             .unwrap();
         inbox.mark_done(&id("keep-2")).await.unwrap();
@@ -257,7 +383,9 @@ async fn s3_inbox_conforms() {
     let bucket = crate::support::unique_bucket("inbox");
     moto.create_bucket(&bucket).await;
     let objects = tfpilot::store::S3Objects::new(moto.client(), bucket);
-    let inbox = tfpilot::inbox::ObjectInbox::new(Arc::new(objects));
+    // The suite races conditional writes; on moto they are made atomic as on S3.
+    let serial = crate::support::SerialWrites::default();
+    let inbox = tfpilot::inbox::ObjectInbox::new(serial.wrap(objects));
     inbox_conformance(&inbox).await;
 }
 
@@ -274,10 +402,13 @@ async fn s3_inboxes_on_one_bucket_create_each_delivery_once_and_keep_progress_ap
     let moto = crate::support::MotoServer::start();
     let bucket = crate::support::unique_bucket("inbox");
     moto.create_bucket(&bucket).await;
+    // moto checks a condition and then writes without a lock, so two racing conditional writes
+    // can both succeed there where S3 lets only one: its writes are serialized (as S3 does).
+    let serial = crate::support::SerialWrites::default();
     let inboxes: Vec<Arc<tfpilot::inbox::ObjectInbox>> = (0..4)
         .map(|_| {
             let objects = tfpilot::store::S3Objects::new(moto.client(), bucket.clone());
-            Arc::new(tfpilot::inbox::ObjectInbox::new(Arc::new(objects)))
+            Arc::new(tfpilot::inbox::ObjectInbox::new(serial.wrap(objects)))
         })
         .collect();
     let now = OffsetDateTime::now_utc();
@@ -300,21 +431,34 @@ async fn s3_inboxes_on_one_bucket_create_each_delivery_once_and_keep_progress_ap
         "each of 10 ids created exactly once by 4 racing instances"
     );
 
-    // Failures recorded by racing workers are all counted (compare-and-swap on the state).
+    // Racing claims from four instances: one wins; failures recorded by racing holders all
+    // land (compare-and-swap on the state).
     let target = id("race-0");
     let mut tasks = tokio::task::JoinSet::new();
-    for inbox in &inboxes {
-        for n in 0..3 {
+    for (n, inbox) in inboxes.iter().enumerate() {
+        for m in 0..3 {
             let inbox = Arc::clone(inbox);
             let target = target.clone();
-            tasks.spawn(async move { inbox.record_failure(&target, &format!("boom {n}")).await });
+            tasks.spawn(async move {
+                inbox
+                    .claim(&target, &format!("w{n}-{m}"), Duration::from_secs(60))
+                    .await
+            });
         }
     }
+    let mut won = Vec::new();
     while let Some(r) = tasks.join_next().await {
-        r.unwrap().unwrap();
+        if let Claim::Claimed(state) = r.unwrap().unwrap() {
+            won.push(state);
+        }
     }
+    assert_eq!(
+        won.len(),
+        1,
+        "exactly one of 12 racing claims wins: {won:?}"
+    );
     let item = inboxes[0].get(&target).await.unwrap().unwrap();
-    assert_eq!(item.state.attempts, 12);
+    assert_eq!(item.state.attempts, 1);
     assert_eq!(item.state.status, ItemStatus::Pending);
 
     // Progress is kept apart from the items, so the worker's S3 trigger (inbox/*.json) fires once

@@ -293,7 +293,14 @@ async fn two_instances_on_one_bucket_process_a_delivery_once() {
             .unwrap()
             .expect("the delivery is in the bucket");
         if item.state.status == ItemStatus::Done {
-            assert_eq!(item.state.attempts, 0);
+            assert_eq!(
+                item.state.attempts, 1,
+                "claimed once, handled once: {item:?}"
+            );
+            assert_eq!(
+                item.state.lease, None,
+                "the lease ends with the item: {item:?}"
+            );
             break;
         }
         assert!(Instant::now() < deadline, "the delivery was not processed");

@@ -347,3 +347,90 @@ pub fn actionlint(workflow: &Path) -> Vec<String> {
     );
     serde_json::from_slice(&output.stdout).expect("actionlint findings as JSON")
 }
+
+/// Makes conditional writes atomic the way S3 does, for tests on moto: moto checks
+/// `If-None-Match`/`If-Match` and then writes without a lock, so two racing conditional writes can
+/// both succeed there where S3 lets only one. Every object seam wrapped by one `SerialWrites`
+/// performs its conditional writes one at a time (reads and listings stay concurrent), so a race
+/// test neither passes nor fails by luck.
+#[derive(Clone, Default)]
+pub struct SerialWrites(std::sync::Arc<tokio::sync::Mutex<()>>);
+
+impl SerialWrites {
+    pub fn wrap(
+        &self,
+        inner: impl tfpilot::store::objects::Objects + 'static,
+    ) -> std::sync::Arc<dyn tfpilot::store::objects::Objects> {
+        std::sync::Arc::new(Serialized {
+            inner,
+            lock: std::sync::Arc::clone(&self.0),
+        })
+    }
+}
+
+#[derive(Debug)]
+struct Serialized<O> {
+    inner: O,
+    lock: std::sync::Arc<tokio::sync::Mutex<()>>,
+}
+
+#[async_trait::async_trait]
+impl<O: tfpilot::store::objects::Objects> tfpilot::store::objects::Objects for Serialized<O> {
+    fn location(&self) -> String {
+        self.inner.location()
+    }
+    fn describe(&self, key: &str) -> String {
+        self.inner.describe(key)
+    }
+    async fn get(
+        &self,
+        key: &str,
+    ) -> Result<Option<tfpilot::store::objects::Object>, tfpilot::store::objects::ObjectError> {
+        self.inner.get(key).await
+    }
+    async fn put_if_absent(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+    ) -> Result<tfpilot::store::objects::ETag, tfpilot::store::objects::ObjectError> {
+        let _one_at_a_time = self.lock.lock().await;
+        self.inner.put_if_absent(key, body).await
+    }
+    async fn put_if_match(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        etag: &tfpilot::store::objects::ETag,
+    ) -> Result<tfpilot::store::objects::ETag, tfpilot::store::objects::ObjectError> {
+        let _one_at_a_time = self.lock.lock().await;
+        self.inner.put_if_match(key, body, etag).await
+    }
+    async fn delete_if_match(
+        &self,
+        key: &str,
+        etag: &tfpilot::store::objects::ETag,
+    ) -> Result<(), tfpilot::store::objects::ObjectError> {
+        let _one_at_a_time = self.lock.lock().await;
+        self.inner.delete_if_match(key, etag).await
+    }
+    async fn list(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<String>, tfpilot::store::objects::ObjectError> {
+        self.inner.list(prefix).await
+    }
+    async fn append(
+        &self,
+        log: &str,
+        record: Vec<u8>,
+    ) -> Result<(), tfpilot::store::objects::ObjectError> {
+        let _one_at_a_time = self.lock.lock().await;
+        self.inner.append(log, record).await
+    }
+    async fn read_log(
+        &self,
+        log: &str,
+    ) -> Result<Vec<tfpilot::store::objects::LogRecord>, tfpilot::store::objects::ObjectError> {
+        self.inner.read_log(log).await
+    }
+}

@@ -10,7 +10,9 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use secrecy::SecretString;
 use tfpilot::ids::{DeliveryId, InstallationId};
-use tfpilot::inbox::{Delivery, FsInbox, Inbox, InboxError, InboxItem, PutOutcome};
+use tfpilot::inbox::{
+    Claim, Delivery, FsInbox, Inbox, InboxError, InboxItem, PendingEntry, PutOutcome,
+};
 use tfpilot::server::{AppState, create_app};
 use tfpilot::webhook::Event;
 use tfpilot::webhook::events::{AuthorAssociation, UserKind};
@@ -394,10 +396,18 @@ impl Inbox for UnavailableInbox {
     async fn get(&self, _: &DeliveryId) -> Result<Option<InboxItem>, InboxError> {
         Ok(None)
     }
-    async fn pending(&self) -> Result<Vec<DeliveryId>, InboxError> {
+    async fn pending_entries(&self) -> Result<Vec<PendingEntry>, InboxError> {
         Ok(Vec::new())
     }
-    async fn record_failure(&self, id: &DeliveryId, _: &str) -> Result<u32, InboxError> {
+    async fn claim(
+        &self,
+        id: &DeliveryId,
+        _: &str,
+        _: std::time::Duration,
+    ) -> Result<Claim, InboxError> {
+        Err(InboxError::NotFound(id.clone()))
+    }
+    async fn record_failure(&self, id: &DeliveryId, _: &str, _: &str) -> Result<u32, InboxError> {
         Err(InboxError::NotFound(id.clone()))
     }
     async fn mark_done(&self, id: &DeliveryId) -> Result<(), InboxError> {
@@ -443,7 +453,18 @@ async fn healthz_reports_the_version() {
 
 #[tokio::test]
 async fn metrics_count_deliveries_signature_failures_and_inbox_depth() {
-    let app = test_app(Some(WEBHOOK_SECRET));
+    // As `serve` runs it: the router queues to an in-process worker, so the inbox gauge follows
+    // the deliveries without listing the inbox on a scrape.
+    let dir = tempfile::tempdir().unwrap();
+    let inbox = Arc::new(FsInbox::open(dir.path()).unwrap());
+    let (queue_tx, _queue_rx) = tokio::sync::mpsc::unbounded_channel();
+    let state = AppState::new(Some(SecretString::from(WEBHOOK_SECRET)), inbox.clone())
+        .with_work_queue(queue_tx);
+    let app = TestApp {
+        router: create_app(state),
+        inbox,
+        dir,
+    };
     let body = support::webhook_fixture("issue_comment.created.installation.json");
     for n in 0..2 {
         send(
@@ -468,6 +489,8 @@ async fn metrics_count_deliveries_signature_failures_and_inbox_depth() {
     )
     .await;
 
+    // A scrape reads no storage: with the inbox directory gone it still answers, same gauge.
+    std::fs::remove_dir_all(app.dir.path().join("inbox")).unwrap();
     let (status, text) = send(
         &app.router,
         Request::get("/metrics").body(Body::empty()).unwrap(),
@@ -519,4 +542,123 @@ async fn a_body_that_does_not_arrive_in_time_is_refused_with_408() {
     assert_eq!(status, StatusCode::REQUEST_TIMEOUT, "{text}");
     assert!(text.contains("not received within"), "{text}");
     assert_eq!(app.inbox.depth().await.unwrap(), 0);
+}
+
+/// S3 stalls (a server that accepts the connection and never answers): the webhook still answers
+/// within 5 s, with 503 so GitHub can redeliver, and the worker's drain fails instead of hanging.
+/// An S3 put is whole or absent, so nothing half-written can be left behind; a put that did land
+/// late is answered `duplicate` on redelivery and handled by the worker.
+#[tokio::test]
+async fn a_stalled_s3_gets_a_503_within_5_seconds() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            held.push(socket); // never read, never answered, never closed
+        }
+    });
+    let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .endpoint_url(&endpoint)
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            "testing", "testing", None, None, "test",
+        ))
+        .load()
+        .await;
+    let client = tfpilot::store::s3_client_from_config(&shared, false, None);
+    let inbox: Arc<dyn Inbox> = Arc::new(tfpilot::inbox::ObjectInbox::new(Arc::new(
+        tfpilot::store::S3Objects::new(client, "stalled-bucket"),
+    )));
+    let router = create_app(AppState::new(
+        Some(SecretString::from(WEBHOOK_SECRET)),
+        inbox.clone(),
+    ));
+    let body = support::webhook_fixture("issue_comment.created.installation.json");
+    let started = std::time::Instant::now();
+    let (status, text) = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        send(
+            &router,
+            signed_delivery(WEBHOOK_SECRET, "issue_comment", &delivery_id(503), body),
+        ),
+    )
+    .await
+    .expect("the webhook answered");
+    let took = started.elapsed();
+    eprintln!("webhook answered {status} after {took:?} with S3 stalled");
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{text}");
+    assert!(text.contains("redeliver"), "{text}");
+    assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+    assert!(
+        accepted.load(std::sync::atomic::Ordering::SeqCst) >= 1,
+        "the put reached the stalled server"
+    );
+
+    // The worker is bounded the same way: its drain fails in seconds, it does not hang.
+    let worker = tfpilot::worker::Worker::new(inbox, Arc::new(tfpilot::worker::LoggingHandler));
+    let started = std::time::Instant::now();
+    let drained = tokio::time::timeout(std::time::Duration::from_secs(20), worker.drain())
+        .await
+        .expect("the drain did not hang");
+    eprintln!("drain failed after {:?}", started.elapsed());
+    assert!(drained.is_err(), "{drained:?}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}
+
+/// `/metrics` can be turned off (the public Function URL's default) or protected by a token.
+#[tokio::test]
+async fn metrics_can_be_turned_off_or_protected_by_a_token() {
+    use tfpilot::config::{Config, MetricsAccess};
+    let app = test_app(None);
+    let scrape = |access: MetricsAccess, authorization: Option<&'static str>| {
+        let router = create_app(AppState::new(None, app.inbox.clone()).with_metrics_access(access));
+        async move {
+            let mut request = Request::get("/metrics");
+            if let Some(value) = authorization {
+                request = request.header("authorization", value);
+            }
+            send(&router, request.body(Body::empty()).unwrap()).await.0
+        }
+    };
+    let token = || MetricsAccess::Token(SecretString::from("s3cr3t-metrics"));
+    assert_eq!(scrape(MetricsAccess::Open, None).await, StatusCode::OK);
+    assert_eq!(
+        scrape(MetricsAccess::Off, None).await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(scrape(token(), None).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        scrape(token(), Some("Bearer wrong")).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        scrape(token(), Some("Bearer s3cr3t-metrics")).await,
+        StatusCode::OK
+    );
+
+    // The configuration that selects them.
+    let config = |vars: &[(&str, &str)]| {
+        let vars: std::collections::HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_vars(|name| vars.get(name).cloned())
+    };
+    assert!(matches!(config(&[]).unwrap().metrics, MetricsAccess::Open));
+    assert!(matches!(
+        config(&[("TFPILOT_METRICS", "off"), ("TFPILOT_METRICS_TOKEN", "x")])
+            .unwrap()
+            .metrics,
+        MetricsAccess::Off
+    ));
+    assert!(matches!(
+        config(&[("TFPILOT_METRICS_TOKEN", "x")]).unwrap().metrics,
+        MetricsAccess::Token(_)
+    ));
+    let err = config(&[("TFPILOT_METRICS", "maybe")]).unwrap_err();
+    assert!(err.to_string().contains("TFPILOT_METRICS"), "{err}");
 }

@@ -376,7 +376,8 @@ async fn the_serve_loop_retries_a_failed_item_while_running() {
     let item = inbox.get(&id(20).parse().unwrap()).await.unwrap().unwrap();
     assert_eq!(
         (item.state.status, item.state.attempts),
-        (ItemStatus::Done, 2)
+        (ItemStatus::Done, 3),
+        "three attempts started: two failed, one succeeded"
     );
 }
 
@@ -510,4 +511,367 @@ async fn a_failed_item_waits_for_its_backoff_and_a_given_up_one_is_reported_to_t
         given_up[0].1.contains("gave up after 2 failed attempts"),
         "{given_up:?}"
     );
+}
+
+// ---- exactly once under concurrency: leases and per-thread order -------------------------------
+
+/// Counts each delivery it handles, the order per thread, and checks that no two deliveries of
+/// one thread are ever in its hands at the same time.
+#[derive(Default)]
+struct ConcurrencyProbe {
+    calls: Mutex<std::collections::HashMap<String, u32>>,
+    order: Mutex<std::collections::HashMap<String, Vec<String>>>,
+    in_flight: Mutex<std::collections::HashSet<String>>,
+    overlaps: AtomicU32,
+    /// Ids whose first attempt fails.
+    fail_once: Mutex<std::collections::HashSet<String>>,
+    /// Given-up deliveries.
+    given_up: Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl EventHandler for ConcurrencyProbe {
+    async fn handle(&self, delivery: &Delivery, _event: &Event) -> anyhow::Result<()> {
+        let thread = tfpilot::inbox::thread_of(&delivery.event, delivery.body.as_bytes())
+            .expect("test deliveries have a thread");
+        let id = delivery.id.to_string();
+        if !self.in_flight.lock().unwrap().insert(thread.clone()) {
+            self.overlaps.fetch_add(1, Ordering::SeqCst);
+        }
+        // Long enough for the other worker to try the same item or thread meanwhile.
+        tokio::time::sleep(Duration::from_millis(15)).await;
+        self.in_flight.lock().unwrap().remove(&thread);
+        if self.fail_once.lock().unwrap().remove(&id) {
+            anyhow::bail!("GitHub answered 502");
+        }
+        *self.calls.lock().unwrap().entry(id.clone()).or_default() += 1;
+        self.order
+            .lock()
+            .unwrap()
+            .entry(thread)
+            .or_default()
+            .push(id);
+        Ok(())
+    }
+
+    async fn gave_up(&self, delivery: &Delivery, _event: &Event, _reason: &str) {
+        self.given_up.lock().unwrap().push(delivery.id.to_string());
+    }
+}
+
+/// An `issue_comment` delivery on issue `issue` of the fixture's repository.
+fn comment_on(issue: u64, n: u32) -> Delivery {
+    let mut payload: serde_json::Value = serde_json::from_slice(&support::webhook_fixture(
+        "issue_comment.created.installation.json",
+    ))
+    .unwrap();
+    payload["issue"]["number"] = issue.into();
+    payload["comment"]["id"] = (1000 + n).into();
+    Delivery::new(id(n).parse().unwrap(), "issue_comment", payload.to_string())
+}
+
+/// `threads` × `per_thread` deliveries, interleaved across threads in delivery order; returns
+/// the ids of each thread in delivery order.
+async fn deliver_interleaved(
+    inbox: &dyn Inbox,
+    threads: u64,
+    per_thread: u32,
+) -> std::collections::HashMap<String, Vec<String>> {
+    let mut expected: std::collections::HashMap<String, Vec<String>> = Default::default();
+    let mut n = 0;
+    for _ in 0..per_thread {
+        for issue in 1..=threads {
+            n += 1;
+            let d = comment_on(issue, n);
+            let thread = tfpilot::inbox::thread_of(&d.event, d.body.as_bytes()).unwrap();
+            expected.entry(thread).or_default().push(d.id.to_string());
+            assert_eq!(
+                inbox.put(&d).await.unwrap(),
+                tfpilot::inbox::PutOutcome::Created
+            );
+            // Distinct receive times, so the delivery order is unambiguous.
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+    expected
+}
+
+/// Two workers (own owner ids, own inbox instances on one store) drain concurrently, one as
+/// `serve`'s loop would (drains) and one as Lambda's S3 trigger plus sweep would (each item, then
+/// drains). Returns the reports of both.
+async fn race_two_workers(
+    a: Worker,
+    b: Worker,
+    ids: Vec<DeliveryId>,
+    inbox: Arc<dyn Inbox>,
+) -> (Vec<DrainReport>, Vec<DrainReport>) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let inbox_a = inbox.clone();
+    let serve_like = tokio::spawn(async move {
+        let mut reports = Vec::new();
+        while !inbox_a.pending().await.unwrap().is_empty() {
+            assert!(std::time::Instant::now() < deadline, "not drained in 120 s");
+            reports.push(a.drain().await.unwrap());
+        }
+        reports
+    });
+    let lambda_like = tokio::spawn(async move {
+        // One invocation per S3 event, all at once (Lambda runs them on separate instances, each
+        // with its own owner id), then the sweep.
+        let mut invocations = tokio::task::JoinSet::new();
+        for (n, id) in ids.iter().enumerate() {
+            let instance = b.clone().with_owner(format!("{}-{n}", b.owner()));
+            let id = id.clone();
+            invocations.spawn(async move {
+                let mut one = DrainReport::default();
+                match instance.process_one(&id).await.unwrap() {
+                    Outcome::Done => one.done += 1,
+                    Outcome::Busy { .. } => one.busy += 1,
+                    Outcome::HeldBack { .. } => one.held_back += 1,
+                    Outcome::AlreadyFinished => one.skipped += 1,
+                    other => panic!("{id}: {other:?}"),
+                }
+                one
+            });
+        }
+        let mut reports = Vec::new();
+        while let Some(one) = invocations.join_next().await {
+            reports.push(one.unwrap());
+        }
+        while !inbox.pending().await.unwrap().is_empty() {
+            assert!(std::time::Instant::now() < deadline, "not drained in 120 s");
+            reports.push(b.drain().await.unwrap());
+        }
+        reports
+    });
+    (serve_like.await.unwrap(), lambda_like.await.unwrap())
+}
+
+fn total(reports: &[DrainReport]) -> DrainReport {
+    reports.iter().fold(DrainReport::default(), |mut t, r| {
+        t.done += r.done;
+        t.retry += r.retry;
+        t.gave_up += r.gave_up;
+        t.skipped += r.skipped;
+        t.waiting += r.waiting;
+        t.failed += r.failed;
+        t.busy += r.busy;
+        t.held_back += r.held_back;
+        t
+    })
+}
+
+async fn two_workers_one_store(label: &str, inbox_a: Arc<dyn Inbox>, inbox_b: Arc<dyn Inbox>) {
+    let expected = deliver_interleaved(inbox_a.as_ref(), 4, 6).await;
+    let ids: Vec<DeliveryId> = inbox_a.pending().await.unwrap();
+    assert_eq!(ids.len(), 24);
+    let probe = Arc::new(ConcurrencyProbe::default());
+    let a = Worker::new(inbox_a.clone(), probe.clone()).with_owner(format!("{label}-a"));
+    let b = Worker::new(inbox_b.clone(), probe.clone()).with_owner(format!("{label}-b"));
+    let started = std::time::Instant::now();
+    let (reports_a, reports_b) = race_two_workers(a, b, ids.clone(), inbox_b.clone()).await;
+    let elapsed = started.elapsed();
+
+    let calls = probe.calls.lock().unwrap().clone();
+    let duplicated = calls.values().filter(|&&c| c > 1).count();
+    let lost = ids
+        .iter()
+        .filter(|id| !calls.contains_key(id.as_str()))
+        .count();
+    let (ta, tb) = (total(&reports_a), total(&reports_b));
+    eprintln!(
+        "{label}: {} deliveries, {} handled, {duplicated} duplicated, {lost} lost in {elapsed:?}; \
+         worker a {ta:?}; worker b {tb:?}",
+        ids.len(),
+        calls.len(),
+    );
+    assert_eq!(
+        duplicated, 0,
+        "every delivery handled at most once: {calls:?}"
+    );
+    assert_eq!(lost, 0, "every delivery handled");
+    assert_eq!(ta.done + tb.done, ids.len(), "{ta:?} {tb:?}");
+    assert_eq!(
+        probe.overlaps.load(Ordering::SeqCst),
+        0,
+        "two deliveries of one thread were in hand at once"
+    );
+    assert_eq!(
+        *probe.order.lock().unwrap(),
+        expected,
+        "each thread handled in delivery order"
+    );
+    for id in &ids {
+        let item = inbox_a.get(id).await.unwrap().unwrap();
+        assert_eq!(
+            (item.state.status, item.state.attempts),
+            (ItemStatus::Done, 1),
+            "{id}: one attempt, done"
+        );
+    }
+}
+
+#[tokio::test]
+async fn two_workers_on_one_s3_store_handle_every_delivery_once_in_thread_order() {
+    let moto = support::MotoServer::start();
+    let bucket = support::unique_bucket("leases");
+    moto.create_bucket(&bucket).await;
+    // moto's conditional writes are check-then-write without a lock; serialized here as S3's are
+    // atomic, so the test does not pass by luck.
+    let serial = support::SerialWrites::default();
+    let inbox = |_| -> Arc<dyn Inbox> {
+        let objects = tfpilot::store::S3Objects::new(moto.client(), bucket.clone());
+        Arc::new(tfpilot::inbox::ObjectInbox::new(serial.wrap(objects)))
+    };
+    two_workers_one_store("s3", inbox(0), inbox(1)).await;
+}
+
+#[tokio::test]
+async fn two_workers_on_one_directory_handle_every_delivery_once_in_thread_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let a: Arc<dyn Inbox> = Arc::new(FsInbox::open(dir.path()).unwrap());
+    let b: Arc<dyn Inbox> = Arc::new(FsInbox::open(dir.path()).unwrap());
+    two_workers_one_store("fs", a, b).await;
+}
+
+#[tokio::test]
+async fn a_failing_item_holds_back_only_its_own_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let inbox: Arc<dyn Inbox> = Arc::new(FsInbox::open(dir.path()).unwrap());
+    let first = comment_on(1, 1);
+    let second = comment_on(1, 2);
+    let other = comment_on(2, 3);
+    for d in [&first, &second, &other] {
+        inbox.put(d).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let probe = Arc::new(ConcurrencyProbe::default());
+    probe.fail_once.lock().unwrap().insert(first.id.to_string());
+    let worker = Worker::new(inbox.clone(), probe.clone());
+
+    let report = worker.drain().await.unwrap();
+    assert_eq!(
+        (report.retry, report.held_back, report.done),
+        (1, 1, 1),
+        "{report:?}"
+    );
+    // The S3 trigger (or serve's queue) for the later item of the thread also waits.
+    assert_eq!(
+        worker.process_one(&second.id).await.unwrap(),
+        Outcome::HeldBack {
+            behind: first.id.clone()
+        }
+    );
+    let calls = probe.calls.lock().unwrap().clone();
+    assert_eq!(
+        calls.get(other.id.as_str()),
+        Some(&1),
+        "the other thread flowed"
+    );
+    assert_eq!(calls.get(second.id.as_str()), None, "held back");
+
+    // Once the failed item is retried and succeeds, its thread follows in order.
+    let due = worker.with_backoff(Duration::ZERO, Duration::ZERO);
+    assert_eq!(due.drain().await.unwrap().done, 2);
+    let thread = tfpilot::inbox::thread_of(&first.event, first.body.as_bytes()).unwrap();
+    assert_eq!(
+        probe.order.lock().unwrap()[&thread],
+        vec![first.id.to_string(), second.id.to_string()]
+    );
+}
+
+#[tokio::test]
+async fn an_attempt_that_never_reported_back_counts_and_its_lease_is_taken_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let inbox: Arc<dyn Inbox> = Arc::new(FsInbox::open(dir.path()).unwrap());
+    let d = comment_on(5, 50);
+    inbox.put(&d).await.unwrap();
+    // A worker claims it and dies (a Lambda timeout, OOM, kill -9): no failure is ever recorded.
+    let claim = inbox
+        .claim(&d.id, "crashed-instance", Duration::from_millis(50))
+        .await
+        .unwrap();
+    assert!(matches!(claim, tfpilot::inbox::Claim::Claimed(ref s) if s.attempts == 1));
+
+    let probe = Arc::new(ConcurrencyProbe::default());
+    let worker = Worker::new(inbox.clone(), probe.clone())
+        .with_backoff(Duration::ZERO, Duration::ZERO)
+        .with_max_attempts(2);
+    assert_eq!(
+        worker.process_one(&d.id).await.unwrap(),
+        Outcome::Busy {
+            owner: "crashed-instance".into()
+        },
+        "not taken while the lease holds"
+    );
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    // The second (last) attempt also dies.
+    assert!(matches!(
+        inbox.claim(&d.id, "crashed-again", Duration::from_millis(1)).await.unwrap(),
+        tfpilot::inbox::Claim::Claimed(ref s) if s.attempts == 2
+    ));
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    // Its attempts are spent: given up (not stalling the inbox forever), and the person told.
+    let outcome = worker.process_one(&d.id).await.unwrap();
+    assert!(
+        matches!(&outcome, Outcome::GaveUp { attempts: 2, reason } if reason.contains("did not finish")),
+        "{outcome:?}"
+    );
+    assert_eq!(*probe.given_up.lock().unwrap(), vec![d.id.to_string()]);
+    assert!(probe.calls.lock().unwrap().is_empty());
+    assert_eq!(inbox.pending().await.unwrap(), Vec::<DeliveryId>::new());
+}
+
+/// A handler that takes its time, to stop the serve loop in the middle of a drain.
+struct Slow(Arc<RecordingHandler>);
+
+#[async_trait]
+impl EventHandler for Slow {
+    async fn handle(&self, delivery: &Delivery, event: &Event) -> anyhow::Result<()> {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        self.0.handle(delivery, event).await
+    }
+}
+
+#[tokio::test]
+async fn stopping_waits_for_the_item_in_hand_not_the_whole_drain() {
+    let dir = tempfile::tempdir().unwrap();
+    let inbox: Arc<dyn Inbox> = Arc::new(FsInbox::open(dir.path()).unwrap());
+    for n in 0..10 {
+        inbox
+            .put(&comment_on(100 + n as u64, 60 + n))
+            .await
+            .unwrap();
+    }
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let recording = Arc::new(RecordingHandler {
+        notify: Some(tx),
+        ..RecordingHandler::default()
+    });
+    let worker = Worker::new(inbox.clone(), Arc::new(Slow(recording.clone())));
+    let (_queue_tx, queue_rx) = mpsc::unbounded_channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let loop_task = tokio::spawn(async move {
+        worker
+            .run(queue_rx, async move {
+                let _ = stop_rx.await;
+            })
+            .await
+    });
+    next(&mut rx).await; // the start-up drain is under way
+    let asked = std::time::Instant::now();
+    stop_tx.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), loop_task)
+        .await
+        .expect("stopped")
+        .unwrap();
+    let took = asked.elapsed();
+    let handled = recording.handled_ids().len();
+    eprintln!("stopped {took:?} after the signal, {handled} of 10 handled");
+    assert!(
+        handled <= 2,
+        "the drain went on after the signal: {handled} handled"
+    );
+    assert!(took < Duration::from_millis(1500), "{took:?}");
+    assert_eq!(inbox.pending().await.unwrap().len(), 10 - handled);
 }
