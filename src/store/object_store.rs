@@ -61,7 +61,9 @@ enum Bound {
 }
 
 impl<O: Objects> ObjectStore<O> {
-    pub(crate) fn from_parts(records: O, chat: O) -> Self {
+    /// A store on `records` (requests, index, events, history) and `chat` (chat logs): any
+    /// backend of the object seam (tests wrap the S3 one to serialize conditional writes).
+    pub fn from_parts(records: O, chat: O) -> Self {
         Self { records, chat }
     }
 

@@ -357,6 +357,14 @@ pub fn actionlint(workflow: &Path) -> Vec<String> {
 pub struct SerialWrites(std::sync::Arc<tokio::sync::Mutex<()>>);
 
 impl SerialWrites {
+    /// `inner` with its conditional writes taking this lock, as a concrete type.
+    pub fn serialize<O>(&self, inner: O) -> Serialized<O> {
+        Serialized {
+            inner,
+            lock: std::sync::Arc::clone(&self.0),
+        }
+    }
+
     pub fn wrap(
         &self,
         inner: impl tfpilot::store::objects::Objects + 'static,
@@ -369,7 +377,7 @@ impl SerialWrites {
 }
 
 #[derive(Debug)]
-struct Serialized<O> {
+pub struct Serialized<O> {
     inner: O,
     lock: std::sync::Arc<tokio::sync::Mutex<()>>,
 }

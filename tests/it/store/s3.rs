@@ -11,12 +11,12 @@ use aws_sdk_s3::types::ServerSideEncryption;
 use tfpilot::domain::{ChatRole, ChatTurn};
 use tfpilot::store::layout::{chat_log, request_key};
 use tfpilot::store::{
-    ETag, ObjectError, Objects, RequestStore, RequestStoreExt, S3Objects, S3Store,
+    ETag, ObjectError, ObjectStore, Objects, RequestStore, RequestStoreExt, S3Objects, S3Store,
 };
 use time::OffsetDateTime;
 
 use super::{Target, new_request};
-use crate::support::{MotoServer, unique_bucket};
+use crate::support::{MotoServer, SerialWrites, unique_bucket};
 
 async fn target() -> Target {
     let moto = MotoServer::start();
@@ -24,8 +24,16 @@ async fn target() -> Target {
     moto.create_bucket(&requests).await;
     moto.create_bucket(&chat).await;
     let client = moto.client();
+    // moto checks If-Match / If-None-Match and then writes without a lock, so two racing
+    // conditional writes can both succeed there where S3 lets only one: the store under test
+    // performs its conditional writes one at a time, so the race tests prove the store's
+    // compare-and-swap and not moto's luck.
+    let serial = SerialWrites::default();
     Target {
-        store: Arc::new(S3Store::new(client.clone(), &requests, &chat)),
+        store: Arc::new(ObjectStore::from_parts(
+            serial.serialize(S3Objects::new(client.clone(), &requests)),
+            serial.serialize(S3Objects::new(client.clone(), &chat)),
+        )),
         records: Arc::new(S3Objects::new(client.clone(), &requests)),
         chat: Arc::new(S3Objects::new(client, &chat)),
         _guard: Box::new(moto),
