@@ -138,7 +138,8 @@ pub async fn lambda(config: Config, function: LambdaFunction) -> anyhow::Result<
     match function {
         LambdaFunction::Webhook => {
             let state = AppState::new(config.webhook_secret.clone(), inbox)
-                .with_metrics_access(config.metrics.clone());
+                .with_metrics_access(config.metrics.clone())
+                .with_max_body_bytes(lambda::FUNCTION_URL_MAX_BODY_BYTES);
             lambda::run_webhook(state).await
         }
         LambdaFunction::Worker => {

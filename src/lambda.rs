@@ -19,6 +19,11 @@ use crate::ids::DeliveryId;
 use crate::server::{AppState, create_app};
 use crate::worker::{DrainReport, Outcome, Worker};
 
+/// The largest request a Lambda Function URL passes to the function (6 MB, an AWS quota): the
+/// webhook function's front door refuses bigger bodies itself (413), GitHub's 25 MiB never
+/// reaches it.
+pub const FUNCTION_URL_MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
+
 /// Which of the two functions this process is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LambdaFunction {

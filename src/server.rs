@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -35,11 +34,13 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// How long a client may take to send a webhook body. GitHub sends at once; a client that
 /// trickles bytes only holds a connection (and up to 25 MiB) before its signature can be checked.
-pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Webhook requests handled at the same time; more wait for a slot. Bounds the memory that
-/// unverified bodies can take (this many × 25 MiB at worst).
-pub const MAX_CONCURRENT_WEBHOOKS: usize = 64;
+/// The bytes of webhook bodies held at once before their signature is checked: what bounds the
+/// memory unverified senders can take. A body takes budget as its bytes *arrive*, so clients that
+/// trickle (or stall) hold only what they sent and never keep GitHub's deliveries waiting; a
+/// sender of many large bodies waits for budget within the body-read timeout, then gets 408.
+pub const MAX_UNVERIFIED_BODY_BYTES: usize = 256 * 1024 * 1024;
 
 /// How long the inbox write may take before the webhook answers 503 (GitHub waits 10 s; a stalled
 /// store must not hold the answer past that). The S3 client's own limits are shorter
@@ -53,6 +54,8 @@ pub struct AppState {
     inbox: Arc<dyn Inbox>,
     work_queue: Option<mpsc::UnboundedSender<DeliveryId>>,
     body_read_timeout: Duration,
+    max_body_bytes: usize,
+    body_budget: Arc<tokio::sync::Semaphore>,
     metrics: Arc<MetricsAccess>,
 }
 
@@ -65,6 +68,8 @@ impl AppState {
             inbox,
             work_queue: None,
             body_read_timeout: BODY_READ_TIMEOUT,
+            max_body_bytes: webhook::MAX_BODY_BYTES,
+            body_budget: Arc::new(tokio::sync::Semaphore::new(MAX_UNVERIFIED_BODY_BYTES)),
             metrics: Arc::new(MetricsAccess::Open),
         }
     }
@@ -73,6 +78,18 @@ impl AppState {
     pub fn with_metrics_access(mut self, access: MetricsAccess) -> Self {
         self.metrics = Arc::new(access);
         self
+    }
+
+    /// The largest webhook body accepted (default GitHub's 25 MiB; the host's own limit when it
+    /// is lower, e.g. a Lambda Function URL's 6 MB), answered 413 above it.
+    pub fn with_max_body_bytes(mut self, max: usize) -> Self {
+        self.max_body_bytes = max.min(webhook::MAX_BODY_BYTES);
+        self
+    }
+
+    /// The largest webhook body this router accepts.
+    pub fn max_body_bytes(&self) -> usize {
+        self.max_body_bytes
     }
 
     /// Another limit for reading a webhook body (default [`BODY_READ_TIMEOUT`]).
@@ -96,16 +113,9 @@ impl AppState {
 /// The router. Webhook bodies: at most [`webhook::MAX_BODY_BYTES`] (413), read within the state's
 /// body-read timeout (408), at most [`MAX_CONCURRENT_WEBHOOKS`] at once.
 pub fn create_app(state: AppState) -> Router {
-    let webhook = post(receive_webhook).layer(
-        tower::ServiceBuilder::new()
-            .layer(tower::limit::ConcurrencyLimitLayer::new(
-                MAX_CONCURRENT_WEBHOOKS,
-            ))
-            .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
-                state.body_read_timeout,
-            ))
-            .layer(DefaultBodyLimit::max(webhook::MAX_BODY_BYTES)),
-    );
+    // The body is read by the handler itself (`read_body`): within the body-read timeout, within
+    // the size limit, and taking the unverified-bytes budget as bytes arrive.
+    let webhook = post(receive_webhook).layer(DefaultBodyLimit::disable());
     Router::new()
         .route("/webhooks/github", webhook)
         .route("/healthz", get(healthz))
@@ -146,18 +156,6 @@ async fn metrics_text(State(state): State<AppState>, headers: HeaderMap) -> Resp
         .into_response()
 }
 
-/// Whether reading the body failed because the client was too slow.
-fn body_timed_out(rejection: &BytesRejection) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(rejection);
-    while let Some(e) = source {
-        if e.is::<tower_http::timeout::TimeoutError>() {
-            return true;
-        }
-        source = e.source();
-    }
-    false
-}
-
 fn text(status: StatusCode, message: impl Into<String>) -> Response {
     let mut body = message.into();
     body.push('\n');
@@ -172,11 +170,12 @@ fn text(status: StatusCode, message: impl Into<String>) -> Response {
 async fn receive_webhook(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: axum::body::Body,
 ) -> Response {
-    let body = match body {
-        Ok(body) => body,
-        Err(rejection) => return body_refused(&state, &rejection),
+    // The budget this body took is given back when the answer is sent.
+    let (body, _budget) = match read_body(&state, &headers, body).await {
+        Ok(read) => read,
+        Err(refusal) => return body_refused(&state, refusal),
     };
     let secret = state
         .webhook_secret
@@ -221,26 +220,97 @@ async fn receive_webhook(
     .await
 }
 
-/// The answer to a body that could not be read: 408 when it was too slow, 413 or 400 otherwise.
-fn body_refused(state: &AppState, rejection: &BytesRejection) -> Response {
-    if body_timed_out(rejection) {
-        metrics::delivery("unknown", "body_timeout");
-        return text(
-            StatusCode::REQUEST_TIMEOUT,
-            format!(
-                "the request body was not received within {} s",
-                state.body_read_timeout.as_secs()
-            ),
-        );
+/// Why a webhook body was not read.
+#[derive(Debug)]
+enum BodyRefusal {
+    /// Not complete within the body-read timeout (or no budget freed up meanwhile).
+    TimedOut,
+    /// Over the size limit (announced or sent).
+    TooLarge,
+    /// The connection failed while sending it.
+    Broken(String),
+}
+
+/// Reads a webhook body within the body-read timeout and the size limit, taking the
+/// unverified-bytes budget as its bytes arrive (returned with the body, held until the answer).
+async fn read_body(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: axum::body::Body,
+) -> Result<(Bytes, Option<tokio::sync::OwnedSemaphorePermit>), BodyRefusal> {
+    use http_body_util::BodyExt as _;
+    let max = state.max_body_bytes;
+    let announced = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > max as u64) {
+        return Err(BodyRefusal::TooLarge);
     }
-    let status = rejection.status();
-    let outcome = if status == StatusCode::PAYLOAD_TOO_LARGE {
-        "too_large"
-    } else {
-        "bad_request"
+    let read = async {
+        let mut body = body;
+        let mut buffer = bytes::BytesMut::new();
+        let mut held: Option<tokio::sync::OwnedSemaphorePermit> = None;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| BodyRefusal::Broken(e.to_string()))?;
+            let Ok(data) = frame.into_data() else {
+                continue; // trailers
+            };
+            if buffer.len() + data.len() > max {
+                return Err(BodyRefusal::TooLarge);
+            }
+            let n = u32::try_from(data.len()).map_err(|_| BodyRefusal::TooLarge)?;
+            if n > 0 {
+                let permit = Arc::clone(&state.body_budget)
+                    .acquire_many_owned(n)
+                    .await
+                    .map_err(|_| BodyRefusal::TimedOut)?;
+                match &mut held {
+                    Some(h) => h.merge(permit),
+                    None => held = Some(permit),
+                }
+            }
+            buffer.extend_from_slice(&data);
+        }
+        Ok((buffer.freeze(), held))
     };
-    metrics::delivery("unknown", outcome);
-    text(status, rejection.body_text())
+    match tokio::time::timeout(state.body_read_timeout, read).await {
+        Ok(result) => result,
+        Err(_) => Err(BodyRefusal::TimedOut),
+    }
+}
+
+/// The answer to a body that could not be read: 408 when it was too slow, 413 too large, 400.
+fn body_refused(state: &AppState, refusal: BodyRefusal) -> Response {
+    match refusal {
+        BodyRefusal::TimedOut => {
+            metrics::delivery("unknown", "body_timeout");
+            text(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the request body was not received within {} s",
+                    state.body_read_timeout.as_secs_f32()
+                ),
+            )
+        }
+        BodyRefusal::TooLarge => {
+            metrics::delivery("unknown", "too_large");
+            text(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "the body is larger than {} bytes, the most this host accepts",
+                    state.max_body_bytes
+                ),
+            )
+        }
+        BodyRefusal::Broken(reason) => {
+            metrics::delivery("unknown", "bad_request");
+            text(
+                StatusCode::BAD_REQUEST,
+                format!("the request body could not be read: {reason}"),
+            )
+        }
+    }
 }
 
 /// The answer to a delivery that is not GitHub's (401) or not readable (400).

@@ -662,3 +662,79 @@ async fn metrics_can_be_turned_off_or_protected_by_a_token() {
     let err = config(&[("TFPILOT_METRICS", "maybe")]).unwrap_err();
     assert!(err.to_string().contains("TFPILOT_METRICS"), "{err}");
 }
+
+/// 200 clients that open a webhook request and trickle their body (or stall) do not starve
+/// GitHub: a signed delivery sent meanwhile is answered 202 at once, well inside GitHub's 10 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_slow_clients_do_not_keep_a_delivery_waiting() {
+    use tokio::io::AsyncWriteExt as _;
+    let app = test_app(Some(WEBHOOK_SECRET));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = app.router.clone();
+    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let mut slow = Vec::new();
+    for i in 0..200 {
+        let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let head = format!(
+            "POST /webhooks/github HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\n\
+             x-github-event: issues\r\nx-github-delivery: slow-{i}\r\n\
+             x-hub-signature-256: sha256=00\r\ncontent-length: 1000000\r\n\r\n{{\"action\":"
+        );
+        socket.write_all(head.as_bytes()).await.unwrap();
+        slow.push(socket); // the rest never comes
+    }
+    // Let the server take every slow request in hand.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    let body = support::webhook_fixture("issue_comment.created.installation.json");
+    let started = std::time::Instant::now();
+    let response = reqwest::Client::new()
+        .post(format!("http://{addr}/webhooks/github"))
+        .header("x-github-event", "issue_comment")
+        .header("x-github-delivery", delivery_id(200))
+        .header(
+            "x-hub-signature-256",
+            tfpilot::webhook::sign(WEBHOOK_SECRET.as_bytes(), &body),
+        )
+        .body(body)
+        .timeout(std::time::Duration::from_secs(10))
+        .send()
+        .await
+        .expect("answered within GitHub's 10 s");
+    let took = started.elapsed();
+    eprintln!("a signed delivery beside 200 slow clients was answered in {took:?}");
+    assert_eq!(response.status().as_u16(), 202);
+    assert!(took < std::time::Duration::from_secs(2), "{took:?}");
+    assert_eq!(
+        app.inbox.depth().await.unwrap(),
+        1,
+        "only the signed delivery"
+    );
+    drop(slow);
+    server.abort();
+}
+
+/// A host's own limit (a Lambda Function URL takes at most 6 MB) is the front door's limit:
+/// a body over it is answered 413 by TfPilot, before the host would refuse it silently.
+#[tokio::test]
+async fn the_hosts_body_limit_is_the_front_doors() {
+    let app = test_app(Some(WEBHOOK_SECRET));
+    let state = tfpilot::server::AppState::new(
+        Some(secrecy::SecretString::from(WEBHOOK_SECRET)),
+        app.inbox.clone(),
+    )
+    .with_max_body_bytes(tfpilot::lambda::FUNCTION_URL_MAX_BODY_BYTES);
+    assert_eq!(state.max_body_bytes(), 6 * 1024 * 1024);
+    let router = tfpilot::server::create_app(state);
+    let mut body = support::webhook_fixture("issue_comment.created.installation.json");
+    body.resize(6 * 1024 * 1024 + 1, b' ');
+    let (status, text) = send(
+        &router,
+        signed_delivery(WEBHOOK_SECRET, "issue_comment", &delivery_id(6), body),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{text}");
+    assert!(text.contains("6291456"), "{text}");
+}
