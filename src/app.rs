@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
-use crate::config::{Config, ConfigError, ConfigProblem};
+use crate::config::{Concerns, Config, ConfigError, ConfigProblem};
 use crate::executor::Executor;
 use crate::github::GitHubApp;
 use crate::lambda::{self, LambdaFunction};
@@ -122,9 +122,12 @@ pub async fn serve(config: Config, options: ServeOptions) -> anyhow::Result<()> 
 pub async fn lambda(config: Config, function: LambdaFunction) -> anyhow::Result<()> {
     // Each function is given only its own settings (template.yaml: the webhook secret to the
     // webhook, the App and the assistant to the worker), so each warns only about its own.
+    let mine = match function {
+        LambdaFunction::Webhook => Concerns::Webhook,
+        LambdaFunction::Worker => Concerns::Worker,
+    };
     for warning in config.warnings() {
-        let about_webhook = warning.starts_with("TFPILOT_WEBHOOK_SECRET");
-        if about_webhook == (function == LambdaFunction::Webhook) {
+        if warning.concerns == mine {
             tracing::warn!("{warning}");
         }
     }

@@ -88,6 +88,29 @@ pub struct LlmConfig {
     pub model: String,
 }
 
+/// Which part of TfPilot a start-up warning is about: on Lambda each function is given only its
+/// own settings, so each says only its own warnings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Concerns {
+    /// The front door (verifying and storing deliveries).
+    Webhook,
+    /// The worker (answering on GitHub, the assistant).
+    Worker,
+}
+
+/// A start-up warning: what the configuration cannot do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    pub concerns: Concerns,
+    pub text: String,
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -199,31 +222,37 @@ impl Config {
         })
     }
 
-    /// What works only partly with these settings, for startup log lines.
-    pub fn warnings(&self) -> Vec<String> {
+    /// What this configuration cannot do, each said once at start by the part it concerns.
+    pub fn warnings(&self) -> Vec<Warning> {
         let mut out = Vec::new();
+        let mut warn = |concerns: Concerns, text: &str| {
+            out.push(Warning {
+                concerns,
+                text: text.to_owned(),
+            })
+        };
         if self.webhook_secret.is_none() {
-            out.push(
-                "TFPILOT_WEBHOOK_SECRET is not set: every webhook delivery will be refused with 401"
-                    .to_owned(),
+            warn(
+                Concerns::Webhook,
+                "TFPILOT_WEBHOOK_SECRET is not set: every webhook delivery will be refused with 401",
             );
         }
         if self.github_app.is_none() {
-            out.push(
-                "TFPILOT_GITHUB_APP_ID / TFPILOT_GITHUB_PRIVATE_KEY are not set: TfPilot cannot answer on GitHub (deliveries are still received and logged)"
-                    .to_owned(),
+            warn(
+                Concerns::Worker,
+                "TFPILOT_GITHUB_APP_ID / TFPILOT_GITHUB_PRIVATE_KEY are not set: TfPilot cannot answer on GitHub (deliveries are still received and logged)",
             );
         }
         if self.github_app.is_some() && self.github_app_slug.is_none() {
-            out.push(
-                "TFPILOT_GITHUB_APP_SLUG is not set: TfPilot takes `tfpilot[bot]` for its own login; if the App has another name, set it so TfPilot recognizes its own comments (and does not repeat them after a retry)"
-                    .to_owned(),
+            warn(
+                Concerns::Worker,
+                "TFPILOT_GITHUB_APP_SLUG is not set: TfPilot takes `tfpilot[bot]` for its own login; if the App has another name, set it so TfPilot recognizes its own comments (and does not repeat them after a retry)",
             );
         }
         if self.llm.is_none() {
-            out.push(
-                "OPENAI_API_KEY is not set: the deterministic rules extractor reads replies"
-                    .to_owned(),
+            warn(
+                Concerns::Worker,
+                "OPENAI_API_KEY is not set: the deterministic rules extractor reads replies",
             );
         }
         out
@@ -575,7 +604,12 @@ mod tests {
         assert!(c.llm.is_none());
         assert_eq!(c.log_format, LogFormat::Auto);
         assert!(c.prod_allowed_users.is_empty());
-        let warnings = c.warnings().join("\n");
+        let warnings = c
+            .warnings()
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n");
         assert!(warnings.contains("TFPILOT_WEBHOOK_SECRET is not set"));
         assert!(warnings.contains("cannot answer on GitHub"));
     }
@@ -615,14 +649,26 @@ mod tests {
             ("TFPILOT_GITHUB_APP_ID", "12"),
             ("TFPILOT_GITHUB_PRIVATE_KEY", key),
         ];
-        let warnings = config(&app).unwrap().warnings().join("\n");
+        let warnings = config(&app)
+            .unwrap()
+            .warnings()
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n");
         assert!(
             warnings.contains("TFPILOT_GITHUB_APP_SLUG is not set"),
             "{warnings}"
         );
         let mut with_slug = app.to_vec();
         with_slug.push(("TFPILOT_GITHUB_APP_SLUG", "acme-tfpilot"));
-        let warnings = config(&with_slug).unwrap().warnings().join("\n");
+        let warnings = config(&with_slug)
+            .unwrap()
+            .warnings()
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n");
         assert!(!warnings.contains("TFPILOT_GITHUB_APP_SLUG"), "{warnings}");
     }
 
@@ -831,5 +877,23 @@ mod tests {
             let err = config(&[("TFPILOT_APPROVERS", bad)]).unwrap_err();
             assert_eq!(err.problems[0].variable, "TFPILOT_APPROVERS", "{bad}");
         }
+    }
+
+    #[test]
+    fn each_warning_says_which_part_it_concerns() {
+        let c = config(&[]).unwrap();
+        let of = |concerns: Concerns| -> Vec<String> {
+            c.warnings()
+                .into_iter()
+                .filter(|w| w.concerns == concerns)
+                .map(|w| w.text)
+                .collect()
+        };
+        let webhook = of(Concerns::Webhook);
+        assert_eq!(webhook.len(), 1);
+        assert!(webhook[0].starts_with("TFPILOT_WEBHOOK_SECRET is not set"));
+        let worker = of(Concerns::Worker);
+        assert!(worker.iter().any(|w| w.contains("cannot answer on GitHub")));
+        assert!(worker.iter().all(|w| !w.contains("TFPILOT_WEBHOOK_SECRET")));
     }
 }
