@@ -52,6 +52,49 @@ pub async fn load_config() -> Result<Config, ConfigError> {
     Config::from_vars(|name| values.get(name).cloned().or_else(|| env(name)))
 }
 
+/// Says why the configuration stops the start. In a terminal: the problems as text. On AWS
+/// Lambda: one JSON log line like every other line, and the runtime's init-error endpoint, so
+/// the console names the variable instead of showing only `Runtime.ExitError`.
+pub async fn refuse_start(error: &ConfigError, on_lambda: bool) {
+    if !on_lambda {
+        eprintln!("tfpilot: {error}");
+        return;
+    }
+    let problems: Vec<_> = error
+        .problems
+        .iter()
+        .map(|p| serde_json::json!({ "variable": p.variable, "reason": p.reason }))
+        .collect();
+    let summary = error
+        .problems
+        .iter()
+        .map(|p| format!("{}: {}", p.variable, p.reason))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let line = serde_json::json!({
+        "timestamp": time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+        "level": "ERROR",
+        "fields": { "message": format!("invalid configuration: {summary}"), "problems": problems },
+        "target": "tfpilot::config",
+    });
+    eprintln!("{line}");
+    if let Ok(api) = std::env::var("AWS_LAMBDA_RUNTIME_API") {
+        let message = format!("invalid configuration: {summary}");
+        if let Err(e) = lambda::report_init_error(&api, "ConfigError", &message).await {
+            eprintln!(
+                "{}",
+                serde_json::json!({
+                    "level": "ERROR",
+                    "fields": { "message": format!("could not report the start-up error to the Lambda runtime: {e}") },
+                    "target": "tfpilot::lambda",
+                })
+            );
+        }
+    }
+}
+
 /// The executor for `config`, when GitHub App credentials are set (`None` otherwise).
 pub async fn executor(config: &Config) -> anyhow::Result<Option<Executor>> {
     let Some(app) = &config.github_app else {

@@ -24,6 +24,58 @@ use crate::worker::{DrainReport, Outcome, Worker};
 /// reaches it.
 pub const FUNCTION_URL_MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
 
+/// Reports a failure to start to the Lambda runtime (`POST /2018-06-01/runtime/init/error` on
+/// `AWS_LAMBDA_RUNTIME_API`), so the console shows what is wrong (`errorType`, `errorMessage`)
+/// instead of only `Runtime.ExitError`. The process should exit afterwards.
+pub async fn report_init_error(
+    runtime_api: &str,
+    error_type: &str,
+    message: &str,
+) -> Result<(), String> {
+    use http_body_util::{BodyExt as _, Full};
+    let body = serde_json::json!({
+        "errorType": error_type,
+        "errorMessage": message,
+        "stackTrace": [],
+    })
+    .to_string();
+    let connect = async {
+        let stream = tokio::net::TcpStream::connect(runtime_api)
+            .await
+            .map_err(|e| format!("cannot reach the runtime API at {runtime_api}: {e}"))?;
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .map_err(|e| format!("runtime API handshake: {e}"))?;
+        tokio::spawn(connection);
+        let request = http::Request::post(format!(
+            "http://{runtime_api}/2018-06-01/runtime/init/error"
+        ))
+        .header(http::header::HOST, runtime_api)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .header(
+            "Lambda-Runtime-Function-Error-Type",
+            format!("Runtime.{error_type}"),
+        )
+        .body(Full::new(bytes::Bytes::from(body)))
+        .map_err(|e| e.to_string())?;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| format!("runtime API: {e}"))?;
+        let status = response.status();
+        let _ = response.into_body().collect().await;
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(format!("the runtime API answered {status}"))
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(5), connect)
+        .await
+        .map_err(|_| "the runtime API did not answer within 5 s".to_owned())?
+}
+
 /// Which of the two functions this process is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LambdaFunction {

@@ -77,9 +77,14 @@ async fn main() -> ExitCode {
                 Ok(v) => match LambdaFunction::from_str(&v, true) {
                     Ok(f) => f,
                     Err(_) => {
-                        eprintln!(
-                            "tfpilot: {LAMBDA_FUNCTION_VAR} must be `webhook` or `worker`, got `{v}`"
-                        );
+                        let problem = tfpilot::config::ConfigProblem {
+                            variable: LAMBDA_FUNCTION_VAR,
+                            reason: format!("must be `webhook` or `worker`, got `{v}`"),
+                        };
+                        let error = tfpilot::config::ConfigError {
+                            problems: vec![problem],
+                        };
+                        app::refuse_start(&error, true).await;
                         return ExitCode::from(2);
                     }
                 },
@@ -135,7 +140,7 @@ async fn main() -> ExitCode {
     let config = match app::load_config().await {
         Ok(config) => config,
         Err(e) => {
-            eprintln!("tfpilot: {e}");
+            app::refuse_start(&e, matches!(command, Command::Lambda { .. })).await;
             return ExitCode::from(2);
         }
     };

@@ -160,3 +160,67 @@ async fn a_failed_s3_item_fails_the_invocation_and_the_schedule_retries_it() {
     assert_eq!(inbox.depth().await.unwrap(), 0);
     assert_eq!(failing.calls.load(Ordering::SeqCst), 2);
 }
+
+/// A bad setting on Lambda is reported through the runtime's init-error endpoint (the console
+/// then names the variable, not only `Runtime.ExitError`) and logged as one JSON line.
+#[tokio::test]
+async fn a_bad_setting_on_lambda_reaches_the_runtimes_init_error_endpoint() {
+    use axum::routing::post;
+    let seen: Arc<std::sync::Mutex<Vec<(String, String, String)>>> = Arc::default();
+    let record = seen.clone();
+    let runtime = axum::Router::new().route(
+        "/2018-06-01/runtime/init/error",
+        post(move |headers: axum::http::HeaderMap, body: String| {
+            let record = record.clone();
+            async move {
+                let kind = headers
+                    .get("lambda-runtime-function-error-type")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                record
+                    .lock()
+                    .unwrap()
+                    .push(("init/error".into(), kind, body));
+                (StatusCode::ACCEPTED, "{\"status\":\"OK\"}")
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api = listener.local_addr().unwrap().to_string();
+    let server = tokio::spawn(async move { axum::serve(listener, runtime).await });
+
+    let dir = tempfile::tempdir().unwrap();
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_tfpilot"))
+        .env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", &api)
+        .env("TFPILOT_LAMBDA_FUNCTION", "webhook")
+        .env("TFPILOT_STORE", format!("fs://{}", dir.path().display()))
+        .env("TFPILOT_LOG_FORMAT", "fancy")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    server.abort();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "one init error reported: {seen:?}\n{stderr}");
+    let (_, kind, body) = &seen[0];
+    assert_eq!(kind, "Runtime.ConfigError");
+    let body: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(body["errorType"], "ConfigError");
+    let message = body["errorMessage"].as_str().unwrap();
+    assert!(
+        message.contains("TFPILOT_LOG_FORMAT: must be `json` or `pretty`, got `fancy`"),
+        "{message}"
+    );
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line:\n{stderr}");
+    let line: serde_json::Value = serde_json::from_str(lines[0]).expect("a JSON line");
+    assert_eq!(line["level"], "ERROR");
+    assert_eq!(
+        line["fields"]["problems"][0]["variable"],
+        "TFPILOT_LOG_FORMAT"
+    );
+}
