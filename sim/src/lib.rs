@@ -6,7 +6,8 @@
 //! and commit history, issues, pull requests, comments, reactions, workflow runs and artifacts. It
 //! answers the REST and GraphQL calls TfPilot makes with GitHub's status codes, headers and field
 //! names, rejects what GitHub rejects, counts every call, can inject faults, and sends signed
-//! webhooks to the target set with [`Sim::set_webhook_target`].
+//! webhooks to the target set with [`Sim::set_webhook_target`] — or loses chosen ones
+//! ([`Sim::drop_webhooks`]), as GitHub does when a delivery fails, without redelivering.
 //!
 //! Dispatched workflows run on background tasks with a behaviour chosen per workflow file
 //! ([`WorkflowBehavior`]); with `terraform` on PATH they run real `terraform init/plan/apply` on
