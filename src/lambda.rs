@@ -6,7 +6,7 @@
 //!   running afterwards).
 //! * **worker** — invoked by S3 `ObjectCreated` events on the bucket's `inbox/` prefix (keys
 //!   `inbox/<delivery>.json`), and by a schedule that drains whatever is still pending (failed
-//!   items wait for it).
+//!   items wait for it), then runs the handler's sweep (the reconciliation of lost webhooks).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -120,6 +120,8 @@ pub struct WorkerReport {
     pub held_back: usize,
     /// Keys in the event that are not inbox items (ignored).
     pub ignored_keys: Vec<String>,
+    /// What the scheduled sweep decided (requests reconciled with GitHub).
+    pub swept: usize,
 }
 
 impl WorkerReport {
@@ -148,6 +150,7 @@ impl From<DrainReport> for WorkerReport {
             busy: r.busy,
             held_back: r.held_back,
             ignored_keys: Vec::new(),
+            swept: 0,
         }
     }
 }
@@ -173,7 +176,16 @@ pub async fn handle_worker_event(
         process_s3_event(worker, &event).await?
     } else {
         tracing::info!("scheduled sweep of the inbox");
-        WorkerReport::from(worker.drain().await?)
+        let mut report = WorkerReport::from(worker.drain().await?);
+        // Then what GitHub may have failed to tell (lost webhooks); its failure is logged and
+        // does not make Lambda retry the drain.
+        match worker.handler().sweep().await {
+            Ok(decided) => report.swept = decided,
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "the sweep failed; it runs again on the next schedule")
+            }
+        }
+        report
     };
     tracing::info!(?report, "worker invocation finished");
     if report.retry + report.failed + report.held_back > 0 {

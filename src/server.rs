@@ -27,7 +27,7 @@ use crate::config::MetricsAccess;
 use crate::ids::DeliveryId;
 use crate::inbox::{Delivery, Inbox, InboxError, PutOutcome};
 use crate::webhook::{self, Event, Rejection, SignatureError};
-use crate::worker::Worker;
+use crate::worker::{EventHandler, Worker};
 use crate::{metrics, telemetry};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -46,6 +46,10 @@ pub const MAX_UNVERIFIED_BODY_BYTES: usize = 256 * 1024 * 1024;
 /// store must not hold the answer past that). The S3 client's own limits are shorter
 /// (`store::s3::S3_OPERATION_TIMEOUT`); this bounds every backend.
 pub const INBOX_WRITE_TIMEOUT: Duration = Duration::from_millis(4500);
+
+/// How often `serve` runs the handler's sweep ([`EventHandler::sweep`]: the reconciliation of
+/// requests whose webhook may have been lost), as often as the Lambda schedule does.
+pub const SWEEP_INTERVAL: Duration = Duration::from_secs(5 * 60);
 
 /// What the router's handlers share. Cloning is cheap (reference counts).
 #[derive(Clone)]
@@ -408,6 +412,11 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let sweep_task = tokio::spawn(sweep_every(
+        Arc::clone(worker.handler()),
+        SWEEP_INTERVAL,
+        stop_rx.clone(),
+    ));
     let worker_task = tokio::spawn(async move {
         let mut stop_rx = stop_rx;
         worker
@@ -424,7 +433,33 @@ pub async fn run(
     if let Err(e) = worker_task.await {
         tracing::error!(error = %e, "the worker stopped abnormally");
     }
+    if let Err(e) = sweep_task.await {
+        tracing::error!(error = %e, "the sweep stopped abnormally");
+    }
     served.map_err(|e| anyhow::anyhow!("the HTTP server failed: {e}"))
+}
+
+/// Runs `handler`'s sweep every `every` (the first one `every` after start) until `stop` is set.
+pub async fn sweep_every(
+    handler: Arc<dyn EventHandler>,
+    every: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut timer = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|stop| *stop) => return,
+            _ = timer.tick() => {}
+        }
+        match handler.sweep().await {
+            Ok(0) => {}
+            Ok(decided) => tracing::info!(decided, "the sweep decided what webhooks did not"),
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "the sweep failed; it runs again at the next tick")
+            }
+        }
+    }
 }
 
 pub async fn shutdown_signal() {

@@ -60,6 +60,13 @@ pub trait EventHandler: Send + Sync {
     /// the handler can tell the people waiting for an answer: a command is never dropped in
     /// silence. Does nothing by default; the handler logs its own failures.
     async fn gave_up(&self, _delivery: &Delivery, _event: &Event, _reason: &str) {}
+
+    /// Called on a timer (`serve`) and on the schedule (Lambda), apart from any delivery: looks
+    /// again at what GitHub may have failed to tell (a lost webhook). Returns how many things it
+    /// decided. Does nothing by default.
+    async fn sweep(&self) -> anyhow::Result<usize> {
+        Ok(0)
+    }
 }
 
 /// Logs a one-line summary of each event and succeeds.
@@ -282,6 +289,11 @@ impl Worker {
     pub fn with_retry_interval(mut self, interval: Duration) -> Self {
         self.retry_interval = interval;
         self
+    }
+
+    /// The handler items are given to (its [`EventHandler::sweep`] runs beside the worker).
+    pub fn handler(&self) -> &Arc<dyn EventHandler> {
+        &self.handler
     }
 
     pub fn inbox(&self) -> &Arc<dyn Inbox> {

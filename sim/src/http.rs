@@ -820,8 +820,9 @@ struct UpdatePull {
     state: Option<String>,
 }
 
-/// `PATCH …/pulls/{number}`: only `state: closed` is supported (closing a pull request without
-/// merging it, which sends `pull_request.closed` with `merged: false`).
+/// `PATCH …/pulls/{number}`: only `state` is supported: `closed` closes a pull request without
+/// merging it (`pull_request.closed` with `merged: false`), `open` reopens it
+/// (`pull_request.reopened`).
 async fn update_pull(
     State(shared): St,
     Path((owner, repo, number)): Path<(String, String, u64)>,
@@ -834,19 +835,16 @@ async fn update_pull(
     let mut model = shared.lock();
     let name = full(&owner, &repo);
     let actor = model.bot_login();
-    let Ok(r) = model.repo_mut(&name) else {
+    if model
+        .repo(&name)
+        .map_or(true, |r| !r.pulls.contains_key(&number))
+    {
         return api_error(ApiError::not_found());
-    };
-    let head_sha = r
-        .pulls
-        .get(&number)
-        .and_then(|p| r.branches.get(&p.head).cloned());
-    let Some(pull) = r.pulls.get_mut(&number) else {
-        return api_error(ApiError::not_found());
-    };
-    let close = match input.state.as_deref() {
-        Some("closed") => true,
-        Some("open") | None => false,
+    }
+    let open = match input.state.as_deref() {
+        Some("closed") => Some(false),
+        Some("open") => Some(true),
+        None => None,
         Some(other) => {
             return api_error(ApiError::new(
                 422,
@@ -854,18 +852,25 @@ async fn update_pull(
             ));
         }
     };
-    let was_open = pull.open;
-    if close && was_open {
-        pull.open = false;
-        pull.closed_head_sha = head_sha;
-    }
+    let changed = match open {
+        Some(open) => match model.set_pull_open(&name, number, open) {
+            Ok(changed) => changed,
+            Err(e) => return api_error(e),
+        },
+        None => false,
+    };
     let json = model
         .repo(&name)
         .map(|r| payloads::pull(&model, r, number))
         .unwrap_or_default();
-    if close && was_open {
+    if changed {
+        let action = if open == Some(true) {
+            "reopened"
+        } else {
+            "closed"
+        };
         drop(webhooks::pull_request_event(
-            &shared, &mut model, &name, number, "closed", &actor,
+            &shared, &mut model, &name, number, action, &actor,
         ));
     }
     github_json(StatusCode::OK, json)

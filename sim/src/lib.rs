@@ -6,7 +6,8 @@
 //! and commit history, issues, pull requests, comments, reactions, workflow runs and artifacts. It
 //! answers the REST and GraphQL calls TfPilot makes with GitHub's status codes, headers and field
 //! names, rejects what GitHub rejects, counts every call, can inject faults, and sends signed
-//! webhooks to the target set with [`Sim::set_webhook_target`].
+//! webhooks to the target set with [`Sim::set_webhook_target`] — or loses chosen ones
+//! ([`Sim::drop_webhooks`]), as GitHub does when a delivery fails, without redelivering.
 //!
 //! Dispatched workflows run on background tasks with a behaviour chosen per workflow file
 //! ([`WorkflowBehavior`]); with `terraform` on PATH they run real `terraform init/plan/apply` on
@@ -208,6 +209,8 @@ pub struct SimDelivery {
     /// The HTTP status the target answered with; `None` when not sent (no target) or failed.
     pub status: Option<u16>,
     pub error: Option<String>,
+    /// Lost on the way ([`Sim::drop_webhooks`]): never sent.
+    pub dropped: bool,
 }
 
 pub(crate) struct Shared {
@@ -459,6 +462,55 @@ impl Sim {
         Ok(sha)
     }
 
+    /// Closes a pull request without merging it as `login` (who needs write access) and sends
+    /// `pull_request.closed` with `merged: false`; returns once the webhook has been answered.
+    pub async fn close_pr_as(&self, repo: &str, number: u64, login: &str) -> anyhow::Result<()> {
+        self.set_pr_open_as(repo, number, login, false).await
+    }
+
+    /// Reopens a closed, unmerged pull request as `login` (who needs write access) and sends
+    /// `pull_request.reopened`; returns once the webhook has been answered.
+    pub async fn reopen_pr_as(&self, repo: &str, number: u64, login: &str) -> anyhow::Result<()> {
+        self.set_pr_open_as(repo, number, login, true).await
+    }
+
+    async fn set_pr_open_as(
+        &self,
+        repo: &str,
+        number: u64,
+        login: &str,
+        open: bool,
+    ) -> anyhow::Result<()> {
+        let done = {
+            let mut model = self.shared.lock();
+            if model.permission_of(repo, login) < Permission::Write {
+                bail!("{login} may not close or reopen in {repo}: write access is needed");
+            }
+            let changed = model
+                .set_pull_open(repo, number, open)
+                .map_err(|e| anyhow!("changing the state of {repo}#{number}: {}", e.message))?;
+            if !changed {
+                return Ok(());
+            }
+            let action = if open { "reopened" } else { "closed" };
+            webhooks::pull_request_event(&self.shared, &mut model, repo, number, action, login)
+        };
+        let _ = done.await;
+        Ok(())
+    }
+
+    /// Loses the next `times` webhooks of `event` (`"workflow_run"`, `"pull_request"`, …) whose
+    /// action is `action` (any action when `None`), as GitHub does when a delivery fails: they
+    /// are recorded in [`Sim::deliveries`] with `dropped` set and never sent (GitHub does not
+    /// redeliver on its own).
+    pub fn drop_webhooks(&self, event: &str, action: Option<&str>, times: u32) {
+        self.shared.lock().drops.push(model::DropRule {
+            event: event.to_owned(),
+            action: action.map(str::to_owned),
+            remaining: times,
+        });
+    }
+
     /// Pushes a commit to a branch as `login` (creating the branch from the default branch when
     /// new), as a person working next to TfPilot would. Returns the new head.
     pub fn push(
@@ -686,6 +738,7 @@ impl Sim {
                 payload: d.payload.clone(),
                 status: d.status,
                 error: d.error.clone(),
+                dropped: d.dropped,
             })
             .collect()
     }

@@ -37,6 +37,8 @@ pub(crate) struct Model {
     pub faults: Vec<FaultRule>,
     pub deliveries: Vec<Delivery>,
     pub webhook: Option<WebhookTarget>,
+    /// Webhooks to lose instead of sending ([`crate::Sim::drop_webhooks`]).
+    pub drops: Vec<DropRule>,
 }
 
 pub(crate) struct IssuedToken {
@@ -164,6 +166,14 @@ pub(crate) struct Artifact {
     pub created_at: OffsetDateTime,
 }
 
+/// The next `remaining` webhooks of `event` (with `action`, when given) are lost: recorded as a
+/// delivery GitHub failed to make, never sent.
+pub(crate) struct DropRule {
+    pub event: String,
+    pub action: Option<String>,
+    pub remaining: u32,
+}
+
 pub(crate) struct FaultRule {
     /// Matches a call key (`"POST /repos/{owner}/{repo}/pulls"`) exactly, or by prefix when it
     /// ends in `*`.
@@ -180,6 +190,8 @@ pub(crate) struct Delivery {
     pub payload: serde_json::Value,
     pub status: Option<u16>,
     pub error: Option<String>,
+    /// Lost on the way (a [`DropRule`]): never sent.
+    pub dropped: bool,
 }
 
 #[derive(Clone)]
@@ -237,6 +249,7 @@ impl Model {
             faults: Vec::new(),
             deliveries: Vec::new(),
             webhook: None,
+            drops: Vec::new(),
         };
         let bot = format!("{app_slug}[bot]");
         let id = model.next_id();
@@ -536,6 +549,36 @@ impl Model {
     }
 
     /// Merges an open pull request the way the merge button does; returns the new base sha.
+    /// Closes (`open: false`) or reopens a pull request that is not merged, as `PATCH
+    /// …/pulls/{number}` with `state` does. Returns whether its state changed (GitHub sends
+    /// `pull_request.closed` / `reopened` only then). A merged pull request cannot be reopened.
+    pub fn set_pull_open(&mut self, repo_name: &str, number: u64, open: bool) -> ApiResult<bool> {
+        let repo = self.repo_mut(repo_name)?;
+        let head_sha = repo
+            .pulls
+            .get(&number)
+            .and_then(|p| repo.branches.get(&p.head).cloned());
+        let pull = repo
+            .pulls
+            .get_mut(&number)
+            .ok_or_else(ApiError::not_found)?;
+        if pull.open == open {
+            return Ok(false);
+        }
+        if open && pull.merged {
+            return Err(ApiError::new(
+                422,
+                "Validation Failed: state cannot be changed. The pull request cannot be reopened because it has been merged.",
+            ));
+        }
+        pull.open = open;
+        pull.closed_head_sha = if open { None } else { head_sha };
+        if let Some(issue) = repo.issues.get_mut(&number) {
+            issue.open = open;
+        }
+        Ok(true)
+    }
+
     pub fn merge_pull(
         &mut self,
         repo_name: &str,

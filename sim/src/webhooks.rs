@@ -38,14 +38,19 @@ fn enqueue(
         .get("action")
         .and_then(Value::as_str)
         .map(str::to_owned);
+    let dropped = model.take_drop(event, action.as_deref());
     model.deliveries.push(Delivery {
         guid: uuid::Uuid::new_v4().to_string(),
         event: event.to_owned(),
         action,
         payload,
         status: None,
-        error: None,
+        error: dropped.then(|| "lost: dropped by the simulator".to_owned()),
+        dropped,
     });
+    if dropped {
+        return closed();
+    }
     let queued = Queued {
         index: model.deliveries.len() - 1,
         done,
@@ -160,6 +165,21 @@ pub(crate) fn workflow_run_event(
     v["workflow_run"] = payloads::workflow_run(model, &run);
     v["workflow"] = payloads::workflow(model, &run);
     enqueue(shared, model, "workflow_run", v)
+}
+
+impl Model {
+    /// Whether a webhook of `event`/`action` is to be lost (and counts it against its rule).
+    fn take_drop(&mut self, event: &str, action: Option<&str>) -> bool {
+        let Some(rule) = self.drops.iter_mut().find(|r| {
+            r.remaining > 0
+                && r.event == event
+                && r.action.as_deref().is_none_or(|a| Some(a) == action)
+        }) else {
+            return false;
+        };
+        rule.remaining -= 1;
+        true
+    }
 }
 
 fn closed() -> oneshot::Receiver<()> {

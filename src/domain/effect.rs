@@ -127,8 +127,15 @@ impl EffectKey {
     pub fn input_comment(comment_id: u64) -> Self {
         Self(format!("input:comment:{comment_id}"))
     }
+    /// Pull request `number` closed without being merged. Keys stored before merges had their
+    /// own key spelled a merge the same way; the lifecycle decides a merge only once either way.
     pub fn input_pr_closed(number: u64) -> Self {
         Self(format!("input:pr:{number}:closed"))
+    }
+    /// Pull request `number` merged: distinct from a close, so a pull request closed, reopened
+    /// and then merged is decided as merged (a pull request is merged only once).
+    pub fn input_pr_merged(number: u64) -> Self {
+        Self(format!("input:pr:{number}:merged"))
     }
     pub fn input_run(run_id: u64, completed: bool) -> Self {
         let phase = if completed {
@@ -471,6 +478,8 @@ mod tests {
             EffectKey::input_run(4, true).as_str(),
             "input:run:4:completed"
         );
+        assert_eq!(EffectKey::input_pr_closed(5).as_str(), "input:pr:5:closed");
+        assert_eq!(EffectKey::input_pr_merged(5).as_str(), "input:pr:5:merged");
         assert_eq!(
             EffectKey::failed(&EffectKey::merge(3)).as_str(),
             "failed:merge:3"

@@ -125,6 +125,7 @@ impl Executor {
                         .await
                         .ok()
                         .flatten()
+                        .filter(|r| super::same_repo(&r.repo, &e.repository.full_name))
                         .map(|r| r.issue_number),
                     None => None,
                 };

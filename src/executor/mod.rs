@@ -28,6 +28,7 @@ mod answers;
 mod facts;
 mod outbox;
 mod perform;
+mod reconcile;
 #[cfg(test)]
 mod tests;
 
@@ -42,7 +43,7 @@ use crate::command::{self, Command};
 use crate::comments;
 use crate::domain::{EffectKey, Request, RequestStatus};
 use crate::github::{Forge, GitHubApp, Permission, Reaction};
-use crate::ids::RequestId;
+use crate::ids::{RepoName, RequestId};
 use crate::inbox::Delivery;
 use crate::lifecycle::{self, Actor, CommentAt, Conclusion, Input, Policy, RunPhase, RunUpdate};
 use crate::registry::Registry;
@@ -58,6 +59,7 @@ use crate::worker::EventHandler;
 use facts::Scope;
 
 pub use outbox::OUTBOX_LEASE;
+pub use reconcile::{RECONCILE_AFTER, ReconcileReport};
 
 /// Whether a comment was decided before.
 enum Replay {
@@ -441,6 +443,12 @@ impl Executor {
         let Some(current) = existing else {
             return Ok(());
         };
+        if !same_repo(&current.repo, &scope.repo) {
+            // A pull request of another repository with the same number or a `request/<id>`
+            // branch: not this request's.
+            tracing::warn!(request = %current.id, "a pull request in another repository names this request; ignored");
+            return Ok(());
+        }
         let input = Input::PrClosed {
             number: e.number,
             merged: e.pull_request.merged,
@@ -516,11 +524,7 @@ impl Executor {
         let Some(current) = self.store.get(id).await? else {
             return Ok(());
         };
-        if !current
-            .repo
-            .to_string()
-            .eq_ignore_ascii_case(&scope.repo.to_string())
-        {
+        if !same_repo(&current.repo, &scope.repo) {
             tracing::warn!(request = %id, "a run in another repository names this request; ignored");
             return Ok(());
         }
@@ -555,6 +559,15 @@ impl EventHandler for Executor {
             tracing::error!(error = %format!("{e:#}"), "cannot tell the thread that the delivery was given up");
         }
     }
+
+    async fn sweep(&self) -> anyhow::Result<usize> {
+        Ok(self.reconcile(OffsetDateTime::now_utc()).await?.decided)
+    }
+}
+
+/// Whether two names are the same repository (GitHub compares owners and names without case).
+pub(crate) fn same_repo(a: &RepoName, b: &RepoName) -> bool {
+    a.owner().eq_ignore_ascii_case(b.owner()) && a.name().eq_ignore_ascii_case(b.name())
 }
 
 /// The author's role on the repository. The unknown author of a comment GitHub sends with

@@ -61,6 +61,8 @@ pub struct WorkflowRun {
     pub head_sha: String,
     pub html_url: String,
     pub event: String,
+    /// The workflow file it is a run of (`.github/workflows/plan.yml`; empty when not given).
+    pub path: String,
 }
 
 /// An artifact of a run.
@@ -85,6 +87,8 @@ struct RunJson {
     head_sha: String,
     html_url: String,
     event: String,
+    #[serde(default)]
+    path: Option<String>,
 }
 
 impl From<RunJson> for WorkflowRun {
@@ -113,6 +117,7 @@ impl From<RunJson> for WorkflowRun {
             head_sha: r.head_sha,
             html_url: r.html_url,
             event: r.event,
+            path: r.path.unwrap_or_default(),
         }
     }
 }

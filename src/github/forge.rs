@@ -61,6 +61,7 @@ pub trait Repo: Send + Sync {
         branch: &str,
         correlation_id: &str,
     ) -> Result<Option<WorkflowRun>>;
+    async fn workflow_run(&self, run_id: u64) -> Result<WorkflowRun>;
     async fn list_artifacts(&self, run_id: u64) -> Result<Vec<Artifact>>;
     async fn download_artifact(
         &self,
@@ -168,6 +169,10 @@ impl Repo for RepoClient {
         correlation_id: &str,
     ) -> Result<Option<WorkflowRun>> {
         RepoClient::find_workflow_run(self, workflow, branch, correlation_id).await
+    }
+
+    async fn workflow_run(&self, run_id: u64) -> Result<WorkflowRun> {
+        RepoClient::workflow_run(self, run_id).await
     }
 
     async fn list_artifacts(&self, run_id: u64) -> Result<Vec<Artifact>> {

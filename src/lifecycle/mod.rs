@@ -169,6 +169,11 @@ pub fn input_key(input: &Input) -> EffectKey {
         Input::Command { at, .. } | Input::Turn { at, .. } => {
             EffectKey::input_comment(at.comment_id)
         }
+        Input::PrClosed {
+            number,
+            merged: true,
+            ..
+        } => EffectKey::input_pr_merged(*number),
         Input::PrClosed { number, .. } => EffectKey::input_pr_closed(*number),
         Input::Run(run) => {
             EffectKey::input_run(run.run_id, matches!(run.phase, RunPhase::Completed(_)))

@@ -224,3 +224,63 @@ async fn a_bad_setting_on_lambda_reaches_the_runtimes_init_error_endpoint() {
         "TFPILOT_LOG_FORMAT"
     );
 }
+
+/// Counts sweeps; handles nothing else.
+#[derive(Default)]
+struct Sweeps(std::sync::atomic::AtomicUsize);
+
+#[async_trait::async_trait]
+impl tfpilot::worker::EventHandler for Sweeps {
+    async fn handle(
+        &self,
+        _delivery: &Delivery,
+        _event: &tfpilot::webhook::Event,
+    ) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    async fn sweep(&self) -> anyhow::Result<usize> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Ok(2)
+    }
+}
+
+#[tokio::test]
+async fn the_schedule_runs_the_sweep_and_an_s3_event_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let inbox = Arc::new(FsInbox::open(dir.path()).unwrap());
+    let sweeps = Arc::new(Sweeps::default());
+    let worker = Worker::new(inbox, sweeps.clone());
+    let scheduled: serde_json::Value =
+        serde_json::from_str(&fixture("scheduled-event.json")).unwrap();
+    let report = handle_worker_event(&worker, scheduled).await.unwrap();
+    assert_eq!(report.swept, 2, "{report:?}");
+    assert_eq!(sweeps.0.load(Ordering::SeqCst), 1);
+    let s3: serde_json::Value = serde_json::from_str(&fixture("s3-inbox-event.json")).unwrap();
+    let report = handle_worker_event(&worker, s3).await.unwrap();
+    assert_eq!(report.swept, 0);
+    assert_eq!(
+        sweeps.0.load(Ordering::SeqCst),
+        1,
+        "an inbox event sweeps nothing"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn serve_sweeps_on_its_timer_until_stopped() {
+    use std::time::Duration;
+    let sweeps = Arc::new(Sweeps::default());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let every = tfpilot::server::SWEEP_INTERVAL;
+    let task = tokio::spawn(tfpilot::server::sweep_every(sweeps.clone(), every, stopped));
+    tokio::time::sleep(every - Duration::from_secs(1)).await;
+    assert_eq!(sweeps.0.load(Ordering::SeqCst), 0, "not at start");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(sweeps.0.load(Ordering::SeqCst), 1);
+    tokio::time::sleep(every).await;
+    assert_eq!(sweeps.0.load(Ordering::SeqCst), 2);
+    stop.send(true).unwrap();
+    task.await.unwrap();
+    tokio::time::sleep(every * 2).await;
+    assert_eq!(sweeps.0.load(Ordering::SeqCst), 2, "stopped");
+}

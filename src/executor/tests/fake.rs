@@ -378,6 +378,15 @@ impl Repo for FakeRepo {
             .map(|r| r.run.clone()))
     }
 
+    async fn workflow_run(&self, run_id: u64) -> Result<WorkflowRun> {
+        let w = self.call("workflow_run");
+        w.runs
+            .iter()
+            .find(|r| r.run.id == run_id)
+            .map(|r| r.run.clone())
+            .ok_or_else(|| unexpected("workflow_run"))
+    }
+
     async fn list_artifacts(&self, _run_id: u64) -> Result<Vec<Artifact>> {
         self.count("list_artifacts");
         Err(unexpected("list_artifacts"))
@@ -405,5 +414,6 @@ pub fn run(id: u64, git_ref: &str, correlation_id: &str) -> WorkflowRun {
         head_sha: String::new(),
         html_url: format!("https://example.test/actions/runs/{id}"),
         event: "workflow_dispatch".to_owned(),
+        path: String::new(),
     }
 }

@@ -847,3 +847,86 @@ async fn a_comment_replayed_onto_the_next_request_of_its_issue_is_not_decided_ag
         "the replay was answered"
     );
 }
+
+// ---- reconciliation ---------------------------------------------------------------------------
+
+/// A plan whose `workflow_run` webhooks never arrived, and whose dispatch did not say which run
+/// it started: past the deadline the run is found by its dispatch id and decided as its webhook
+/// would have been, once.
+#[tokio::test]
+async fn a_run_whose_webhooks_were_lost_is_found_by_its_dispatch_id_and_decided_once() {
+    use crate::github::{RunConclusion, RunStatus};
+
+    let h = Harness::new();
+    let (mut r, _) = h.submitted().await;
+    let dispatch = entry(&r, |e| matches!(e, Effect::Dispatch { .. }));
+    let Effect::Dispatch {
+        workflow,
+        git_ref,
+        dispatch_id,
+        ..
+    } = &dispatch.effect
+    else {
+        unreachable!()
+    };
+    // Carried out before (not by this test): nothing pending, the run id never learned.
+    r.outbox.clear();
+    assert_eq!(r.status, RequestStatus::Planning);
+    assert_eq!(r.runs[&RunKind::Plan].run_id, None);
+    let mut run = fake::run(77, git_ref, dispatch_id);
+    run.status = RunStatus::Completed;
+    run.conclusion = Some(RunConclusion::Failure);
+    run.path = format!(".github/workflows/{workflow}");
+    h.fake.world().runs.push(fake::Run {
+        workflow: workflow.clone(),
+        git_ref: git_ref.clone(),
+        correlation_id: dispatch_id.clone(),
+        inputs: BTreeMap::new(),
+        run,
+    });
+    let id = r.id;
+    h.store.create(r).await.unwrap();
+
+    let early = h
+        .executor
+        .reconcile(OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!(early, super::ReconcileReport::default());
+    assert_eq!(h.fake.world().calls("find_workflow_run"), 0);
+
+    let later = OffsetDateTime::now_utc() + super::RECONCILE_AFTER + time::Duration::minutes(1);
+    let report = h.executor.reconcile(later).await.unwrap();
+    assert_eq!(
+        report,
+        super::ReconcileReport {
+            looked_at: 1,
+            decided: 1,
+            failed: 0
+        }
+    );
+    let stored = h.stored(id).await;
+    assert_eq!(stored.status, RequestStatus::PlanFailed);
+    assert_eq!(stored.runs[&RunKind::Plan].run_id, Some(77));
+    assert!(
+        stored.effects.contains_key(&EffectKey::input_run(77, true)),
+        "the webhook's own key: a late webhook is a redelivery"
+    );
+    assert_eq!(h.fake.world().thread(ISSUE).len(), 1, "the failure is said");
+
+    // Not waiting any more: nothing read, nothing decided.
+    let again = h.executor.reconcile(later).await.unwrap();
+    assert_eq!(again.decided, 0);
+    assert_eq!(h.fake.world().calls("find_workflow_run"), 1);
+    assert_eq!(h.fake.world().thread(ISSUE).len(), 1);
+}
+
+#[test]
+fn repositories_are_compared_without_case() {
+    let a: RepoName = "Acme/Core-Terraform".parse().unwrap();
+    assert!(super::same_repo(&a, &repo()));
+    let other: RepoName = "acme/other-terraform".parse().unwrap();
+    assert!(!super::same_repo(&other, &repo()));
+    let fork: RepoName = "mallory/core-terraform".parse().unwrap();
+    assert!(!super::same_repo(&fork, &repo()));
+}

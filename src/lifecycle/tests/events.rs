@@ -306,6 +306,17 @@ fn a_closed_pull_request_reopened_and_merged_is_merged() {
     let d = run(Some(&r), &merged_input, &system, &policy(), &f).unwrap();
     assert_eq!(kinds(&d), ["comment"]);
     assert_eq!(d.request.unwrap().status, RequestStatus::Merged);
+    // The close recorded before does not make the merge a redelivery.
+    let closed = Input::PrClosed {
+        number: 40,
+        merged: false,
+        head_sha: "head1".into(),
+        merge_sha: None,
+    };
+    assert_ne!(
+        crate::lifecycle::input_key(&merged_input),
+        crate::lifecycle::input_key(&closed)
+    );
 }
 
 #[test]

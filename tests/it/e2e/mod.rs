@@ -7,6 +7,7 @@
 mod flow;
 mod guardrails;
 mod payloads;
+mod reconcile;
 mod reprocessing;
 
 use std::future::Future;
@@ -43,6 +44,8 @@ pub struct World {
     pub store: Arc<dyn RequestStore>,
     pub inbox: Arc<dyn Inbox>,
     pub worker: Worker,
+    /// The worker's handler, for what runs beside deliveries ([`Executor::reconcile`]).
+    pub executor: Executor,
     pub app: GitHubApp,
     /// TfPilot's webhook URL.
     pub webhook_url: String,
@@ -122,7 +125,7 @@ impl World {
             .with_bot_login(sim.bot_login());
         // Retries at once: these tests drive time by draining (the backoff between attempts is
         // tested in worker.rs).
-        let worker = Worker::new(inbox.clone(), Arc::new(executor))
+        let worker = Worker::new(inbox.clone(), Arc::new(executor.clone()))
             .with_backoff(std::time::Duration::ZERO, std::time::Duration::ZERO);
 
         // TfPilot's router on a port, as `serve` runs it (the worker is driven by `settle`).
@@ -141,6 +144,7 @@ impl World {
             store,
             inbox,
             worker,
+            executor,
             app,
             webhook_url,
             _moto: moto,
