@@ -7,6 +7,7 @@ mod e2e;
 mod github;
 mod inbox;
 mod infra_repo;
+mod kill9;
 mod lambda;
 mod plan;
 mod registry;
