@@ -103,7 +103,7 @@ impl Harness {
     /// `carol`'s complete s3-bucket request in dev, submitted: decided, stored with its outbox
     /// (commit, open the pull request, dispatch the plan, comment), nothing carried out yet.
     /// Returns it and the submit's input key.
-    async fn submitted(&self) -> (Request, EffectKey) {
+    async fn submitted(&self) -> Request {
         let registry = Registry::embedded();
         let facts = self.facts(registry);
         let carol = Actor {
@@ -139,7 +139,7 @@ impl Harness {
         );
         let kinds: Vec<_> = r.outbox.iter().map(|e| e.effect.describe()).collect();
         assert_eq!(r.outbox.len(), 4, "{kinds:?}");
-        (r, key)
+        r
     }
 
     async fn stored(&self, id: RequestId) -> Request {
@@ -148,16 +148,13 @@ impl Harness {
 
     /// Carries out the outbox of `key` as a first attempt (`resumed: false`) or as a retry
     /// after a crash (`resumed: true`: the effects were decided before this invocation).
-    async fn run(&self, id: RequestId, key: &EffectKey, resumed: bool) {
+    async fn run(&self, id: RequestId, resumed: bool) {
         let since = if resumed {
             self.t0 + time::Duration::seconds(1)
         } else {
             self.t0
         };
-        self.executor
-            .run_outbox(id, std::slice::from_ref(key), since)
-            .await
-            .unwrap();
+        self.executor.run_outbox(id, since).await.unwrap();
     }
 }
 
@@ -199,14 +196,14 @@ fn commit_of(r: &Request) -> (EffectKey, String, String, String, String) {
 #[tokio::test]
 async fn a_submit_branches_from_base_and_commits_only_the_requests_block() {
     let h = Harness::new();
-    let (r, key) = h.submitted().await;
+    let r = h.submitted().await;
     let (commit_key, branch, file, block, _) = commit_of(&r);
     assert_eq!(branch, format!("request/{ID}"));
     let base = h.base(&file);
     let id = r.id;
     h.store.create(r).await.unwrap();
 
-    h.run(id, &key, false).await;
+    h.run(id, false).await;
 
     let expected = blocks::upsert_block(BASE_TEXT, &id, &block).unwrap();
     assert!(expected.starts_with(BASE_TEXT) && expected.contains(&block));
@@ -250,7 +247,7 @@ async fn a_submit_branches_from_base_and_commits_only_the_requests_block() {
 #[tokio::test]
 async fn a_branch_with_a_head_tfpilot_did_not_make_is_refused_and_reported() {
     let h = Harness::new();
-    let (r, key) = h.submitted().await;
+    let r = h.submitted().await;
     let (commit_key, branch, file, _, _) = commit_of(&r);
     let base = h.base(&file);
     let foreign = {
@@ -266,7 +263,7 @@ async fn a_branch_with_a_head_tfpilot_did_not_make_is_refused_and_reported() {
     let id = r.id;
     h.store.create(r).await.unwrap();
 
-    h.run(id, &key, false).await;
+    h.run(id, false).await;
 
     {
         let w = h.fake.world();
@@ -306,7 +303,7 @@ async fn a_branch_with_a_head_tfpilot_did_not_make_is_refused_and_reported() {
 #[tokio::test]
 async fn a_retry_after_a_crash_finds_its_own_commit_and_does_not_commit_twice() {
     let h = Harness::new();
-    let (r, key) = h.submitted().await;
+    let r = h.submitted().await;
     let (commit_key, branch, file, block, message) = commit_of(&r);
     let base = h.base(&file);
     let id = r.id;
@@ -321,7 +318,7 @@ async fn a_retry_after_a_crash_finds_its_own_commit_and_does_not_commit_twice() 
     };
     h.store.create(r).await.unwrap();
 
-    h.run(id, &key, true).await;
+    h.run(id, true).await;
 
     {
         let w = h.fake.world();
@@ -360,7 +357,7 @@ async fn a_look_alike_commit_after_a_crash_is_refused_and_reported() {
         ),
     ] {
         let h = Harness::new();
-        let (r, key) = h.submitted().await;
+        let r = h.submitted().await;
         let (commit_key, branch, file, block, message) = commit_of(&r);
         let base = h.base(&file);
         let id = r.id;
@@ -376,7 +373,7 @@ async fn a_look_alike_commit_after_a_crash_is_refused_and_reported() {
         };
         h.store.create(r).await.unwrap();
 
-        h.run(id, &key, true).await;
+        h.run(id, true).await;
 
         {
             let w = h.fake.world();
@@ -409,7 +406,7 @@ async fn a_look_alike_commit_after_a_crash_is_refused_and_reported() {
 #[tokio::test]
 async fn a_resumed_comment_already_on_the_thread_is_not_posted_again() {
     let h = Harness::new();
-    let (mut r, key) = h.submitted().await;
+    let mut r = h.submitted().await;
     // Everything but the closing comment was carried out before the crash.
     let comment = entry(&r, |e| matches!(e, Effect::Comment { .. }));
     r.outbox = vec![comment.clone()];
@@ -424,7 +421,7 @@ async fn a_resumed_comment_already_on_the_thread_is_not_posted_again() {
     let id = r.id;
     h.store.create(r).await.unwrap();
 
-    h.run(id, &key, true).await;
+    h.run(id, true).await;
 
     {
         let w = h.fake.world();
@@ -452,7 +449,7 @@ async fn a_resumed_comment_already_on_the_thread_is_not_posted_again() {
 #[tokio::test]
 async fn a_resumed_dispatch_is_found_by_its_dispatch_id_and_not_dispatched_again() {
     let h = Harness::new();
-    let (mut r, key) = h.submitted().await;
+    let mut r = h.submitted().await;
     let dispatch = entry(&r, |e| matches!(e, Effect::Dispatch { .. }));
     let Effect::Dispatch {
         workflow,
@@ -475,7 +472,7 @@ async fn a_resumed_dispatch_is_found_by_its_dispatch_id_and_not_dispatched_again
     let id = r.id;
     h.store.create(r).await.unwrap();
 
-    h.run(id, &key, true).await;
+    h.run(id, true).await;
 
     {
         let w = h.fake.world();
@@ -501,7 +498,7 @@ async fn a_resumed_dispatch_is_found_by_its_dispatch_id_and_not_dispatched_again
 #[tokio::test]
 async fn a_resumed_dispatch_that_never_happened_is_dispatched_once() {
     let h = Harness::new();
-    let (mut r, key) = h.submitted().await;
+    let mut r = h.submitted().await;
     let dispatch = entry(&r, |e| matches!(e, Effect::Dispatch { .. }));
     let Effect::Dispatch { dispatch_id, .. } = &dispatch.effect else {
         unreachable!()
@@ -510,7 +507,7 @@ async fn a_resumed_dispatch_that_never_happened_is_dispatched_once() {
     let id = r.id;
     h.store.create(r).await.unwrap();
 
-    h.run(id, &key, true).await;
+    h.run(id, true).await;
 
     let run_id = {
         let w = h.fake.world();
@@ -709,7 +706,7 @@ async fn a_readers_new_is_refused_before_the_assistant_or_github_is_asked() {
 #[tokio::test]
 async fn status_all_lists_only_this_repositorys_requests() {
     let h = Harness::new();
-    let (r, _) = h.submitted().await;
+    let r = h.submitted().await;
     let event = comment_event(5003, "/tfpilot status all");
     let Event::IssueComment(e) = &event else {
         unreachable!()
