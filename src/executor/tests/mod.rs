@@ -844,3 +844,151 @@ async fn a_comment_replayed_onto_the_next_request_of_its_issue_is_not_decided_ag
         "the replay was answered"
     );
 }
+
+/// A comment effect decided by `input` at `at` (what a failure's answer looks like).
+fn answer(key: &str, input: &EffectKey, at: OffsetDateTime, text: &str) -> PendingEffect {
+    PendingEffect {
+        key: key.parse().unwrap(),
+        input: input.clone(),
+        decided_at: at,
+        effect: Effect::Comment {
+            thread: ISSUE,
+            body: lifecycle::Body::Text { text: text.into() },
+        },
+    }
+}
+
+#[tokio::test]
+async fn effects_left_by_another_input_are_carried_out_by_whoever_holds_the_request_next() {
+    let h = Harness::new();
+    h.base("envs/dev/tfpilot.s3.tf");
+    let mut r = h.submitted().await;
+    // The answer to a failure, decided under `input:failed:…` by a run that was then killed.
+    let failed_input = EffectKey::input_failed(&EffectKey::post_plan(9));
+    r.outbox.push(answer(
+        "failed:post-plan:9",
+        &failed_input,
+        h.t0,
+        "could not post the plan",
+    ));
+    let id = r.id;
+    h.store.create(r).await.unwrap();
+
+    h.run(id, true).await;
+
+    let stored = h.stored(id).await;
+    assert!(stored.outbox.is_empty(), "{:?}", stored.outbox);
+    assert!(stored.outbox_lease.is_none(), "the lease is given back");
+    assert!(
+        stored
+            .effects
+            .contains_key(&"failed:post-plan:9".parse::<EffectKey>().unwrap())
+    );
+    let w = h.fake.world();
+    assert_eq!(w.calls("commit_files"), 1);
+    assert_eq!(w.calls("dispatch_workflow"), 1);
+    assert!(
+        w.thread(ISSUE)
+            .iter()
+            .any(|c| c.body.contains("could not post the plan")),
+        "the other input's answer was posted"
+    );
+}
+
+#[tokio::test]
+async fn one_performer_at_a_time_and_an_expired_lease_is_taken_over() {
+    let h = Harness::new();
+    h.base("envs/dev/tfpilot.s3.tf");
+    let mut r = h.submitted().await;
+    let now = OffsetDateTime::now_utc();
+    r.outbox_lease = Some(crate::domain::OutboxLease {
+        owner: "another-worker".into(),
+        until: now + time::Duration::seconds(60),
+    });
+    let id = r.id;
+    h.store.create(r).await.unwrap();
+
+    let held = h.executor.run_outbox(id, h.t0).await;
+    assert!(
+        held.is_err(),
+        "a live lease of another performer is respected"
+    );
+    assert_eq!(h.fake.world().calls("commit_files"), 0);
+    assert_eq!(
+        h.stored(id).await.outbox.len(),
+        4,
+        "nothing was carried out"
+    );
+
+    crate::store::RequestStoreExt::update(&*h.store, id, |r| {
+        if let Some(l) = &mut r.outbox_lease {
+            l.until = now - time::Duration::seconds(1);
+        }
+        Ok::<_, std::convert::Infallible>(())
+    })
+    .await
+    .unwrap();
+    h.run(id, true).await;
+    let stored = h.stored(id).await;
+    assert!(stored.outbox.is_empty());
+    assert!(stored.outbox_lease.is_none());
+    assert_eq!(h.fake.world().calls("commit_files"), 1);
+}
+
+#[tokio::test]
+async fn a_stale_dispatch_is_reported_in_the_thread_and_not_started() {
+    let h = Harness::new();
+    let mut r = h.submitted().await;
+    let mut dispatch = entry(&r, |e| matches!(e, Effect::Dispatch { .. }));
+    dispatch.decided_at =
+        OffsetDateTime::now_utc().replace_nanosecond(0).unwrap() - time::Duration::hours(3);
+    r.outbox = vec![dispatch.clone()];
+    let id = r.id;
+    h.store.create(r).await.unwrap();
+
+    h.run(id, true).await;
+
+    let stored = h.stored(id).await;
+    assert!(stored.outbox.is_empty(), "{:?}", stored.outbox);
+    assert!(stored.effects[&dispatch.key].result.is_failure());
+    let w = h.fake.world();
+    assert_eq!(
+        w.calls("dispatch_workflow"),
+        0,
+        "a 3-hour-old dispatch never fires"
+    );
+    assert_eq!(w.calls("find_workflow_run"), 0);
+    let answers: Vec<_> = w
+        .thread(ISSUE)
+        .iter()
+        .filter(|c| c.body.contains("3 hours ago"))
+        .collect();
+    assert_eq!(answers.len(), 1, "{:?}", w.thread(ISSUE));
+}
+
+#[tokio::test]
+async fn an_archive_is_done_only_once_the_request_moved_and_after_everything_else() {
+    let h = Harness::new();
+    let mut r = h.submitted().await;
+    let cancel = EffectKey::input_comment(99);
+    r.outbox = vec![
+        PendingEffect {
+            key: EffectKey::archive(),
+            input: cancel.clone(),
+            decided_at: h.t0,
+            effect: Effect::Archive,
+        },
+        // Decided after the archive (a failure's answer): carried out first.
+        answer("failed:close:1", &cancel, h.t0, "could not close"),
+    ];
+    let id = r.id;
+    h.store.create(r).await.unwrap();
+
+    h.run(id, true).await;
+
+    assert!(h.store.get(id).await.unwrap().is_none(), "still live");
+    let archived = h.store.get_archived(id).await.unwrap().unwrap();
+    assert!(archived.outbox.is_empty());
+    assert!(archived.effects.contains_key(&EffectKey::archive()));
+    assert_eq!(h.fake.world().calls("comment"), 1);
+}
