@@ -1361,10 +1361,11 @@ async fn graphql_endpoint(State(shared): St, headers: HeaderMap, body: Bytes) ->
         .as_ref()
         .map(|(f, _)| f.clone())
         .unwrap_or_else(|_| "?".into());
-    let (answer, installation, after_write) = match graphql_call(&shared, &request, parsed, &field, &headers) {
-        Ok(done) => done,
-        Err(resp) => return resp,
-    };
+    let (answer, installation, after_write) =
+        match graphql_call(&shared, &request, parsed, &field, &headers) {
+            Ok(done) => done,
+            Err(resp) => return *resp,
+        };
     if let Some(fault) = after_write {
         return late_fault_response(&fault, Some(installation)).await;
     }
@@ -1379,25 +1380,28 @@ fn graphql_call(
     parsed: Result<(String, Option<Value>), String>,
     name: &str,
     headers: &HeaderMap,
-) -> Result<(Value, u64, Option<Fault>), Response> {
+) -> Result<(Value, u64, Option<Fault>), Box<Response>> {
     let mut model = shared.lock();
     let (fault, after_write) = split_fault(model.record_call(&format!("POST /graphql {name}")));
-    let grant = auth::grant_of(&model, auth::bearer(authorization(&headers)));
+    let grant = auth::grant_of(&model, auth::bearer(authorization(headers)));
     if let Some(fault) = fault {
-        return Err(fault_response(&fault, grant.as_ref().ok().map(|g| g.installation)));
+        return Err(Box::new(fault_response(
+            &fault,
+            grant.as_ref().ok().map(|g| g.installation),
+        )));
     }
     let grant = match grant {
         Ok(g) => g,
-        Err(e) => return Err(api_error(e)),
+        Err(e) => return Err(Box::new(api_error(e))),
     };
     let installation = grant.installation;
     let (field, input) = match parsed {
         Ok(v) => v,
         Err(message) => {
-            return Err(github_json(
+            return Err(Box::new(github_json(
                 StatusCode::OK,
                 json!({ "errors": [{ "message": message }] }),
-            ));
+            )));
         }
     };
     let input = graphql::resolve(input.unwrap_or(Value::Null), &request.variables);

@@ -179,9 +179,15 @@ async fn under(fault: Fault) {
             .iter()
             .filter(|r| !o.faulted.contains_key(**r))
             .collect();
-        assert!(missed.is_empty(), "{what}: routes never faulted: {missed:?}");
+        assert!(
+            missed.is_empty(),
+            "{what}: routes never faulted: {missed:?}"
+        );
         assert_exactly_once(&o, &what);
-        assert_eq!(o.given_up_answers, 0, "{what}: nothing was given up: {o:#?}");
+        assert_eq!(
+            o.given_up_answers, 0,
+            "{what}: nothing was given up: {o:#?}"
+        );
     })
     .await;
 }
@@ -242,7 +248,8 @@ async fn a_dispatch_failing_until_the_worker_gives_up_is_carried_out_by_the_next
         let o = lifecycle_of(&w, &steps, |w, step| {
             w.sim.clear_faults();
             if step == 2 {
-                w.sim.inject_fault(dispatch, Fault::ServerError(500), 10_000);
+                w.sim
+                    .inject_fault(dispatch, Fault::ServerError(500), 10_000);
             }
         })
         .await;
@@ -250,7 +257,10 @@ async fn a_dispatch_failing_until_the_worker_gives_up_is_carried_out_by_the_next
         let plans = o.runs.get("plan.yml").copied();
         assert_eq!(plans, Some(1), "the given-up dispatch ran once: {o:#?}");
         eprintln!("dispatch given up: {o:#?}");
-        assert_eq!(o.given_up_answers, 1, "one answer for the given-up submit: {o:#?}");
+        assert_eq!(
+            o.given_up_answers, 1,
+            "one answer for the given-up submit: {o:#?}"
+        );
         assert_eq!(o.status, RequestStatus::Applied, "{o:#?}");
         assert_eq!(o.prs, 1, "{o:#?}");
         let twice: Vec<_> = o.markers.iter().filter(|(_, n)| **n > 1).collect();
