@@ -992,3 +992,103 @@ async fn an_archive_is_done_only_once_the_request_moved_and_after_everything_els
     assert!(archived.effects.contains_key(&EffectKey::archive()));
     assert_eq!(h.fake.world().calls("comment"), 1);
 }
+
+#[tokio::test]
+async fn a_retried_chat_append_is_logged_once() {
+    let h = Harness::new();
+    let mut r = h.submitted().await;
+    let at = CommentAt {
+        comment_id: 4242,
+        thread: ISSUE,
+        on_pull_request: false,
+    };
+    r.effects.insert(
+        lifecycle::reply_key(at),
+        EffectRecord {
+            at: h.t0,
+            result: EffectResult::Comment {
+                id: 5151,
+                node_id: "node5151".into(),
+                body: Some("**Ready.**".into()),
+            },
+        },
+    );
+    let id = r.id;
+    h.store.create(r).await.unwrap();
+
+    for _ in 0..3 {
+        h.executor
+            .chat(id, "carol", "call it invoices", None, at)
+            .await;
+    }
+
+    let log = h.store.chat(id).await.unwrap();
+    let turns: Vec<_> = log.iter().map(|t| (t.role, t.comment_id)).collect();
+    assert_eq!(
+        turns,
+        vec![
+            (crate::domain::ChatRole::User, Some(4242)),
+            (crate::domain::ChatRole::Assistant, Some(5151)),
+        ]
+    );
+}
+
+#[test]
+fn compaction_keeps_input_keys_and_the_current_revisions_records() {
+    let now = OffsetDateTime::now_utc();
+    let old = now - time::Duration::days(3);
+    let mut r = Request::new(
+        ID.parse().unwrap(),
+        repo(),
+        ISSUE,
+        "carol",
+        "s3-bucket",
+        old,
+    );
+    r.revision = 2;
+    let keys = [
+        EffectKey::input_comment(1),
+        EffectKey::input_run(7, true),
+        EffectKey::reply(1),
+        EffectKey::commit(1),
+        EffectKey::commit(2),
+        EffectKey::plan_part(r.id, 1, 7, 1),
+        EffectKey::plan_part(r.id, 2, 8, 1),
+        EffectKey::plan_summary(r.id, 2, 8),
+        EffectKey::run(7),
+    ];
+    for k in &keys {
+        r.effects.insert(
+            k.clone(),
+            EffectRecord {
+                at: old,
+                result: EffectResult::default(),
+            },
+        );
+    }
+    r.effects.insert(
+        EffectKey::reply(2),
+        EffectRecord {
+            at: now,
+            result: EffectResult::default(),
+        },
+    );
+
+    super::outbox::compact(&mut r, now);
+
+    let kept: Vec<String> = r.effects.keys().map(|k| k.as_str().to_owned()).collect();
+    let expected: Vec<String> = [
+        EffectKey::commit(2),
+        EffectKey::input_comment(1),
+        EffectKey::input_run(7, true),
+        EffectKey::plan_part(r.id, 2, 8, 1),
+        EffectKey::plan_summary(r.id, 2, 8),
+        EffectKey::reply(2),
+    ]
+    .iter()
+    .map(|k| k.as_str().to_owned())
+    .collect::<std::collections::BTreeSet<_>>()
+    .into_iter()
+    .collect();
+    assert_eq!(kept, expected);
+}
