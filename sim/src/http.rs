@@ -175,7 +175,25 @@ fn fault_response(fault: &Fault, installation: Option<u64>) -> Response {
             resp
         }
         Fault::Unauthorized => api_error(ApiError::new(401, "Bad credentials")),
+        Fault::Timeout { .. } | Fault::ConnectionReset => cut_response(),
     }
+}
+
+/// An answer cut short: it promises more bytes than it sends, so the server closes the
+/// connection mid-body and the client sees the connection lost (it cannot know what happened).
+fn cut_response() -> Response {
+    let mut resp = (StatusCode::OK, "{\"cut\":").into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from_static("4096"));
+    resp
+}
+
+/// The answer of a fault after the call was carried out (a timeout first waits).
+async fn late_fault_response(fault: &Fault, installation: Option<u64>) -> Response {
+    if let Fault::Timeout { hold_ms } = fault {
+        tokio::time::sleep(std::time::Duration::from_millis(*hold_ms)).await;
+    }
+    fault_response(fault, installation)
 }
 
 fn authorization(headers: &HeaderMap) -> Option<&str> {
@@ -234,7 +252,7 @@ async fn gate(
     }
     let mut resp = next.run(req).await;
     if let Some(fault) = after_write {
-        return fault_response(&fault, None);
+        return late_fault_response(&fault, None).await;
     }
     add_rate_limit_headers(resp.headers_mut());
     resp
@@ -243,7 +261,7 @@ async fn gate(
 /// Faults answered instead of the call, and faults answered after doing it.
 fn split_fault(fault: Option<Fault>) -> (Option<Fault>, Option<Fault>) {
     match fault {
-        Some(f @ Fault::ServerErrorAfterWrite(_)) => (None, Some(f)),
+        Some(f @ (Fault::ServerErrorAfterWrite(_) | Fault::Timeout { .. })) => (None, Some(f)),
         other => (other, None),
     }
 }
@@ -1348,30 +1366,50 @@ async fn graphql_endpoint(State(shared): St, headers: HeaderMap, body: Bytes) ->
         .as_ref()
         .map(|(f, _)| f.clone())
         .unwrap_or_else(|_| "?".into());
+    let (answer, installation, after_write) =
+        match graphql_call(&shared, &request, parsed, &field, &headers) {
+            Ok(done) => done,
+            Err(resp) => return *resp,
+        };
+    if let Some(fault) = after_write {
+        return late_fault_response(&fault, Some(installation)).await;
+    }
+    github_json(StatusCode::OK, answer)
+}
+
+/// The GraphQL call itself (under the model's lock): its answer, the installation, and the fault
+/// to answer with after it was carried out; or the answer instead of it.
+fn graphql_call(
+    shared: &Shared,
+    request: &GraphQlRequest,
+    parsed: Result<(String, Option<Value>), String>,
+    name: &str,
+    headers: &HeaderMap,
+) -> Result<(Value, u64, Option<Fault>), Box<Response>> {
     let mut model = shared.lock();
-    let (fault, after_write) = split_fault(model.record_call(&format!("POST /graphql {field}")));
-    let grant = auth::grant_of(&model, auth::bearer(authorization(&headers)));
+    let (fault, after_write) = split_fault(model.record_call(&format!("POST /graphql {name}")));
+    let grant = auth::grant_of(&model, auth::bearer(authorization(headers)));
     if let Some(fault) = fault {
-        return fault_response(&fault, grant.as_ref().ok().map(|g| g.installation));
+        return Err(Box::new(fault_response(
+            &fault,
+            grant.as_ref().ok().map(|g| g.installation),
+        )));
     }
     let grant = match grant {
         Ok(g) => g,
-        Err(e) => return api_error(e),
+        Err(e) => return Err(Box::new(api_error(e))),
     };
     let installation = grant.installation;
     let (field, input) = match parsed {
         Ok(v) => v,
         Err(message) => {
-            return github_json(
+            return Err(Box::new(github_json(
                 StatusCode::OK,
                 json!({ "errors": [{ "message": message }] }),
-            );
+            )));
         }
     };
     let input = graphql::resolve(input.unwrap_or(Value::Null), &request.variables);
     let answer = graphql::execute(&mut model, &grant, &field, input);
-    if let Some(fault) = after_write {
-        return fault_response(&fault, Some(installation));
-    }
-    github_json(StatusCode::OK, answer)
+    Ok((answer, installation, after_write))
 }

@@ -143,6 +143,12 @@ pub enum Fault {
     PrimaryRateLimit { reset_in_secs: u64 },
     /// 401 Bad credentials (as for a revoked token).
     Unauthorized,
+    /// A timeout: the call is carried out, then no answer comes for `hold_ms` and the connection
+    /// is cut mid-answer, as when GitHub's edge gives up on a request that completes behind it.
+    Timeout { hold_ms: u64 },
+    /// The connection is reset before the call is carried out: the answer's headers come, then
+    /// the connection is cut mid-body.
+    ConnectionReset,
 }
 
 /// A comment as the simulator holds it.
@@ -777,6 +783,16 @@ impl Sim {
             fault,
             remaining: times,
         });
+    }
+
+    /// Calls answered with an injected fault so far, by route key.
+    pub fn faults_answered(&self) -> BTreeMap<String, u64> {
+        self.shared.lock().faults_answered.clone()
+    }
+
+    /// Forgets the faults not answered yet.
+    pub fn clear_faults(&self) {
+        self.shared.lock().faults.clear();
     }
 
     /// Revokes every installation token issued so far (the next call with one gets 401).

@@ -27,6 +27,8 @@ pub(crate) struct Model {
     pub installations: BTreeMap<u64, String>,
     pub tokens: HashMap<String, IssuedToken>,
     pub tokens_issued: u64,
+    /// Calls answered with an injected fault, by route.
+    pub faults_answered: BTreeMap<String, u64>,
     pub users: BTreeMap<String, User>,
     pub repos: BTreeMap<String, Repo>,
     pub commits: HashMap<String, Commit>,
@@ -239,6 +241,7 @@ impl Model {
             installations: BTreeMap::new(),
             tokens: HashMap::new(),
             tokens_issued: 0,
+            faults_answered: BTreeMap::new(),
             users: BTreeMap::new(),
             repos: BTreeMap::new(),
             commits: HashMap::new(),
@@ -672,6 +675,7 @@ impl Model {
         })?;
         rule.remaining -= 1;
         let fault = rule.fault.clone();
+        *self.faults_answered.entry(key.to_owned()).or_default() += 1;
         self.faults.retain(|rule| rule.remaining > 0);
         Some(fault)
     }

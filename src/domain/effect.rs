@@ -117,6 +117,11 @@ impl EffectKey {
         Self(format!("plan:{id}:r{revision}:run{run_id}:{part}"))
     }
 
+    /// The prefix shared by the plan summaries of one revision.
+    pub fn plan_summary_prefix(id: RequestId, revision: u64) -> Self {
+        Self(format!("plan-summary:{id}:r{revision}:"))
+    }
+
     /// The summary of the plan of `run_id` on the issue.
     pub fn plan_summary(id: RequestId, revision: u64, run_id: u64) -> Self {
         Self(format!("plan-summary:{id}:r{revision}:run{run_id}"))
@@ -147,6 +152,11 @@ impl EffectKey {
     }
     pub fn input_failed(key: &EffectKey) -> Self {
         Self(format!("input:failed:{}", key.0))
+    }
+
+    /// Whether this is an input's key (`input:…`), which dedups that input.
+    pub fn is_input(&self) -> bool {
+        self.0.starts_with("input:")
     }
 
     pub fn as_str(&self) -> &str {

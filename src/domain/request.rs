@@ -99,6 +99,10 @@ pub struct Request {
     /// between two effects resumes where it stopped).
     #[serde(default)]
     pub outbox: Vec<PendingEffect>,
+    /// Who is carrying out the outbox now, and until when (renewed after every effect): one
+    /// performer at a time per request. Absent when nobody is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outbox_lease: Option<OutboxLease>,
     /// Fields written by a newer TfPilot that this build does not know; kept as they are.
     #[serde(flatten)]
     pub extra: BTreeMap<String, Value>,
@@ -146,6 +150,7 @@ impl Request {
             cleanup_pull_request: None,
             branch_heads: BTreeMap::new(),
             outbox: Vec::new(),
+            outbox_lease: None,
             extra: BTreeMap::new(),
         }
     }
@@ -274,6 +279,15 @@ pub struct PullRequestRef {
     /// The merge commit, once merged.
     #[serde(default)]
     pub merge_commit_sha: Option<String>,
+}
+
+/// The performer lease on a request's outbox: `owner` (one invocation of the outbox runner)
+/// carries out the pending effects until `until`; after that anyone may take over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxLease {
+    pub owner: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub until: OffsetDateTime,
 }
 
 /// An approval, valid for the head commit it was given on.

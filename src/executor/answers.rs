@@ -1,13 +1,15 @@
 //! Answers that are not a decision's effects: a denial, the generic answer once a delivery is
 //! given up, and the chat log kept beside a conversation.
 
+use std::collections::BTreeSet;
+
 use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::Executor;
 use super::facts::Scope;
 use crate::comments::lifecycle as say;
-use crate::domain::{ChatRole, ChatTurn, EffectKey};
+use crate::domain::{ChatRole, ChatTurn, EffectKey, EffectResult};
 use crate::ids::{InstallationId, RepoName, RequestId};
 use crate::inbox::Delivery;
 use crate::lifecycle::{self, CommentAt, Denial};
@@ -140,7 +142,10 @@ impl Executor {
     }
 
     /// Appends a person's turn and TfPilot's answer to the chat log (best effort: the
-    /// conversation state itself is in the request).
+    /// conversation state itself is in the request). Idempotent: each turn carries the id of
+    /// its GitHub comment (the person's comment, TfPilot's answer), and a turn already in the log
+    /// with that role and comment id is not appended again (a redelivery, a retry after a lost
+    /// answer).
     pub(super) async fn chat(
         &self,
         id: RequestId,
@@ -150,33 +155,54 @@ impl Executor {
         at: CommentAt,
     ) {
         let now = OffsetDateTime::now_utc();
-        let user = ChatTurn {
-            at: now,
-            author: login.to_owned(),
-            role: ChatRole::User,
-            text: text.to_owned(),
-            extracted,
-            comment_id: Some(at.comment_id),
+        let logged: BTreeSet<(bool, u64)> = match self.store.chat(id).await {
+            Ok(turns) => turns
+                .iter()
+                .filter_map(|t| Some((t.role == ChatRole::User, t.comment_id?)))
+                .collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the chat log; not appending to it");
+                return;
+            }
         };
-        if let Err(e) = self.store.append_chat(id, &user).await {
-            tracing::warn!(error = %e, "cannot append to the chat log");
+        if !logged.contains(&(true, at.comment_id)) {
+            let user = ChatTurn {
+                at: now,
+                author: login.to_owned(),
+                role: ChatRole::User,
+                text: text.to_owned(),
+                extracted,
+                comment_id: Some(at.comment_id),
+            };
+            if let Err(e) = self.store.append_chat(id, &user).await {
+                tracing::warn!(error = %e, "cannot append to the chat log");
+            }
         }
         let reply = match self.store.get(id).await {
-            Ok(Some(r)) => r
-                .effects
-                .get(&lifecycle::reply_key(at))
-                .and_then(|rec| rec.result.comment_body())
-                .map(str::to_owned),
+            Ok(Some(r)) => {
+                r.effects
+                    .get(&lifecycle::reply_key(at))
+                    .and_then(|rec| match &rec.result {
+                        EffectResult::Comment {
+                            id,
+                            body: Some(body),
+                            ..
+                        } => Some((*id, body.clone())),
+                        _ => None,
+                    })
+            }
             _ => None,
         };
-        if let Some(reply) = reply {
+        if let Some((reply_id, reply)) = reply
+            && !logged.contains(&(false, reply_id))
+        {
             let turn = ChatTurn {
                 at: now,
                 author: self.bot_login.clone(),
                 role: ChatRole::Assistant,
                 text: reply,
                 extracted: None,
-                comment_id: None,
+                comment_id: Some(reply_id),
             };
             if let Err(e) = self.store.append_chat(id, &turn).await {
                 tracing::warn!(error = %e, "cannot append to the chat log");

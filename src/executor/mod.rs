@@ -212,8 +212,7 @@ impl Executor {
                 self.store
                     .record_comment(&r.repo, at.comment_id, &record)
                     .await?;
-                self.run_outbox(r.id, &[input_key], OffsetDateTime::now_utc())
-                    .await?;
+                self.run_outbox(r.id, OffsetDateTime::now_utc()).await?;
                 Ok(true)
             }
             _ => Ok(false),
@@ -251,12 +250,7 @@ impl Executor {
             return Ok(Replay::New);
         }
         if self.store.get(id).await?.is_some() {
-            self.run_outbox(
-                id,
-                &[EffectKey::input_comment(at.comment_id)],
-                OffsetDateTime::now_utc(),
-            )
-            .await?;
+            self.run_outbox(id, OffsetDateTime::now_utc()).await?;
             return Ok(Replay::Done);
         }
         if self.store.get_archived(id).await?.is_some() {

@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use super::Executor;
 use super::facts::Scope;
 use super::perform::{Done, EffectError};
-use crate::domain::{EffectKey, EffectRecord, EffectResult, Request};
+use crate::domain::{EffectKey, EffectRecord, EffectResult, OutboxLease, Request};
 use crate::github::Permission;
 use crate::ids::RequestId;
 use crate::lifecycle::{
@@ -18,9 +18,21 @@ use crate::lifecycle::{
 };
 use crate::store::{CommentRecord, RequestStoreExt, StoreError, UpdateError, Versioned};
 
-/// How long effects decided by another delivery are left to it before this one resumes them
-/// (the other delivery crashed and was given up).
-pub const OUTBOX_LEASE: Duration = Duration::from_secs(10 * 60);
+/// How long one performer holds a request's outbox without carrying out an effect: the lease is
+/// renewed after every effect, and a performer that stopped (a crash, a kill) is taken over by
+/// whoever holds the request next once its lease ran out. An effect still running when it is
+/// taken over is not done twice: a resumed effect is looked for first (marker, dispatch id,
+/// commit content).
+pub const OUTBOX_LEASE: Duration = Duration::from_secs(2 * 60);
+
+/// An effect that changes code or infrastructure (a commit, a pull request, a merge, a workflow
+/// dispatch) decided longer ago than this is not carried out: it is reported as not done (the
+/// lifecycle decides the failure against the request as it is now) and the person runs the
+/// command again.
+pub const STALE_EFFECT: Duration = Duration::from_secs(30 * 60);
+
+/// Records of carried-out effects are kept this long (see [`compact`]).
+pub const EFFECT_RECORD_KEEP: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Why the decision closure did not write.
 enum Refusal {
@@ -60,12 +72,12 @@ impl Executor {
         let key = lifecycle::input_key(input);
         let id = current.id;
         if current.effects.contains_key(&key) {
-            self.run_outbox(id, &[key], OffsetDateTime::now_utc())
-                .await?;
+            self.run_outbox(id, OffsetDateTime::now_utc()).await?;
             return Ok(Some(id));
         }
-        // Effects another delivery left behind long ago (it crashed and was given up).
-        self.run_outbox(id, &[], facts.now).await?;
+        // Whatever is still pending on the request (another input's effects, a failure's
+        // answer, an archive) is carried out before this input is decided.
+        self.run_outbox(id, facts.now).await?;
         let now = facts.now;
         let updated = self
             .store
@@ -77,12 +89,9 @@ impl Executor {
             Ok(u) => match u.output {
                 Decided::Written => {
                     self.record_decided(scope, input, id).await?;
-                    self.run_outbox(id, &[key], facts.now).await?
+                    self.run_outbox(id, facts.now).await?
                 }
-                Decided::Already => {
-                    self.run_outbox(id, &[key], OffsetDateTime::now_utc())
-                        .await?
-                }
+                Decided::Already => self.run_outbox(id, OffsetDateTime::now_utc()).await?,
                 Decided::Stateless(effects) => self.post_stateless(scope, &effects).await?,
             },
             Err(UpdateError::Refused(Refusal::Denied(denial))) => {
@@ -180,8 +189,7 @@ impl Executor {
             }
             Err(e) => return Err(e.into()),
         }
-        self.run_outbox(id, &[key], OffsetDateTime::now_utc())
-            .await?;
+        self.run_outbox(id, OffsetDateTime::now_utc()).await?;
         Ok(Some(id))
     }
 
@@ -203,57 +211,141 @@ impl Executor {
         Ok(())
     }
 
-    /// Carries out the request's pending effects that belong to `owned` inputs (or that were
-    /// left by another delivery longer than [`OUTBOX_LEASE`] ago), in order.
+    /// Carries out every pending effect of the request, whatever input decided it, in order:
+    /// whoever holds the request next drains what a crashed or given-up performer left. One
+    /// performer at a time: the outbox is taken under a lease stored on the request (see
+    /// [`OUTBOX_LEASE`]); while another performer holds it, this fails and the worker retries.
+    /// Effects decided before `since` may have happened before a crash and are looked for
+    /// first; a stale one (see [`STALE_EFFECT`]) is reported instead of carried out.
     pub(super) async fn run_outbox(
         &self,
         id: RequestId,
-        owned: &[EffectKey],
         since: OffsetDateTime,
     ) -> anyhow::Result<()> {
-        let mut owned: Vec<EffectKey> = owned.to_vec();
+        let owner = uuid::Uuid::new_v4().to_string();
+        let Some(first) = self.store.get(id).await? else {
+            return Ok(());
+        };
+        if first.outbox.is_empty() {
+            return Ok(());
+        }
+        self.take_lease(id, &owner).await?;
+        let drained = self.drain(id, &owner, since).await;
+        if drained.is_err() {
+            self.release_lease(id, &owner).await;
+        }
+        drained
+    }
+
+    /// Takes the performer lease of request `id` for `owner`, or fails while another live
+    /// performer holds it.
+    async fn take_lease(&self, id: RequestId, owner: &str) -> anyhow::Result<()> {
+        let now = OffsetDateTime::now_utc();
+        let taken = self
+            .store
+            .update(id, |r| match &r.outbox_lease {
+                Some(l) if l.owner != owner && l.until > now && !r.outbox.is_empty() => {
+                    Err(l.until)
+                }
+                _ => {
+                    r.outbox_lease = (!r.outbox.is_empty()).then(|| OutboxLease {
+                        owner: owner.to_owned(),
+                        until: now + OUTBOX_LEASE,
+                    });
+                    Ok(())
+                }
+            })
+            .await;
+        match taken {
+            Ok(_) => Ok(()),
+            Err(UpdateError::Refused(until)) => anyhow::bail!(
+                "request {id}'s pending effects are being carried out by another worker (until {until}); retrying later"
+            ),
+            Err(UpdateError::Store(StoreError::NotFound(_))) => Ok(()),
+            Err(UpdateError::Store(e)) => Err(e.into()),
+        }
+    }
+
+    /// Gives the lease back (best effort: it runs out by itself).
+    async fn release_lease(&self, id: RequestId, owner: &str) {
+        let released = self
+            .store
+            .update(id, |r| {
+                if r.outbox_lease.as_ref().is_some_and(|l| l.owner == owner) {
+                    r.outbox_lease = None;
+                }
+                Ok::<_, std::convert::Infallible>(())
+            })
+            .await;
+        if let Err(e) = released {
+            tracing::warn!(request = %id, error = %e, "cannot release the outbox lease");
+        }
+    }
+
+    async fn drain(&self, id: RequestId, owner: &str, since: OffsetDateTime) -> anyhow::Result<()> {
         let mut attempted: BTreeSet<EffectKey> = BTreeSet::new();
         loop {
             let Some(current) = self.store.get(id).await? else {
                 return Ok(());
             };
             let now = OffsetDateTime::now_utc();
-            let Some(entry) = current
+            let pending: Vec<&PendingEffect> = current
                 .outbox
                 .iter()
-                .find(|e| {
-                    !attempted.contains(&e.key) && (owned.contains(&e.input) || stale(e, now))
-                })
-                .cloned()
-            else {
-                return Ok(());
+                .filter(|e| !attempted.contains(&e.key))
+                .collect();
+            // The archive is always last, even when something was decided after it.
+            let next = pending
+                .iter()
+                .find(|e| e.effect != Effect::Archive)
+                .or_else(|| pending.first())
+                .map(|e| (*e).clone());
+            let Some(entry) = next else {
+                if current.outbox.is_empty() {
+                    self.release_lease(id, owner).await;
+                    return Ok(());
+                }
+                anyhow::bail!(
+                    "request {id} still has effects pending that could not be settled; retrying"
+                );
             };
             attempted.insert(entry.key.clone());
-            let scope = self.request_scope(&current)?;
             if entry.effect == Effect::Archive {
-                self.archive(id, &entry).await?;
-                return Ok(());
+                if current.outbox.len() > 1 {
+                    continue;
+                }
+                return self.archive(&current, &entry).await;
             }
+            if stale(&entry, now) {
+                let reason = format!(
+                    "it was decided {} ago and not carried out then; TfPilot does not {} this late",
+                    age(now, entry.decided_at),
+                    entry.effect.describe()
+                );
+                tracing::warn!(request = %id, effect = %entry.effect.describe(), "a stale effect is not carried out");
+                self.fail(id, &entry, &reason, owner).await?;
+                continue;
+            }
+            let scope = self.request_scope(&current)?;
             // Effects decided by this very invocation were never tried; older ones may have
             // happened before a crash and are looked for first.
             let resumed = entry.decided_at < since;
             let outcome = self.perform(&scope, &current, &entry, resumed).await;
-            if let Some(failed_input) = self.settle(id, &entry, outcome).await? {
-                owned.push(failed_input);
-            }
+            self.settle(id, &entry, outcome, owner).await?;
         }
     }
 
-    /// Records what became of an effect. Returns the failure's input key when the effect was
-    /// refused (its effects are then the caller's to carry out).
+    /// Records what became of an effect (a refusal is decided by the lifecycle, whose effects
+    /// join the outbox).
     async fn settle(
         &self,
         id: RequestId,
         entry: &PendingEffect,
         outcome: Result<Done, EffectError>,
-    ) -> anyhow::Result<Option<EffectKey>> {
+        owner: &str,
+    ) -> anyhow::Result<()> {
         match outcome {
-            Ok(done) => self.mark_done(id, entry, done).await?,
+            Ok(done) => self.mark_done(id, entry, done, owner).await?,
             Err(EffectError::Retry(e)) => {
                 return Err(e.context(format!("cannot {} yet", entry.effect.describe())));
             }
@@ -265,15 +357,16 @@ impl Executor {
                     Done::with(EffectResult::Failed {
                         error: reason.clone(),
                     }),
+                    owner,
                 )
                 .await?;
             }
             Err(EffectError::Refused(reason)) => {
                 tracing::warn!(effect = %entry.effect.describe(), %reason, "effect refused");
-                return Ok(Some(self.fail(id, entry, &reason).await?));
+                self.fail(id, entry, &reason, owner).await?;
             }
         }
-        Ok(None)
+        Ok(())
     }
 
     async fn mark_done(
@@ -281,10 +374,12 @@ impl Executor {
         id: RequestId,
         entry: &PendingEffect,
         done: Done,
+        owner: &str,
     ) -> anyhow::Result<()> {
         let now = OffsetDateTime::now_utc();
         self.store
             .update(id, |r| {
+                renew(r, owner, now);
                 let Some(i) = r.outbox.iter().position(|e| e.key == entry.key) else {
                     return Ok::<_, std::convert::Infallible>(());
                 };
@@ -297,6 +392,7 @@ impl Executor {
                 if let Some(apply) = &done.apply {
                     apply(r);
                 }
+                compact(r, now);
                 Ok(())
             })
             .await
@@ -305,13 +401,14 @@ impl Executor {
     }
 
     /// Replaces the rest of a failed input's effects with what the lifecycle decides for the
-    /// failure. Returns the failure's input key (whose effects the caller then carries out).
+    /// failure (those join the outbox, carried out by this same drain).
     async fn fail(
         &self,
         id: RequestId,
         entry: &PendingEffect,
         reason: &str,
-    ) -> anyhow::Result<EffectKey> {
+        owner: &str,
+    ) -> anyhow::Result<()> {
         let input = Input::EffectFailed {
             key: entry.key.clone(),
             effect: entry.effect.clone(),
@@ -321,6 +418,7 @@ impl Executor {
         self.store
             .update(id, |r| {
                 let facts = self.stored_facts(r);
+                renew(r, owner, facts.now);
                 r.outbox.retain(|e| e.input != entry.input);
                 r.effects.insert(
                     entry.key.clone(),
@@ -336,9 +434,11 @@ impl Executor {
                     permission: Permission::NotRead,
                 };
                 if let Ok(d) = lifecycle::decide(Some(r), &input, &actor, &self.policy, &facts) {
+                    let lease = r.outbox_lease.clone();
                     if let Some(next) = d.request {
                         *r = next;
                     }
+                    r.outbox_lease = lease;
                     r.outbox.extend(d.effects);
                 }
                 r.effects.insert(
@@ -349,7 +449,7 @@ impl Executor {
             })
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        Ok(failed_key)
+        Ok(())
     }
 
     /// The facts of a decision about a stored request that needs nothing from GitHub.
@@ -369,24 +469,23 @@ impl Executor {
         }
     }
 
-    async fn archive(&self, id: RequestId, entry: &PendingEffect) -> anyhow::Result<()> {
+    /// Moves the request to `history/` once the archive is all that is pending. The archive is
+    /// recorded as done only in the copy that moves: a crash before the move leaves it pending
+    /// on the live request, and the next performer archives it.
+    async fn archive(
+        &self,
+        current: &Versioned<Request>,
+        entry: &PendingEffect,
+    ) -> anyhow::Result<()> {
+        let id = current.id;
         let now = OffsetDateTime::now_utc();
-        let updated = self
-            .store
-            .update(id, |r| {
-                r.outbox.retain(|e| e.key != entry.key);
-                r.effects
-                    .insert(entry.key.clone(), record(now, EffectResult::default()));
-                Ok::<_, std::convert::Infallible>(())
-            })
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        if !updated.request.outbox.is_empty() {
-            // Something was decided after the archive (should not happen): keep the request.
-            tracing::warn!(request = %id, "effects pending after the archive; not archiving yet");
-            return Ok(());
-        }
-        match self.store.archive(&updated.request).await {
+        let mut last = current.value().clone();
+        last.outbox.retain(|e| e.key != entry.key);
+        last.outbox_lease = None;
+        last.effects
+            .insert(entry.key.clone(), record(now, EffectResult::default()));
+        let moving = Versioned::new(last, current.etag().clone());
+        match self.store.archive(&moving).await {
             Ok(_) => Ok(()),
             Err(StoreError::Conflict { .. }) => {
                 anyhow::bail!("request {id} changed while it was being archived; retrying")
@@ -410,7 +509,7 @@ fn decide_in_place(
     if r.effects.contains_key(key) {
         return Ok(Decided::Already);
     }
-    if busy(r, now) {
+    if busy(r) {
         return Err(Refusal::Busy);
     }
     let d = lifecycle::decide(Some(r), input, actor, policy, facts).map_err(Refusal::Denied)?;
@@ -435,13 +534,63 @@ pub(super) fn record(at: OffsetDateTime, result: EffectResult) -> EffectRecord {
     EffectRecord { at, result }
 }
 
+/// Whether `e` changes code or infrastructure and was decided longer than [`STALE_EFFECT`] ago.
 fn stale(e: &PendingEffect, now: OffsetDateTime) -> bool {
-    (now - e.decided_at) > OUTBOX_LEASE
+    matches!(
+        e.effect,
+        Effect::Dispatch { .. }
+            | Effect::Merge { .. }
+            | Effect::CommitBlock { .. }
+            | Effect::OpenPr { .. }
+    ) && (now - e.decided_at) > STALE_EFFECT
 }
 
-/// Whether another delivery's effects (other than comments) are still being carried out.
-fn busy(r: &Request, now: OffsetDateTime) -> bool {
+/// Whether effects (other than comments) are still pending: the outbox was drained before this
+/// decision, so another performer is carrying them out (or just decided them); the input is
+/// decided once they are done.
+fn busy(r: &Request) -> bool {
     r.outbox
         .iter()
-        .any(|e| !matches!(e.effect, Effect::Comment { .. }) && !stale(e, now))
+        .any(|e| !matches!(e.effect, Effect::Comment { .. }))
+}
+
+/// Extends `owner`'s lease (if it still holds it); drops it once the outbox is empty.
+fn renew(r: &mut Request, owner: &str, now: OffsetDateTime) {
+    if let Some(l) = &mut r.outbox_lease
+        && l.owner == owner
+    {
+        l.until = now + OUTBOX_LEASE;
+    }
+}
+
+/// Keeps `request.effects` bounded. Kept: every input key (`input:…`: it is what makes a
+/// redelivered comment, run or failure a no-op, and it is one short line per input), the record
+/// of the current revision's commit (the guardrails read it), every record under the current
+/// revision's plan prefix (hiding outdated plans needs their comment ids), and every record
+/// younger than [`EFFECT_RECORD_KEEP`]. Dropped: older records of effects carried out (answers,
+/// plans of earlier revisions, dispatches, merges): nothing decides on them any more, and a
+/// resumed effect is looked for on GitHub (marker, dispatch id, commit content), not here.
+pub(super) fn compact(r: &mut Request, now: OffsetDateTime) {
+    let commit = EffectKey::commit(r.revision);
+    let plans = EffectKey::plan_prefix(r.id, r.revision);
+    let summaries = EffectKey::plan_summary_prefix(r.id, r.revision);
+    let pending: BTreeSet<EffectKey> = r.outbox.iter().map(|e| e.input.clone()).collect();
+    r.effects.retain(|key, rec| {
+        key.is_input()
+            || pending.contains(key)
+            || *key == commit
+            || key.starts_with(&plans)
+            || key.starts_with(&summaries)
+            || now - rec.at < EFFECT_RECORD_KEEP
+    });
+}
+
+/// How long ago `at` was, in words ("45 minutes", "3 days").
+fn age(now: OffsetDateTime, at: OffsetDateTime) -> String {
+    let minutes = (now - at).whole_minutes().max(0);
+    match minutes {
+        m if m < 120 => format!("{m} minutes"),
+        m if m < 48 * 60 => format!("{} hours", m / 60),
+        m => format!("{} days", m / (24 * 60)),
+    }
 }

@@ -64,6 +64,14 @@ pub enum StoreError {
         number: u64,
         existing: RequestId,
     },
+    /// The thread is bound to a request that is still being created (its binding is younger than
+    /// the create grace and the request not written yet): ask again shortly.
+    #[error("{repo}#{number} is bound to request {id}, which is still being created; try again")]
+    Creating {
+        repo: RepoName,
+        number: u64,
+        id: RequestId,
+    },
     /// A stored object that is not what TfPilot wrote: bad JSON, an unknown shape, a newer
     /// schema. Never papered over.
     #[error("{object} is not a valid TfPilot record: {reason}")]
@@ -153,7 +161,9 @@ pub trait RequestStore: Send + Sync {
     /// An archived request.
     async fn get_archived(&self, id: RequestId) -> Result<Option<Request>, StoreError>;
 
-    /// The live request bound to an issue or pull request thread, if any.
+    /// The live request bound to an issue or pull request thread, if any. A binding to a request
+    /// that was never written counts as absent (and is removed) once older than the create
+    /// grace; younger, it is a create in progress: [`StoreError::Creating`].
     async fn find_by_thread(
         &self,
         repo: &RepoName,

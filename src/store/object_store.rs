@@ -4,9 +4,12 @@
 //! Operations that touch several objects are sequences of single-object compare-and-swaps,
 //! ordered so that a crash between two steps leaves a state the next operation repairs:
 //!
-//! * create: bind the thread, then create the request. A binding left by a crash in between
-//!   names a request that does not exist; it is taken over once it is older than
-//!   [`STALE_BINDING`].
+//! * create: bind the thread, then create the request, then check that the binding is still
+//!   ours (a create slower than [`STALE_BINDING`] may have been taken over: its request is
+//!   removed again). A binding left by a crash in between names a request that does not exist;
+//!   readers are told to come back while it is younger than [`STALE_BINDING`]
+//!   ([`StoreError::Creating`]), and after that it counts as absent: a reader removes it and a
+//!   new request takes it over.
 //! * a write refused or failed after it may have landed (its answer lost, the client retrying it)
 //!   is checked against the stored bytes: if they are what this call sent, the write succeeded.
 //! * archive: put `history/<id>.json`, then delete `requests/<id>.json` if unchanged, then release
@@ -30,8 +33,8 @@ use crate::domain::{ChatTurn, LifecycleEvent, ListFilter, Request, SCHEMA_VERSIO
 use crate::ids::{RepoName, RequestId};
 
 /// A thread binding whose request was never created (a crash between the two steps of
-/// `create`) is taken over after this long.
-pub const STALE_BINDING: Duration = Duration::from_secs(10 * 60);
+/// `create`) counts as absent after this long: far longer than the two writes of a create take.
+pub const STALE_BINDING: Duration = Duration::from_secs(60);
 
 /// How often the thread-index loops retry a conflicting write before giving up.
 const INDEX_ATTEMPTS: u32 = 10;
@@ -333,7 +336,17 @@ impl<O: Objects> RequestStore for ObjectStore<O> {
         let key = layout::request_key(id);
         let created = self.records.put_if_absent(&key, body.clone()).await;
         let etag = match created {
-            Ok(etag) => etag,
+            Ok(etag) => {
+                // A create that took longer than the grace may have lost its binding meanwhile:
+                // then the thread is another request's, and this one must not stay live.
+                if let Err(e) = self.bind(&request.repo, request.issue_number, id).await {
+                    if matches!(e, StoreError::ThreadTaken { .. }) {
+                        let _ = self.records.delete_if_match(&key, &etag).await;
+                    }
+                    return Err(e);
+                }
+                etag
+            }
             Err(e) => {
                 let landed = self.landed(&key, &body).await;
                 if let Ok(Some(etag)) = landed {
@@ -518,10 +531,37 @@ impl<O: Objects> RequestStore for ObjectStore<O> {
         repo: &RepoName,
         number: u64,
     ) -> Result<Option<Versioned<Request>>, StoreError> {
-        match self.read_binding(repo, number).await? {
-            None => Ok(None),
-            Some((binding, _)) => self.get(binding.request_id).await,
+        let Some((binding, etag)) = self.read_binding(repo, number).await? else {
+            return Ok(None);
+        };
+        if let Some(live) = self.get(binding.request_id).await? {
+            return Ok(Some(live));
         }
+        if self
+            .records
+            .get(&layout::history_key(binding.request_id))
+            .await?
+            .is_some()
+        {
+            return Ok(None);
+        }
+        if OffsetDateTime::now_utc() - binding.bound_at <= STALE_BINDING {
+            return Err(StoreError::Creating {
+                repo: repo.clone(),
+                number,
+                id: binding.request_id,
+            });
+        }
+        // Left by a crash inside `create`: the thread has no request; the binding goes.
+        let key = layout::thread_key(repo, number);
+        match self.records.delete_if_match(&key, &etag).await {
+            Ok(()) => {
+                tracing::warn!(thread = %format!("{repo}#{number}"), request = %binding.request_id, "removed a thread binding to a request that was never created");
+            }
+            Err(e) if e.is_conflict() => {}
+            Err(e) => return Err(e.into()),
+        }
+        Ok(None)
     }
 
     async fn bind_thread(

@@ -103,7 +103,7 @@ impl Harness {
     /// `carol`'s complete s3-bucket request in dev, submitted: decided, stored with its outbox
     /// (commit, open the pull request, dispatch the plan, comment), nothing carried out yet.
     /// Returns it and the submit's input key.
-    async fn submitted(&self) -> (Request, EffectKey) {
+    async fn submitted(&self) -> Request {
         let registry = Registry::embedded();
         let facts = self.facts(registry);
         let carol = Actor {
@@ -139,7 +139,7 @@ impl Harness {
         );
         let kinds: Vec<_> = r.outbox.iter().map(|e| e.effect.describe()).collect();
         assert_eq!(r.outbox.len(), 4, "{kinds:?}");
-        (r, key)
+        r
     }
 
     async fn stored(&self, id: RequestId) -> Request {
@@ -148,16 +148,13 @@ impl Harness {
 
     /// Carries out the outbox of `key` as a first attempt (`resumed: false`) or as a retry
     /// after a crash (`resumed: true`: the effects were decided before this invocation).
-    async fn run(&self, id: RequestId, key: &EffectKey, resumed: bool) {
+    async fn run(&self, id: RequestId, resumed: bool) {
         let since = if resumed {
             self.t0 + time::Duration::seconds(1)
         } else {
             self.t0
         };
-        self.executor
-            .run_outbox(id, std::slice::from_ref(key), since)
-            .await
-            .unwrap();
+        self.executor.run_outbox(id, since).await.unwrap();
     }
 }
 
@@ -199,14 +196,14 @@ fn commit_of(r: &Request) -> (EffectKey, String, String, String, String) {
 #[tokio::test]
 async fn a_submit_branches_from_base_and_commits_only_the_requests_block() {
     let h = Harness::new();
-    let (r, key) = h.submitted().await;
+    let r = h.submitted().await;
     let (commit_key, branch, file, block, _) = commit_of(&r);
     assert_eq!(branch, format!("request/{ID}"));
     let base = h.base(&file);
     let id = r.id;
     h.store.create(r).await.unwrap();
 
-    h.run(id, &key, false).await;
+    h.run(id, false).await;
 
     let expected = blocks::upsert_block(BASE_TEXT, &id, &block).unwrap();
     assert!(expected.starts_with(BASE_TEXT) && expected.contains(&block));
@@ -250,7 +247,7 @@ async fn a_submit_branches_from_base_and_commits_only_the_requests_block() {
 #[tokio::test]
 async fn a_branch_with_a_head_tfpilot_did_not_make_is_refused_and_reported() {
     let h = Harness::new();
-    let (r, key) = h.submitted().await;
+    let r = h.submitted().await;
     let (commit_key, branch, file, _, _) = commit_of(&r);
     let base = h.base(&file);
     let foreign = {
@@ -266,7 +263,7 @@ async fn a_branch_with_a_head_tfpilot_did_not_make_is_refused_and_reported() {
     let id = r.id;
     h.store.create(r).await.unwrap();
 
-    h.run(id, &key, false).await;
+    h.run(id, false).await;
 
     {
         let w = h.fake.world();
@@ -306,7 +303,7 @@ async fn a_branch_with_a_head_tfpilot_did_not_make_is_refused_and_reported() {
 #[tokio::test]
 async fn a_retry_after_a_crash_finds_its_own_commit_and_does_not_commit_twice() {
     let h = Harness::new();
-    let (r, key) = h.submitted().await;
+    let r = h.submitted().await;
     let (commit_key, branch, file, block, message) = commit_of(&r);
     let base = h.base(&file);
     let id = r.id;
@@ -321,7 +318,7 @@ async fn a_retry_after_a_crash_finds_its_own_commit_and_does_not_commit_twice() 
     };
     h.store.create(r).await.unwrap();
 
-    h.run(id, &key, true).await;
+    h.run(id, true).await;
 
     {
         let w = h.fake.world();
@@ -360,7 +357,7 @@ async fn a_look_alike_commit_after_a_crash_is_refused_and_reported() {
         ),
     ] {
         let h = Harness::new();
-        let (r, key) = h.submitted().await;
+        let r = h.submitted().await;
         let (commit_key, branch, file, block, message) = commit_of(&r);
         let base = h.base(&file);
         let id = r.id;
@@ -376,7 +373,7 @@ async fn a_look_alike_commit_after_a_crash_is_refused_and_reported() {
         };
         h.store.create(r).await.unwrap();
 
-        h.run(id, &key, true).await;
+        h.run(id, true).await;
 
         {
             let w = h.fake.world();
@@ -409,7 +406,7 @@ async fn a_look_alike_commit_after_a_crash_is_refused_and_reported() {
 #[tokio::test]
 async fn a_resumed_comment_already_on_the_thread_is_not_posted_again() {
     let h = Harness::new();
-    let (mut r, key) = h.submitted().await;
+    let mut r = h.submitted().await;
     // Everything but the closing comment was carried out before the crash.
     let comment = entry(&r, |e| matches!(e, Effect::Comment { .. }));
     r.outbox = vec![comment.clone()];
@@ -424,7 +421,7 @@ async fn a_resumed_comment_already_on_the_thread_is_not_posted_again() {
     let id = r.id;
     h.store.create(r).await.unwrap();
 
-    h.run(id, &key, true).await;
+    h.run(id, true).await;
 
     {
         let w = h.fake.world();
@@ -452,7 +449,7 @@ async fn a_resumed_comment_already_on_the_thread_is_not_posted_again() {
 #[tokio::test]
 async fn a_resumed_dispatch_is_found_by_its_dispatch_id_and_not_dispatched_again() {
     let h = Harness::new();
-    let (mut r, key) = h.submitted().await;
+    let mut r = h.submitted().await;
     let dispatch = entry(&r, |e| matches!(e, Effect::Dispatch { .. }));
     let Effect::Dispatch {
         workflow,
@@ -475,7 +472,7 @@ async fn a_resumed_dispatch_is_found_by_its_dispatch_id_and_not_dispatched_again
     let id = r.id;
     h.store.create(r).await.unwrap();
 
-    h.run(id, &key, true).await;
+    h.run(id, true).await;
 
     {
         let w = h.fake.world();
@@ -501,7 +498,7 @@ async fn a_resumed_dispatch_is_found_by_its_dispatch_id_and_not_dispatched_again
 #[tokio::test]
 async fn a_resumed_dispatch_that_never_happened_is_dispatched_once() {
     let h = Harness::new();
-    let (mut r, key) = h.submitted().await;
+    let mut r = h.submitted().await;
     let dispatch = entry(&r, |e| matches!(e, Effect::Dispatch { .. }));
     let Effect::Dispatch { dispatch_id, .. } = &dispatch.effect else {
         unreachable!()
@@ -510,7 +507,7 @@ async fn a_resumed_dispatch_that_never_happened_is_dispatched_once() {
     let id = r.id;
     h.store.create(r).await.unwrap();
 
-    h.run(id, &key, true).await;
+    h.run(id, true).await;
 
     let run_id = {
         let w = h.fake.world();
@@ -709,7 +706,7 @@ async fn a_readers_new_is_refused_before_the_assistant_or_github_is_asked() {
 #[tokio::test]
 async fn status_all_lists_only_this_repositorys_requests() {
     let h = Harness::new();
-    let (r, _) = h.submitted().await;
+    let r = h.submitted().await;
     let event = comment_event(5003, "/tfpilot status all");
     let Event::IssueComment(e) = &event else {
         unreachable!()
@@ -848,6 +845,254 @@ async fn a_comment_replayed_onto_the_next_request_of_its_issue_is_not_decided_ag
     );
 }
 
+/// A comment effect decided by `input` at `at` (what a failure's answer looks like).
+fn answer(key: &str, input: &EffectKey, at: OffsetDateTime, text: &str) -> PendingEffect {
+    PendingEffect {
+        key: key.parse().unwrap(),
+        input: input.clone(),
+        decided_at: at,
+        effect: Effect::Comment {
+            thread: ISSUE,
+            body: lifecycle::Body::Text { text: text.into() },
+        },
+    }
+}
+
+#[tokio::test]
+async fn effects_left_by_another_input_are_carried_out_by_whoever_holds_the_request_next() {
+    let h = Harness::new();
+    h.base("envs/dev/tfpilot.s3.tf");
+    let mut r = h.submitted().await;
+    // The answer to a failure, decided under `input:failed:…` by a run that was then killed.
+    let failed_input = EffectKey::input_failed(&EffectKey::post_plan(9));
+    r.outbox.push(answer(
+        "failed:post-plan:9",
+        &failed_input,
+        h.t0,
+        "could not post the plan",
+    ));
+    let id = r.id;
+    h.store.create(r).await.unwrap();
+
+    h.run(id, true).await;
+
+    let stored = h.stored(id).await;
+    assert!(stored.outbox.is_empty(), "{:?}", stored.outbox);
+    assert!(stored.outbox_lease.is_none(), "the lease is given back");
+    assert!(
+        stored
+            .effects
+            .contains_key(&"failed:post-plan:9".parse::<EffectKey>().unwrap())
+    );
+    let w = h.fake.world();
+    assert_eq!(w.calls("commit_files"), 1);
+    assert_eq!(w.calls("dispatch_workflow"), 1);
+    assert!(
+        w.thread(ISSUE)
+            .iter()
+            .any(|c| c.body.contains("could not post the plan")),
+        "the other input's answer was posted"
+    );
+}
+
+#[tokio::test]
+async fn one_performer_at_a_time_and_an_expired_lease_is_taken_over() {
+    let h = Harness::new();
+    h.base("envs/dev/tfpilot.s3.tf");
+    let mut r = h.submitted().await;
+    let now = OffsetDateTime::now_utc();
+    r.outbox_lease = Some(crate::domain::OutboxLease {
+        owner: "another-worker".into(),
+        until: now + time::Duration::seconds(60),
+    });
+    let id = r.id;
+    h.store.create(r).await.unwrap();
+
+    let held = h.executor.run_outbox(id, h.t0).await;
+    assert!(
+        held.is_err(),
+        "a live lease of another performer is respected"
+    );
+    assert_eq!(h.fake.world().calls("commit_files"), 0);
+    assert_eq!(
+        h.stored(id).await.outbox.len(),
+        4,
+        "nothing was carried out"
+    );
+
+    crate::store::RequestStoreExt::update(&*h.store, id, |r| {
+        if let Some(l) = &mut r.outbox_lease {
+            l.until = now - time::Duration::seconds(1);
+        }
+        Ok::<_, std::convert::Infallible>(())
+    })
+    .await
+    .unwrap();
+    h.run(id, true).await;
+    let stored = h.stored(id).await;
+    assert!(stored.outbox.is_empty());
+    assert!(stored.outbox_lease.is_none());
+    assert_eq!(h.fake.world().calls("commit_files"), 1);
+}
+
+#[tokio::test]
+async fn a_stale_dispatch_is_reported_in_the_thread_and_not_started() {
+    let h = Harness::new();
+    let mut r = h.submitted().await;
+    let mut dispatch = entry(&r, |e| matches!(e, Effect::Dispatch { .. }));
+    dispatch.decided_at =
+        OffsetDateTime::now_utc().replace_nanosecond(0).unwrap() - time::Duration::hours(3);
+    r.outbox = vec![dispatch.clone()];
+    let id = r.id;
+    h.store.create(r).await.unwrap();
+
+    h.run(id, true).await;
+
+    let stored = h.stored(id).await;
+    assert!(stored.outbox.is_empty(), "{:?}", stored.outbox);
+    assert!(stored.effects[&dispatch.key].result.is_failure());
+    let w = h.fake.world();
+    assert_eq!(
+        w.calls("dispatch_workflow"),
+        0,
+        "a 3-hour-old dispatch never fires"
+    );
+    assert_eq!(w.calls("find_workflow_run"), 0);
+    let answers: Vec<_> = w
+        .thread(ISSUE)
+        .iter()
+        .filter(|c| c.body.contains("3 hours ago"))
+        .collect();
+    assert_eq!(answers.len(), 1, "{:?}", w.thread(ISSUE));
+}
+
+#[tokio::test]
+async fn an_archive_is_done_only_once_the_request_moved_and_after_everything_else() {
+    let h = Harness::new();
+    let mut r = h.submitted().await;
+    let cancel = EffectKey::input_comment(99);
+    r.outbox = vec![
+        PendingEffect {
+            key: EffectKey::archive(),
+            input: cancel.clone(),
+            decided_at: h.t0,
+            effect: Effect::Archive,
+        },
+        // Decided after the archive (a failure's answer): carried out first.
+        answer("failed:close:1", &cancel, h.t0, "could not close"),
+    ];
+    let id = r.id;
+    h.store.create(r).await.unwrap();
+
+    h.run(id, true).await;
+
+    assert!(h.store.get(id).await.unwrap().is_none(), "still live");
+    let archived = h.store.get_archived(id).await.unwrap().unwrap();
+    assert!(archived.outbox.is_empty());
+    assert!(archived.effects.contains_key(&EffectKey::archive()));
+    assert_eq!(h.fake.world().calls("comment"), 1);
+}
+
+#[tokio::test]
+async fn a_retried_chat_append_is_logged_once() {
+    let h = Harness::new();
+    let mut r = h.submitted().await;
+    let at = CommentAt {
+        comment_id: 4242,
+        thread: ISSUE,
+        on_pull_request: false,
+    };
+    r.effects.insert(
+        lifecycle::reply_key(at),
+        EffectRecord {
+            at: h.t0,
+            result: EffectResult::Comment {
+                id: 5151,
+                node_id: "node5151".into(),
+                body: Some("**Ready.**".into()),
+            },
+        },
+    );
+    let id = r.id;
+    h.store.create(r).await.unwrap();
+
+    for _ in 0..3 {
+        h.executor
+            .chat(id, "carol", "call it invoices", None, at)
+            .await;
+    }
+
+    let log = h.store.chat(id).await.unwrap();
+    let turns: Vec<_> = log.iter().map(|t| (t.role, t.comment_id)).collect();
+    assert_eq!(
+        turns,
+        vec![
+            (crate::domain::ChatRole::User, Some(4242)),
+            (crate::domain::ChatRole::Assistant, Some(5151)),
+        ]
+    );
+}
+
+#[test]
+fn compaction_keeps_input_keys_and_the_current_revisions_records() {
+    let now = OffsetDateTime::now_utc();
+    let old = now - time::Duration::days(3);
+    let mut r = Request::new(
+        ID.parse().unwrap(),
+        repo(),
+        ISSUE,
+        "carol",
+        "s3-bucket",
+        old,
+    );
+    r.revision = 2;
+    let keys = [
+        EffectKey::input_comment(1),
+        EffectKey::input_run(7, true),
+        EffectKey::reply(1),
+        EffectKey::commit(1),
+        EffectKey::commit(2),
+        EffectKey::plan_part(r.id, 1, 7, 1),
+        EffectKey::plan_part(r.id, 2, 8, 1),
+        EffectKey::plan_summary(r.id, 2, 8),
+        EffectKey::run(7),
+    ];
+    for k in &keys {
+        r.effects.insert(
+            k.clone(),
+            EffectRecord {
+                at: old,
+                result: EffectResult::default(),
+            },
+        );
+    }
+    r.effects.insert(
+        EffectKey::reply(2),
+        EffectRecord {
+            at: now,
+            result: EffectResult::default(),
+        },
+    );
+
+    super::outbox::compact(&mut r, now);
+
+    let kept: Vec<String> = r.effects.keys().map(|k| k.as_str().to_owned()).collect();
+    let expected: Vec<String> = [
+        EffectKey::commit(2),
+        EffectKey::input_comment(1),
+        EffectKey::input_run(7, true),
+        EffectKey::plan_part(r.id, 2, 8, 1),
+        EffectKey::plan_summary(r.id, 2, 8),
+        EffectKey::reply(2),
+    ]
+    .iter()
+    .map(|k| k.as_str().to_owned())
+    .collect::<std::collections::BTreeSet<_>>()
+    .into_iter()
+    .collect();
+    assert_eq!(kept, expected);
+}
+
 // ---- reconciliation ---------------------------------------------------------------------------
 
 /// A plan whose `workflow_run` webhooks never arrived, and whose dispatch did not say which run
@@ -858,7 +1103,7 @@ async fn a_run_whose_webhooks_were_lost_is_found_by_its_dispatch_id_and_decided_
     use crate::github::{RunConclusion, RunStatus};
 
     let h = Harness::new();
-    let (mut r, _) = h.submitted().await;
+    let mut r = h.submitted().await;
     let dispatch = entry(&r, |e| matches!(e, Effect::Dispatch { .. }));
     let Effect::Dispatch {
         workflow,

@@ -29,6 +29,7 @@ macro_rules! conformance_suite {
             one_active_request_per_thread,
             pull_request_thread_points_at_the_same_request,
             dangling_thread_binding_is_taken_over_only_when_stale,
+            a_dangling_binding_is_a_create_in_progress_then_absent,
             archive_moves_to_history_and_frees_the_threads,
             archive_refuses_a_request_changed_since_read,
             racing_archives_archive_once,
@@ -387,6 +388,54 @@ pub async fn dangling_thread_binding_is_taken_over_only_when_stale(t: &Target) {
     let taken_over = t.store.create(new_request(21)).await.unwrap();
     let found = t.store.find_by_thread(&repo(), 21).await.unwrap().unwrap();
     assert_eq!(found.id, taken_over.id);
+}
+
+pub async fn a_dangling_binding_is_a_create_in_progress_then_absent(t: &Target) {
+    // A crash between binding the thread and writing the request: readers are told to come
+    // back while it may still be a create in progress, then the thread counts as free (and the
+    // binding is removed), never as "another request's" for long.
+    let ghost = RequestId::new_random();
+    let plant = |number: u64, age: time::Duration| {
+        let body = serde_json::to_vec(&serde_json::json!({
+            "request_id": ghost,
+            "bound_at": (OffsetDateTime::now_utc() - age)
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap(),
+        }))
+        .unwrap();
+        let records = Arc::clone(&t.records);
+        async move {
+            records
+                .put_if_absent(&thread_key(&repo(), number), body)
+                .await
+                .unwrap();
+        }
+    };
+    plant(24, time::Duration::seconds(5)).await;
+    plant(25, time::Duration::minutes(2)).await;
+    let young = t.store.find_by_thread(&repo(), 24).await.unwrap_err();
+    assert!(
+        matches!(young, StoreError::Creating { id, number: 24, .. } if id == ghost),
+        "a fresh binding to nothing is a create in progress: {young:?}"
+    );
+    assert!(
+        t.store.find_by_thread(&repo(), 25).await.unwrap().is_none(),
+        "an old binding to nothing is no request"
+    );
+    assert!(
+        t.records
+            .get(&thread_key(&repo(), 25))
+            .await
+            .unwrap()
+            .is_none(),
+        "the dangling binding was removed"
+    );
+    // The resumed create of the ghost (same id) still completes on its own thread.
+    let mut resumed = new_request(24);
+    resumed.id = ghost;
+    t.store.create(resumed).await.unwrap();
+    let found = t.store.find_by_thread(&repo(), 24).await.unwrap().unwrap();
+    assert_eq!(found.id, ghost);
 }
 
 pub async fn archive_moves_to_history_and_frees_the_threads(t: &Target) {
