@@ -147,11 +147,15 @@ pub async fn serve(config: Config, options: ServeOptions) -> anyhow::Result<()> 
     let state = AppState::new(config.webhook_secret.clone(), Arc::clone(&inbox))
         .with_work_queue(queue_tx)
         .with_metrics_access(config.metrics.clone());
-    let worker = Worker::new(inbox, handler);
     let addr = SocketAddr::new(options.host, config.port);
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr} (set PORT to another port): {e}"))?;
+    // One process at a time listens on this host and port: leases taken by an earlier run of
+    // this instance (one that was killed) are taken over at once, not after they expire.
+    let instance = format!("serve@{}:{}", hostname(), listener.local_addr()?.port());
+    let worker = Worker::new(inbox, handler)
+        .with_owner(format!("{instance}/{}", uuid::Uuid::new_v4().simple()));
     tracing::info!(
         version = VERSION,
         address = %listener.local_addr()?,
@@ -159,6 +163,16 @@ pub async fn serve(config: Config, options: ServeOptions) -> anyhow::Result<()> 
         "TfPilot listening; POST /webhooks/github, GET /healthz, GET /metrics"
     );
     server::run(listener, state, worker, queue_rx, server::shutdown_signal()).await
+}
+
+/// This machine's name (for the worker's owner name), or `localhost` when it cannot be read.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty() && !h.contains('/'))
+        .unwrap_or_else(|| "localhost".to_owned())
 }
 
 /// Runs `function` under the Lambda runtime until the runtime stops it.

@@ -159,10 +159,58 @@ impl From<DrainReport> for WorkerReport {
 /// schedule) drains every pending item. An error (some item failed and stays pending, or waits
 /// behind an older item of its thread) makes Lambda retry the invocation; the sweep picks up
 /// whatever is left after that. Items held by another instance's lease are not an error.
+/// Why a worker invocation failed, named for the Lambda console (`errorType`) instead of the
+/// Rust type behind it; Lambda retries the invocation.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerFailure {
+    /// The invocation's event is not an S3 notification or a schedule TfPilot can read.
+    #[error("the invocation's event is not readable: {0}")]
+    UnreadableEvent(#[from] serde_json::Error),
+    /// The inbox (the requests bucket) could not be read or written.
+    #[error("the inbox is unavailable: {0}")]
+    InboxUnavailable(#[from] crate::inbox::InboxError),
+    /// Some items failed or wait behind an older item of their thread: retried later.
+    #[error(
+        "{failed} inbox item(s) failed and {held_back} wait behind an older delivery of their thread; they stay pending for a retry"
+    )]
+    ItemsPending { failed: usize, held_back: usize },
+}
+
+impl WorkerFailure {
+    /// The `errorType` the Lambda console shows.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            Self::UnreadableEvent(_) => "TfPilot.UnreadableEvent",
+            Self::InboxUnavailable(_) => "TfPilot.InboxUnavailable",
+            Self::ItemsPending { .. } => "TfPilot.ItemsPending",
+        }
+    }
+}
+
+impl From<WorkerFailure> for lambda_runtime::Diagnostic {
+    fn from(failure: WorkerFailure) -> Self {
+        // The whole chain: "the inbox is unavailable: <the store's error>: <S3's answer>".
+        let mut message = failure.to_string();
+        let mut source = std::error::Error::source(&failure);
+        while let Some(e) = source {
+            let text = e.to_string();
+            if !message.contains(&text) {
+                message.push_str(": ");
+                message.push_str(&text);
+            }
+            source = e.source();
+        }
+        lambda_runtime::Diagnostic {
+            error_type: failure.error_type().to_owned(),
+            error_message: message,
+        }
+    }
+}
+
 pub async fn handle_worker_event(
     worker: &Worker,
     payload: serde_json::Value,
-) -> Result<WorkerReport, lambda_runtime::Error> {
+) -> Result<WorkerReport, WorkerFailure> {
     let is_s3 = payload
         .get("Records")
         .and_then(|r| r.as_array())
@@ -189,12 +237,10 @@ pub async fn handle_worker_event(
     };
     tracing::info!(?report, "worker invocation finished");
     if report.retry + report.failed + report.held_back > 0 {
-        return Err(format!(
-            "{} inbox item(s) failed and {} wait behind an older delivery of their thread; they stay pending for a retry",
-            report.retry + report.failed,
-            report.held_back
-        )
-        .into());
+        return Err(WorkerFailure::ItemsPending {
+            failed: report.retry + report.failed,
+            held_back: report.held_back,
+        });
     }
     Ok(report)
 }

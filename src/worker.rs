@@ -49,6 +49,28 @@ pub const RETRY_INTERVAL: Duration = Duration::from_secs(60);
 /// How often the background loop removes finished items older than [`RETENTION`].
 const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
 
+/// A failure retrying cannot fix (a bad App key, the App uninstalled, the repository gone): a
+/// handler returns it (anywhere in its error's chain) and the worker gives the delivery up at
+/// once instead of retrying it for hours, and the handler answers the person waiting.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}")]
+pub struct Permanent {
+    /// What is wrong and what would fix it, for the log and the answer.
+    pub what: String,
+}
+
+impl Permanent {
+    pub fn new(what: impl Into<String>) -> Self {
+        Self { what: what.into() }
+    }
+
+    /// Whether `error` says retrying cannot help.
+    pub fn is_in(error: &anyhow::Error) -> bool {
+        // As the error itself, as context added to another, or as a source in its chain.
+        error.downcast_ref::<Permanent>().is_some() || error.chain().any(|e| e.is::<Permanent>())
+    }
+}
+
 /// What TfPilot does with one event. The worker knows only this trait: the composition root
 /// (`app`) hands it the executor, or [`LoggingHandler`] when no GitHub App is configured.
 #[async_trait]
@@ -343,7 +365,7 @@ impl Worker {
             return Ok(Outcome::AlreadyFinished);
         }
         let now = OffsetDateTime::now_utc();
-        if let Some(lease) = item.state.active_lease(now) {
+        if let Some(lease) = item.state.blocking_lease(now, &self.owner) {
             return Ok(Outcome::Busy {
                 owner: lease.owner.clone(),
             });
@@ -436,16 +458,21 @@ impl Worker {
                 tracing::debug!(seconds, "handled");
                 Ok(Outcome::Done)
             }
-            Err(error) => {
+            Err(error_value) => {
                 metrics::handler_duration(&event_name, "error", seconds);
-                let error = format!("{error:#}");
+                let error = format!("{error_value:#}");
                 let attempts = self
                     .inbox
                     .record_failure(&id, &self.owner, &error)
                     .await?
                     .max(attempt);
-                if attempts >= self.max_attempts {
-                    let reason = format!("gave up after {attempts} failed attempts: {error}");
+                let permanent = Permanent::is_in(&error_value);
+                if permanent || attempts >= self.max_attempts {
+                    let reason = if permanent {
+                        format!("gave up at once (retrying cannot fix this): {error}")
+                    } else {
+                        format!("gave up after {attempts} failed attempts: {error}")
+                    };
                     self.inbox.give_up(&id, &reason).await?;
                     metrics::worker_item("gave_up");
                     tracing::error!(attempts, %error, "handler failed; giving up on this delivery");

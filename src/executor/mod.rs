@@ -42,7 +42,7 @@ use crate::assist::{Extraction, Extractor};
 use crate::command::{self, Command};
 use crate::comments;
 use crate::domain::{EffectKey, Request, RequestStatus};
-use crate::github::{Forge, GitHubApp, Permission, Reaction};
+use crate::github::{Forge, GitHubApp, GitHubError, Permission, Reaction};
 use crate::ids::{RepoName, RequestId};
 use crate::inbox::Delivery;
 use crate::lifecycle::{self, Actor, CommentAt, Conclusion, Input, Policy, RunPhase, RunUpdate};
@@ -54,7 +54,7 @@ use crate::webhook::events::{
     IssueCommentAction, IssueCommentEvent, PullRequestAction, PullRequestEvent, User,
     WorkflowRunAction, WorkflowRunConclusion, WorkflowRunEvent,
 };
-use crate::worker::EventHandler;
+use crate::worker::{EventHandler, Permanent};
 
 use facts::Scope;
 
@@ -540,12 +540,13 @@ impl Executor {
 #[async_trait]
 impl EventHandler for Executor {
     async fn handle(&self, _delivery: &Delivery, event: &Event) -> anyhow::Result<()> {
-        match event {
+        let handled = match event {
             Event::IssueComment(e) => self.on_comment(e).await,
             Event::PullRequest(e) => self.on_pull_request(e).await,
             Event::WorkflowRun(e) => self.on_workflow_run(e).await,
             _ => Ok(()),
-        }
+        };
+        handled.map_err(classify)
     }
 
     async fn gave_up(&self, delivery: &Delivery, event: &Event, _reason: &str) {
@@ -557,6 +558,33 @@ impl EventHandler for Executor {
     async fn sweep(&self) -> anyhow::Result<usize> {
         Ok(self.reconcile(OffsetDateTime::now_utc()).await?.decided)
     }
+}
+
+/// Marks a failure retrying cannot fix as [`Permanent`], keeping its chain: GitHub refusing the
+/// App's key or credentials, the App's installation gone (no token for it), the repository not
+/// (any more) in the installation. The worker then gives up at once and the person is answered,
+/// instead of hours of retries.
+pub fn classify(error: anyhow::Error) -> anyhow::Error {
+    let github = error.chain().find_map(|e| e.downcast_ref::<GitHubError>());
+    let what = match github {
+        Some(GitHubError::InvalidPrivateKey(_)) => {
+            "the GitHub App's private key cannot sign (TFPILOT_GITHUB_PRIVATE_KEY): set the App's key and restart"
+        }
+        Some(GitHubError::InvalidBaseUrl(_)) => {
+            "TFPILOT_GITHUB_API_URL is not a usable URL: fix it and restart"
+        }
+        Some(GitHubError::Unauthorized { .. }) => {
+            "GitHub refuses the App's credentials (wrong App id or key, or the key was revoked): check TFPILOT_GITHUB_APP_ID and TFPILOT_GITHUB_PRIVATE_KEY"
+        }
+        Some(GitHubError::NotFound { operation, .. }) if operation == "installation_token" => {
+            "the App is not installed there any more (GitHub has no installation for it)"
+        }
+        Some(GitHubError::Validation { operation, .. }) if operation == "installation_token" => {
+            "the repository is gone or no longer part of the App's installation"
+        }
+        _ => return error,
+    };
+    error.context(Permanent::new(what))
 }
 
 /// Whether two names are the same repository (GitHub compares owners and names without case).

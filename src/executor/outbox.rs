@@ -3,6 +3,8 @@
 //! done, failed (best effort) or refused (the lifecycle decides what a refusal means).
 
 use std::collections::BTreeSet;
+
+use anyhow::Context as _;
 use std::time::Duration;
 
 use time::OffsetDateTime;
@@ -393,10 +395,10 @@ impl Executor {
                     apply(r);
                 }
                 compact(r, now);
-                Ok(())
+                Ok::<_, std::convert::Infallible>(())
             })
             .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            .context("recording a carried-out effect on its request")?;
         Ok(())
     }
 
@@ -448,7 +450,7 @@ impl Executor {
                 Ok::<_, std::convert::Infallible>(())
             })
             .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            .context("recording a failed effect on its request")?;
         Ok(())
     }
 

@@ -255,7 +255,7 @@ impl FsInbox {
                 return Ok(Claim::Finished(state.status));
             }
             let now = OffsetDateTime::now_utc();
-            if let Some(lease) = state.active_lease(now) {
+            if let Some(lease) = state.blocking_lease(now, owner) {
                 return Ok(Claim::Busy(lease.clone()));
             }
             state.attempts = state.attempts.saturating_add(1);

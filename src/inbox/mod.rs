@@ -110,6 +110,13 @@ impl ItemState {
     pub fn active_lease(&self, now: OffsetDateTime) -> Option<&Lease> {
         self.lease.as_ref().filter(|l| l.expires_at > now)
     }
+
+    /// The lease that keeps `owner` from claiming the item now: an unexpired lease, unless it
+    /// was taken by a dead predecessor of `owner` (see [`Lease::held_by_predecessor_of`]).
+    pub fn blocking_lease(&self, now: OffsetDateTime, owner: &str) -> Option<&Lease> {
+        self.active_lease(now)
+            .filter(|l| !l.held_by_predecessor_of(owner))
+    }
 }
 
 /// A worker's claim on an item for one attempt.
@@ -119,6 +126,20 @@ pub struct Lease {
     pub owner: String,
     #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,
+}
+
+impl Lease {
+    /// Whether this lease was taken by an earlier run of the same worker instance as `owner`:
+    /// owners written `<instance>/<run>` (e.g. `serve@host:3000/<uuid>`) name an instance only
+    /// one process can be at a time (one process listens on that port), so a lease of another
+    /// run of it belongs to a process that died (SIGKILL, crash) and is taken over at once
+    /// instead of waiting for it to expire.
+    pub fn held_by_predecessor_of(&self, owner: &str) -> bool {
+        match (self.owner.rsplit_once('/'), owner.rsplit_once('/')) {
+            (Some((held, _)), Some((mine, _))) => held == mine && self.owner != owner,
+            _ => false,
+        }
+    }
 }
 
 /// What [`Inbox::claim`] did.

@@ -328,7 +328,7 @@ impl Inbox for ObjectInbox {
                     return Err(Claim::Finished(s.status));
                 }
                 let now = OffsetDateTime::now_utc();
-                if let Some(lease) = s.active_lease(now) {
+                if let Some(lease) = s.blocking_lease(now, owner) {
                     return Err(Claim::Busy(lease.clone()));
                 }
                 s.attempts = s.attempts.saturating_add(1);

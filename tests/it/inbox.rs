@@ -281,6 +281,36 @@ pub async fn inbox_conformance(inbox: &dyn Inbox) {
         }),
         "a body without a repository and number has no thread: {entries:?}"
     );
+
+    // A lease of a dead earlier run of the same instance (`<instance>/<run>`: one process at a
+    // time can be that instance) is taken over at once; another instance's is respected, and
+    // so is the holder's own.
+    let hour = Duration::from_secs(3600);
+    inbox.put(&delivery("conf-p", t0)).await.unwrap();
+    assert!(matches!(
+        inbox
+            .claim(&id("conf-p"), "serve@h:3000/run-1", hour)
+            .await
+            .unwrap(),
+        Claim::Claimed(_)
+    ));
+    for other in ["serve@h:3001/run-9", "serve@h:3000/run-1", "w1"] {
+        assert!(
+            matches!(
+                inbox.claim(&id("conf-p"), other, hour).await.unwrap(),
+                Claim::Busy(_)
+            ),
+            "{other} must not take the lease"
+        );
+    }
+    match inbox
+        .claim(&id("conf-p"), "serve@h:3000/run-2", hour)
+        .await
+        .unwrap()
+    {
+        Claim::Claimed(state) => assert_eq!(state.attempts, 2, "the dead run's attempt counts"),
+        other => panic!("the restarted instance takes its predecessor's lease: {other:?}"),
+    }
 }
 
 #[tokio::test]

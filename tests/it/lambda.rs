@@ -144,6 +144,14 @@ async fn a_failed_s3_item_fails_the_invocation_and_the_schedule_retries_it() {
     let event: serde_json::Value = serde_json::from_str(&fixture("s3-inbox-event.json")).unwrap();
     let err = handle_worker_event(&worker, event).await.unwrap_err();
     assert!(err.to_string().contains("stay pending"), "{err}");
+    // The console names the failure, not a Rust type.
+    let diagnostic = lambda_http::lambda_runtime::Diagnostic::from(err);
+    assert_eq!(diagnostic.error_type, "TfPilot.ItemsPending");
+    assert!(
+        diagnostic.error_message.contains("1 inbox item(s) failed"),
+        "{}",
+        diagnostic.error_message
+    );
     assert_eq!(inbox.depth().await.unwrap(), 1);
 
     // The scheduled sweep (an EventBridge event, not S3) drains what is pending once its next

@@ -875,3 +875,62 @@ async fn stopping_waits_for_the_item_in_hand_not_the_whole_drain() {
     assert!(took < Duration::from_millis(1500), "{took:?}");
     assert_eq!(inbox.pending().await.unwrap().len(), 10 - handled);
 }
+
+/// A handler failing for a reason retrying cannot fix (here: GitHub refusing the App's key)
+/// marks it `Permanent`: the delivery is given up on its first attempt, not retried for hours,
+/// the handler is told (so the person is answered), and the error keeps its whole chain.
+#[tokio::test]
+async fn a_failure_retrying_cannot_fix_is_given_up_at_once_and_answered() {
+    struct BadKey {
+        given_up: Mutex<Vec<String>>,
+    }
+    #[async_trait]
+    impl EventHandler for BadKey {
+        async fn handle(&self, _delivery: &Delivery, _event: &Event) -> anyhow::Result<()> {
+            let github = tfpilot::github::GitHubError::Unauthorized {
+                operation: "installation_token".into(),
+                message: "A JSON web token could not be decoded".into(),
+            };
+            Err(tfpilot::executor::classify(
+                anyhow::Error::new(github).context("answering the comment"),
+            ))
+        }
+        async fn gave_up(&self, _delivery: &Delivery, _event: &Event, reason: &str) {
+            self.given_up.lock().unwrap().push(reason.to_owned());
+        }
+    }
+    let app = test_app(Some(WEBHOOK_SECRET));
+    let body = support::webhook_fixture("issues.opened.installation.json");
+    send(
+        &app.router,
+        signed_delivery(WEBHOOK_SECRET, "issues", &id(9), body),
+    )
+    .await;
+    let handler = Arc::new(BadKey {
+        given_up: Mutex::default(),
+    });
+    let worker = Worker::new(app.inbox.clone(), handler.clone())
+        .with_backoff(Duration::ZERO, Duration::ZERO);
+    let report = worker.drain().await.unwrap();
+    assert_eq!(report.gave_up, 1, "{report:?}");
+    assert_eq!(report.retry, 0);
+    let reasons = handler.given_up.lock().unwrap().clone();
+    assert_eq!(reasons.len(), 1, "the handler answers the person once");
+    let reason = &reasons[0];
+    assert!(reason.starts_with("gave up at once"), "{reason}");
+    for part in [
+        "GitHub refuses the App's credentials",
+        "answering the comment",
+        "A JSON web token could not be decoded",
+    ] {
+        assert!(reason.contains(part), "the chain is kept: {reason}");
+    }
+    let item = app
+        .inbox
+        .get(&id(9).parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(item.state.status, ItemStatus::GaveUp);
+    assert_eq!(item.state.attempts, 1);
+}
