@@ -5,6 +5,7 @@ mod conversation;
 mod deploy;
 mod e2e;
 mod github;
+mod iam;
 mod inbox;
 mod infra_repo;
 mod kill9;

@@ -23,10 +23,11 @@ use tfpilot::executor::Executor;
 use tfpilot::github::{GitHubApp, RetryPolicy};
 use tfpilot::inbox::{Inbox, ObjectInbox};
 use tfpilot::server::{AppState, create_app};
-use tfpilot::store::{RequestStore, S3Objects, S3Store};
+use tfpilot::store::{ObjectStore, RequestStore, S3Objects, S3Store};
 use tfpilot::worker::Worker;
 use tfpilot_sim::{Permission, Sim, SimComment, SimConfig, WorkflowBehavior};
 
+use crate::iam::{Bucket, Recorder};
 use crate::support::{self, MotoServer, WEBHOOK_SECRET};
 
 pub const REPO: &str = "acme/core-terraform";
@@ -78,6 +79,19 @@ impl World {
 
     /// [`World::start_with`] under another guardrail policy.
     pub async fn start_with_policy(retry: RetryPolicy, policy: Policy) -> World {
+        Self::start_inner(retry, policy, None).await
+    }
+
+    /// [`World::start`] with every S3 call recorded: the worker's (store and inbox) apart from
+    /// the webhook router's (its own inbox on the same bucket), as the two Lambda functions are.
+    pub async fn start_recording() -> (World, Recorded) {
+        let recorded = Recorded::default();
+        let world =
+            Self::start_inner(RetryPolicy::default(), default_policy(), Some(&recorded)).await;
+        (world, recorded)
+    }
+
+    async fn start_inner(retry: RetryPolicy, policy: Policy, recorded: Option<&Recorded>) -> World {
         support::terraform();
         let moto = MotoServer::start();
         let (requests, chat) = (
@@ -87,10 +101,34 @@ impl World {
         moto.create_bucket(&requests).await;
         moto.create_bucket(&chat).await;
         let client = moto.client();
-        let store: Arc<dyn RequestStore> = Arc::new(S3Store::new(client.clone(), &requests, &chat));
-        let inbox: Arc<dyn Inbox> = Arc::new(ObjectInbox::new(Arc::new(S3Objects::new(
-            client, &requests,
-        ))));
+        let (store, inbox, webhook_inbox): (Arc<dyn RequestStore>, Arc<dyn Inbox>, Arc<dyn Inbox>) =
+            match recorded {
+                None => {
+                    let inbox: Arc<dyn Inbox> = Arc::new(ObjectInbox::new(Arc::new(
+                        S3Objects::new(client.clone(), &requests),
+                    )));
+                    (
+                        Arc::new(S3Store::new(client, &requests, &chat)),
+                        inbox.clone(),
+                        inbox,
+                    )
+                }
+                Some(r) => {
+                    let seam = |bucket: &str| S3Objects::new(client.clone(), bucket);
+                    (
+                        Arc::new(ObjectStore::from_parts(
+                            r.worker.wrap(Bucket::Requests, seam(&requests)),
+                            r.worker.wrap(Bucket::Chat, seam(&chat)),
+                        )),
+                        Arc::new(ObjectInbox::new(Arc::new(
+                            r.worker.wrap(Bucket::Requests, seam(&requests)),
+                        ))),
+                        Arc::new(ObjectInbox::new(Arc::new(
+                            r.webhook.wrap(Bucket::Requests, seam(&requests)),
+                        ))),
+                    )
+                }
+            };
 
         let sim = Sim::start(SimConfig {
             terraform_bin: Some(support::terraform()),
@@ -134,7 +172,7 @@ impl World {
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let state = AppState::new(Some(SecretString::from(WEBHOOK_SECRET)), inbox.clone());
+        let state = AppState::new(Some(SecretString::from(WEBHOOK_SECRET)), webhook_inbox);
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, create_app(state)).await;
         });
@@ -229,6 +267,13 @@ impl World {
             .expect("a request on the thread")
             .into_inner()
     }
+}
+
+/// The S3 calls of a [`World::start_recording`], per Lambda function.
+#[derive(Default)]
+pub struct Recorded {
+    pub worker: Recorder,
+    pub webhook: Recorder,
 }
 
 /// What one comment caused.
