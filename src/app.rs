@@ -142,20 +142,27 @@ pub async fn serve(config: Config, options: ServeOptions) -> anyhow::Result<()> 
         tracing::warn!("{warning}");
     }
     let inbox = inbox::open(&config.store).await?;
-    let handler = handler(&config).await?;
-    let (queue_tx, queue_rx) = mpsc::unbounded_channel();
-    let state = AppState::new(config.webhook_secret.clone(), Arc::clone(&inbox))
-        .with_work_queue(queue_tx)
-        .with_metrics_access(config.metrics.clone());
     let addr = SocketAddr::new(options.host, config.port);
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr} (set PORT to another port): {e}"))?;
     // One process at a time listens on this host and port: leases taken by an earlier run of
     // this instance (one that was killed) are taken over at once, not after they expire.
-    let instance = format!("serve@{}:{}", hostname(), listener.local_addr()?.port());
-    let worker = Worker::new(inbox, handler)
-        .with_owner(format!("{instance}/{}", uuid::Uuid::new_v4().simple()));
+    let run = format!(
+        "serve@{}:{}/{}",
+        hostname(),
+        listener.local_addr()?.port(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let handler: Arc<dyn EventHandler> = match executor(&config).await? {
+        Some(executor) => Arc::new(executor.with_instance_run(run.clone())),
+        None => Arc::new(LoggingHandler),
+    };
+    let (queue_tx, queue_rx) = mpsc::unbounded_channel();
+    let state = AppState::new(config.webhook_secret.clone(), Arc::clone(&inbox))
+        .with_work_queue(queue_tx)
+        .with_metrics_access(config.metrics.clone());
+    let worker = Worker::new(inbox, handler).with_owner(run);
     tracing::info!(
         version = VERSION,
         address = %listener.local_addr()?,

@@ -370,7 +370,15 @@ impl Worker {
                 owner: lease.owner.clone(),
             });
         }
+        // An attempt cut short by the death of an earlier run of this instance (SIGKILL, crash)
+        // did not fail: it is taken over now, not after a backoff.
+        let cut_short = item
+            .state
+            .lease
+            .as_ref()
+            .is_some_and(|l| l.held_by_predecessor_of(&self.owner));
         if item.state.attempts > 0
+            && !cut_short
             && let Some(tried_at) = item.state.updated_at
         {
             let due_at = self.next_attempt_at(item.state.attempts, tried_at);

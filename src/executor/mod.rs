@@ -83,6 +83,9 @@ pub struct Executor {
     masker: Masker,
     prefix: String,
     bot_login: String,
+    /// This process as a worker instance (`serve@host:port/<run>`), when it is one: names the
+    /// outbox leases it takes, so a restarted instance takes over those of its killed run.
+    instance_run: Option<String>,
 }
 
 impl std::fmt::Debug for Executor {
@@ -123,7 +126,16 @@ impl Executor {
             }),
             prefix: command::DEFAULT_PREFIX.to_owned(),
             bot_login: "tfpilot[bot]".to_owned(),
+            instance_run: None,
         }
+    }
+
+    /// This process's worker owner name, `<instance>/<run>` (see `inbox::Lease`): outbox leases
+    /// are then taken as `<instance>/<run>#<call>`, and those of a dead earlier run of the same
+    /// instance are taken over at once instead of after [`OUTBOX_LEASE`].
+    pub fn with_instance_run(mut self, owner: impl Into<String>) -> Self {
+        self.instance_run = Some(owner.into());
+        self
     }
 
     /// The App's own login (`<slug>[bot]`), whose comments are never read as commands.

@@ -224,7 +224,11 @@ impl Executor {
         id: RequestId,
         since: OffsetDateTime,
     ) -> anyhow::Result<()> {
-        let owner = uuid::Uuid::new_v4().to_string();
+        let call = uuid::Uuid::new_v4().simple();
+        let owner = match &self.instance_run {
+            Some(run) => format!("{run}#{call}"),
+            None => call.to_string(),
+        };
         let Some(first) = self.store.get(id).await? else {
             return Ok(());
         };
@@ -246,7 +250,12 @@ impl Executor {
         let taken = self
             .store
             .update(id, |r| match &r.outbox_lease {
-                Some(l) if l.owner != owner && l.until > now && !r.outbox.is_empty() => {
+                Some(l)
+                    if l.owner != owner
+                        && l.until > now
+                        && !r.outbox.is_empty()
+                        && !held_by_dead_run(&l.owner, owner) =>
+                {
                     Err(l.until)
                 }
                 _ => {
@@ -554,6 +563,21 @@ fn busy(r: &Request) -> bool {
     r.outbox
         .iter()
         .any(|e| !matches!(e.effect, Effect::Comment { .. }))
+}
+
+/// Whether an outbox lease `held` (`<instance>/<run>#<call>`) was taken by an earlier run of the
+/// instance `owner` belongs to: that process is dead (one process at a time is an instance), so
+/// its lease need not be waited out. Calls of the same run are live siblings and respected.
+fn held_by_dead_run(held: &str, owner: &str) -> bool {
+    let run = |o: &str| o.split_once('#').map(|(run, _)| run.to_owned());
+    let (Some(held_run), Some(my_run)) = (run(held), run(owner)) else {
+        return false;
+    };
+    let lease = crate::inbox::Lease {
+        owner: held_run,
+        expires_at: OffsetDateTime::now_utc(),
+    };
+    lease.held_by_predecessor_of(&my_run)
 }
 
 /// Extends `owner`'s lease (if it still holds it); drops it once the outbox is empty.
