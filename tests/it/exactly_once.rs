@@ -310,14 +310,15 @@ async fn deliver(
 }
 
 /// Opens `issues` issues and talks to them in `lanes` lanes (each waits for a 2xx before its
-/// next comment): every comment's webhook is delivered to a random one of `urls`, then to the
-/// others in turn until answered 2xx.
+/// next comment, and `pace` more): every comment's webhook is delivered to a random one of
+/// `urls`, then to the others in turn until answered 2xx.
 pub async fn send_all(
     sim: &Arc<Sim>,
     caught: &Caught,
     urls: &[String],
     issues: usize,
     lanes: usize,
+    pace: Duration,
 ) -> Vec<Sent> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -357,6 +358,7 @@ pub async fn send_all(
                         instance: d.instance,
                         status: d.status,
                     });
+                    tokio::time::sleep(pace).await;
                 }
             }
             sent

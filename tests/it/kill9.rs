@@ -82,7 +82,15 @@ async fn kill_9_at_random_moments_loses_and_duplicates_no_effect() {
     });
 
     // ---- the users: lanes of issues, each comment delivered until answered 2xx ----------------
-    let sent = exactly_once::send_all(&sim, &caught, &[binary.url()], ISSUES, LANES).await;
+    let sent = exactly_once::send_all(
+        &sim,
+        &caught,
+        &[binary.url()],
+        ISSUES,
+        LANES,
+        Duration::ZERO,
+    )
+    .await;
     let sending = started.elapsed();
 
     // Kills go on while the worker catches up, then one last kill and restart.

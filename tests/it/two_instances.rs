@@ -37,6 +37,9 @@ use crate::support::{self, MotoServer};
 const ISSUES: usize = 48;
 /// Issues talked to at the same time (each waits for a 2xx before its next comment).
 const LANES: usize = 8;
+/// The pause after each comment in a lane, so the deliveries come over about a minute of
+/// restarts rather than in a burst of seconds.
+const PACE: Duration = Duration::from_millis(800);
 /// One instance is restarted this many milliseconds after the last restart (uniformly drawn).
 const RESTART_EVERY_MS: std::ops::RangeInclusive<u64> = 1500..=4000;
 /// One restart in this many is a SIGKILL, the others a SIGTERM.
@@ -334,7 +337,7 @@ async fn two_instances_on_one_s3_store_restarted_under_load_lose_and_duplicate_n
 
     // ---- the users, through the balancer ------------------------------------------------------
     let urls: Vec<String> = binaries.iter().map(Binary::url).collect();
-    let sent = exactly_once::send_all(&sim, &caught, &urls, ISSUES, LANES).await;
+    let sent = exactly_once::send_all(&sim, &caught, &urls, ISSUES, LANES, PACE).await;
     let sending = started.elapsed();
 
     let inbox = ObjectInbox::new(Arc::new(S3Objects::new(moto.client(), bucket.clone())));
