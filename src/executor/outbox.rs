@@ -569,15 +569,10 @@ fn busy(r: &Request) -> bool {
 /// instance `owner` belongs to: that process is dead (one process at a time is an instance), so
 /// its lease need not be waited out. Calls of the same run are live siblings and respected.
 fn held_by_dead_run(held: &str, owner: &str) -> bool {
-    let run = |o: &str| o.split_once('#').map(|(run, _)| run.to_owned());
-    let (Some(held_run), Some(my_run)) = (run(held), run(owner)) else {
-        return false;
-    };
-    let lease = crate::inbox::Lease {
-        owner: held_run,
-        expires_at: OffsetDateTime::now_utc(),
-    };
-    lease.held_by_predecessor_of(&my_run)
+    match (held.split_once('#'), owner.split_once('#')) {
+        (Some((held_run, _)), Some((my_run, _))) => crate::inbox::is_earlier_run(held_run, my_run),
+        _ => false,
+    }
 }
 
 /// Extends `owner`'s lease (if it still holds it); drops it once the outbox is empty.
@@ -618,5 +613,29 @@ fn age(now: OffsetDateTime, at: OffsetDateTime) -> String {
         m if m < 120 => format!("{m} minutes"),
         m if m < 48 * 60 => format!("{} hours", m / 60),
         m => format!("{} days", m / (24 * 60)),
+    }
+}
+
+#[cfg(test)]
+mod lease_tests {
+    use super::held_by_dead_run;
+
+    #[test]
+    fn only_an_earlier_run_of_the_same_instance_is_dead() {
+        let me = "serve@h:3000/run-2#call-a";
+        assert!(held_by_dead_run("serve@h:3000/run-1#call-x", me));
+        assert!(
+            !held_by_dead_run("serve@h:3000/run-2#call-b", me),
+            "a live sibling call"
+        );
+        assert!(
+            !held_by_dead_run("serve@h:3001/run-1#call-x", me),
+            "another instance"
+        );
+        assert!(
+            !held_by_dead_run("4f0c2a", me),
+            "a plain owner (Lambda, tests)"
+        );
+        assert!(!held_by_dead_run("serve@h:3000/run-1#x", "4f0c2a"));
     }
 }

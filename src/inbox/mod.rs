@@ -135,10 +135,18 @@ impl Lease {
     /// run of it belongs to a process that died (SIGKILL, crash) and is taken over at once
     /// instead of waiting for it to expire.
     pub fn held_by_predecessor_of(&self, owner: &str) -> bool {
-        match (self.owner.rsplit_once('/'), owner.rsplit_once('/')) {
-            (Some((held, _)), Some((mine, _))) => held == mine && self.owner != owner,
-            _ => false,
+        is_earlier_run(&self.owner, owner)
+    }
+}
+
+/// Whether the worker name `held` (`<instance>/<run>`) is another run of the instance `owner`
+/// belongs to; names without an instance part never are (see [`Lease::held_by_predecessor_of`]).
+pub fn is_earlier_run(held: &str, owner: &str) -> bool {
+    match (held.rsplit_once('/'), owner.rsplit_once('/')) {
+        (Some((held_instance, _)), Some((my_instance, _))) => {
+            held_instance == my_instance && held != owner
         }
+        _ => false,
     }
 }
 
