@@ -95,6 +95,7 @@ async fn main() -> anyhow::Result<()> {
         sim: &sim,
         worker: &worker,
         inbox: &inbox,
+        calls: Default::default(),
     };
     let issue = sim.open_issue(REPO, "carol", "A bucket for invoices", "")?;
     println!("══ issue #{issue} in {REPO} ══════════════════════════════════════════════\n");
@@ -141,6 +142,7 @@ async fn main() -> anyhow::Result<()> {
     demo.say(issue, "dave", "/tfpilot approve").await?;
     demo.say(issue, "dave", "/tfpilot merge").await?;
     demo.say(issue, "carol", "/tfpilot apply").await?;
+    demo.print_calls();
     if let Some(state) = sim.terraform_state(REPO, "dev") {
         let resources = state.matches("\"type\": \"terraform_data\"").count();
         println!("Terraform state of dev now holds {resources} resources of this request.");
@@ -161,12 +163,16 @@ struct Demo<'a> {
     sim: &'a Sim,
     worker: &'a Worker,
     inbox: &'a Arc<dyn Inbox>,
+    /// GitHub API calls of each step so far (counted against the rate limit).
+    calls: std::cell::RefCell<Vec<(String, u64)>>,
 }
 
 impl Demo<'_> {
     /// Comments, lets TfPilot and the simulated GitHub finish, and prints the thread's news.
     async fn say(&self, issue: u64, login: &str, body: &str) -> anyhow::Result<()> {
         let seen = self.sim.comments(REPO, issue).len();
+        let calls_before = self.sim.total_calls();
+        let not_modified_before: u64 = self.sim.not_modified().values().sum();
         self.sim.user_comment(REPO, issue, login, body).await?;
         for _ in 0..100 {
             self.sim.wait_idle().await;
@@ -181,7 +187,24 @@ impl Demo<'_> {
         for c in self.sim.comments(REPO, issue).into_iter().skip(seen) {
             println!("── {} ──\n{}\n", c.author, visible(&c.body));
         }
+        let calls = self.sim.total_calls() - calls_before;
+        let not_modified = self.sim.not_modified().values().sum::<u64>() - not_modified_before;
+        println!(
+            "   [`{body}` took {calls} GitHub API calls, and {not_modified} conditional reads answered 304 Not Modified]\n"
+        );
+        self.calls.borrow_mut().push((body.to_owned(), calls));
         Ok(())
+    }
+
+    /// The API calls of every step, and their total.
+    fn print_calls(&self) {
+        let calls = self.calls.borrow();
+        println!("══ GitHub API calls (counted against the rate limit) ══════════════════════\n");
+        for (step, n) in calls.iter() {
+            println!("  {step:<60} {n:>3}");
+        }
+        let total: u64 = calls.iter().map(|(_, n)| n).sum();
+        println!("  {:<60} {total:>3}\n", "total");
     }
 }
 

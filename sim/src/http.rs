@@ -250,12 +250,58 @@ async fn gate(
             return fault_response(&fault, None);
         }
     }
+    let conditional = (req.method() == axum::http::Method::GET && template.starts_with("/repos/"))
+        .then(|| req.headers().get(header::IF_NONE_MATCH).cloned());
     let mut resp = next.run(req).await;
     if let Some(fault) = after_write {
         return late_fault_response(&fault, None).await;
     }
+    if let Some(if_none_match) = conditional
+        && resp.status() == StatusCode::OK
+    {
+        resp = with_etag(&shared, &key, resp, if_none_match).await;
+    }
     add_rate_limit_headers(resp.headers_mut());
     resp
+}
+
+/// GitHub's conditional requests: a `GET` answer carries an `ETag` (here a digest of the body,
+/// so any change of what is read changes it); asked again with `If-None-Match` naming it, the
+/// answer is `304 Not Modified` without a body, which does not count against the rate limit
+/// (the call is then counted apart, see [`crate::Sim::not_modified`]).
+async fn with_etag(
+    shared: &Shared,
+    key: &str,
+    resp: Response,
+    if_none_match: Option<HeaderValue>,
+) -> Response {
+    use sha2::Digest;
+    let (mut parts, body) = resp.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return api_error(ApiError::new(500, "cannot read the answer"));
+    };
+    let digest = sha2::Sha256::digest(&bytes);
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    let etag = format!("\"{hex}\"");
+    let Ok(etag_value) = HeaderValue::from_str(&etag) else {
+        return api_error(ApiError::new(500, "cannot write the ETag"));
+    };
+    let matches = if_none_match
+        .as_ref()
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .map(|t| t.trim().trim_start_matches("W/"))
+                .any(|t| t == etag || t == "*")
+        });
+    if matches {
+        shared.lock().record_not_modified(key);
+        let mut resp = StatusCode::NOT_MODIFIED.into_response();
+        resp.headers_mut().insert(header::ETAG, etag_value);
+        return resp;
+    }
+    parts.headers.insert(header::ETAG, etag_value);
+    Response::from_parts(parts, axum::body::Body::from(bytes))
 }
 
 /// Faults answered instead of the call, and faults answered after doing it.

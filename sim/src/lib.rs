@@ -39,6 +39,10 @@ use crate::model::{FaultRule, Model, Tree, WebhookTarget};
 pub const TEST_APP_PRIVATE_KEY_PEM: &str = include_str!("../fixtures/test-app-key.pem");
 /// The public half of [`TEST_APP_PRIVATE_KEY_PEM`].
 pub const TEST_APP_PUBLIC_KEY_PEM: &str = include_str!("../fixtures/test-app-key.pub.pem");
+/// The call key of artifact blob downloads, which real GitHub serves from a storage host (not an
+/// API call).
+const BLOB_ROUTE: &str = "GET /_blobs/";
+
 /// A valid RSA key the simulator does not know: a JWT signed with it must be refused.
 pub const UNREGISTERED_PRIVATE_KEY_PEM: &str = include_str!("../fixtures/unregistered-key.pem");
 
@@ -760,14 +764,37 @@ impl Sim {
         self.shared.lock().calls.get(route).copied().unwrap_or(0)
     }
 
-    /// All calls answered so far.
+    /// All API calls answered so far that count against GitHub's rate limit: conditional calls
+    /// answered `304 Not Modified` are counted apart ([`Sim::not_modified`]), and artifact blob
+    /// downloads are not API calls (GitHub redirects them to its storage hosts).
     pub fn total_calls(&self) -> u64 {
-        self.shared.lock().calls.values().sum()
+        self.shared
+            .lock()
+            .calls
+            .iter()
+            .filter(|(route, _)| !route.starts_with(BLOB_ROUTE))
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// Calls answered under one route key, conditional ones answered `304 Not Modified`
+    /// included.
+    pub fn answered(&self, route: &str) -> u64 {
+        let model = self.shared.lock();
+        model.calls.get(route).copied().unwrap_or(0)
+            + model.not_modified.get(route).copied().unwrap_or(0)
+    }
+
+    /// Conditional calls answered `304 Not Modified` so far, by route.
+    pub fn not_modified(&self) -> BTreeMap<String, u64> {
+        self.shared.lock().not_modified.clone()
     }
 
     /// Forgets the call counters (e.g. after a test's setup).
     pub fn reset_calls(&self) {
-        self.shared.lock().calls.clear();
+        let mut model = self.shared.lock();
+        model.calls.clear();
+        model.not_modified.clear();
     }
 
     /// Installation tokens issued so far.

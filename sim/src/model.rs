@@ -36,6 +36,8 @@ pub(crate) struct Model {
     pub runs: BTreeMap<u64, Run>,
     pub artifacts: BTreeMap<u64, Artifact>,
     pub calls: BTreeMap<String, u64>,
+    /// Conditional calls answered `304 Not Modified`, by route (not in `calls`).
+    pub not_modified: BTreeMap<String, u64>,
     pub faults: Vec<FaultRule>,
     pub deliveries: Vec<Delivery>,
     pub webhook: Option<WebhookTarget>,
@@ -106,6 +108,9 @@ pub(crate) struct Issue {
     pub open: bool,
     pub is_pull: bool,
     pub created_at: OffsetDateTime,
+    /// Moved by a new comment, a close, a reopen or a merge, as GitHub moves an issue's (and its
+    /// pull request's) `updated_at`: a conditional read of the pull request then misses.
+    pub updated_at: OffsetDateTime,
     pub comments: Vec<u64>,
 }
 
@@ -249,6 +254,7 @@ impl Model {
             runs: BTreeMap::new(),
             artifacts: BTreeMap::new(),
             calls: BTreeMap::new(),
+            not_modified: BTreeMap::new(),
             faults: Vec::new(),
             deliveries: Vec::new(),
             webhook: None,
@@ -439,6 +445,7 @@ impl Model {
                 open: true,
                 is_pull,
                 created_at: now(),
+                updated_at: now(),
                 comments: Vec::new(),
             },
         );
@@ -476,6 +483,7 @@ impl Model {
         );
         if let Some(issue) = self.repo_mut(repo)?.issues.get_mut(&issue) {
             issue.comments.push(id);
+            issue.updated_at = created;
         }
         Ok(id)
     }
@@ -578,6 +586,7 @@ impl Model {
         pull.closed_head_sha = if open { None } else { head_sha };
         if let Some(issue) = repo.issues.get_mut(&number) {
             issue.open = open;
+            issue.updated_at = now();
         }
         Ok(true)
     }
@@ -659,8 +668,21 @@ impl Model {
         }
         if let Some(issue) = repo.issues.get_mut(&number) {
             issue.open = false;
+            issue.updated_at = now();
         }
         Ok(sha)
+    }
+
+    /// Moves one call under `key` from the counted calls to the conditional ones answered
+    /// `304 Not Modified` (which GitHub does not count against the rate limit).
+    pub fn record_not_modified(&mut self, key: &str) {
+        if let Some(n) = self.calls.get_mut(key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.calls.remove(key);
+            }
+        }
+        *self.not_modified.entry(key.to_owned()).or_default() += 1;
     }
 
     /// Counts one call under `key` and returns the fault to answer with, if one is armed.

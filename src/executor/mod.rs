@@ -189,7 +189,6 @@ impl Executor {
                     .await
             }
             Some(Err(err)) => {
-                self.react(&scope, at).await;
                 let key = lifecycle::reply_key(at);
                 let body = comments::conversation::parse_error(&err, &self.prefix, &key);
                 self.answer_once(&scope, at, &key, &body).await
@@ -298,7 +297,11 @@ impl Executor {
             Replay::Reopen(id) => facts.new_request_id = id,
             Replay::New => {}
         }
-        self.react(scope, at).await;
+        if matches!(command, Command::New { .. }) {
+            // 👀 says at once that a request is being opened (the assistant may take a while);
+            // every other command is answered by its reply alone, which costs one call less.
+            self.react(scope, at).await;
+        }
         let request = existing.as_ref().map(|v| v.value());
         let permission = if lifecycle::command_reads(&command, request).permission {
             permission_of(scope, login).await?
@@ -397,7 +400,6 @@ impl Executor {
         let Some(spec) = self.registry.get(&current.module_type) else {
             return Ok(());
         };
-        self.react(scope, at).await;
         let text = command::strip_markdown(body);
         let extraction: Extraction = self.extract_turn(&current, spec, &text).await;
         let proposed = json!(extraction.proposed);

@@ -191,7 +191,8 @@ impl Executor {
             }
             Err(e) => return Err(e.into()),
         }
-        self.run_outbox(id, OffsetDateTime::now_utc()).await?;
+        // Effects decided just now were never tried: no marker to look for first.
+        self.run_outbox(id, facts.now).await?;
         Ok(Some(id))
     }
 

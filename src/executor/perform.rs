@@ -338,7 +338,14 @@ impl Executor {
         resumed: bool,
     ) -> Result<Done, EffectError> {
         let BlockAt { branch, base, file } = at;
-        let live = scope.gh.branch_head(branch).await?;
+        // A first commit never tried before goes on a branch TfPilot creates: it is not read
+        // first (creating it finds one that exists; GitHub then says where it is).
+        let fresh = !resumed && lifecycle::tfpilot_head(r, branch).is_none();
+        let live = if fresh {
+            None
+        } else {
+            scope.gh.branch_head(branch).await?
+        };
         let start = self
             .commit_start(scope, r, at, live.as_deref(), resumed)
             .await?;
@@ -493,7 +500,7 @@ impl Executor {
             let summary_body = comments::plan::plan_issue_summary(plan);
             let key = comments::plan::plan_summary_key(plan);
             let posted = self
-                .post_once(scope, r.issue_number, &key, &summary_body)
+                .post(scope, r.issue_number, &key, &summary_body, resumed)
                 .await?;
             records.push((key, posted));
         }

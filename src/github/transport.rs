@@ -1,7 +1,8 @@
 //! One way to call GitHub: every request goes through [`Transport::send`], which adds credentials,
 //! counts the call (a `metrics` counter and an in-process tally), retries 5xx answers and network
 //! failures with exponential backoff, waits out rate limits as GitHub's headers say, replaces a
-//! refused installation token once, and gives up after a bounded time with an error naming the
+//! refused installation token once, asks repeated reads conditionally (`If-None-Match`: a `304`
+//! costs no rate limit), and gives up after a bounded time with an error naming the
 //! operation. Before repeating a call that must not happen twice (a comment, a dispatch) after an
 //! answer that leaves it open whether it was carried out, it looks for the call's trace. octocrab carries the bytes (base URL, TLS, timeouts, tracing spans).
 
@@ -56,6 +57,9 @@ pub struct CallStats {
     pub retries: u64,
     /// Time spent waiting between attempts (backoff and rate limits).
     pub waited: Duration,
+    /// Conditional reads answered `304 Not Modified` (counted in `calls` too; GitHub does not
+    /// count them against the rate limit).
+    pub not_modified: u64,
 }
 
 impl CallStats {
@@ -80,6 +84,7 @@ impl CallStats {
                 .collect(),
             retries: self.retries - earlier.retries,
             waited: self.waited.saturating_sub(earlier.waited),
+            not_modified: self.not_modified - earlier.not_modified,
         }
     }
 }
@@ -189,6 +194,71 @@ pub(crate) struct Transport {
     tokens: TokenCache,
     policy: RetryPolicy,
     stats: Mutex<CallStats>,
+    /// The last answer of repeated reads, for conditional requests.
+    validators: Mutex<Validators>,
+}
+
+/// Answers to `GET` calls that carried an `ETag`, by URI, so that the next read of the same URI
+/// asks `If-None-Match` and a `304 Not Modified` (which GitHub does not count against the rate
+/// limit) is answered from here. Small answers only, and a bounded number of them: when full, the
+/// map starts over (reads are then unconditional once).
+#[derive(Default)]
+struct Validators {
+    by_uri: std::collections::HashMap<String, Validated>,
+}
+
+#[derive(Clone)]
+struct Validated {
+    etag: HeaderValue,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+/// Answers larger than this are not kept for conditional requests.
+const MAX_VALIDATED_BODY: usize = 256 * 1024;
+/// At most this many answers are kept for conditional requests.
+const MAX_VALIDATED: usize = 1024;
+
+impl Validators {
+    fn get(&self, call: &Call) -> Option<Validated> {
+        conditional(call).then(|| self.by_uri.get(&call.uri).cloned())?
+    }
+
+    fn keep(&mut self, call: &Call, response: &Response) {
+        if !conditional(call) || response.status != StatusCode::OK {
+            return;
+        }
+        let Some(etag) = response.headers.get(header::ETAG) else {
+            return;
+        };
+        if response.body.len() > MAX_VALIDATED_BODY {
+            self.by_uri.remove(&call.uri);
+            return;
+        }
+        if self.by_uri.len() >= MAX_VALIDATED && !self.by_uri.contains_key(&call.uri) {
+            self.by_uri.clear();
+        }
+        self.by_uri.insert(
+            call.uri.clone(),
+            Validated {
+                etag: etag.clone(),
+                headers: response.headers.clone(),
+                body: response.body.clone(),
+            },
+        );
+    }
+}
+
+/// Reads of one object of a repository (not lists) with an installation token are asked
+/// conditionally. A list page is not: its `ETag` covers the page's items only, so an unchanged
+/// first page of a list that grew would come back `304` with the old `Link` header (no next page).
+fn conditional(call: &Call) -> bool {
+    call.method == Method::GET
+        && matches!(call.auth, Auth::Repo { .. })
+        && matches!(
+            call.op,
+            "permission" | "get_file" | "get_pr" | "get_ref" | "get_repo" | "get_commit"
+        )
 }
 
 /// What one attempt came to.
@@ -237,6 +307,7 @@ impl Transport {
             tokens: TokenCache::default(),
             policy,
             stats: Mutex::new(CallStats::default()),
+            validators: Mutex::new(Validators::default()),
         })
     }
 
@@ -494,6 +565,14 @@ impl Transport {
             .header(header::ACCEPT, "application/vnd.github+json")
             .header("x-github-api-version", "2022-11-28")
             .header(header::USER_AGENT, "tfpilot");
+        let validated = self
+            .validators
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(call);
+        if let Some(v) = &validated {
+            builder = builder.header(header::IF_NONE_MATCH, v.etag.clone());
+        }
         if let Some(credential) = credential {
             match HeaderValue::from_str(&format!("Bearer {}", credential.expose_secret())) {
                 Ok(mut value) => {
@@ -532,16 +611,33 @@ impl Transport {
             }
             Err(ReadError::Body(e)) => return self.network_failure(call, &e),
         };
+        tracing::debug!(
+            operation = call.op,
+            status = parts.status.as_u16(),
+            "GitHub answered"
+        );
+        if parts.status == StatusCode::NOT_MODIFIED
+            && let Some(v) = validated
+        {
+            self.stats
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .not_modified += 1;
+            return Attempt::Done(Response {
+                status: StatusCode::OK,
+                headers: v.headers,
+                body: v.body,
+            });
+        }
         let response = Response {
             status: parts.status,
             headers: parts.headers,
             body,
         };
-        tracing::debug!(
-            operation = call.op,
-            status = response.status.as_u16(),
-            "GitHub answered"
-        );
+        self.validators
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keep(call, &response);
         classify(call, response, SystemTime::now())
     }
 

@@ -22,7 +22,6 @@ const ROUTES: &[&str] = &[
     "GET /repos/{owner}/{repo}/collaborators/{username}/permission",
     "GET /repos/{owner}/{repo}/contents/{*path}",
     "GET /repos/{owner}/{repo}/git/ref/{*git_ref}",
-    "GET /repos/{owner}/{repo}/issues/{number}/comments",
     "GET /repos/{owner}/{repo}/pulls/{number}",
     "POST /app/installations/{installation_id}/access_tokens",
     "POST /graphql createCommitOnBranch",

@@ -6,6 +6,11 @@ use tfpilot::terraform::blocks::find_block;
 
 use super::{DEV_FILE_HEADER, REPO, World, within};
 
+/// GitHub API calls (counted against the rate limit) from `new` to applied in dev, and of a
+/// `submit` alone.
+const LIFECYCLE_BUDGET: u64 = 30;
+const SUBMIT_BUDGET: u64 = 7;
+
 const DEV_FILE: &str = "envs/dev/tfpilot.s3.tf";
 const PROD_FILE: &str = "envs/prod/tfpilot.s3.tf";
 
@@ -70,6 +75,17 @@ async fn a_request_goes_from_comment_to_applied_guarded_in_prod_and_destroyed() 
         // ---- submit: PR with exactly the block, real plan ------------------------------------
         let step = w.say(issue, "carol", "/tfpilot submit").await;
         calls.push(("submit + plan", step.calls));
+        // The submit's own calls, without posting the plan once it ran (the artifact list, the
+        // artifact, the plan comment on the pull request and its summary on the issue).
+        let plan_posting = step.routes["GET /repos/{owner}/{repo}/actions/runs/{run_id}/artifacts"]
+            + step.routes["GET /repos/{owner}/{repo}/actions/artifacts/{artifact_id}/zip"]
+            + 2;
+        let submit_calls = step.calls - plan_posting;
+        assert!(
+            submit_calls <= SUBMIT_BUDGET,
+            "submit took {submit_calls} calls: {:?}",
+            step.routes
+        );
         assert_eq!(
             step.elsewhere.len(),
             1,
@@ -312,9 +328,22 @@ async fn a_request_goes_from_comment_to_applied_guarded_in_prod_and_destroyed() 
         for (step, n) in &calls {
             println!("  {step:<28} {n:>3}");
         }
-        println!("client view: {:?}", w.app.stats().calls);
+        println!("  (submit alone: {submit_calls})");
+        let stats = w.app.stats();
+        println!(
+            "client view: {:?}, of which {} answered 304 Not Modified",
+            stats.calls, stats.not_modified
+        );
+        // new → applied in dev: the first six steps. A count is deterministic, so the budget is
+        // asserted (conditional reads answered 304 do not count against GitHub's rate limit).
+        let dev: u64 = calls[..6].iter().map(|(_, n)| n).sum();
+        println!("  new → applied in dev: {dev}");
+        assert!(
+            dev <= LIFECYCLE_BUDGET,
+            "new → applied took {dev} calls: {calls:?}"
+        );
         for (step, n) in &calls {
-            assert!(*n <= 40, "{step} took {n} calls");
+            assert!(*n <= 16, "{step} took {n} calls");
         }
     })
     .await;

@@ -213,6 +213,8 @@ impl World {
     /// `thread` (and the API calls it took).
     pub async fn say(&self, thread: u64, login: &str, body: &str) -> Step {
         let before_calls = self.sim.total_calls();
+        let before_routes = self.sim.calls();
+        let before_304: u64 = self.sim.not_modified().values().sum();
         let before: usize = self.sim.comments(REPO, thread).len();
         let before_pr: Vec<(u64, usize)> = self
             .sim
@@ -251,10 +253,22 @@ impl World {
                     .filter(|c| c.author == bot),
             );
         }
+        let routes = self
+            .sim
+            .calls()
+            .into_iter()
+            .filter_map(|(route, n)| {
+                let n = n - before_routes.get(&route).copied().unwrap_or(0);
+                (n > 0).then_some((route, n))
+            })
+            .collect();
+        let n304: u64 = self.sim.not_modified().values().sum::<u64>() - before_304;
+        eprintln!("{body:?}: {routes:?}, and {n304} answered 304 Not Modified");
         Step {
             replies,
             elsewhere,
             calls: self.sim.total_calls() - before_calls,
+            routes,
         }
     }
 
@@ -284,6 +298,8 @@ pub struct Step {
     pub elsewhere: Vec<SimComment>,
     /// GitHub API calls answered by the simulator meanwhile.
     pub calls: u64,
+    /// The same calls by route (e.g. `GET /repos/{owner}/{repo}/collaborators/{username}/permission`).
+    pub routes: std::collections::BTreeMap<String, u64>,
 }
 
 impl Step {
