@@ -1,4 +1,4 @@
-//! The two GraphQL mutations TfPilot uses: `createCommitOnBranch` (with `expectedHeadOid` as the
+//! The two GraphQL mutations TfPilot uses (its one query is in `graphql_query`): `createCommitOnBranch` (with `expectedHeadOid` as the
 //! optimistic lock) and `minimizeComment`. The document is parsed with `graphql-parser`; the
 //! mutation's `input` argument may be a variable or an inline object. Errors come back the way
 //! GitHub sends them: HTTP 200 with an `errors` array carrying a `type`.
@@ -41,7 +41,7 @@ pub(crate) fn operation_field(query: &str) -> Result<(String, Option<Value>), St
 }
 
 /// Converts an argument value; variables become `{"$var": name}` for [`resolve`] to replace.
-fn to_json(v: GqlValue<'_, String>) -> Value {
+pub(crate) fn to_json(v: GqlValue<'_, String>) -> Value {
     match v {
         GqlValue::Variable(name) => json!({ "$var": name }),
         GqlValue::Int(i) => json!(i.as_i64()),

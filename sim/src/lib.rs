@@ -16,6 +16,7 @@
 
 mod auth;
 mod graphql;
+mod graphql_query;
 mod http;
 mod model;
 mod payloads;

@@ -10,7 +10,7 @@ use super::Executor;
 use crate::assist::{ExtractRequest, Extraction, Turn};
 use crate::command::Command;
 use crate::domain::{ListFilter, Request};
-use crate::github::Repo;
+use crate::github::{PrState, Repo};
 use crate::ids::{InstallationId, RepoName, RequestId};
 use crate::lifecycle::{self, BaseBlock, Denial, Facts, Policy, PrFacts};
 use crate::registry::ModuleSpec;
@@ -97,15 +97,23 @@ impl Executor {
             }
         }
         if let Some(r) = request {
-            if needs.pr
-                && let Some(pr) = &r.pull_request
-            {
-                let (pr, base_head) = self.pr_facts(scope, r, pr.number).await?;
+            let number = r
+                .pull_request
+                .as_ref()
+                .map(|pr| pr.number)
+                .filter(|_| needs.pr);
+            if needs.base_block {
+                // The block on the base branch, that branch's head and the pull request: one read.
+                let (block, base_head, pr) = self.base_block(scope, r, number).await?;
+                facts.base_block = Some(block);
+                if let Some(pr) = pr {
+                    facts.base_head = base_head.filter(|_| needs.base_head && pr.merged);
+                    facts.pr = Some(pr);
+                }
+            } else if let Some(number) = number {
+                let (pr, base_head) = self.pr_facts(scope, r, number).await?;
                 facts.pr = Some(pr);
                 facts.base_head = base_head.filter(|_| needs.base_head);
-            }
-            if needs.base_block {
-                facts.base_block = Some(self.base_block(scope, r).await?);
             }
         }
         if needs.listing
@@ -132,14 +140,7 @@ impl Executor {
         } else {
             None
         };
-        let pr = PrFacts {
-            open: state.open,
-            merged: state.merged,
-            head_sha: state.head_sha,
-            merge_sha: state.merge_commit_sha,
-            mergeable: state.mergeable,
-        };
-        Ok((pr, base_head))
+        Ok((pr_facts_of(state), base_head))
     }
 
     /// What the assistant reads from a `new` command's free text.
@@ -211,9 +212,20 @@ impl Executor {
         )
     }
 
-    async fn base_block(&self, scope: &Scope, r: &Request) -> anyhow::Result<BaseBlock> {
+    /// The request's block on the base branch, with the branch's head and (when `pr` is asked
+    /// for) the pull request's state, read together.
+    async fn base_block(
+        &self,
+        scope: &Scope,
+        r: &Request,
+        pr: Option<u64>,
+    ) -> anyhow::Result<(BaseBlock, Option<String>, Option<PrFacts>)> {
         let Some(spec) = self.registry.get(&r.module_type) else {
-            return Ok(BaseBlock::Missing);
+            let pr = match pr {
+                Some(number) => Some(self.pr_facts(scope, r, number).await?.0),
+                None => None,
+            };
+            return Ok((BaseBlock::Missing, None, pr));
         };
         let base = r.base_branch.clone().unwrap_or_else(|| "main".into());
         let path = format!(
@@ -221,22 +233,40 @@ impl Executor {
             r.environment.as_deref().unwrap_or_default(),
             spec.target_file
         );
-        let Some(file) = scope.gh.get_file(&base, &path).await? else {
-            return Ok(BaseBlock::Missing);
+        let read = scope.gh.read_at_head(&base, &path, pr).await?;
+        let pr = read.pr.map(pr_facts_of);
+        let block = match &read.file {
+            Some(file) => block_on_base(r, &file.text),
+            None => BaseBlock::Missing,
         };
-        Ok(match find_block(&file.text, &r.id) {
-            Err(e) => BaseBlock::Unreadable(e.to_string()),
-            Ok(None) => BaseBlock::Missing,
-            Ok(Some(found)) => {
-                let text = file.text[found.range.clone()].replace("\r\n", "\n");
-                if r.block.as_deref() == Some(text.as_str())
-                    || r.block.as_deref().map(|b| b.trim_end()) == Some(text.trim_end())
-                {
-                    BaseBlock::Same
-                } else {
-                    BaseBlock::Different
-                }
+        Ok((block, read.head, pr))
+    }
+}
+
+/// Whether `text` (the base branch's file) holds the request's block as it was approved.
+fn block_on_base(r: &Request, file_text: &str) -> BaseBlock {
+    match find_block(file_text, &r.id) {
+        Err(e) => BaseBlock::Unreadable(e.to_string()),
+        Ok(None) => BaseBlock::Missing,
+        Ok(Some(found)) => {
+            let text = file_text[found.range.clone()].replace("\r\n", "\n");
+            if r.block.as_deref() == Some(text.as_str())
+                || r.block.as_deref().map(|b| b.trim_end()) == Some(text.trim_end())
+            {
+                BaseBlock::Same
+            } else {
+                BaseBlock::Different
             }
-        })
+        }
+    }
+}
+
+fn pr_facts_of(state: PrState) -> PrFacts {
+    PrFacts {
+        open: state.open,
+        merged: state.merged,
+        head_sha: state.head_sha,
+        merge_sha: state.merge_commit_sha,
+        mergeable: state.mergeable,
     }
 }

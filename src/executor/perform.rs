@@ -341,15 +341,25 @@ impl Executor {
         // A first commit never tried before goes on a branch TfPilot creates: it is not read
         // first (creating it finds one that exists; GitHub then says where it is).
         let fresh = !resumed && lifecycle::tfpilot_head(r, branch).is_none();
-        let live = if fresh {
-            None
+        let (live, start, current) = if fresh {
+            // The base's head and the file there, in one read.
+            let read = scope.gh.read_at_head(base, file, None).await?;
+            let from = read.head.ok_or_else(|| {
+                EffectError::Refused(format!("the base branch `{base}` does not exist"))
+            })?;
+            let start = Start {
+                branch: BranchStart::New { from: from.clone() },
+                parent: from,
+            };
+            (None, start, read.file)
         } else {
-            scope.gh.branch_head(branch).await?
+            let live = scope.gh.branch_head(branch).await?;
+            let start = self
+                .commit_start(scope, r, at, live.as_deref(), resumed)
+                .await?;
+            let current = scope.gh.get_file(&start.parent, file).await?;
+            (live, start, current)
         };
-        let start = self
-            .commit_start(scope, r, at, live.as_deref(), resumed)
-            .await?;
-        let current = scope.gh.get_file(&start.parent, file).await?;
         let text = current
             .as_ref()
             .map(|f| f.text.as_str())

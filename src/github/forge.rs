@@ -9,8 +9,8 @@ use async_trait::async_trait;
 
 use super::{
     Artifact, ArtifactArchive, BranchStart, CommentRef, CommitResult, DispatchResult, FileChange,
-    FileContent, GitHubApp, ListedComment, MergeMethod, MergeResult, MinimizeReason, Permission,
-    PrState, PullRequest, Reaction, RepoClient, Result, WorkflowRun,
+    FileContent, GitHubApp, HeadRead, ListedComment, MergeMethod, MergeResult, MinimizeReason,
+    Permission, PrState, PullRequest, Reaction, RepoClient, Result, WorkflowRun,
 };
 use crate::ids::{InstallationId, RepoName};
 
@@ -36,6 +36,20 @@ pub trait Repo: Send + Sync {
         body: &str,
     ) -> Result<PullRequest>;
     async fn pull_request(&self, number: u64) -> Result<PrState>;
+    /// `branch`'s head, `path` in that commit and, when asked, pull request `pr`, read together
+    /// (one GraphQL call on GitHub; the three reads one after the other here).
+    async fn read_at_head(&self, branch: &str, path: &str, pr: Option<u64>) -> Result<HeadRead> {
+        let head = self.branch_head(branch).await?;
+        let file = match &head {
+            Some(head) => self.get_file(head, path).await?,
+            None => None,
+        };
+        let pr = match pr {
+            Some(number) => Some(self.pull_request(number).await?),
+            None => None,
+        };
+        Ok(HeadRead { head, file, pr })
+    }
     async fn merge_pull_request(
         &self,
         number: u64,
@@ -117,6 +131,9 @@ impl Repo for RepoClient {
 
     async fn pull_request(&self, number: u64) -> Result<PrState> {
         RepoClient::pull_request(self, number).await
+    }
+    async fn read_at_head(&self, branch: &str, path: &str, pr: Option<u64>) -> Result<HeadRead> {
+        RepoClient::read_at_head(self, branch, path, pr).await
     }
 
     async fn merge_pull_request(

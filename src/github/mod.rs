@@ -47,9 +47,9 @@ pub use auth::{Access, TOKEN_REFRESH_MARGIN};
 pub use error::{GitHubError, Result};
 pub use forge::{Forge, Repo};
 pub use repo::{
-    BranchStart, CommentRef, CommitResult, FileChange, FileContent, ListedComment,
-    MAX_LISTED_COMMENTS, MergeMethod, MergeResult, MinimizeReason, Permission, PrState,
-    PullRequest, Reaction,
+    BranchStart, CommentRef, CommitResult, FileChange, FileContent, GRAPHQL_DOCUMENTS, HeadRead,
+    ListedComment, MAX_LISTED_COMMENTS, MergeMethod, MergeResult, MinimizeReason, Permission,
+    PrState, PullRequest, Reaction,
 };
 pub use transport::{CallStats, RetryPolicy};
 

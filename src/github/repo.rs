@@ -21,6 +21,58 @@ pub struct FileContent {
     pub sha: String,
 }
 
+/// The selections of [`FACTS_QUERY`] and [`FILE_AT_HEAD_QUERY`]: a branch's head and a file in it.
+macro_rules! file_at_head {
+    () => {
+        "ref(qualifiedName: $branch) { target { oid ... on Commit { file(path: $path) { \
+         object { ... on Blob { oid text isTruncated isBinary } } } } } }"
+    };
+}
+
+/// A branch's head, a file in that commit and a pull request's state, in one query.
+pub const FACTS_QUERY: &str = concat!(
+    "query TfPilotFacts($owner: String!, $name: String!, $branch: String!, $path: String!, \
+     $number: Int!) { repository(owner: $owner, name: $name) { ",
+    file_at_head!(),
+    " pullRequest(number: $number) { number url state merged headRefName headRefOid \
+     baseRefName mergeCommit { oid } mergeable } } }"
+);
+
+/// A branch's head and a file in that commit, in one query.
+pub const FILE_AT_HEAD_QUERY: &str = concat!(
+    "query TfPilotFileAtHead($owner: String!, $name: String!, $branch: String!, \
+     $path: String!) { repository(owner: $owner, name: $name) { ",
+    file_at_head!(),
+    " } }"
+);
+
+/// A verified commit on a branch, with the branch's expected head as the optimistic lock.
+pub const COMMIT_MUTATION: &str = "mutation TfPilotCommit($input: CreateCommitOnBranchInput!) { \
+    createCommitOnBranch(input: $input) { commit { oid url } } }";
+
+/// Hides a comment (an outdated plan).
+pub const MINIMIZE_MUTATION: &str = "mutation TfPilotMinimize($input: MinimizeCommentInput!) { \
+    minimizeComment(input: $input) { minimizedComment { isMinimized } } }";
+
+/// Every GraphQL document TfPilot sends (the tests check them against GitHub's schema).
+pub const GRAPHQL_DOCUMENTS: [&str; 4] = [
+    FACTS_QUERY,
+    FILE_AT_HEAD_QUERY,
+    COMMIT_MUTATION,
+    MINIMIZE_MUTATION,
+];
+
+/// What [`RepoClient::read_at_head`] read in one call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeadRead {
+    /// The branch's head commit; `None` when the branch does not exist.
+    pub head: Option<String>,
+    /// The file in that commit; `None` when it is not there.
+    pub file: Option<FileContent>,
+    /// The pull request, when asked for.
+    pub pr: Option<PrState>,
+}
+
 /// One change in a commit: write `contents` to `path`, or delete `path` when `contents` is `None`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileChange {
@@ -375,10 +427,13 @@ impl RepoClient {
             "fileChanges": { "additions": additions, "deletions": deletions },
             "expectedHeadOid": expected_head,
         });
-        const QUERY: &str = "mutation TfPilotCommit($input: CreateCommitOnBranchInput!) { \
-            createCommitOnBranch(input: $input) { commit { oid url } } }";
         let data = match self
-            .graphql("create_commit", &what, QUERY, json!({ "input": input }))
+            .graphql(
+                "create_commit",
+                &what,
+                COMMIT_MUTATION,
+                json!({ "input": input }),
+            )
             .await
         {
             Ok(data) => data,
@@ -591,6 +646,83 @@ impl RepoClient {
             operation: what.to_owned(),
             message: "GraphQL answer without data".into(),
         })
+    }
+
+    /// Reads `branch`'s head, `path` in that commit and, when asked, pull request `pr`, in one
+    /// GraphQL query (three REST reads otherwise). A file GraphQL shows only in part (large) or
+    /// not as text is read through REST instead, at the same commit.
+    pub async fn read_at_head(
+        &self,
+        branch: &str,
+        path: &str,
+        pr: Option<u64>,
+    ) -> Result<HeadRead> {
+        let what = format!("read {path} at the head of {branch} in {}", self.repo);
+        check_repo_path(&what, path)?;
+        let mut variables = json!({
+            "owner": self.repo.owner(),
+            "name": self.repo.name(),
+            "branch": format!("refs/heads/{branch}"),
+            "path": path,
+        });
+        let query = match pr {
+            Some(number) => {
+                variables["number"] = json!(number);
+                FACTS_QUERY
+            }
+            None => FILE_AT_HEAD_QUERY,
+        };
+        let data = self
+            .graphql("read_at_head", &what, query, variables)
+            .await?;
+        let unexpected = |message: String| GitHubError::Unexpected {
+            operation: what.clone(),
+            message,
+        };
+        let repo = &data["repository"];
+        let target = &repo["ref"]["target"];
+        let head = target["oid"].as_str().map(str::to_owned);
+        let blob = &target["file"]["object"];
+        let file = match (&head, blob.is_object()) {
+            (Some(head), true)
+                if blob["isTruncated"].as_bool() == Some(true)
+                    || blob["isBinary"].as_bool() == Some(true)
+                    || !blob["text"].is_string() =>
+            {
+                self.get_file(head, path).await?
+            }
+            (_, true) => Some(FileContent {
+                text: blob["text"].as_str().unwrap_or_default().to_owned(),
+                sha: blob["oid"].as_str().unwrap_or_default().to_owned(),
+            }),
+            (_, false) => None,
+        };
+        let pr = match pr {
+            None => None,
+            Some(_) => {
+                let p = &repo["pullRequest"];
+                let text = |k: &str| p[k].as_str().map(str::to_owned);
+                let number = p["number"]
+                    .as_u64()
+                    .ok_or_else(|| unexpected("the pull request has no number".into()))?;
+                Some(PrState {
+                    number,
+                    open: text("state").as_deref() == Some("OPEN"),
+                    merged: p["merged"].as_bool().unwrap_or(false),
+                    mergeable: match text("mergeable").as_deref() {
+                        Some("MERGEABLE") => Some(true),
+                        Some("CONFLICTING") => Some(false),
+                        _ => None,
+                    },
+                    head_ref: text("headRefName").unwrap_or_default(),
+                    head_sha: text("headRefOid").unwrap_or_default(),
+                    base_ref: text("baseRefName").unwrap_or_default(),
+                    merge_commit_sha: p["mergeCommit"]["oid"].as_str().map(str::to_owned),
+                    url: text("url").unwrap_or_default(),
+                })
+            }
+        };
+        Ok(HeadRead { head, file, pr })
     }
 
     /// Opens a pull request from `head` into `base`. If one is already open for that head (a
@@ -818,10 +950,8 @@ impl RepoClient {
     /// Hides a comment (GraphQL `minimizeComment`), e.g. a plan superseded by a newer one.
     pub async fn minimize_comment(&self, node_id: &str, reason: MinimizeReason) -> Result<()> {
         let what = format!("minimize comment {node_id} in {}", self.repo);
-        const QUERY: &str = "mutation TfPilotMinimize($input: MinimizeCommentInput!) { \
-            minimizeComment(input: $input) { minimizedComment { isMinimized } } }";
         let input = json!({ "input": { "subjectId": node_id, "classifier": reason.classifier() } });
-        self.graphql("minimize_comment", &what, QUERY, input)
+        self.graphql("minimize_comment", &what, MINIMIZE_MUTATION, input)
             .await
             .map(drop)
     }

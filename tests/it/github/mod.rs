@@ -1,5 +1,6 @@
 //! The GitHub client against the simulator over real HTTP, and the simulator's own GitHub rules.
 
+mod graphql_schema;
 mod lists;
 mod ops;
 mod resilience;
