@@ -188,10 +188,6 @@ pub fn approved_merged(
     )
 }
 
-pub fn merging(key: &EffectKey, number: u64) -> String {
-    with_marker(key, &format!("🔀 Merging #{number}…\n"))
-}
-
 pub fn merged(
     key: &EffectKey,
     number: u64,

@@ -23,6 +23,9 @@ pub struct PlanComment<'a> {
     pub pr_url: Option<&'a str>,
     pub summary: &'a PlanSummary,
     pub plan_text: &'a str,
+    /// Lines of the plan left out before `plan_text` (a long plan is cut to its end before it is
+    /// masked and posted; see [`PlanCommentLimits::text_budget`]).
+    pub lines_cut: usize,
 }
 
 /// How much a plan may take on GitHub.
@@ -40,6 +43,14 @@ impl Default for PlanCommentLimits {
             max_chars: GITHUB_MAX_COMMENT_CHARS,
             max_comments: 3,
         }
+    }
+}
+
+impl PlanCommentLimits {
+    /// The most of a plan's text (its end) that these comments can show, in bytes: a longer
+    /// text can be cut to this many bytes from its end before it is masked and rendered.
+    pub fn text_budget(&self) -> usize {
+        self.max_chars.saturating_mul(self.max_comments.max(1))
     }
 }
 
@@ -117,11 +128,11 @@ pub fn plan_comments(c: &PlanComment<'_>, limits: PlanCommentLimits) -> Vec<Stri
     };
 
     let mut chunks = split_forward(&lines, capacity);
-    let mut omitted = 0;
+    let mut omitted = c.lines_cut;
     if chunks.len() > max_comments {
         let (kept, dropped) = split_backward(&lines, capacity, max_comments);
         chunks = kept;
-        omitted = dropped;
+        omitted += dropped;
     }
     let parts = chunks.len().max(1);
     if chunks.is_empty() {
@@ -315,6 +326,7 @@ mod tests {
             pr_url: Some("https://github.com/acme/infra/pull/5"),
             summary: s,
             plan_text: text,
+            lines_cut: 0,
         }
     }
 

@@ -59,6 +59,7 @@ use crate::worker::{EventHandler, Permanent};
 use facts::Scope;
 
 pub use outbox::OUTBOX_LEASE;
+pub use perform::{PlanToPost, plan_from_archive};
 pub use reconcile::{RECONCILE_AFTER, ReconcileReport};
 
 /// Whether a comment was decided before.

@@ -14,7 +14,7 @@ use crate::github::{
 use crate::lifecycle::{self, BlockChange, Body, Effect, PendingEffect, PrPurpose};
 use crate::store::StoreError;
 use crate::terraform::blocks;
-use crate::terraform::plan::{PlanSummary, sensitive_values};
+use crate::terraform::plan::{Masker, PlanReport, PlanSummary, keep_end};
 
 /// The largest plan artifact read.
 const MAX_PLAN_ARTIFACT_BYTES: u64 = 20 * 1024 * 1024;
@@ -450,11 +450,14 @@ impl Executor {
         run_url: &str,
         resumed: bool,
     ) -> Result<Done, EffectError> {
-        let (json, text) = read_plan(scope, run_id).await?;
-        let summary =
-            PlanSummary::from_json(&json).map_err(|e| EffectError::Refused(e.to_string()))?;
-        let sensitive = sensitive_values(&json).map_err(|e| EffectError::Refused(e.to_string()))?;
-        let masked = self.masker.mask(&text, &sensitive);
+        let limits = comments::plan::PlanCommentLimits::default();
+        let archive = read_plan(scope, run_id).await?;
+        let PlanToPost {
+            summary,
+            text: masked,
+            lines_cut,
+        } = plan_from_archive(archive, &self.masker, limits.text_budget())
+            .map_err(EffectError::Refused)?;
         let revision = r
             .run(RunKind::Plan)
             .map(|p| p.revision)
@@ -470,8 +473,9 @@ impl Executor {
             pr_url: pr_url.as_deref(),
             summary: &summary,
             plan_text: &masked,
+            lines_cut,
         };
-        let bodies = comments::plan::plan_comments(&plan, Default::default());
+        let bodies = comments::plan::plan_comments(&plan, limits);
         let records = self
             .post_plan_comments(scope, r, &plan, &bodies, resumed)
             .await?;
@@ -570,26 +574,55 @@ struct BlockAt<'a> {
     file: &'a str,
 }
 
-/// The run's `plan` artifact: `plan.json` and `plan.txt`.
-async fn read_plan(scope: &Scope, run_id: u64) -> Result<(Vec<u8>, String), EffectError> {
+/// The run's `plan` artifact.
+async fn read_plan(scope: &Scope, run_id: u64) -> Result<ArtifactArchive, EffectError> {
     let artifacts = scope.gh.list_artifacts(run_id).await?;
     let Some(artifact) = artifacts.iter().find(|a| a.name == "plan" && !a.expired) else {
         return Err(EffectError::Refused(format!(
             "run {run_id} published no `plan` artifact"
         )));
     };
-    let archive: ArtifactArchive = scope
+    Ok(scope
         .gh
         .download_artifact(artifact.id, MAX_PLAN_ARTIFACT_BYTES)
-        .await?;
+        .await?)
+}
+
+/// A plan as TfPilot posts it.
+#[derive(Debug)]
+pub struct PlanToPost {
+    pub summary: PlanSummary,
+    /// The end of `plan.txt` that can be shown (`budget` bytes and a margin), masked.
+    pub text: String,
+    /// Lines of `plan.txt` cut before `text`.
+    pub lines_cut: usize,
+}
+
+/// Reads a `plan` artifact (`plan.json`, `plan.txt`) into what is posted, holding as little of
+/// a large plan as it can: `plan.json` is parsed once (values stay borrowed raw JSON) and
+/// dropped before `plan.txt` is read; the archive is dropped before `plan.txt` is cut to the
+/// end the comments can show, and only that end is masked. The refusal says what is wrong.
+pub fn plan_from_archive(
+    archive: ArtifactArchive,
+    masker: &Masker,
+    budget: usize,
+) -> Result<PlanToPost, String> {
     let read = |name: &str| {
         archive
             .file(name, MAX_PLAN_ARTIFACT_BYTES)
-            .map_err(|e| EffectError::Refused(format!("the plan artifact: {e}")))
+            .map_err(|e| format!("the plan artifact: {e}"))
     };
-    let json = read("plan.json")?;
-    let text = String::from_utf8_lossy(&read("plan.txt")?).into_owned();
-    Ok((json, text))
+    let report = PlanReport::from_json(&read("plan.json")?).map_err(|e| e.to_string())?;
+    let text = read("plan.txt")?;
+    drop(archive);
+    let text = String::from_utf8(text)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    let (end, lines_cut) = keep_end(text, budget, &report.sensitive);
+    Ok(PlanToPost {
+        summary: report.summary,
+        text: masker.mask_owned(end, &report.sensitive),
+        lines_cut,
+    })
 }
 
 fn existing_start(head: String) -> Start {

@@ -69,7 +69,7 @@ impl ArtifactArchive {
         }
         let mut out = Vec::new();
         entry
-            .take(max_bytes + 1)
+            .take(max_bytes.saturating_add(1))
             .read_to_end(&mut out)
             .map_err(|e| ArtifactError::NotAZip(e.to_string()))?;
         if out.len() as u64 > max_bytes {

@@ -45,6 +45,10 @@ impl Decider<'_> {
                     && run.head_sha.as_deref() == Some(head_sha)
             });
             let approved = r.approvals.iter().any(|a| a.head_sha == head_sha);
+            if r.effects.contains_key(&EffectKey::merge(number)) {
+                // `merge` merged it and its answer said so.
+                return;
+            }
             self.comment(
                 EffectKey::merged(number),
                 issue,

@@ -291,7 +291,18 @@ impl Decider<'_> {
         let now = self.facts.now;
         let login = self.actor.login.clone();
         self.req().record(now, login, "merge", None);
-        self.reply(at, say::merging(&reply_key(at), number));
+        // Said after the merge (a failed merge drops it and says why instead), so the merge event
+        // that follows has nothing to add.
+        let plan_ok = r.run(RunKind::Plan).is_some_and(|run| {
+            run.succeeded()
+                && run.revision == r.revision
+                && run.head_sha.as_deref() == Some(pr.head_sha.as_str())
+        });
+        let env = self.env();
+        self.reply(
+            at,
+            say::merged(&reply_key(at), number, plan_ok, true, false, &env, &p),
+        );
         Ok(())
     }
 }

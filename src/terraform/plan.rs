@@ -4,13 +4,14 @@
 //!
 //! Pure functions over the workflow's artifacts; nothing here does I/O.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use aho_corasick::{AhoCorasick, MatchKind};
 use regex::Regex;
 use serde::Deserialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// What a plan will do, counted the way `terraform plan` counts it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -100,35 +101,136 @@ pub enum PlanError {
     UnknownActions(String),
 }
 
+/// `plan.json` as TfPilot reads it, in one pass over the bytes: values and masks stay raw
+/// JSON borrowed from the input (nothing of a large plan is copied), and what TfPilot does not
+/// read (`configuration`, `root_module` resources) is skipped without being built.
 #[derive(Deserialize)]
-struct PlanJson {
+struct PlanDoc<'a> {
     format_version: String,
-    #[serde(default)]
-    resource_changes: Vec<ResourceChangeJson>,
-    #[serde(default)]
-    output_changes: serde_json::Map<String, Value>,
+    #[serde(default, borrow)]
+    resource_changes: Vec<ResourceChangeDoc<'a>>,
+    #[serde(default, borrow)]
+    output_changes: BTreeMap<String, ChangeDoc<'a>>,
+    #[serde(default, borrow)]
+    planned_values: Option<ValuesDoc<'a>>,
+    #[serde(default, borrow)]
+    prior_state: Option<ValuesDoc<'a>>,
 }
 
 #[derive(Deserialize)]
-struct ResourceChangeJson {
+struct ResourceChangeDoc<'a> {
     address: String,
-    change: ChangeJson,
+    #[serde(borrow)]
+    change: ChangeDoc<'a>,
 }
 
 #[derive(Deserialize)]
-struct ChangeJson {
+struct ChangeDoc<'a> {
+    #[serde(default)]
     actions: Vec<String>,
     #[serde(default)]
-    importing: Option<Value>,
+    importing: Option<serde::de::IgnoredAny>,
+    #[serde(default, borrow)]
+    before: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    after: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    before_sensitive: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    after_sensitive: Option<&'a RawValue>,
+}
+
+/// `planned_values` (outputs at the top) or `prior_state` (outputs under `values`).
+#[derive(Deserialize)]
+struct ValuesDoc<'a> {
+    #[serde(default, borrow)]
+    outputs: BTreeMap<String, OutputDoc<'a>>,
+    #[serde(default, borrow)]
+    values: Option<Box<ValuesDoc<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct OutputDoc<'a> {
+    #[serde(default)]
+    sensitive: bool,
+    #[serde(default, borrow)]
+    value: Option<&'a RawValue>,
+}
+
+/// What TfPilot takes from `plan.json`: the summary and every value it marks sensitive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanReport {
+    pub summary: PlanSummary,
+    /// The sensitive values (resource attributes, outputs) as they would appear in text.
+    pub sensitive: BTreeSet<String>,
+}
+
+impl PlanReport {
+    /// Reads `terraform show -json <planfile>` output once.
+    pub fn from_json(json: &[u8]) -> Result<Self, PlanError> {
+        let plan: PlanDoc<'_> = serde_json::from_slice(json)?;
+        if !plan.format_version.starts_with("1.") {
+            return Err(PlanError::UnsupportedFormat(plan.format_version));
+        }
+        let mut sensitive = BTreeSet::new();
+        for rc in &plan.resource_changes {
+            rc.change.collect_sensitive(&mut sensitive)?;
+        }
+        for oc in plan.output_changes.values() {
+            oc.collect_sensitive(&mut sensitive)?;
+        }
+        for section in [&plan.planned_values, &plan.prior_state]
+            .into_iter()
+            .flatten()
+        {
+            let outputs = section
+                .outputs
+                .values()
+                .chain(section.values.iter().flat_map(|v| v.outputs.values()));
+            for o in outputs {
+                if let (true, Some(v)) = (o.sensitive, o.value) {
+                    collect_masked(
+                        &serde_json::from_str(v.get())?,
+                        &Value::Bool(true),
+                        &mut sensitive,
+                    );
+                }
+            }
+        }
+        let summary = PlanSummary::from_doc(&plan)?;
+        Ok(Self { summary, sensitive })
+    }
+}
+
+impl ChangeDoc<'_> {
+    /// The leaves of `before`/`after` their masks mark; a value is parsed only when its mask
+    /// marks something.
+    fn collect_sensitive(&self, out: &mut BTreeSet<String>) -> Result<(), PlanError> {
+        for (value, mask) in [
+            (self.before, self.before_sensitive),
+            (self.after, self.after_sensitive),
+        ] {
+            let (Some(value), Some(mask)) = (value, mask) else {
+                continue;
+            };
+            if matches!(mask.get().trim(), "false" | "{}" | "[]" | "null") {
+                continue;
+            }
+            let mask: Value = serde_json::from_str(mask.get())?;
+            let value: Value = serde_json::from_str(value.get())?;
+            collect_masked(&value, &mask, out);
+        }
+        Ok(())
+    }
 }
 
 impl PlanSummary {
     /// Counts the changes in `terraform show -json <planfile>` output.
     pub fn from_json(json: &[u8]) -> Result<Self, PlanError> {
-        let plan: PlanJson = serde_json::from_slice(json)?;
-        if !plan.format_version.starts_with("1.") {
-            return Err(PlanError::UnsupportedFormat(plan.format_version));
-        }
+        Ok(PlanReport::from_json(json)?.summary)
+    }
+
+    fn from_doc(plan: &PlanDoc<'_>) -> Result<Self, PlanError> {
         let mut summary = PlanSummary::default();
         for rc in &plan.resource_changes {
             let action = Action::from_actions(&rc.change.actions)?;
@@ -156,11 +258,10 @@ impl PlanSummary {
                 });
             }
         }
-        summary.outputs_change = plan.output_changes.values().any(|oc| {
-            oc.get("actions")
-                .and_then(Value::as_array)
-                .is_some_and(|a| a.iter().any(|w| w.as_str() != Some("no-op")))
-        });
+        summary.outputs_change = plan
+            .output_changes
+            .values()
+            .any(|oc| oc.actions.iter().any(|w| w != "no-op"));
         Ok(summary)
     }
 
@@ -202,43 +303,7 @@ impl PlanSummary {
 /// Every value the plan marks sensitive (resource attributes, outputs), as the strings they would
 /// appear as in text. Numbers and booleans are included in their JSON form.
 pub fn sensitive_values(json: &[u8]) -> Result<BTreeSet<String>, PlanError> {
-    let plan: Value = serde_json::from_slice(json)?;
-    let mut out = BTreeSet::new();
-    if let Some(changes) = plan.get("resource_changes").and_then(Value::as_array) {
-        for rc in changes {
-            let Some(change) = rc.get("change") else {
-                continue;
-            };
-            for (value, mask) in [("before", "before_sensitive"), ("after", "after_sensitive")] {
-                if let (Some(v), Some(m)) = (change.get(value), change.get(mask)) {
-                    collect_masked(v, m, &mut out);
-                }
-            }
-        }
-    }
-    if let Some(outputs) = plan.get("output_changes").and_then(Value::as_object) {
-        for oc in outputs.values() {
-            for (value, mask) in [("before", "before_sensitive"), ("after", "after_sensitive")] {
-                if let (Some(v), Some(m)) = (oc.get(value), oc.get(mask)) {
-                    collect_masked(v, m, &mut out);
-                }
-            }
-        }
-    }
-    for section in ["planned_values", "prior_state"] {
-        let outputs = plan
-            .get(section)
-            .and_then(|s| s.get("outputs").or_else(|| s.get("values")?.get("outputs")))
-            .and_then(Value::as_object);
-        for o in outputs.into_iter().flat_map(|o| o.values()) {
-            if o.get("sensitive").and_then(Value::as_bool) == Some(true)
-                && let Some(v) = o.get("value")
-            {
-                collect_masked(v, &Value::Bool(true), &mut out);
-            }
-        }
-    }
-    Ok(out)
+    Ok(PlanReport::from_json(json)?.sensitive)
 }
 
 /// Walks `value` alongside Terraform's sensitivity mask (`true`, or an object/array of masks
@@ -328,6 +393,12 @@ impl Masker {
 
     /// Replaces every sensitive literal and every pattern match in `text` with [`MASK`].
     pub fn mask(&self, text: &str, sensitive: &BTreeSet<String>) -> String {
+        self.mask_owned(text.to_owned(), sensitive)
+    }
+
+    /// [`Masker::mask`] on a text it owns: when nothing is to be masked, the text itself comes
+    /// back (no copy of a large plan).
+    pub fn mask_owned(&self, text: String, sensitive: &BTreeSet<String>) -> String {
         let mut needles: Vec<String> = Vec::new();
         for value in sensitive {
             // Terraform prints strings quoted with JSON-like escapes.
@@ -348,7 +419,7 @@ impl Masker {
             }
         }
         let mut out = if needles.is_empty() {
-            text.to_owned()
+            text
         } else {
             match AhoCorasick::builder()
                 .match_kind(MatchKind::LeftmostLongest)
@@ -365,7 +436,7 @@ impl Masker {
                             }
                         })
                         .collect();
-                    ac.replace_all(text, &replacements)
+                    ac.replace_all(&text, &replacements)
                 }
                 // Building only fails for pathological sizes; refuse to leak: mask everything.
                 Err(_) => return MASK.to_owned(),
@@ -378,6 +449,36 @@ impl Masker {
         }
         out
     }
+}
+
+/// Bytes kept before the shown end of a long plan when it is cut: anything masked by a pattern
+/// (a PEM private key is a few KiB) that reaches into the shown end starts within them, so it is
+/// still masked whole.
+pub const CUT_MARGIN: usize = 64 * 1024;
+
+/// Cuts `text` to at most `keep` bytes (plus [`CUT_MARGIN`] and the longest sensitive value) from
+/// its end, at a line start, and says how many lines were cut. The big text is dropped, not
+/// copied: what a long plan costs to post is its end.
+pub fn keep_end(mut text: String, keep: usize, sensitive: &BTreeSet<String>) -> (String, usize) {
+    let longest = sensitive.iter().map(String::len).max().unwrap_or(0);
+    let keep = keep
+        .saturating_add(CUT_MARGIN)
+        .saturating_add(longest.saturating_mul(2));
+    if text.len() <= keep {
+        return (text, 0);
+    }
+    let from = text.len() - keep;
+    let cut = match text.as_bytes()[from..].iter().position(|b| *b == b'\n') {
+        Some(i) => from + i + 1,
+        None => text.len(),
+    };
+    let lines = text.as_bytes()[..cut]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count();
+    let tail = text.split_off(cut);
+    drop(text);
+    (tail, lines)
 }
 
 /// Rewrites `terraform show -no-color` output so the change symbols stand at the start of the line,
