@@ -690,4 +690,80 @@ mod tests {
         assert_eq!(lines[6], "-/+ resource \"r\" {");
         assert!(!diff.ends_with('\n'), "no newline is added at the end");
     }
+
+    #[test]
+    fn a_long_plan_keeps_its_end_from_a_line_start_and_counts_the_lines_cut() {
+        let text: String = (0..200_000).map(|i| format!("line {i}\n")).collect();
+        let total = text.len();
+        let (end, cut) = keep_end(text, 1000, &BTreeSet::new());
+        assert!(end.len() <= 1000 + CUT_MARGIN, "{}", end.len());
+        assert!(end.len() >= CUT_MARGIN, "{}", end.len());
+        assert!(
+            end.starts_with("line "),
+            "cut at a line start: {:?}",
+            &end[..20]
+        );
+        assert!(end.ends_with("line 199999\n"));
+        assert_eq!(
+            cut + end.lines().count(),
+            200_000,
+            "every line is cut or kept"
+        );
+        assert!(total > end.len());
+
+        let short = "a\nb\n".to_owned();
+        assert_eq!(keep_end(short.clone(), 1000, &BTreeSet::new()), (short, 0));
+    }
+
+    #[test]
+    fn a_long_sensitive_value_widens_what_is_kept_before_masking() {
+        // Longer than the margin: kept whole only because the cut widens for it, so the masker
+        // can still find it (a value cut in two would not match).
+        let secret = "s".repeat(2 * CUT_MARGIN);
+        let sensitive = BTreeSet::from([secret.clone()]);
+        let text = format!(
+            "{}  + password = {secret:?}\nPlan: 1 to add.\n",
+            "x\n".repeat(200_000)
+        );
+        let (end, cut) = keep_end(text, 1000, &sensitive);
+        assert!(cut > 0, "the plan was cut");
+        assert!(
+            end.contains(&format!("{secret:?}")),
+            "the whole value is kept"
+        );
+        assert!(end.ends_with("Plan: 1 to add.\n"));
+    }
+
+    #[test]
+    fn one_parse_finds_the_summary_and_the_sensitive_values_of_changes_outputs_and_state() {
+        let json = br#"{"format_version":"1.2",
+            "resource_changes":[{"address":"a.b","change":{"actions":["update"],
+                "before":{"pw":"old-secret","n":1},"after":{"pw":"new-secret","n":2},
+                "before_sensitive":{"pw":true},"after_sensitive":{"pw":true}}},
+              {"address":"c.d","change":{"actions":["no-op"],"before":{"x":"plain"},"after":{"x":"plain"},
+                "before_sensitive":false,"after_sensitive":{}}}],
+            "output_changes":{"o":{"actions":["create"],"before":null,"after":"out-secret","after_sensitive":true}},
+            "planned_values":{"outputs":{"p":{"sensitive":true,"value":"planned-secret"}},"root_module":{}},
+            "prior_state":{"values":{"outputs":{"q":{"sensitive":true,"value":["state-secret"]}}}},
+            "configuration":{"huge":[1,2,3]}}"#;
+        let report = PlanReport::from_json(json).unwrap();
+        assert_eq!(report.summary.change, 1);
+        assert!(report.summary.outputs_change);
+        assert_eq!(
+            report.sensitive,
+            [
+                "new-secret",
+                "old-secret",
+                "out-secret",
+                "planned-secret",
+                "state-secret"
+            ]
+            .map(str::to_owned)
+            .into()
+        );
+        assert!(matches!(
+            PlanReport::from_json(br#"{"format_version":"2.0"}"#),
+            Err(PlanError::UnsupportedFormat(_))
+        ));
+    }
 }
