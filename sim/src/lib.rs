@@ -14,6 +14,7 @@
 //! the dispatched ref's files. [`Sim::wait_idle`] waits until every run has finished and every
 //! webhook has been delivered, so tests never sleep.
 
+mod apps;
 mod auth;
 mod graphql;
 mod http;
@@ -323,6 +324,16 @@ impl Sim {
     /// The numeric account id of a user (`None` for a login the simulator does not know).
     pub fn user_id(&self, login: &str) -> Option<u64> {
         self.shared.lock().users.get(login).map(|u| u.id)
+    }
+
+    /// The App's slug (a manifest conversion renames the App).
+    pub fn app_slug(&self) -> String {
+        self.shared.lock().app_slug.clone()
+    }
+
+    /// The webhook URL the App was registered with from a manifest (`hook_attributes.url`).
+    pub fn app_webhook_url(&self) -> Option<String> {
+        self.shared.lock().app.hook_url.clone()
     }
 
     /// The login the App writes as (`tfpilot[bot]`).
