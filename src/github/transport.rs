@@ -94,6 +94,9 @@ pub(crate) enum Auth {
         installation: InstallationId,
         repo: RepoName,
     },
+    /// A token the caller holds (an installation token for all of an installation's
+    /// repositories, which only `tfpilot doctor` asks for).
+    Bearer(SecretString),
     /// Nothing: pre-signed blob URLs must not receive GitHub credentials.
     None,
 }
@@ -342,13 +345,14 @@ impl Transport {
                 repo: repo.name().to_owned(),
                 access: Access::of(&call.method),
             }),
-            Auth::App | Auth::None => None,
+            Auth::App | Auth::Bearer(_) | Auth::None => None,
         };
         loop {
             attempts += 1;
             self.count(call.op, attempts > 1, last_wait);
             let credential = match (&call.auth, &scope) {
                 (Auth::App, _) => Some(self.key.jwt()?),
+                (Auth::Bearer(token), _) => Some(token.clone()),
                 (_, Some(scope)) => Some(self.installation_token(scope).await?),
                 _ => None,
             };
