@@ -2,7 +2,9 @@
 //!
 //! [`Sim::start`] binds an axum server on `127.0.0.1:0` holding an in-memory GitHub (see
 //! `model.rs`): App installations and tokens (JWTs are verified against the App's public key, the
-//! installation token is checked on every call), users and permissions, repositories with branches
+//! installation token is checked on every call), the App itself (registered from a manifest
+//! through GitHub's web form and `POST /app-manifests/{code}/conversions`; `GET /app`, its
+//! installations and their repositories), users and permissions, repositories with branches
 //! and commit history, issues, pull requests, comments, reactions, workflow runs and artifacts. It
 //! answers the REST and GraphQL calls TfPilot makes with GitHub's status codes, headers and field
 //! names, rejects what GitHub rejects, counts every call, can inject faults, and sends signed
