@@ -489,3 +489,46 @@ async fn serve_reads_the_env_file_under_the_environment_and_warns_from_the_docto
     );
     assert!(!text.contains("BEGIN RSA"), "no key in the log:\n{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_asks_the_assistant_endpoint_for_its_models() {
+    use crate::conversation::stub::{Answer, Stub};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = format!("fs://{}", dir.path().join("data").display());
+    let run = |base: String, model: &str| {
+        let vars = vec![
+            ("TFPILOT_STORE", store.clone()),
+            ("OPENAI_API_KEY", "sk-doctor-test-key".to_owned()),
+            ("TFPILOT_LLM_BASE_URL", base),
+            ("TFPILOT_LLM_MODEL", model.to_owned()),
+        ];
+        let (_, stdout) = doctor(dir.path(), &vars);
+        assert!(!stdout.contains("sk-doctor-test-key"), "{stdout}");
+        stdout
+            .lines()
+            .find(|l| l.contains(" assistant: "))
+            .unwrap_or_else(|| panic!("no assistant line:\n{stdout}"))
+            .to_owned()
+    };
+    let stub = Stub::start(Answer::Content("{}".into())).await;
+    let line = run(stub.base_url.clone(), "stub-model");
+    assert_eq!(
+        line,
+        format!(
+            "ok assistant: {} answers and serves the model `stub-model`",
+            stub.base_url
+        )
+    );
+    let line = run(stub.base_url.clone(), "gpt-9");
+    assert!(
+        line.starts_with("warn assistant:") && line.contains("TFPILOT_LLM_MODEL"),
+        "{line}"
+    );
+
+    let refusing = Stub::start(Answer::Status(401, "{\"error\":{}}".into())).await;
+    let line = run(refusing.base_url.clone(), "stub-model");
+    assert!(
+        line.starts_with("FAIL assistant:") && line.contains("refused the key (HTTP 401)"),
+        "{line}"
+    );
+}
