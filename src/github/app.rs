@@ -20,6 +20,27 @@ pub struct AppInfo {
     pub html_url: String,
 }
 
+/// GitHub's `integration` object, as far as TfPilot reads it (also the start of the manifest
+/// conversion's answer).
+#[derive(Deserialize)]
+pub(super) struct AppJson {
+    id: u64,
+    slug: Option<String>,
+    name: String,
+    html_url: String,
+}
+
+impl From<AppJson> for AppInfo {
+    fn from(a: AppJson) -> Self {
+        AppInfo {
+            id: a.id,
+            slug: a.slug.unwrap_or_default(),
+            name: a.name,
+            html_url: a.html_url,
+        }
+    }
+}
+
 /// One installation of the App: the account it is installed on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Installation {
@@ -45,22 +66,10 @@ const MAX_PAGES: usize = 100;
 impl GitHubApp {
     /// `GET /app` with the App's JWT: succeeds only when GitHub accepts the key for this App id.
     pub async fn app_info(&self) -> Result<AppInfo> {
-        #[derive(Deserialize)]
-        struct Answer {
-            id: u64,
-            slug: Option<String>,
-            name: String,
-            html_url: String,
-        }
         let what = "read the App (GET /app)";
         let call = Call::new("get_app", what, Method::GET, "/app", Auth::App);
-        let a: Answer = self.transport.send(call).await?.json(what)?;
-        Ok(AppInfo {
-            id: a.id,
-            slug: a.slug.unwrap_or_default(),
-            name: a.name,
-            html_url: a.html_url,
-        })
+        let a: AppJson = self.transport.send(call).await?.json(what)?;
+        Ok(a.into())
     }
 
     /// Every installation of the App (`GET /app/installations`, all pages).
@@ -115,14 +124,11 @@ impl GitHubApp {
             repositories: Vec<Repo>,
         }
         let what = format!("request a metadata token for installation {installation}");
-        let call = Call::new(
-            "installation_token",
+        let call = Call::access_token(
+            installation,
             what.clone(),
-            Method::POST,
-            format!("/app/installations/{installation}/access_tokens"),
-            Auth::App,
-        )
-        .json(serde_json::json!({ "permissions": { "metadata": "read" } }));
+            serde_json::json!({ "permissions": { "metadata": "read" } }),
+        );
         let token: Token = self.transport.send(call).await?.json(&what)?;
         let token = SecretString::from(token.token);
 

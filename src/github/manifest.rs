@@ -33,10 +33,8 @@ pub async fn convert(api_url: &str, code: &str) -> Result<NewApp> {
     }
     #[derive(Deserialize)]
     struct Answer {
-        id: u64,
-        slug: Option<String>,
-        name: String,
-        html_url: String,
+        #[serde(flatten)]
+        app: super::app::AppJson,
         owner: Option<Owner>,
         pem: String,
         webhook_secret: Option<String>,
@@ -106,11 +104,12 @@ pub async fn convert(api_url: &str, code: &str) -> Result<NewApp> {
         operation: operation.clone(),
         message: format!("cannot read the answer: {e}"),
     })?;
+    let app = super::AppInfo::from(a.app);
     Ok(NewApp {
-        id: a.id,
-        slug: a.slug.unwrap_or_default(),
-        name: a.name,
-        html_url: a.html_url,
+        id: app.id,
+        slug: app.slug,
+        name: app.name,
+        html_url: app.html_url,
         owner: a.owner.and_then(|o| o.login),
         pem: SecretString::from(a.pem),
         webhook_secret: a.webhook_secret.map(SecretString::from),

@@ -162,6 +162,19 @@ impl Call {
         self
     }
 
+    /// `POST /app/installations/{installation}/access_tokens` with the App's JWT; `body` says
+    /// which repositories and permissions the token gets.
+    pub fn access_token(installation: InstallationId, what: String, body: Value) -> Self {
+        Call::new(
+            "installation_token",
+            what,
+            Method::POST,
+            format!("/app/installations/{installation}/access_tokens"),
+            Auth::App,
+        )
+        .json(body)
+    }
+
     pub fn unless_landed(mut self, landed: Landed) -> Self {
         self.landed = Some(landed);
         self
@@ -287,17 +300,14 @@ impl Transport {
             "request an installation token for {} in installation {installation}",
             scope.repo
         );
-        let call = Call::new(
-            "installation_token",
+        let call = Call::access_token(
+            installation,
             what.clone(),
-            Method::POST,
-            format!("/app/installations/{installation}/access_tokens"),
-            Auth::App,
-        )
-        .json(serde_json::json!({
-            "repositories": [scope.repo],
-            "permissions": scope.access.permissions(),
-        }));
+            serde_json::json!({
+                "repositories": [scope.repo],
+                "permissions": scope.access.permissions(),
+            }),
+        );
         // `send` with `Auth::App` never asks for an installation token, so this does not recurse.
         let answer: TokenAnswer = Box::pin(self.send(call)).await?.json(&what)?;
         let expires_at = time::OffsetDateTime::parse(

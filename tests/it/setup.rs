@@ -66,6 +66,29 @@ async fn wait_for_page(url: &str, child: &mut Child, log: &Path) {
     }
 }
 
+/// `tfpilot setup` in `dir` with the simulator as GitHub (web and API), once its page answers;
+/// returns the process and the page's URL.
+async fn start_setup(dir: &Path, github: &str) -> (Child, String) {
+    let port = support::free_port();
+    let log = dir.join("setup.log");
+    let mut child = tfpilot(
+        dir,
+        &["setup"],
+        &[
+            ("PORT", port.to_string()),
+            ("TFPILOT_GITHUB_URL", github.to_owned()),
+            ("TFPILOT_GITHUB_API_URL", github.to_owned()),
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(std::fs::File::create(&log).expect("log file"))
+    .spawn()
+    .expect("start tfpilot setup");
+    let page = format!("http://127.0.0.1:{port}/setup");
+    wait_for_page(&page, &mut child, &log).await;
+    (child, page)
+}
+
 fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
     let deadline = Instant::now() + within;
     loop {
@@ -85,24 +108,8 @@ async fn setup_in_a_browser_writes_credentials_that_doctor_accepts() {
     let sim = Sim::start(SimConfig::default()).await.expect("simulator");
     sim.add_repo("acme/core-terraform", "main", infra_files());
     let dir = tempfile::tempdir().expect("temp dir");
-    let port = support::free_port();
-    let log = dir.path().join("setup.log");
     let github = sim.base_url();
-    let mut child = tfpilot(
-        dir.path(),
-        &["setup"],
-        &[
-            ("PORT", port.to_string()),
-            ("TFPILOT_GITHUB_URL", github.clone()),
-            ("TFPILOT_GITHUB_API_URL", github.clone()),
-        ],
-    )
-    .stdout(Stdio::null())
-    .stderr(std::fs::File::create(&log).expect("log file"))
-    .spawn()
-    .expect("start tfpilot setup");
-    let page = format!("http://127.0.0.1:{port}/setup");
-    wait_for_page(&page, &mut child, &log).await;
+    let (mut child, page) = start_setup(dir.path(), &github).await;
 
     let browser = Browser::start().await;
     browser.goto(&page).await;
@@ -212,24 +219,8 @@ async fn setup_in_a_browser_writes_credentials_that_doctor_accepts() {
 async fn a_code_without_the_state_this_page_issued_is_not_exchanged() {
     let sim = Sim::start(SimConfig::default()).await.expect("simulator");
     let dir = tempfile::tempdir().expect("temp dir");
-    let port = support::free_port();
-    let log = dir.path().join("setup.log");
     let github = sim.base_url();
-    let mut child = tfpilot(
-        dir.path(),
-        &["setup"],
-        &[
-            ("PORT", port.to_string()),
-            ("TFPILOT_GITHUB_URL", github.clone()),
-            ("TFPILOT_GITHUB_API_URL", github.clone()),
-        ],
-    )
-    .stdout(Stdio::null())
-    .stderr(std::fs::File::create(&log).expect("log file"))
-    .spawn()
-    .expect("start tfpilot setup");
-    let page = format!("http://127.0.0.1:{port}/setup");
-    wait_for_page(&page, &mut child, &log).await;
+    let (mut child, page) = start_setup(dir.path(), &github).await;
 
     // A real code, obtained by posting a manifest straight to GitHub with a state of the
     // attacker's choosing.
