@@ -653,6 +653,21 @@ mod tests {
     }
 
     #[test]
+    fn the_github_web_url_follows_an_enterprise_api_url_unless_set() {
+        assert_eq!(config(&[]).unwrap().github_url, "https://github.com");
+        let ghe = config(&[("TFPILOT_GITHUB_API_URL", "https://ghe.acme.dev/api/v3")]).unwrap();
+        assert_eq!(ghe.github_url, "https://ghe.acme.dev");
+        let set = config(&[
+            ("TFPILOT_GITHUB_API_URL", "https://ghe.acme.dev/api/v3"),
+            ("TFPILOT_GITHUB_URL", "https://web.acme.dev/"),
+        ])
+        .unwrap();
+        assert_eq!(set.github_url, "https://web.acme.dev");
+        let err = config(&[("TFPILOT_GITHUB_URL", "github.com")]).unwrap_err();
+        assert_eq!(err.problems[0].variable, "TFPILOT_GITHUB_URL");
+    }
+
+    #[test]
     fn every_invalid_variable_is_named() {
         let err = config(&[
             ("PORT", "http"),
