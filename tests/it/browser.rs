@@ -87,6 +87,27 @@ impl Browser {
         browser
     }
 
+    /// Waits until an element matching `css` is on the page (a click that navigates returns
+    /// before the next page is there; its elements would be looked for on the old one).
+    pub async fn wait_for(&self, css: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let found = self
+                .http
+                .post(format!("{}/element", self.base))
+                .json(&json!({ "using": "css selector", "value": css }))
+                .timeout(Duration::from_secs(30))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if found {
+                return;
+            }
+            assert!(Instant::now() < deadline, "no element {css} within 20 s");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
         let url = format!("{}{path}", self.base);
         let request = match method {

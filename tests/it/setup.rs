@@ -126,6 +126,7 @@ async fn setup_in_a_browser_writes_credentials_that_doctor_accepts() {
     let webhook = "https://tfpilot.acme.test/webhooks/github";
     browser.type_into("#webhook_url", webhook).await;
     browser.click("#next").await;
+    browser.wait_for("#submit").await;
     assert!(
         browser
             .text("h1")
@@ -146,6 +147,7 @@ async fn setup_in_a_browser_writes_credentials_that_doctor_accepts() {
         back.contains("state="),
         "GitHub hands the state back: {back}"
     );
+    browser.wait_for("#saved").await;
     assert!(browser.text("#saved").await.contains(".env"));
     let install = browser.attribute("#install", "href").await;
     assert_eq!(install, format!("{github}/apps/tfpilot/installations/new"));
