@@ -3,6 +3,7 @@
 //! functions, the demo and the tests. Nothing below it builds its own collaborators.
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -25,10 +26,25 @@ const PARAMETERS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1
 /// The configuration of this process: the environment, with the secrets that
 /// `…_PARAMETER` variables name read from SSM Parameter Store (see [`crate::secrets`]).
 pub async fn load_config() -> Result<Config, ConfigError> {
-    let env = |name: &str| std::env::var(name).ok();
+    load_config_with(None).await
+}
+
+/// As [`load_config`], with the variables of `env_file` (written by `tfpilot setup`) under the
+/// environment's when the file exists: a variable set in the environment wins.
+pub async fn load_config_with(env_file: Option<&Path>) -> Result<Config, ConfigError> {
+    let file = match env_file {
+        Some(path) if path.exists() => crate::config::read_env_file(path)?,
+        _ => Default::default(),
+    };
+    let env = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .or_else(|| file.get(name).cloned())
+    };
     let wanted = secrets::wanted(&env)?;
     if wanted.is_empty() {
-        return Config::from_env();
+        return Config::from_vars(env);
     }
     let client = secrets::ssm_client_from_env().await;
     let values =
@@ -163,6 +179,9 @@ pub async fn serve(config: Config, options: ServeOptions) -> anyhow::Result<()> 
         .with_work_queue(queue_tx)
         .with_metrics_access(config.metrics.clone());
     let worker = Worker::new(inbox, handler).with_owner(run);
+    // The doctor's short form, once the port is taken: problems become warnings in the log; it
+    // neither delays nor stops the start.
+    tokio::spawn(crate::doctor::warn_at_start(config.clone()));
     tracing::info!(
         version = VERSION,
         address = %listener.local_addr()?,
@@ -170,6 +189,23 @@ pub async fn serve(config: Config, options: ServeOptions) -> anyhow::Result<()> 
         "TfPilot listening; POST /webhooks/github, GET /healthz, GET /metrics"
     );
     server::run(listener, state, worker, queue_rx, server::shutdown_signal()).await
+}
+
+/// `tfpilot setup`: the manifest flow's page on `host` and `PORT`, writing `env_file`.
+pub async fn setup(
+    config: &Config,
+    host: IpAddr,
+    env_file: std::path::PathBuf,
+    force: bool,
+) -> anyhow::Result<crate::setup::SetupOutcome> {
+    crate::setup::run(crate::setup::SetupOptions {
+        addr: SocketAddr::new(host, config.port),
+        github_url: config.github_url.clone(),
+        api_url: config.github_api_url.clone(),
+        env_file,
+        force,
+    })
+    .await
 }
 
 /// This machine's name (for the worker's owner name), or `localhost` when it cannot be read.

@@ -14,6 +14,8 @@ use crate::store::{StoreLocation, check_bucket_name};
 pub const DEFAULT_PORT: u16 = 3000;
 /// Default GitHub REST API base URL.
 pub const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";
+/// Default GitHub web URL (where `tfpilot setup` sends the App manifest).
+pub const DEFAULT_GITHUB_URL: &str = "https://github.com";
 /// Default store: a directory next to where the service runs.
 pub const DEFAULT_STORE: &str = "fs://./data";
 /// Default model of the assistant when `OPENAI_API_KEY` is set and `TFPILOT_LLM_MODEL` is not.
@@ -33,6 +35,9 @@ pub struct Config {
     pub github_app_slug: Option<String>,
     /// `TFPILOT_GITHUB_API_URL`, without a trailing `/`.
     pub github_api_url: String,
+    /// `TFPILOT_GITHUB_URL`: GitHub's web side, without a trailing `/` (default
+    /// `https://github.com`; for a GitHub Enterprise API URL `https://<host>/api/v3`, `https://<host>`).
+    pub github_url: String,
     /// `TFPILOT_STORE` (or `TFPILOT_REQUESTS_BUCKET`): where requests and the inbox live.
     pub store: StoreLocation,
     /// `TFPILOT_REQUESTS_BUCKET`, as given.
@@ -177,6 +182,12 @@ impl Config {
         let github_api_url = r
             .http_url("TFPILOT_GITHUB_API_URL")
             .unwrap_or_else(|| DEFAULT_GITHUB_API_URL.to_owned());
+        let github_url = r.http_url("TFPILOT_GITHUB_URL").unwrap_or_else(|| {
+            github_api_url
+                .strip_suffix("/api/v3")
+                .unwrap_or(DEFAULT_GITHUB_URL)
+                .to_owned()
+        });
         let github_app_slug = r.app_slug();
         let requests_bucket = r.bucket("TFPILOT_REQUESTS_BUCKET");
         let chat_logs_bucket = r.bucket("TFPILOT_CHAT_LOGS_BUCKET");
@@ -208,6 +219,7 @@ impl Config {
             github_app,
             github_app_slug,
             github_api_url,
+            github_url,
             store,
             requests_bucket,
             chat_logs_bucket,
@@ -265,6 +277,32 @@ impl Config {
             .map(|s| s.expose_secret().as_bytes())
     }
 }
+
+/// The variables of a dotenv file (`tfpilot setup` writes one; `serve` and `doctor` read it):
+/// `None` when there is no such file. The process environment wins over the file
+/// (see `app::load_config`).
+pub fn read_env_file(
+    path: &std::path::Path,
+) -> Result<std::collections::BTreeMap<String, String>, ConfigError> {
+    let problem = |reason: String| ConfigError {
+        problems: vec![ConfigProblem {
+            variable: ENV_FILE_PSEUDO_VARIABLE,
+            reason,
+        }],
+    };
+    let iter = dotenvy::from_path_iter(path)
+        .map_err(|e| problem(format!("cannot read {}: {e}", path.display())))?;
+    let mut vars = std::collections::BTreeMap::new();
+    for item in iter {
+        let (k, v) =
+            item.map_err(|e| problem(format!("{} does not parse: {e}", path.display())))?;
+        vars.insert(k, v);
+    }
+    Ok(vars)
+}
+
+/// The name problems with the env file are reported under.
+pub const ENV_FILE_PSEUDO_VARIABLE: &str = ".env";
 
 /// Reads the variables one group at a time, collecting every problem (so all are reported at once).
 struct Reader<'a> {
@@ -612,6 +650,21 @@ mod tests {
             .join("\n");
         assert!(warnings.contains("TFPILOT_WEBHOOK_SECRET is not set"));
         assert!(warnings.contains("cannot answer on GitHub"));
+    }
+
+    #[test]
+    fn the_github_web_url_follows_an_enterprise_api_url_unless_set() {
+        assert_eq!(config(&[]).unwrap().github_url, "https://github.com");
+        let ghe = config(&[("TFPILOT_GITHUB_API_URL", "https://ghe.acme.dev/api/v3")]).unwrap();
+        assert_eq!(ghe.github_url, "https://ghe.acme.dev");
+        let set = config(&[
+            ("TFPILOT_GITHUB_API_URL", "https://ghe.acme.dev/api/v3"),
+            ("TFPILOT_GITHUB_URL", "https://web.acme.dev/"),
+        ])
+        .unwrap();
+        assert_eq!(set.github_url, "https://web.acme.dev");
+        let err = config(&[("TFPILOT_GITHUB_URL", "github.com")]).unwrap_err();
+        assert_eq!(err.problems[0].variable, "TFPILOT_GITHUB_URL");
     }
 
     #[test]

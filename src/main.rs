@@ -3,6 +3,7 @@
 //! function.
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -30,6 +31,26 @@ enum Command {
         /// Address to listen on.
         #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::UNSPECIFIED))]
         host: IpAddr,
+        #[command(flatten)]
+        env: EnvFileArg,
+    },
+    /// Create TfPilot's GitHub App through GitHub's manifest flow: serves a page on PORT
+    /// (path /setup), then saves the App's id, key and webhook secret to the env file.
+    Setup {
+        /// Address the page listens on (only this machine by default).
+        #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+        host: IpAddr,
+        /// Replace the env file if it exists.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        env: EnvFileArg,
+    },
+    /// Check the configuration end to end (GitHub App, installations, repositories, store,
+    /// chat logs, assistant): one line per check; exit 1 on any failure.
+    Doctor {
+        #[command(flatten)]
+        env: EnvFileArg,
     },
     /// Run as an AWS Lambda function (the default when AWS_LAMBDA_RUNTIME_API is set).
     Lambda {
@@ -61,6 +82,14 @@ enum Command {
         #[arg(long, env = "TFPILOT_CHAT_LOGS_BUCKET")]
         chat_bucket: Option<String>,
     },
+}
+
+/// The env file `setup` writes and `serve`/`doctor` read (the environment wins over it).
+#[derive(Debug, Clone, clap::Args)]
+struct EnvFileArg {
+    /// The env file (read when present; variables set in the environment win).
+    #[arg(long = "env-file", default_value = ".env")]
+    path: PathBuf,
 }
 
 /// Selects the Lambda function when none is given on the command line (set in template.yaml).
@@ -133,11 +162,25 @@ async fn main() -> ExitCode {
                 }
             };
         }
-        Command::Serve { .. } | Command::Lambda { .. } => {}
+        Command::Serve { .. }
+        | Command::Lambda { .. }
+        | Command::Setup { .. }
+        | Command::Doctor { .. } => {}
     }
     drop((out, err));
 
-    let config = match app::load_config().await {
+    let env_file = match &command {
+        Command::Serve { env, .. } | Command::Setup { env, .. } | Command::Doctor { env } => {
+            Some(env.path.clone())
+        }
+        _ => None,
+    };
+    // `setup` writes the env file: it reads only the environment.
+    let read_env_file = match &command {
+        Command::Setup { .. } => None,
+        _ => env_file.as_deref(),
+    };
+    let config = match app::load_config_with(read_env_file).await {
         Ok(config) => config,
         Err(e) => {
             app::refuse_start(&e, matches!(command, Command::Lambda { .. })).await;
@@ -147,8 +190,21 @@ async fn main() -> ExitCode {
     telemetry::init(config.log_format);
 
     let result = match command {
-        Command::Serve { host } => app::serve(config, app::ServeOptions { host }).await,
+        Command::Serve { host, .. } => app::serve(config, app::ServeOptions { host }).await,
         Command::Lambda { function } => app::lambda(config, function).await,
+        Command::Setup { host, force, env } => {
+            app::setup(&config, host, env.path, force).await.map(|_| ())
+        }
+        Command::Doctor { .. } => {
+            let report = tfpilot::doctor::run(&config, tfpilot::doctor::Depth::Full).await;
+            for check in &report.checks {
+                println!("{check}");
+            }
+            if report.failed() {
+                return ExitCode::FAILURE;
+            }
+            Ok(())
+        }
         Command::Render(_)
         | Command::Registry { .. }
         | Command::Repo { .. }

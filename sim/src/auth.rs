@@ -175,6 +175,13 @@ pub(crate) struct Grant {
     permissions: Option<BTreeMap<String, String>>,
 }
 
+impl Grant {
+    /// Whether the token was restricted to some of the installation's repositories.
+    pub fn restricted(&self) -> bool {
+        self.repositories.is_some()
+    }
+}
+
 /// The grant of a live token.
 pub(crate) fn grant_of(model: &Model, token: Option<&str>) -> ApiResult<Grant> {
     let bad = || ApiError::new(401, "Bad credentials");

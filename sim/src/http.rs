@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::model::{ApiError, Model, Pull, check_comment_body};
-use crate::{Fault, Shared, auth, graphql, payloads, webhooks, workflows};
+use crate::{Fault, Shared, apps, auth, graphql, payloads, webhooks, workflows};
 
 type St = State<Arc<Shared>>;
 
@@ -26,6 +26,12 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route(
             "/app/installations/{installation_id}/access_tokens",
             post(create_token),
+        )
+        .route("/app", get(apps::get_app))
+        .route("/app/installations", get(apps::list_installations))
+        .route(
+            "/installation/repositories",
+            get(apps::installation_repositories),
         )
         .route("/repos/{owner}/{repo}", get(get_repo))
         .route("/repos/{owner}/{repo}/contents/{*path}", get(get_contents))
@@ -84,11 +90,18 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route_layer(middleware::from_fn_with_state(shared.clone(), gate));
     routes
         .route("/graphql", post(graphql_endpoint))
+        .route("/app-manifests/{code}/conversions", post(apps::convert))
+        // GitHub's web side (github.com), where the manifest form posts.
+        .route("/settings/apps/new", post(apps::new_user_app))
+        .route(
+            "/organizations/{org}/settings/apps/new",
+            post(apps::new_org_app),
+        )
         .fallback(|| async { api_error(ApiError::not_found()) })
         .with_state(shared)
 }
 
-fn github_json(status: StatusCode, body: Value) -> Response {
+pub(crate) fn github_json(status: StatusCode, body: Value) -> Response {
     let mut resp = (status, axum::Json(body)).into_response();
     add_rate_limit_headers(resp.headers_mut());
     resp
@@ -219,7 +232,7 @@ async fn gate(
         let mut model = shared.lock();
         let (fault, late) = split_fault(model.record_call(&key));
         after_write = late;
-        if template.starts_with("/app/") {
+        if template == "/app" || template.starts_with("/app/") {
             if let Some(fault) = fault {
                 return fault_response(&fault, None);
             }

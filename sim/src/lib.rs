@@ -2,7 +2,9 @@
 //!
 //! [`Sim::start`] binds an axum server on `127.0.0.1:0` holding an in-memory GitHub (see
 //! `model.rs`): App installations and tokens (JWTs are verified against the App's public key, the
-//! installation token is checked on every call), users and permissions, repositories with branches
+//! installation token is checked on every call), the App itself (registered from a manifest
+//! through GitHub's web form and `POST /app-manifests/{code}/conversions`; `GET /app`, its
+//! installations and their repositories), users and permissions, repositories with branches
 //! and commit history, issues, pull requests, comments, reactions, workflow runs and artifacts. It
 //! answers the REST and GraphQL calls TfPilot makes with GitHub's status codes, headers and field
 //! names, rejects what GitHub rejects, counts every call, can inject faults, and sends signed
@@ -14,6 +16,7 @@
 //! the dispatched ref's files. [`Sim::wait_idle`] waits until every run has finished and every
 //! webhook has been delivered, so tests never sleep.
 
+mod apps;
 mod auth;
 mod graphql;
 mod graphql_query;
@@ -328,6 +331,16 @@ impl Sim {
     /// The numeric account id of a user (`None` for a login the simulator does not know).
     pub fn user_id(&self, login: &str) -> Option<u64> {
         self.shared.lock().users.get(login).map(|u| u.id)
+    }
+
+    /// The App's slug (a manifest conversion renames the App).
+    pub fn app_slug(&self) -> String {
+        self.shared.lock().app_slug.clone()
+    }
+
+    /// The webhook URL the App was registered with from a manifest (`hook_attributes.url`).
+    pub fn app_webhook_url(&self) -> Option<String> {
+        self.shared.lock().app.hook_url.clone()
     }
 
     /// The login the App writes as (`tfpilot[bot]`).

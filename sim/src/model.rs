@@ -43,6 +43,10 @@ pub(crate) struct Model {
     pub webhook: Option<WebhookTarget>,
     /// Webhooks to lose instead of sending ([`crate::Sim::drop_webhooks`]).
     pub drops: Vec<DropRule>,
+    /// The App as registered (renamed by a manifest conversion).
+    pub app: crate::apps::AppRegistration,
+    /// Manifest codes not yet exchanged.
+    pub pending_manifests: HashMap<String, crate::apps::PendingManifest>,
 }
 
 pub(crate) struct IssuedToken {
@@ -259,6 +263,8 @@ impl Model {
             deliveries: Vec::new(),
             webhook: None,
             drops: Vec::new(),
+            app: crate::apps::AppRegistration::initial(&app_slug),
+            pending_manifests: HashMap::new(),
         };
         let bot = format!("{app_slug}[bot]");
         let id = model.next_id();
@@ -277,6 +283,16 @@ impl Model {
     pub fn next_id(&mut self) -> u64 {
         self.next_id += 1;
         self.next_id
+    }
+
+    /// Gives the App a new slug: its bot user is renamed with it.
+    pub fn rename_app(&mut self, slug: &str) {
+        let old = self.bot_login();
+        self.app_slug = slug.to_owned();
+        if let Some(mut bot) = self.users.remove(&old) {
+            bot.login = self.bot_login();
+            self.users.insert(bot.login.clone(), bot);
+        }
     }
 
     pub fn bot_login(&self) -> String {

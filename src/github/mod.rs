@@ -30,10 +30,12 @@
 //! [`GitHubApp::stats`]).
 
 mod actions;
+mod app;
 pub mod artifact;
 mod auth;
 mod error;
 mod forge;
+pub mod manifest;
 mod repo;
 mod transport;
 
@@ -42,6 +44,7 @@ use std::sync::Arc;
 use secrecy::{ExposeSecret, SecretString};
 
 pub use actions::{Artifact, DispatchResult, RunConclusion, RunStatus, WorkflowRun};
+pub use app::{AppInfo, Installation, InstalledRepo};
 pub use artifact::ArtifactArchive;
 pub use auth::{Access, TOKEN_REFRESH_MARGIN};
 pub use error::{GitHubError, Result};

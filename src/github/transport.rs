@@ -99,6 +99,9 @@ pub(crate) enum Auth {
         installation: InstallationId,
         repo: RepoName,
     },
+    /// A token the caller holds (an installation token for all of an installation's
+    /// repositories, which only `tfpilot doctor` asks for).
+    Bearer(SecretString),
     /// Nothing: pre-signed blob URLs must not receive GitHub credentials.
     None,
 }
@@ -162,6 +165,19 @@ impl Call {
     pub fn json(mut self, body: Value) -> Self {
         self.body = Some(body);
         self
+    }
+
+    /// `POST /app/installations/{installation}/access_tokens` with the App's JWT; `body` says
+    /// which repositories and permissions the token gets.
+    pub fn access_token(installation: InstallationId, what: String, body: Value) -> Self {
+        Call::new(
+            "installation_token",
+            what,
+            Method::POST,
+            format!("/app/installations/{installation}/access_tokens"),
+            Auth::App,
+        )
+        .json(body)
     }
 
     pub fn unless_landed(mut self, landed: Landed) -> Self {
@@ -355,17 +371,14 @@ impl Transport {
             "request an installation token for {} in installation {installation}",
             scope.repo
         );
-        let call = Call::new(
-            "installation_token",
+        let call = Call::access_token(
+            installation,
             what.clone(),
-            Method::POST,
-            format!("/app/installations/{installation}/access_tokens"),
-            Auth::App,
-        )
-        .json(serde_json::json!({
-            "repositories": [scope.repo],
-            "permissions": scope.access.permissions(),
-        }));
+            serde_json::json!({
+                "repositories": [scope.repo],
+                "permissions": scope.access.permissions(),
+            }),
+        );
         // `send` with `Auth::App` never asks for an installation token, so this does not recurse.
         let answer: TokenAnswer = Box::pin(self.send(call)).await?.json(&what)?;
         let expires_at = time::OffsetDateTime::parse(
@@ -413,13 +426,14 @@ impl Transport {
                 repo: repo.name().to_owned(),
                 access: Access::of(&call.method),
             }),
-            Auth::App | Auth::None => None,
+            Auth::App | Auth::Bearer(_) | Auth::None => None,
         };
         loop {
             attempts += 1;
             self.count(call.op, attempts > 1, last_wait);
             let credential = match (&call.auth, &scope) {
                 (Auth::App, _) => Some(self.key.jwt()?),
+                (Auth::Bearer(token), _) => Some(token.clone()),
                 (_, Some(scope)) => Some(self.installation_token(scope).await?),
                 _ => None,
             };

@@ -126,9 +126,19 @@ fn ci_run_runs_the_readme_test_command() {
         readme.contains(&format!("\n{test_command}\n")),
         "README quick start"
     );
+    // The quick start is: `tfpilot setup`, install the App, `tfpilot serve` — in that order.
+    let quick = readme
+        .split("## Quick start")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("README has a quick start");
+    let at = |needle: &str| {
+        quick
+            .find(needle)
+            .unwrap_or_else(|| panic!("README quick start lacks {needle:?}"))
+    };
     assert!(
-        readme.contains("\ncargo run --release -- serve\n"),
-        "README quick start"
+        at("\ntfpilot setup") < at("install link") && at("install link") < at("\ntfpilot serve")
     );
     assert!(ci.lines().any(|l| l.trim() == test_command), ".ci/run");
     assert!(ci.starts_with("#!/usr/bin/env bash") && ci.contains("set -euo pipefail"));

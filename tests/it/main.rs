@@ -1,6 +1,7 @@
 //! TfPilot's integration tests: one binary, one module per area.
 
 mod architecture;
+mod browser;
 mod conversation;
 mod deploy;
 mod e2e;
@@ -16,6 +17,7 @@ mod registry;
 mod render;
 mod repo_check;
 mod serve;
+mod setup;
 mod store;
 mod support;
 mod two_instances;

@@ -4,4 +4,4 @@
 
 mod flow;
 mod openai;
-mod stub;
+pub(crate) mod stub;

@@ -1,5 +1,5 @@
 //! A local OpenAI-compatible server (axum on 127.0.0.1, port 0): answers every chat completion
-//! with one scripted answer and records what it was sent.
+//! with one scripted answer and records what it was sent; lists one model at `GET /v1/models`.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -57,6 +57,7 @@ impl Stub {
         };
         let app = Router::new()
             .route("/v1/chat/completions", post(completions))
+            .route("/v1/models", axum::routing::get(models))
             .with_state(state);
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.expect("stub server");
@@ -78,6 +79,24 @@ impl Drop for Stub {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// `GET /models`: the stub serves one model, `stub-model` (an `Answer::Status` answers that
+/// status instead, as an endpoint refusing the key would).
+async fn models(State(state): State<StubState>) -> Response {
+    if let Answer::Status(code, body) = state.answer {
+        return (
+            StatusCode::from_u16(code).expect("status code"),
+            [("content-type", "application/json")],
+            body,
+        )
+            .into_response();
+    }
+    axum::Json(json!({
+        "object": "list",
+        "data": [{"id": "stub-model", "object": "model", "created": 1_700_000_000, "owned_by": "stub"}]
+    }))
+    .into_response()
 }
 
 fn completion(message: Value) -> Value {
