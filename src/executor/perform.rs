@@ -14,7 +14,7 @@ use crate::github::{
 use crate::lifecycle::{self, BlockChange, Body, Effect, PendingEffect, PrPurpose};
 use crate::store::StoreError;
 use crate::terraform::blocks;
-use crate::terraform::plan::{PlanSummary, sensitive_values};
+use crate::terraform::plan::{PlanSummary, changes_digest, sensitive_values};
 
 /// The largest plan artifact read.
 const MAX_PLAN_ARTIFACT_BYTES: u64 = 20 * 1024 * 1024;
@@ -60,6 +60,11 @@ pub(super) struct Done {
 }
 
 impl Done {
+    fn with_records(mut self, records: Vec<(EffectKey, EffectResult)>) -> Self {
+        self.records = records;
+        self
+    }
+
     pub(super) fn with(result: EffectResult) -> Self {
         Done {
             result,
@@ -68,7 +73,7 @@ impl Done {
         }
     }
 
-    fn applying(
+    pub(super) fn applying(
         result: EffectResult,
         apply: impl Fn(&mut Request) + Send + Sync + 'static,
     ) -> Self {
@@ -133,6 +138,7 @@ impl Executor {
             Effect::PostPlan { run_id, run_url } => {
                 self.post_plan(scope, r, *run_id, run_url, resumed).await
             }
+            Effect::Check { step } => self.perform_check(scope, r, step, resumed).await,
             Effect::Archive => Ok(Done::with(EffectResult::default())),
         }
     }
@@ -437,6 +443,7 @@ impl Executor {
         let summary =
             PlanSummary::from_json(&json).map_err(|e| EffectError::Refused(e.to_string()))?;
         let sensitive = sensitive_values(&json).map_err(|e| EffectError::Refused(e.to_string()))?;
+        let digest = changes_digest(&json).map_err(|e| EffectError::Refused(e.to_string()))?;
         let masked = self.masker.mask(&text, &sensitive);
         let revision = r
             .run(RunKind::Plan)
@@ -455,17 +462,42 @@ impl Executor {
             plan_text: &masked,
         };
         let bodies = comments::plan::plan_comments(&plan, Default::default());
-        let records = self
+        let mut records = self
             .post_plan_comments(scope, r, &plan, &bodies, resumed)
             .await?;
-        Ok(Done {
-            result: EffectResult::Plan {
+        self.complete_plan_check(scope, r, &plan).await?;
+        let head = r
+            .run(RunKind::Plan)
+            .filter(|p| p.run_id == Some(run_id))
+            .and_then(|p| p.head_sha.clone());
+        let merged = r.pull_request.as_ref().is_some_and(|pr| pr.merged);
+        let carry = match head {
+            Some(head) if !merged => Some(CarriedApprovals::of(r, &head, &digest)),
+            _ => None,
+        };
+        if let Some(c) = carry.as_ref().filter(|c| c.worth_saying()) {
+            let key = EffectKey::plan_approvals(run_id);
+            let body = say::approvals_after_plan(&key, &c.kept, &c.cleared, &self.prefix);
+            let posted = self.post(scope, thread_of(r), &key, &body, resumed).await?;
+            records.push((key, posted));
+        }
+        Ok(Done::applying(
+            EffectResult::Plan {
                 summary: summary.line(),
                 comments: bodies.len(),
             },
-            apply: None,
-            records,
-        })
+            move |r: &mut Request| {
+                if let Some(p) = r.runs.get_mut(&RunKind::Plan)
+                    && p.run_id == Some(run_id)
+                {
+                    p.changes = Some(digest.clone());
+                }
+                if let Some(c) = &carry {
+                    c.apply(r);
+                }
+            },
+        )
+        .with_records(records))
     }
 
     /// Posts the plan's comments on the request's pull request (or issue), and a summary on the
@@ -478,11 +510,7 @@ impl Executor {
         bodies: &[String],
         resumed: bool,
     ) -> Result<Vec<(EffectKey, EffectResult)>, EffectError> {
-        let thread = r
-            .pull_request
-            .as_ref()
-            .map(|p| p.number)
-            .unwrap_or(r.issue_number);
+        let thread = thread_of(r);
         let mut records = Vec::new();
         for (i, body) in bodies.iter().enumerate() {
             let key = plan.marker_key(i + 1);
@@ -542,6 +570,65 @@ impl Executor {
                 && marker_key(&c.body) == Some(key.as_str())
         });
         Ok(found.map(|c| comment_result(c.id, c.node_id)))
+    }
+}
+
+/// Where the plan is discussed: the request's pull request, or its issue before there is one.
+fn thread_of(r: &Request) -> u64 {
+    r.pull_request
+        .as_ref()
+        .map(|p| p.number)
+        .unwrap_or(r.issue_number)
+}
+
+/// What a new plan does to the approvals given before it: an approval of the same resource
+/// changes (the same plan digest) moves to the new plan's head and still counts; any other is
+/// cleared. An approval stored without a digest holds for its own head only.
+struct CarriedApprovals {
+    head: String,
+    digest: String,
+    /// Approvals of an earlier head that the new plan keeps, and those it clears.
+    kept: Vec<String>,
+    cleared: Vec<String>,
+}
+
+impl CarriedApprovals {
+    fn of(r: &Request, head: &str, digest: &str) -> Self {
+        let mut c = CarriedApprovals {
+            head: head.to_owned(),
+            digest: digest.to_owned(),
+            kept: Vec::new(),
+            cleared: Vec::new(),
+        };
+        for a in &r.approvals {
+            if c.keeps(a) {
+                if a.head_sha != head {
+                    c.kept.push(a.login.clone());
+                }
+            } else {
+                c.cleared.push(a.login.clone());
+            }
+        }
+        c
+    }
+
+    fn keeps(&self, a: &crate::domain::Approval) -> bool {
+        match &a.plan {
+            Some(p) => *p == self.digest,
+            None => a.head_sha == self.head,
+        }
+    }
+
+    fn worth_saying(&self) -> bool {
+        !self.kept.is_empty() || !self.cleared.is_empty()
+    }
+
+    fn apply(&self, r: &mut Request) {
+        r.approvals.retain(|a| self.keeps(a));
+        for a in &mut r.approvals {
+            a.head_sha = self.head.clone();
+            a.plan = Some(self.digest.clone());
+        }
     }
 }
 

@@ -32,6 +32,7 @@
 mod actions;
 pub mod artifact;
 mod auth;
+pub mod checks;
 mod error;
 mod forge;
 mod repo;
@@ -44,6 +45,7 @@ use secrecy::{ExposeSecret, SecretString};
 pub use actions::{Artifact, DispatchResult, RunConclusion, RunStatus, WorkflowRun};
 pub use artifact::ArtifactArchive;
 pub use auth::{Access, TOKEN_REFRESH_MARGIN};
+pub use checks::{CheckAction, CheckConclusion, CheckOutput, CheckRunWrite, CheckState};
 pub use error::{GitHubError, Result};
 pub use forge::{Forge, Repo};
 pub use repo::{

@@ -4,8 +4,8 @@ use super::RunUpdate;
 use super::decider::{Decider, PR_STAGES};
 use crate::comments::lifecycle::{self as say, short_sha};
 use crate::domain::{
-    BlockChange, Conclusion, Effect, EffectKey, PrPurpose, Request, RequestStatus, RunKind,
-    RunOutcome, RunPhase, RunRecord, RunStatus, request_branch,
+    BlockChange, CheckStep, Conclusion, Effect, EffectKey, PrPurpose, Request, RequestStatus,
+    RunKind, RunOutcome, RunPhase, RunRecord, RunStatus, request_branch,
 };
 
 impl Decider<'_> {
@@ -44,7 +44,12 @@ impl Decider<'_> {
                     && run.revision == r.revision
                     && run.head_sha.as_deref() == Some(head_sha)
             });
-            let approved = r.approvals.iter().any(|a| a.head_sha == head_sha);
+            let needed = self.policy.approvals_needed(&self.env());
+            let approved = if needed == 0 {
+                r.approvals.iter().any(|a| a.head_sha == head_sha)
+            } else {
+                self.counted_approvals(&r, &[head_sha]).len() >= needed as usize
+            };
             self.comment(
                 EffectKey::merged(number),
                 issue,
@@ -53,11 +58,19 @@ impl Decider<'_> {
                     number,
                     plan_ok,
                     approved,
-                    self.policy.is_prod(&self.env()) || self.policy.approvers_required,
+                    needed > 0,
                     &self.env(),
                     &p,
                 ),
             );
+            if plan_ok {
+                self.push(
+                    EffectKey::check_merged(number),
+                    Effect::Check {
+                        step: CheckStep::Merged,
+                    },
+                );
+            }
         } else {
             self.set_status(RequestStatus::PrClosed, "pr_closed", None);
             self.comment(
@@ -125,6 +138,18 @@ impl Decider<'_> {
             self.set_status(status, "plan_finished", Some(c.as_str().into()));
         }
         self.run_ended(r, run, RunKind::Plan, c);
+        if run.head_branch == request_branch(r.id) {
+            self.push(
+                EffectKey::check_run(run.run_id),
+                Effect::Check {
+                    step: CheckStep::PlanEnded {
+                        run_id: run.run_id,
+                        run_url: run.url.clone(),
+                        outcome: c.into(),
+                    },
+                },
+            );
+        }
     }
 
     fn apply_finished(&mut self, r: &Request, run: &RunUpdate, c: Conclusion) {
@@ -137,6 +162,17 @@ impl Decider<'_> {
             self.set_status(status, "apply_finished", Some(c.as_str().into()));
         }
         self.run_ended(r, run, RunKind::Apply, c);
+        self.push(
+            EffectKey::check_run(run.run_id),
+            Effect::Check {
+                step: CheckStep::Applied {
+                    run_id: run.run_id,
+                    run_url: run.url.clone(),
+                    head_sha: run.head_sha.clone(),
+                    outcome: c.into(),
+                },
+            },
+        );
     }
 
     /// A successful destroy goes on with the cleanup pull request and the archive.
@@ -238,7 +274,9 @@ impl Decider<'_> {
                 "The plan itself succeeded: read it in the workflow run.".into(),
             ),
             Effect::Archive => ("archive the request", "Nothing to do.".into()),
-            Effect::Comment { .. } | Effect::MinimizeComments { .. } => return None,
+            Effect::Comment { .. } | Effect::MinimizeComments { .. } | Effect::Check { .. } => {
+                return None;
+            }
         })
     }
 

@@ -199,6 +199,48 @@ impl PlanSummary {
     }
 }
 
+/// A digest of the plan's resource changes (each resource's address, actions and before/after
+/// values, and the output changes): two plans with the same digest change the same resources
+/// in the same way, so an approval of one holds for the other. Hex SHA-256.
+pub fn changes_digest(json: &[u8]) -> Result<String, PlanError> {
+    use sha2::Digest as _;
+    let plan: Value = serde_json::from_slice(json)?;
+    let mut hasher = sha2::Sha256::new();
+    let empty = Vec::new();
+    let changes = plan
+        .get("resource_changes")
+        .and_then(Value::as_array)
+        .unwrap_or(&empty);
+    let mut lines: Vec<String> = changes
+        .iter()
+        .map(|rc| {
+            let change = rc.get("change").cloned().unwrap_or(Value::Null);
+            let part = |k: &str| change.get(k).cloned().unwrap_or(Value::Null);
+            serde_json::json!([
+                rc.get("address"),
+                part("actions"),
+                part("before"),
+                part("after"),
+                part("after_unknown"),
+            ])
+            .to_string()
+        })
+        .collect();
+    lines.sort();
+    if let Some(outputs) = plan.get("output_changes") {
+        lines.push(outputs.to_string());
+    }
+    for line in lines {
+        hasher.update(line.as_bytes());
+        hasher.update(b"\n");
+    }
+    Ok(hex(&hasher.finalize()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Every value the plan marks sensitive (resource attributes, outputs), as the strings they would
 /// appear as in text. Numbers and booleans are included in their JSON form.
 pub fn sensitive_values(json: &[u8]) -> Result<BTreeSet<String>, PlanError> {
@@ -435,6 +477,26 @@ mod tests {
             "resource_changes": rcs,
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn the_digest_changes_with_the_changes_only() {
+        let a = plan_with(&[("a.one", &["create"]), ("a.two", &["update"])]);
+        let b = plan_with(&[("a.two", &["update"]), ("a.one", &["create"])]);
+        let c = plan_with(&[("a.one", &["create"]), ("a.two", &["delete"])]);
+        let d = plan_with(&[("a.one", &["create"])]);
+        let digest = |j: &[u8]| changes_digest(j).unwrap();
+        assert_eq!(digest(&a), digest(&b), "order does not matter");
+        assert_ne!(digest(&a), digest(&c));
+        assert_ne!(digest(&a), digest(&d));
+        let mut v: Value = serde_json::from_slice(&a).unwrap();
+        v["resource_changes"][0]["change"]["after"] = serde_json::json!({"tags": {"team": "x"}});
+        assert_ne!(
+            digest(&a),
+            digest(&serde_json::to_vec(&v).unwrap()),
+            "values count"
+        );
+        assert_eq!(digest(&a).len(), 64);
     }
 
     #[test]
