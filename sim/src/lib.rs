@@ -15,6 +15,7 @@
 //! webhook has been delivered, so tests never sleep.
 
 mod auth;
+mod checks;
 mod graphql;
 mod http;
 mod model;
@@ -33,6 +34,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 pub use model::MAX_COMMENT_CHARS;
 
+pub use crate::checks::SimCheckRun;
 use crate::model::{FaultRule, Model, Tree, WebhookTarget};
 
 /// The App's private key (PKCS#1 PEM), for tests only: the simulator knows its public half.

@@ -41,6 +41,9 @@ pub(crate) struct Model {
     pub webhook: Option<WebhookTarget>,
     /// Webhooks to lose instead of sending ([`crate::Sim::drop_webhooks`]).
     pub drops: Vec<DropRule>,
+    pub check_runs: BTreeMap<u64, crate::checks::CheckRun>,
+    /// Active members by team (`org/slug`, lowercase).
+    pub teams: BTreeMap<String, std::collections::BTreeSet<String>>,
 }
 
 pub(crate) struct IssuedToken {
@@ -253,6 +256,8 @@ impl Model {
             deliveries: Vec::new(),
             webhook: None,
             drops: Vec::new(),
+            check_runs: BTreeMap::new(),
+            teams: BTreeMap::new(),
         };
         let bot = format!("{app_slug}[bot]");
         let id = model.next_id();

@@ -147,3 +147,99 @@ pub fn apply_ended(outcome: RunOutcome, run_url: &str, environment: &str) -> Che
         text: None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::RequestId;
+    use crate::terraform::plan::PlanSummary;
+
+    fn summary(resources: usize) -> PlanSummary {
+        let changes: Vec<String> = (0..resources)
+            .map(|i| {
+                format!(
+                    r#"{{"address":"module.tfpilot_x.terraform_data.r{i}","change":{{"actions":["create"]}}}}"#
+                )
+            })
+            .collect();
+        let json = format!(
+            r#"{{"format_version":"1.2","resource_changes":[{}]}}"#,
+            changes.join(",")
+        );
+        PlanSummary::from_json(json.as_bytes()).unwrap()
+    }
+
+    fn plan<'a>(s: &'a PlanSummary, text: &'a str) -> PlanComment<'a> {
+        PlanComment {
+            request_id: RequestId::new_random(),
+            revision: 2,
+            environment: "prod",
+            run_id: 77,
+            run_url: "https://github.com/acme/infra/actions/runs/77",
+            pr_url: None,
+            summary: s,
+            plan_text: text,
+        }
+    }
+
+    #[test]
+    fn a_small_plan_is_whole_with_its_resources_table() {
+        let s = summary(2);
+        let text = "  + resource \"terraform_data\" \"r0\" {}\n\nPlan: 2 to add, 0 to change, 0 to destroy.\n";
+        let out = plan_done(&plan(&s, text), "/tfpilot", MAX_OUTPUT_CHARS);
+        assert_eq!(out.title, "Plan: 2 to add, 0 to change, 0 to destroy.");
+        assert!(
+            out.summary
+                .contains("| `module.tfpilot_x.terraform_data.r1` | create |"),
+            "{}",
+            out.summary
+        );
+        let body = out.text.unwrap();
+        assert!(body.starts_with("```diff\n"), "{body}");
+        assert!(body.contains("Plan: 2 to add"), "{body}");
+        assert!(!body.contains("left out"), "{body}");
+    }
+
+    #[test]
+    fn a_huge_plan_is_cut_at_a_line_within_the_limit_keeping_its_end() {
+        let s = summary(3000);
+        let mut text = String::new();
+        for i in 0..20_000 {
+            text.push_str(&format!(
+                "  + resource \"terraform_data\" \"r{i}\" {{ input = \"é{i}\" }}\n"
+            ));
+        }
+        text.push_str("\nPlan: 20000 to add, 0 to change, 0 to destroy.\n");
+        let out = plan_done(&plan(&s, &text), "/tfpilot", MAX_OUTPUT_CHARS);
+        let body = out.text.unwrap();
+        assert!(body.chars().count() <= MAX_OUTPUT_CHARS, "{}", body.len());
+        assert!(
+            body.len() > MAX_OUTPUT_CHARS - 2_000,
+            "the room is used: {}",
+            body.len()
+        );
+        assert!(body.contains("lines are left out here"), "the cut is said");
+        assert!(body.contains("actions/runs/77"), "the whole plan is linked");
+        assert!(body.trim_end().ends_with("```"), "the fence is closed");
+        assert!(body.contains("Plan: 20000 to add"), "the end is kept");
+        // Every plan line kept is whole.
+        let inner = body.split("```diff\n").nth(1).unwrap();
+        for line in inner.lines().filter(|l| l.contains("resource")) {
+            assert!(line.ends_with("\" }"), "a cut line: {line}");
+        }
+        assert!(out.summary.chars().count() <= MAX_OUTPUT_CHARS);
+        assert!(out.summary.contains("more resources are in the plan below"));
+    }
+
+    #[test]
+    fn buttons_fit_githubs_limits() {
+        for prefix in ["/tfpilot", "/a-very-long-custom-prefix-for-commands"] {
+            for command in ["approve", "apply"] {
+                let (label, description, identifier) = button(command, prefix);
+                assert!(label.len() <= 20 && identifier.len() <= 20);
+                assert!(description.chars().count() <= 40, "{description}");
+            }
+        }
+        assert_eq!(button("approve", "/tfpilot").0, "Approve");
+    }
+}

@@ -587,7 +587,7 @@ fn thread_of(r: &Request) -> u64 {
 struct CarriedApprovals {
     head: String,
     digest: String,
-    /// Approvals of an earlier head that the new plan keeps, and those it clears.
+    /// Who approved before this plan: those it keeps, and those it clears.
     kept: Vec<String>,
     cleared: Vec<String>,
 }
@@ -600,11 +600,10 @@ impl CarriedApprovals {
             kept: Vec::new(),
             cleared: Vec::new(),
         };
+        // Every approval there was given before this plan (none is taken while a plan runs).
         for a in &r.approvals {
             if c.keeps(a) {
-                if a.head_sha != head {
-                    c.kept.push(a.login.clone());
-                }
+                c.kept.push(a.login.clone());
             } else {
                 c.cleared.push(a.login.clone());
             }

@@ -202,7 +202,7 @@ impl RepoClient {
                 encode_query(slug),
                 encode_query(login)
             ),
-            Auth::Repo {
+            Auth::Members {
                 installation: self.installation,
                 repo: self.repo.clone(),
             },

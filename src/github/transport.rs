@@ -94,6 +94,12 @@ pub(crate) enum Auth {
         installation: InstallationId,
         repo: RepoName,
     },
+    /// An installation token (for the installation of `repo`) that may read the organization's
+    /// team memberships, and nothing of any repository's contents.
+    Members {
+        installation: InstallationId,
+        repo: RepoName,
+    },
     /// Nothing: pre-signed blob URLs must not receive GitHub credentials.
     None,
 }
@@ -341,6 +347,11 @@ impl Transport {
                 installation: *installation,
                 repo: repo.name().to_owned(),
                 access: Access::of(&call.method),
+            }),
+            Auth::Members { installation, repo } => Some(TokenScope {
+                installation: *installation,
+                repo: repo.name().to_owned(),
+                access: Access::Members,
             }),
             Auth::App | Auth::None => None,
         };
