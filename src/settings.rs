@@ -9,6 +9,7 @@
 //! anyone, so write access to an infra repo never grants prod rights.
 
 pub mod repo_check;
+pub mod review;
 
 use std::collections::BTreeMap;
 

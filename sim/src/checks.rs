@@ -413,6 +413,43 @@ pub(crate) async fn team_membership(
     )
 }
 
+/// `GET /orgs/{org}/teams/{team_slug}`: the team, or 404.
+pub(crate) async fn get_team(
+    State(shared): St,
+    Path((org, team_slug)): Path<(String, String)>,
+) -> Response {
+    let model = shared.lock();
+    let team = format!("{org}/{team_slug}").to_ascii_lowercase();
+    if !model.teams.contains_key(&team) {
+        return api_error(ApiError::not_found());
+    }
+    let api = &model.base_url;
+    github_json(
+        StatusCode::OK,
+        json!({
+            "id": 1, "node_id": node_id("T_kwDO", 1),
+            "url": format!("{api}/orgs/{org}/teams/{team_slug}"),
+            "html_url": format!("{api}/orgs/{org}/teams/{team_slug}"),
+            "name": team_slug, "slug": team_slug, "description": null,
+            "privacy": "closed", "notification_setting": "notifications_enabled",
+            "permission": "pull", "members_url": format!("{api}/orgs/{org}/teams/{team_slug}/members{{/member}}"),
+            "repositories_url": format!("{api}/orgs/{org}/teams/{team_slug}/repos"),
+            "parent": null, "members_count": model.teams[&team].len(), "repos_count": 0,
+            "created_at": "2024-01-01T00:00:00Z", "updated_at": "2024-01-01T00:00:00Z",
+            "organization": payloads::user(&model, &org),
+        }),
+    )
+}
+
+/// `GET /users/{username}`: the account, or 404 for a login GitHub does not know.
+pub(crate) async fn get_user(State(shared): St, Path(username): Path<String>) -> Response {
+    let model = shared.lock();
+    if !model.users.contains_key(&username) {
+        return api_error(ApiError::not_found());
+    }
+    github_json(StatusCode::OK, payloads::user(&model, &username))
+}
+
 /// `check_run.requested_action` for a click on `identifier` by `sender`.
 fn requested_action(
     shared: &Arc<Shared>,
@@ -463,6 +500,43 @@ impl Sim {
                 }
             })
             .collect()
+    }
+
+    /// Opens a pull request from `head` into `base` as `login` (who needs write access) and sends
+    /// `pull_request.opened`; returns its number once the webhook has been answered.
+    pub async fn open_pr_as(
+        &self,
+        repo: &str,
+        head: &str,
+        base: &str,
+        title: &str,
+        login: &str,
+    ) -> anyhow::Result<u64> {
+        let (number, done) = {
+            let mut model = self.shared.lock();
+            if model.permission_of(repo, login) < crate::Permission::Write {
+                bail!("{login} may not open pull requests in {repo}: write access is needed");
+            }
+            let r = model.repo(repo).map_err(|e| anyhow!(e.message))?;
+            if !r.branches.contains_key(head) || !r.branches.contains_key(base) {
+                bail!("{repo} has no branch {head} or {base}");
+            }
+            let number = model
+                .create_issue(repo, login, title, "", true)
+                .map_err(|e| anyhow!(e.message))?;
+            model.insert_pull(repo, number, head, base);
+            let done = webhooks::pull_request_event(
+                &self.shared,
+                &mut model,
+                repo,
+                number,
+                "opened",
+                login,
+            );
+            (number, done)
+        };
+        let _ = done.await;
+        Ok(number)
     }
 
     /// Makes `login` an active member of the team `org/slug`.

@@ -92,6 +92,11 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             "/orgs/{org}/teams/{team_slug}/memberships/{username}",
             get(crate::checks::team_membership),
         )
+        .route(
+            "/orgs/{org}/teams/{team_slug}",
+            get(crate::checks::get_team),
+        )
+        .route("/users/{username}", get(crate::checks::get_user))
         .route("/_blobs/artifacts/{artifact_id}", get(artifact_blob))
         .route_layer(middleware::from_fn_with_state(shared.clone(), gate));
     routes
@@ -833,22 +838,7 @@ async fn create_pull(
         Ok(n) => n,
         Err(e) => return api_error(e),
     };
-    if let Ok(r) = model.repo_mut(&name) {
-        r.pulls.insert(
-            number,
-            Pull {
-                number,
-                head,
-                base: input.base.clone(),
-                open: true,
-                merged: false,
-                merged_by: None,
-                merge_commit_sha: None,
-                closed_head_sha: None,
-                mergeable_override: None,
-            },
-        );
-    }
+    model.insert_pull(&name, number, &head, &input.base);
     let json = model
         .repo(&name)
         .map(|r| payloads::pull(&model, r, number))

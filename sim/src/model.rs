@@ -278,6 +278,26 @@ impl Model {
         self.next_id
     }
 
+    /// Records pull request `number` (its issue created) open from `head` into `base`.
+    pub fn insert_pull(&mut self, repo: &str, number: u64, head: &str, base: &str) {
+        if let Ok(r) = self.repo_mut(repo) {
+            r.pulls.insert(
+                number,
+                Pull {
+                    number,
+                    head: head.to_owned(),
+                    base: base.to_owned(),
+                    open: true,
+                    merged: false,
+                    merged_by: None,
+                    merge_commit_sha: None,
+                    closed_head_sha: None,
+                    mergeable_override: None,
+                },
+            );
+        }
+    }
+
     pub fn bot_login(&self) -> String {
         format!("{}[bot]", self.app_slug)
     }

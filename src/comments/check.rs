@@ -13,6 +13,8 @@ use crate::terraform::plan::to_github_diff;
 pub const PLAN_CHECK: &str = "tfpilot/plan";
 /// The apply's check run.
 pub const APPLY_CHECK: &str = "tfpilot/apply";
+/// The check run of a pull request that changes `.tfpilot.yml`.
+pub const CONFIG_CHECK: &str = "tfpilot/config";
 
 /// The Checks API's limit for `output.summary` and `output.text`, in characters (counted here
 /// in bytes, which is never less).
@@ -130,6 +132,37 @@ pub fn plan_ended(outcome: RunOutcome, run_url: &str, prefix: &str) -> CheckText
         summary: format!(
             "Read why in the [workflow run]({run_url}); fix it and comment `{prefix} plan` to plan again."
         ),
+        text: None,
+    }
+}
+
+/// `tfpilot/config`: every problem of the changed `.tfpilot.yml`, or that it is fine.
+pub fn config_checked(problems: &[String]) -> CheckText {
+    if problems.is_empty() {
+        return CheckText {
+            title: "`.tfpilot.yml` is valid".to_owned(),
+            summary: "TfPilot reads it as written once this pull request is merged.".to_owned(),
+            text: None,
+        };
+    }
+    let n = problems.len();
+    let mut summary = format!(
+        "TfPilot would refuse what these settings govern (or ignore the entries named) once merged:\n\n"
+    );
+    for p in problems {
+        let line = format!("* {p}\n");
+        if summary.len() + line.len() + 64 > MAX_OUTPUT_CHARS {
+            let _ = writeln!(summary, "* … and more.");
+            break;
+        }
+        summary.push_str(&line);
+    }
+    CheckText {
+        title: format!(
+            "{n} problem{} in `.tfpilot.yml`",
+            if n == 1 { "" } else { "s" }
+        ),
+        summary,
         text: None,
     }
 }

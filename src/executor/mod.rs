@@ -26,6 +26,7 @@
 
 mod answers;
 mod checks;
+mod config_check;
 mod facts;
 mod outbox;
 mod perform;
@@ -52,8 +53,9 @@ use crate::store::{CommentRecord, RequestStore, Versioned};
 use crate::terraform::plan::Masker;
 use crate::webhook::Event;
 use crate::webhook::events::{
-    CheckRunAction, CheckRunEvent, IssueCommentAction, IssueCommentEvent, PullRequestAction,
-    PullRequestEvent, User, WorkflowRunAction, WorkflowRunConclusion, WorkflowRunEvent,
+    CheckRunAction, CheckRunEvent, InstallationRef, IssueCommentAction, IssueCommentEvent,
+    PullRequestAction, PullRequestEvent, Repository, User, WorkflowRunAction,
+    WorkflowRunConclusion, WorkflowRunEvent,
 };
 use crate::worker::{EventHandler, Permanent};
 
@@ -430,7 +432,13 @@ impl Executor {
     // ---- pull_request -----------------------------------------------------------------------
 
     async fn on_pull_request(&self, e: &PullRequestEvent) -> anyhow::Result<()> {
-        if e.action != PullRequestAction::Closed {
+        let changed = matches!(
+            e.action,
+            PullRequestAction::Opened
+                | PullRequestAction::Synchronize
+                | PullRequestAction::Reopened
+        );
+        if e.action != PullRequestAction::Closed && !changed {
             return Ok(());
         }
         let Some(scope) = self.scope(
@@ -440,6 +448,9 @@ impl Executor {
         ) else {
             return Ok(());
         };
+        if changed {
+            return self.check_settings_change(&scope, e).await;
+        }
         let mut existing = self.store.find_by_thread(&scope.repo, e.number).await?;
         if existing.is_none()
             && let Some(id) = e
@@ -501,6 +512,32 @@ impl Executor {
         Ok(())
     }
 
+    /// The request `id` that a `what` (a run, a check run) of `repository` names, with its
+    /// scope; `None` when there is no such request, or it is another repository's.
+    async fn named_request(
+        &self,
+        repository: &Repository,
+        installation: Option<&InstallationRef>,
+        id: RequestId,
+        what: &str,
+    ) -> anyhow::Result<Option<(Scope, Versioned<Request>)>> {
+        let Some(scope) = self.scope(
+            &repository.full_name,
+            installation.map(|i| i.id),
+            repository.default_branch.as_deref(),
+        ) else {
+            return Ok(None);
+        };
+        let Some(current) = self.store.get(id).await? else {
+            return Ok(None);
+        };
+        if !same_repo(&current.repo, &scope.repo) {
+            tracing::warn!(request = %id, "a {what} in another repository names this request; ignored");
+            return Ok(None);
+        }
+        Ok(Some((scope, current)))
+    }
+
     // ---- check_run (a button) ---------------------------------------------------------------
 
     /// A click on a button of TfPilot's check run is decided exactly as the same command
@@ -519,20 +556,12 @@ impl Executor {
         else {
             return Ok(());
         };
-        let Some(scope) = self.scope(
-            &e.repository.full_name,
-            e.installation.as_ref().map(|i| i.id),
-            e.repository.default_branch.as_deref(),
-        ) else {
+        let Some((scope, current)) = self
+            .named_request(&e.repository, e.installation.as_ref(), id, "check run")
+            .await?
+        else {
             return Ok(());
         };
-        let Some(current) = self.store.get(id).await? else {
-            return Ok(());
-        };
-        if !same_repo(&current.repo, &scope.repo) {
-            tracing::warn!(request = %id, "a check run in another repository names this request; ignored");
-            return Ok(());
-        }
         let at = checks::click_at(&delivery.id, &current);
         let identifier = e
             .requested_action
@@ -591,20 +620,12 @@ impl Executor {
         else {
             return Ok(());
         };
-        let Some(scope) = self.scope(
-            &e.repository.full_name,
-            e.installation.as_ref().map(|i| i.id),
-            e.repository.default_branch.as_deref(),
-        ) else {
+        let Some((scope, current)) = self
+            .named_request(&e.repository, e.installation.as_ref(), id, "run")
+            .await?
+        else {
             return Ok(());
         };
-        let Some(current) = self.store.get(id).await? else {
-            return Ok(());
-        };
-        if !same_repo(&current.repo, &scope.repo) {
-            tracing::warn!(request = %id, "a run in another repository names this request; ignored");
-            return Ok(());
-        }
         let input = Input::Run(RunUpdate {
             run_id: e.workflow_run.id,
             title,

@@ -118,10 +118,7 @@ impl RepoClient {
             what,
             method,
             format!("/repos/{}/{}{rest}", self.repo.owner(), self.repo.name()),
-            Auth::Repo {
-                installation: self.installation,
-                repo: self.repo.clone(),
-            },
+            self.repo_auth(),
         )
     }
 
@@ -181,6 +178,57 @@ impl RepoClient {
             .map(|c| c.id))
     }
 
+    /// Whether GitHub knows the account `login` (`GET /users/{username}`: 404 when it does not).
+    pub async fn user_exists(&self, login: &str) -> Result<bool> {
+        let call = Call::new(
+            "get_user",
+            format!("look up the user {login}"),
+            Method::GET,
+            format!("/users/{}", encode_query(login)),
+            self.repo_auth(),
+        );
+        self.found(call).await
+    }
+
+    /// Whether the team `org/slug` exists and the App can see it
+    /// (`GET /orgs/{org}/teams/{team_slug}`).
+    pub async fn team_exists(&self, team: &str) -> Result<bool> {
+        let Some((org, slug)) = team.split_once('/') else {
+            return Ok(false);
+        };
+        let call = Call::new(
+            "get_team",
+            format!("look up the team {team}"),
+            Method::GET,
+            format!("/orgs/{}/teams/{}", encode_query(org), encode_query(slug)),
+            self.members_auth(),
+        );
+        self.found(call).await
+    }
+
+    fn repo_auth(&self) -> Auth {
+        Auth::Repo {
+            installation: self.installation,
+            repo: self.repo.clone(),
+        }
+    }
+
+    fn members_auth(&self) -> Auth {
+        Auth::Members {
+            installation: self.installation,
+            repo: self.repo.clone(),
+        }
+    }
+
+    /// Whether GitHub has what `call` reads (404: it has not).
+    async fn found(&self, call: Call) -> Result<bool> {
+        match self.transport.send(call).await {
+            Ok(_) => Ok(true),
+            Err(GitHubError::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Whether `login` is an active member of the team `org/slug` (a pending invitation is not;
     /// GitHub answers 404 for a non-member, and for a team the App cannot see).
     pub async fn team_member(&self, team: &str, login: &str) -> Result<bool> {
@@ -202,10 +250,7 @@ impl RepoClient {
                 encode_query(slug),
                 encode_query(login)
             ),
-            Auth::Members {
-                installation: self.installation,
-                repo: self.repo.clone(),
-            },
+            self.members_auth(),
         );
         match self.transport.send(call).await {
             Ok(resp) => Ok(resp.json::<MembershipJson>(&what)?.state == "active"),

@@ -77,6 +77,8 @@ pub trait Repo: Send + Sync {
         external_id: &str,
     ) -> Result<Option<u64>>;
     async fn team_member(&self, team: &str, login: &str) -> Result<bool>;
+    async fn user_exists(&self, login: &str) -> Result<bool>;
+    async fn team_exists(&self, team: &str) -> Result<bool>;
 }
 
 /// Where the executor gets a [`Repo`] for each repository it acts on.
@@ -215,5 +217,13 @@ impl Repo for RepoClient {
 
     async fn team_member(&self, team: &str, login: &str) -> Result<bool> {
         RepoClient::team_member(self, team, login).await
+    }
+
+    async fn user_exists(&self, login: &str) -> Result<bool> {
+        RepoClient::user_exists(self, login).await
+    }
+
+    async fn team_exists(&self, team: &str) -> Result<bool> {
+        RepoClient::team_exists(self, team).await
     }
 }

@@ -443,6 +443,18 @@ impl Repo for FakeRepo {
             .iter()
             .any(|(t, l)| t.eq_ignore_ascii_case(team) && l.eq_ignore_ascii_case(login)))
     }
+
+    async fn user_exists(&self, _login: &str) -> Result<bool> {
+        self.count("get_user");
+        Ok(true)
+    }
+
+    async fn team_exists(&self, team: &str) -> Result<bool> {
+        let w = self.call("get_team");
+        Ok(w.team_members
+            .iter()
+            .any(|(t, _)| t.eq_ignore_ascii_case(team)))
+    }
 }
 
 /// A queued run `id` on `git_ref` whose name carries `correlation_id`.

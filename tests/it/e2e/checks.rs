@@ -223,3 +223,49 @@ async fn a_re_plan_keeps_the_approvals_only_while_the_plan_is_the_same() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_request_changing_the_settings_gets_tfpilot_config_with_every_problem() {
+    within(300, async {
+        let w = world().await;
+        let settings = w.sim.file(REPO, "main", ".tfpilot.yml").expect("settings");
+        let broken = settings.replace(
+            "prod_destroy_allowed_users:\n  - alice\n",
+            "prod_destroy_allowed_users:\n  - alice\n  - mallory\n",
+        ) + "prod_alowed_users: [mallory]\napprovers:\n  - ghost-user-xyz\n  - \"@acme/nobody\"\n";
+        w.sim
+            .push(REPO, "tighten-prod", "alice", &[(".tfpilot.yml", Some(&broken))])
+            .expect("push");
+        w.sim
+            .open_pr_as(REPO, "tighten-prod", "main", "Tighten prod", "alice")
+            .await
+            .expect("pull request");
+        w.settle().await;
+        let config = checks(&w, "tfpilot/config");
+        assert_eq!(config.len(), 1, "{config:#?}");
+        let check = &config[0];
+        assert_eq!(check.conclusion.as_deref(), Some("failure"));
+        assert_eq!(check.title.as_deref(), Some("4 problems in `.tfpilot.yml`"));
+        let summary = check.summary.as_deref().unwrap_or_default();
+        for problem in [
+            "Unknown key `prod_alowed_users` (did you mean `prod_allowed_users`?).",
+            "`prod_destroy_allowed_users` names `mallory`, whom TFPILOT_DESTROY_PROD_ALLOWED_USERS does not name",
+            "`ghost-user-xyz` is not a GitHub user.",
+            "`@acme/nobody` is not a team TfPilot can see",
+        ] {
+            assert!(summary.contains(problem), "{problem} in:\n{summary}");
+        }
+
+        // A pull request that does not touch the settings gets no check run.
+        w.sim
+            .push(REPO, "docs", "alice", &[("README.md", Some("docs\n"))])
+            .expect("push");
+        w.sim
+            .open_pr_as(REPO, "docs", "main", "Docs", "alice")
+            .await
+            .expect("pull request");
+        w.settle().await;
+        assert_eq!(checks(&w, "tfpilot/config").len(), 1);
+    })
+    .await;
+}
