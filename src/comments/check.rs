@@ -146,8 +146,8 @@ pub fn config_checked(problems: &[String]) -> CheckText {
         };
     }
     let n = problems.len();
-    let mut summary = format!(
-        "TfPilot would refuse what these settings govern (or ignore the entries named) once merged:\n\n"
+    let mut summary = String::from(
+        "TfPilot would refuse what these settings govern (or ignore the entries named) once merged:\n\n",
     );
     for p in problems {
         let line = format!("* {p}\n");
