@@ -74,6 +74,7 @@ async fn main() -> anyhow::Result<()> {
     let key = SecretString::from(tfpilot_sim::TEST_APP_PRIVATE_KEY_PEM.to_owned());
     let app = GitHubApp::new(sim.app_id(), &key, &sim.base_url())?;
     let policy = Policy {
+        approvals_required: Default::default(),
         prod_environments: vec!["prod".into()],
         prod_allowed_users: vec!["alice".into(), "bob".into()],
         destroy_prod_allowed_users: vec!["alice".into()],

@@ -4,6 +4,7 @@
 //! set must be valid, and every problem is reported at once, naming the variable. Secrets are
 //! [`SecretString`]s: `Debug` prints `[REDACTED]`, never the value.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -53,6 +54,9 @@ pub struct Config {
     /// `TFPILOT_PROD_ENVIRONMENTS`: environment names guarded as production (default
     /// `prod,production`).
     pub prod_environments: Vec<String>,
+    /// `TFPILOT_APPROVALS_REQUIRED`: distinct approvals an environment needs (`prod=2,staging=1`);
+    /// unnamed environments need one in production and where approvers are required.
+    pub approvals_required: BTreeMap<String, u32>,
     /// `TFPILOT_PLAN_MASKS`: extra regular expressions (one per line) whose matches are masked in
     /// plans before they are posted, on top of the sensitive values and the built-in patterns.
     pub plan_masks: Vec<String>,
@@ -158,6 +162,7 @@ impl Config {
             destroy_prod_allowed_users: self.destroy_prod_allowed_users.clone(),
             approvers: self.approvers.clone(),
             approvers_required: !self.approvers.is_empty(),
+            approvals_required: self.approvals_required.clone(),
         }
     }
 
@@ -196,6 +201,7 @@ impl Config {
         let destroy_prod_allowed_users = r.logins("TFPILOT_DESTROY_PROD_ALLOWED_USERS");
         let approvers = r.logins("TFPILOT_APPROVERS");
         let prod_environments = r.prod_environments();
+        let approvals_required = r.approvals_required();
         let plan_masks = r.plan_masks();
         let llm_base_url = r.http_url("TFPILOT_LLM_BASE_URL");
         let llm = r.get("OPENAI_API_KEY").map(|key| LlmConfig {
@@ -227,6 +233,7 @@ impl Config {
             destroy_prod_allowed_users,
             approvers,
             prod_environments,
+            approvals_required,
             plan_masks,
             llm,
             log_format,
@@ -457,6 +464,20 @@ impl Reader<'_> {
         }
     }
 
+    fn approvals_required(&mut self) -> BTreeMap<String, u32> {
+        const VAR: &str = "TFPILOT_APPROVALS_REQUIRED";
+        let Some(v) = self.get(VAR) else {
+            return BTreeMap::new();
+        };
+        match crate::domain::policy::parse_quorums(&v) {
+            Ok(map) => map,
+            Err(reason) => {
+                self.problem(VAR, reason);
+                BTreeMap::new()
+            }
+        }
+    }
+
     fn prod_environments(&mut self) -> Vec<String> {
         let Some(v) = self.get("TFPILOT_PROD_ENVIRONMENTS") else {
             return crate::domain::DEFAULT_PROD_ENVIRONMENTS
@@ -570,20 +591,26 @@ fn parse_logins(v: &str) -> Result<Vec<String>, String> {
             continue;
         }
         // GitHub logins: letters, digits, `-` (and `_` for managed users), at most 39; or an
-        // account id written `id:<number>`, which survives a renamed login.
+        // account id written `id:<number>`, which survives a renamed login; or a team
+        // `org/team-slug`.
+        let is_login = |l: &str| {
+            !l.is_empty()
+                && l.len() <= 39
+                && l.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        };
+        let team = login
+            .split_once('/')
+            .is_some_and(|(org, slug)| is_login(org) && is_login(slug));
         let by_id = login
             .strip_prefix(crate::domain::policy::ID_PREFIX)
             .is_some_and(|n| {
                 !n.is_empty() && n.len() <= 20 && n.chars().all(|c| c.is_ascii_digit())
             });
-        let valid = by_id
-            || (login.len() <= 39
-                && login
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        let valid = by_id || team || is_login(login);
         if !valid {
             return Err(format!(
-                "`{login}` is not a GitHub login or `id:<number>` (expected a comma-separated list such as alice,bob,id:583231)"
+                "`{login}` is not a GitHub login, `id:<number>` or `@org/team` (expected a comma-separated list such as alice,bob,id:583231,@acme/platform)"
             ));
         }
         out.push(login.to_owned());

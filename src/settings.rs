@@ -9,11 +9,13 @@
 //! anyone, so write access to an infra repo never grants prod rights.
 
 pub mod repo_check;
+pub mod review;
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use crate::domain::policy::{MAX_APPROVALS, Memberships, teams_in};
 use crate::domain::{Policy, RunKind, is_name};
 use crate::ids::RepoName;
 
@@ -36,6 +38,9 @@ pub struct RepoSettingsFile {
     pub prod_destroy_allowed_users: Option<Vec<String>>,
     #[serde(default)]
     pub approvers: Option<Vec<String>>,
+    /// Distinct approvals per environment (`prod: 2`); can only raise the environment's.
+    #[serde(default)]
+    pub approvals_required: Option<BTreeMap<String, u32>>,
     #[serde(default)]
     pub workflows: WorkflowFiles,
 }
@@ -99,6 +104,7 @@ pub struct Settings {
     pub prod_allowed_users: Option<Vec<String>>,
     pub prod_destroy_allowed_users: Option<Vec<String>>,
     pub approvers: Option<Vec<String>>,
+    pub approvals_required: BTreeMap<String, u32>,
     pub workflows: WorkflowFiles,
 }
 
@@ -120,6 +126,7 @@ impl Settings {
             prod_allowed_users: None,
             prod_destroy_allowed_users: None,
             approvers: None,
+            approvals_required: BTreeMap::new(),
             workflows: WorkflowFiles::default(),
         }
     }
@@ -177,10 +184,20 @@ impl Settings {
                 )));
             }
         }
+        let approvals_required = file.approvals_required.unwrap_or_default();
+        if let Some((env, n)) = approvals_required
+            .iter()
+            .find(|(env, n)| !is_name(env) || **n > MAX_APPROVALS)
+        {
+            return Err(error(format!(
+                "`approvals_required: {{{env}: {n}}}` must name an environment and at most {MAX_APPROVALS} approvals"
+            )));
+        }
         Ok(Settings {
             project,
             base_branch,
             environments,
+            approvals_required,
             prod_allowed_users: file.prod_allowed_users.map(clean_logins),
             prod_destroy_allowed_users: file.prod_destroy_allowed_users.map(clean_logins),
             approvers: file.approvers.map(clean_logins),
@@ -203,8 +220,33 @@ impl Settings {
         }
     }
 
+    /// The teams the file's lists name (lowercase `org/slug`, each once).
+    pub fn teams(&self) -> Vec<String> {
+        let lists = [
+            &self.prod_allowed_users,
+            &self.prod_destroy_allowed_users,
+            &self.approvers,
+        ];
+        teams_in(lists.into_iter().flatten().map(Vec::as_slice))
+    }
+
+    /// These settings with the members found of each team named in their lists.
+    pub fn with_members(&self, members: &Memberships) -> Settings {
+        let expand = |list: &Option<Vec<String>>| list.as_ref().map(|l| members.expand(l));
+        Settings {
+            prod_allowed_users: expand(&self.prod_allowed_users),
+            prod_destroy_allowed_users: expand(&self.prod_destroy_allowed_users),
+            approvers: expand(&self.approvers),
+            ..self.clone()
+        }
+    }
+
     /// The policy in force for this repository: `policy` (from the environment) with each list
-    /// narrowed to the logins this repository also names. A repository can only take people out.
+    /// narrowed to the logins this repository also names, and each quorum raised to the
+    /// repository's where it asks for more. A repository can only take people out and ask for
+    /// more approvals. Teams are compared as entries: expand both sides with the same
+    /// [`Memberships`] first, so a member named on one side and found in a team on the other
+    /// is kept.
     pub fn narrow(&self, policy: &Policy) -> Policy {
         let narrow = |base: &[String], repo: &Option<Vec<String>>| -> Vec<String> {
             match repo {
@@ -230,6 +272,16 @@ impl Settings {
                 (base, repo) => narrow(base, repo),
             },
             approvers_required: policy.approvers_required || self.approvers.is_some(),
+            approvals_required: {
+                let mut q = policy.approvals_required.clone();
+                for (env, n) in &self.approvals_required {
+                    let current = policy.approvals_needed(env);
+                    if *n > current {
+                        q.insert(env.clone(), *n);
+                    }
+                }
+                q
+            },
         }
     }
 }
@@ -324,7 +376,47 @@ mod tests {
             destroy_prod_allowed_users: v(destroy),
             approvers: v(approvers),
             approvers_required: !approvers.is_empty(),
+            approvals_required: BTreeMap::new(),
         }
+    }
+
+    #[test]
+    fn a_repository_can_raise_a_quorum_but_never_lower_it() {
+        let s = Settings::from_file(
+            &repo(),
+            "main",
+            Some("approvals_required: {prod: 3, dev: 0, staging: 2}\n"),
+        )
+        .unwrap();
+        let mut env = policy(&["alice"], &[], &[]);
+        env.approvals_required = BTreeMap::from([("prod".into(), 2), ("dev".into(), 1)]);
+        let p = s.narrow(&env);
+        assert_eq!(p.approvals_needed("prod"), 3);
+        assert_eq!(p.approvals_needed("dev"), 1, "not lowered");
+        assert_eq!(p.approvals_needed("staging"), 2);
+        let err = Settings::from_file(&repo(), "main", Some("approvals_required: {prod: 99}\n"))
+            .unwrap_err();
+        assert!(err.to_string().contains("at most 10"), "{err}");
+    }
+
+    #[test]
+    fn teams_narrow_by_their_members_on_both_sides() {
+        let s = Settings::from_file(
+            &repo(),
+            "main",
+            Some("prod_allowed_users: ['@acme/platform', carol]\n"),
+        )
+        .unwrap();
+        assert_eq!(s.teams(), ["acme/platform"]);
+        let env = policy(&["alice", "bob", "@acme/platform"], &[], &[]);
+        let env = Policy {
+            prod_allowed_users: vec!["alice".into(), "bob".into(), "acme/platform".into()],
+            ..env
+        };
+        let mut m = Memberships::default();
+        m.add("acme/platform", "bob");
+        let p = s.with_members(&m).narrow(&env.with_members(&m));
+        assert_eq!(p.prod_allowed_users, ["bob", "acme/platform"]);
     }
 
     #[test]

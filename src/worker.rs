@@ -134,6 +134,14 @@ impl EventHandler for LoggingHandler {
                 conclusion = ?e.workflow_run.conclusion,
                 "workflow run"
             ),
+            Event::CheckRun(e) => tracing::info!(
+                sender,
+                installation,
+                action = ?e.action,
+                check_run = e.check_run.id,
+                button = e.requested_action.as_ref().and_then(|a| a.identifier.as_deref()).unwrap_or("-"),
+                "check run"
+            ),
             Event::Installation(e) => tracing::info!(
                 sender,
                 installation,

@@ -87,9 +87,11 @@ pub(crate) fn verify_app_jwt(key: &DecodingKey, app_id: u64, jwt: &str) -> ApiRe
 }
 
 /// The permissions the simulated App holds (as `app-manifest.yml` asks for them).
-pub(crate) const APP_PERMISSIONS: [(&str, &str); 5] = [
+pub(crate) const APP_PERMISSIONS: [(&str, &str); 7] = [
     ("actions", "write"),
+    ("checks", "write"),
     ("contents", "write"),
+    ("members", "read"),
     ("issues", "write"),
     ("pull_requests", "write"),
     ("metadata", "read"),
@@ -172,7 +174,7 @@ pub(crate) fn issue_token(
 pub(crate) struct Grant {
     pub installation: u64,
     repositories: Option<Vec<String>>,
-    permissions: Option<BTreeMap<String, String>>,
+    pub permissions: Option<BTreeMap<String, String>>,
 }
 
 impl Grant {
@@ -227,6 +229,8 @@ pub(crate) fn permission_for(method: &str, template: &str) -> Option<(&'static s
     let write = method != "GET" && method != "HEAD";
     let permission = if template.contains("/actions/") {
         "actions"
+    } else if template.contains("/check-runs") {
+        "checks"
     } else if template.contains("/pulls") {
         "pull_requests"
     } else if template.contains("/issues") {

@@ -86,6 +86,23 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             "/repos/{owner}/{repo}/actions/artifacts/{artifact_id}/zip",
             get(download_artifact),
         )
+        .route(
+            "/repos/{owner}/{repo}/check-runs",
+            post(crate::checks::create_check_run),
+        )
+        .route(
+            "/repos/{owner}/{repo}/check-runs/{check_run_id}",
+            patch(crate::checks::update_check_run),
+        )
+        .route(
+            "/orgs/{org}/teams/{team_slug}/memberships/{username}",
+            get(crate::checks::team_membership),
+        )
+        .route(
+            "/orgs/{org}/teams/{team_slug}",
+            get(crate::checks::get_team),
+        )
+        .route("/users/{username}", get(crate::checks::get_user))
         .route("/_blobs/artifacts/{artifact_id}", get(artifact_blob))
         .route_layer(middleware::from_fn_with_state(shared.clone(), gate));
     routes
@@ -258,6 +275,29 @@ async fn gate(
             let needs = auth::permission_for(req.method().as_str(), &template);
             if let Err(e) = auth::check_grant(&model, &grant, &full, needs) {
                 return api_error(e);
+            }
+        } else if template.starts_with("/orgs/") {
+            // An organization's teams: an installation token of that organization holding
+            // `members` (GitHub answers 404 to anyone else).
+            let grant = auth::grant_of(&model, auth::bearer(authorization(req.headers())));
+            if let Some(fault) = fault {
+                return fault_response(&fault, grant.as_ref().ok().map(|g| g.installation));
+            }
+            let grant = match grant {
+                Ok(g) => g,
+                Err(e) => return api_error(e),
+            };
+            let org = req.uri().path().split('/').nth(2).unwrap_or_default();
+            let owner = model.installations.get(&grant.installation);
+            let holds = grant
+                .permissions
+                .as_ref()
+                .is_none_or(|p| p.contains_key("members"));
+            if !owner.is_some_and(|o| o.eq_ignore_ascii_case(org)) {
+                return api_error(ApiError::not_found());
+            }
+            if !holds {
+                return api_error(ApiError::new(403, "Resource not accessible by integration"));
             }
         } else if let Some(fault) = fault {
             return fault_response(&fault, None);
@@ -588,9 +628,13 @@ async fn get_ref(
 async fn get_commit(
     State(shared): St,
     Path((owner, repo, commit_ref)): Path<(String, String, String)>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
 ) -> Response {
     let model = shared.lock();
     let name = full(&owner, &repo);
+    if let Some(git_ref) = commit_ref.strip_suffix("/check-runs") {
+        return crate::checks::list_for_ref(&model, &name, git_ref, &query.unwrap_or_default());
+    }
     let Ok(sha) = model.resolve_ref(&name, &commit_ref) else {
         return api_error(ApiError::new(
             422,
@@ -853,22 +897,7 @@ async fn create_pull(
         Ok(n) => n,
         Err(e) => return api_error(e),
     };
-    if let Ok(r) = model.repo_mut(&name) {
-        r.pulls.insert(
-            number,
-            Pull {
-                number,
-                head,
-                base: input.base.clone(),
-                open: true,
-                merged: false,
-                merged_by: None,
-                merge_commit_sha: None,
-                closed_head_sha: None,
-                mergeable_override: None,
-            },
-        );
-    }
+    model.insert_pull(&name, number, &head, &input.base);
     let json = model
         .repo(&name)
         .map(|r| payloads::pull(&model, r, number))

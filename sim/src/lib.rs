@@ -18,6 +18,7 @@
 
 mod apps;
 mod auth;
+mod checks;
 mod graphql;
 mod graphql_query;
 mod http;
@@ -37,6 +38,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 pub use model::MAX_COMMENT_CHARS;
 
+pub use crate::checks::SimCheckRun;
 use crate::model::{FaultRule, Model, Tree, WebhookTarget};
 
 /// The App's private key (PKCS#1 PEM), for tests only: the simulator knows its public half.

@@ -47,6 +47,9 @@ pub(crate) struct Model {
     pub app: crate::apps::AppRegistration,
     /// Manifest codes not yet exchanged.
     pub pending_manifests: HashMap<String, crate::apps::PendingManifest>,
+    pub check_runs: BTreeMap<u64, crate::checks::CheckRun>,
+    /// Active members by team (`org/slug`, lowercase).
+    pub teams: BTreeMap<String, std::collections::BTreeSet<String>>,
 }
 
 pub(crate) struct IssuedToken {
@@ -265,6 +268,8 @@ impl Model {
             drops: Vec::new(),
             app: crate::apps::AppRegistration::initial(&app_slug),
             pending_manifests: HashMap::new(),
+            check_runs: BTreeMap::new(),
+            teams: BTreeMap::new(),
         };
         let bot = format!("{app_slug}[bot]");
         let id = model.next_id();
@@ -292,6 +297,26 @@ impl Model {
         if let Some(mut bot) = self.users.remove(&old) {
             bot.login = self.bot_login();
             self.users.insert(bot.login.clone(), bot);
+        }
+    }
+
+    /// Records pull request `number` (its issue created) open from `head` into `base`.
+    pub fn insert_pull(&mut self, repo: &str, number: u64, head: &str, base: &str) {
+        if let Ok(r) = self.repo_mut(repo) {
+            r.pulls.insert(
+                number,
+                Pull {
+                    number,
+                    head: head.to_owned(),
+                    base: base.to_owned(),
+                    open: true,
+                    merged: false,
+                    merged_by: None,
+                    merge_commit_sha: None,
+                    closed_head_sha: None,
+                    mergeable_override: None,
+                },
+            );
         }
     }
 

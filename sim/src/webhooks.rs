@@ -27,7 +27,7 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
 }
 
 /// Records a delivery and queues it; the receiver fires once it has been answered.
-fn enqueue(
+pub(crate) fn enqueue(
     shared: &Arc<Shared>,
     model: &mut Model,
     event: &str,
@@ -105,7 +105,7 @@ pub(crate) async fn deliver_in_order(shared: Arc<Shared>, mut rx: mpsc::Unbounde
     }
 }
 
-fn envelope(model: &Model, repo: &str, sender: &str, action: &str) -> Value {
+pub(crate) fn envelope(model: &Model, repo: &str, sender: &str, action: &str) -> Value {
     let mut v = json!({ "action": action });
     if let Some(r) = model.repos.get(repo) {
         v["repository"] = payloads::repository(model, r);

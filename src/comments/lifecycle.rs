@@ -169,6 +169,43 @@ pub fn approved(
     )
 }
 
+/// What a new plan did to the approvals given before it: kept (the same resource changes) or
+/// cleared.
+pub fn approvals_after_plan(
+    key: &EffectKey,
+    kept: &[String],
+    cleared: &[String],
+    prefix: &str,
+) -> String {
+    let who = |l: &[String]| {
+        l.iter()
+            .map(|a| format!("@{a}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut s = String::new();
+    if !kept.is_empty() {
+        let _ = writeln!(
+            s,
+            "✅ The new plan makes the same resource changes as the one approved, so the approvals of {} still count.",
+            who(kept)
+        );
+    }
+    if !cleared.is_empty() {
+        let _ = writeln!(
+            s,
+            "The new plan's resource changes differ from the ones approved, so the approvals of {} no longer count: `{prefix} approve` again after reading it.",
+            who(cleared)
+        );
+    }
+    with_marker(key, &s)
+}
+
+/// An approval recorded that does not reach the environment's quorum yet.
+pub fn approval_pending(key: &EffectKey, reason: &str, ask: &str) -> String {
+    with_marker(key, &format!("☑️ Approval recorded. {reason}\n\n{ask}\n"))
+}
+
 /// An approval of a change merged before it was approved.
 pub fn approved_merged(
     key: &EffectKey,

@@ -187,7 +187,7 @@ pub fn plan_issue_summary(c: &PlanComment<'_>) -> String {
     s
 }
 
-fn omitted_note(lines: usize, run_url: &str) -> String {
+pub(super) fn omitted_note(lines: usize, run_url: &str) -> String {
     format!(
         "> [!NOTE]\n> The plan is too long to post in full: its first {lines} lines are left out here. \
          The whole plan is in the `plan` artifact of the [workflow run]({run_url}).\n\n"
@@ -262,7 +262,7 @@ fn split_forward(lines: &[&str], capacity: impl Fn(usize) -> usize) -> Vec<Strin
 
 /// Fills `max` comments back to front, keeping the end of the plan. Returns the chunks in order
 /// and how many lines from the start did not fit.
-fn split_backward(
+pub(super) fn split_backward(
     lines: &[&str],
     capacity: impl Fn(usize) -> usize,
     max: usize,

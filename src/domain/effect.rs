@@ -6,7 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::run::RunKind;
+use super::run::{RunKind, RunOutcome};
 use crate::ids::{DeliveryId, RequestId};
 
 /// The idempotency key of an effect: unique within its request, stable across retries, kept
@@ -79,6 +79,22 @@ impl EffectKey {
     /// Posting the plan of `run_id`.
     pub fn post_plan(run_id: u64) -> Self {
         Self(format!("post-plan:{run_id}"))
+    }
+    /// The approvals kept or cleared by the plan of `run_id` (said in the thread).
+    pub fn plan_approvals(run_id: u64) -> Self {
+        Self(format!("plan-approvals:{run_id}"))
+    }
+    /// Starting the `tfpilot/plan` check run of the plan dispatched as `dispatch_id`.
+    pub fn check_started(dispatch_id: &str) -> Self {
+        Self(format!("check:{dispatch_id}"))
+    }
+    /// Reporting the end of run `run_id` on its check run.
+    pub fn check_run(run_id: u64) -> Self {
+        Self(format!("check:run{run_id}"))
+    }
+    /// Offering Apply on the plan's check run once pull request `number` is merged.
+    pub fn check_merged(number: u64) -> Self {
+        Self(format!("check:merged:{number}"))
     }
     /// The answer to the effect `key` having failed for good.
     pub fn failed(key: &EffectKey) -> Self {
@@ -346,8 +362,38 @@ pub enum Effect {
         run_id: u64,
         run_url: String,
     },
+    /// Report on the request's check runs (Checks API): see [`CheckStep`].
+    Check {
+        step: CheckStep,
+    },
     /// Move the request to `history/` (always last).
     Archive,
+}
+
+/// One report on a check run. The plan's check run (`tfpilot/plan`) is created in progress
+/// when the plan is dispatched, completed when it ends (with the plan, by
+/// [`Effect::PostPlan`], when it succeeded), and offers Apply once merged; `tfpilot/apply` is
+/// created completed when an apply ends. Its id is kept on the run's record, never read back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum CheckStep {
+    /// `tfpilot/plan`, in progress, on the request branch's head, for the plan `dispatch_id`.
+    PlanStarted { dispatch_id: String },
+    /// The plan run `run_id` ended without a plan to show (failed or cancelled).
+    PlanEnded {
+        run_id: u64,
+        run_url: String,
+        outcome: RunOutcome,
+    },
+    /// The pull request is merged: the plan's check run offers Apply.
+    Merged,
+    /// The apply run `run_id` ended, on `head_sha`: `tfpilot/apply` says how.
+    Applied {
+        run_id: u64,
+        run_url: String,
+        head_sha: String,
+        outcome: RunOutcome,
+    },
 }
 
 impl Effect {
@@ -368,6 +414,7 @@ impl Effect {
             Effect::ClosePr { number } => format!("close pull request #{number}"),
             Effect::MinimizeComments { .. } => "hide outdated plan comments".into(),
             Effect::PostPlan { run_id, .. } => format!("post the plan of run {run_id}"),
+            Effect::Check { .. } => "report on the check run".into(),
             Effect::Archive => "archive the request".into(),
         }
     }
@@ -376,7 +423,7 @@ impl Effect {
     pub fn is_best_effort(&self) -> bool {
         matches!(
             self,
-            Effect::Comment { .. } | Effect::MinimizeComments { .. }
+            Effect::Comment { .. } | Effect::MinimizeComments { .. } | Effect::Check { .. }
         )
     }
 }

@@ -17,8 +17,10 @@ pub mod run;
 
 use std::fmt;
 
-pub use effect::{BlockChange, Body, Effect, EffectKey, EffectResult, PendingEffect, PrPurpose};
-pub use policy::{DEFAULT_PROD_ENVIRONMENTS, Permission, Policy};
+pub use effect::{
+    BlockChange, Body, CheckStep, Effect, EffectKey, EffectResult, PendingEffect, PrPurpose,
+};
+pub use policy::{DEFAULT_PROD_ENVIRONMENTS, Memberships, Permission, Policy};
 pub use request::{
     Approval, ChatRole, ChatTurn, Clarification, ClarificationKind, EffectRecord, InvalidStatus,
     LifecycleEvent, ListFilter, OutboxLease, PullRequestRef, Request, RequestStatus,

@@ -297,6 +297,10 @@ pub struct Approval {
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
     pub head_sha: String,
+    /// The resource changes of the plan approved ([`RunRecord::changes`](crate::domain::RunRecord::changes)):
+    /// a later plan with the same changes keeps the approval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
 }
 
 /// One entry of a request's own history (who did what, when).

@@ -126,6 +126,12 @@ pub struct RunRecord {
     pub dispatch_id: Option<String>,
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub dispatched_at: Option<OffsetDateTime>,
+    /// A plan's resource changes as a digest (`terraform::plan::changes_digest`), once posted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes: Option<String>,
+    /// The check run that reports this run on GitHub (`tfpilot/plan`, `tfpilot/apply`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_run_id: Option<u64>,
 }
 
 impl RunRecord {

@@ -137,6 +137,25 @@ impl Executor {
                     thread,
                 )
             }
+            Event::CheckRun(e) => {
+                let request = match e
+                    .check_run
+                    .external_id
+                    .as_deref()
+                    .and_then(super::checks::request_of_external_id)
+                {
+                    Some(id) => self.store.get(id).await.ok().flatten(),
+                    None => None,
+                };
+                let thread = request
+                    .filter(|r| super::same_repo(&r.repo, &e.repository.full_name))
+                    .map(|r| r.pull_request.as_ref().map_or(r.issue_number, |p| p.number));
+                (
+                    &e.repository.full_name,
+                    e.installation.as_ref().map(|i| i.id),
+                    thread,
+                )
+            }
             _ => return None,
         })
     }

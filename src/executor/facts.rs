@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use super::Executor;
 use crate::assist::{ExtractRequest, Extraction, Turn};
 use crate::command::Command;
-use crate::domain::{ListFilter, Request};
+use crate::domain::{ListFilter, Memberships, Request};
 use crate::github::{PrState, Repo};
 use crate::ids::{InstallationId, RepoName, RequestId};
 use crate::lifecycle::{self, BaseBlock, Denial, Facts, Policy, PrFacts};
@@ -87,14 +87,34 @@ impl Executor {
         let in_prod = request
             .and_then(|r| r.environment.as_deref())
             .is_some_and(|env| policy.is_prod(env));
+        let mut repo_lists = None;
         if needs.settings || (needs.settings_in_prod && in_prod) {
             match self.read_settings(scope).await? {
                 Ok(settings) => {
-                    policy = settings.for_actor(login, actor_id).narrow(&policy);
+                    repo_lists = Some(settings.for_actor(login, actor_id));
                     facts.settings = Some(settings);
                 }
                 Err(denial) => return Ok(Err(denial)),
             }
+        }
+        // Teams in the lists: who of the actor and the approvers so far is a member, now.
+        let mut teams = policy.teams();
+        teams.extend(repo_lists.iter().flat_map(Settings::teams));
+        teams.sort();
+        teams.dedup();
+        if needs.memberships && !teams.is_empty() {
+            let mut people = vec![login.to_owned()];
+            people.extend(
+                request
+                    .iter()
+                    .flat_map(|r| r.approvals.iter().map(|a| a.login.clone())),
+            );
+            let members = memberships(scope, &teams, &people).await?;
+            policy = policy.with_members(&members);
+            repo_lists = repo_lists.map(|s| s.with_members(&members));
+        }
+        if let Some(repo_lists) = repo_lists {
+            policy = repo_lists.narrow(&policy);
         }
         if let Some(r) = request {
             let number = r
@@ -269,4 +289,27 @@ fn pr_facts_of(state: PrState) -> PrFacts {
         merge_sha: state.merge_commit_sha,
         mergeable: state.mergeable,
     }
+}
+
+/// Which of `people` GitHub says are active members of which of `teams` (one call per pair;
+/// only made where a list names a team).
+async fn memberships(
+    scope: &Scope,
+    teams: &[String],
+    people: &[String],
+) -> anyhow::Result<Memberships> {
+    let mut seen: Vec<&str> = Vec::new();
+    let mut out = Memberships::default();
+    for login in people {
+        if seen.iter().any(|s| s.eq_ignore_ascii_case(login)) {
+            continue;
+        }
+        seen.push(login);
+        for team in teams {
+            if scope.gh.team_member(team, login).await? {
+                out.add(team, login);
+            }
+        }
+    }
+    Ok(out)
 }

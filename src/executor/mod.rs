@@ -25,6 +25,8 @@
 //! [`Forge`] seam (`tests` puts an in-memory one behind it).
 
 mod answers;
+mod checks;
+mod config_check;
 mod facts;
 mod outbox;
 mod perform;
@@ -51,8 +53,9 @@ use crate::store::{CommentRecord, RequestStore, Versioned};
 use crate::terraform::plan::Masker;
 use crate::webhook::Event;
 use crate::webhook::events::{
-    IssueCommentAction, IssueCommentEvent, PullRequestAction, PullRequestEvent, User,
-    WorkflowRunAction, WorkflowRunConclusion, WorkflowRunEvent,
+    CheckRunAction, CheckRunEvent, InstallationRef, IssueCommentAction, IssueCommentEvent,
+    PullRequestAction, PullRequestEvent, Repository, User, WorkflowRunAction,
+    WorkflowRunConclusion, WorkflowRunEvent,
 };
 use crate::worker::{EventHandler, Permanent};
 
@@ -202,6 +205,10 @@ impl Executor {
     }
 
     async fn react(&self, scope: &Scope, at: CommentAt) {
+        if checks::is_click(at) {
+            // A button click has no comment to react to.
+            return;
+        }
         if let Err(e) = scope.gh.react(at.comment_id, Reaction::Eyes).await {
             tracing::warn!(error = %e, "cannot react to the comment");
         }
@@ -428,7 +435,13 @@ impl Executor {
     // ---- pull_request -----------------------------------------------------------------------
 
     async fn on_pull_request(&self, e: &PullRequestEvent) -> anyhow::Result<()> {
-        if e.action != PullRequestAction::Closed {
+        let changed = matches!(
+            e.action,
+            PullRequestAction::Opened
+                | PullRequestAction::Synchronize
+                | PullRequestAction::Reopened
+        );
+        if e.action != PullRequestAction::Closed && !changed {
             return Ok(());
         }
         let Some(scope) = self.scope(
@@ -438,6 +451,9 @@ impl Executor {
         ) else {
             return Ok(());
         };
+        if changed {
+            return self.check_settings_change(&scope, e).await;
+        }
         let mut existing = self.store.find_by_thread(&scope.repo, e.number).await?;
         if existing.is_none()
             && let Some(id) = e
@@ -499,6 +515,90 @@ impl Executor {
         Ok(())
     }
 
+    /// The request `id` that a `what` (a run, a check run) of `repository` names, with its
+    /// scope; `None` when there is no such request, or it is another repository's.
+    async fn named_request(
+        &self,
+        repository: &Repository,
+        installation: Option<&InstallationRef>,
+        id: RequestId,
+        what: &str,
+    ) -> anyhow::Result<Option<(Scope, Versioned<Request>)>> {
+        let Some(scope) = self.scope(
+            &repository.full_name,
+            installation.map(|i| i.id),
+            repository.default_branch.as_deref(),
+        ) else {
+            return Ok(None);
+        };
+        let Some(current) = self.store.get(id).await? else {
+            return Ok(None);
+        };
+        if !same_repo(&current.repo, &scope.repo) {
+            tracing::warn!(request = %id, "a {what} in another repository names this request; ignored");
+            return Ok(None);
+        }
+        Ok(Some((scope, current)))
+    }
+
+    // ---- check_run (a button) ---------------------------------------------------------------
+
+    /// A click on a button of TfPilot's check run is decided exactly as the same command
+    /// commented by the same person on the request's pull request: the same permission read,
+    /// guardrails, answer and outbox (`on_command`). Only the input's id differs (see
+    /// [`checks::click_at`]).
+    async fn on_check_run(&self, delivery: &Delivery, e: &CheckRunEvent) -> anyhow::Result<()> {
+        if e.action != CheckRunAction::RequestedAction {
+            return Ok(());
+        }
+        let Some(id) = e
+            .check_run
+            .external_id
+            .as_deref()
+            .and_then(checks::request_of_external_id)
+        else {
+            return Ok(());
+        };
+        let Some((scope, current)) = self
+            .named_request(&e.repository, e.installation.as_ref(), id, "check run")
+            .await?
+        else {
+            return Ok(());
+        };
+        let at = checks::click_at(&delivery.id, &current);
+        let identifier = e
+            .requested_action
+            .as_ref()
+            .and_then(|a| a.identifier.as_deref())
+            .unwrap_or_default();
+        let command = match checks::button_command(identifier) {
+            Some(c) => c,
+            None => {
+                let denial = crate::domain::Denial::new(
+                    format!("TfPilot has no button `{identifier}`."),
+                    format!("Comment the command instead (`{} help`).", self.prefix),
+                );
+                return self.answer_denial(&scope, at, &denial).await;
+            }
+        };
+        if !current
+            .runs
+            .values()
+            .any(|run| run.check_run_id == Some(e.check_run.id))
+        {
+            let denial = checks::stale_button(&e.check_run.head_sha, &command, &self.prefix);
+            return self.answer_denial(&scope, at, &denial).await;
+        }
+        self.on_command(
+            &scope,
+            at,
+            (&e.sender.login, e.sender.id),
+            command,
+            Some(current),
+        )
+        .await
+    }
+
     // ---- workflow_run -----------------------------------------------------------------------
 
     async fn on_workflow_run(&self, e: &WorkflowRunEvent) -> anyhow::Result<()> {
@@ -523,20 +623,12 @@ impl Executor {
         else {
             return Ok(());
         };
-        let Some(scope) = self.scope(
-            &e.repository.full_name,
-            e.installation.as_ref().map(|i| i.id),
-            e.repository.default_branch.as_deref(),
-        ) else {
+        let Some((scope, current)) = self
+            .named_request(&e.repository, e.installation.as_ref(), id, "run")
+            .await?
+        else {
             return Ok(());
         };
-        let Some(current) = self.store.get(id).await? else {
-            return Ok(());
-        };
-        if !same_repo(&current.repo, &scope.repo) {
-            tracing::warn!(request = %id, "a run in another repository names this request; ignored");
-            return Ok(());
-        }
         let input = Input::Run(RunUpdate {
             run_id: e.workflow_run.id,
             title,
@@ -554,11 +646,12 @@ impl Executor {
 
 #[async_trait]
 impl EventHandler for Executor {
-    async fn handle(&self, _delivery: &Delivery, event: &Event) -> anyhow::Result<()> {
+    async fn handle(&self, delivery: &Delivery, event: &Event) -> anyhow::Result<()> {
         let handled = match event {
             Event::IssueComment(e) => self.on_comment(e).await,
             Event::PullRequest(e) => self.on_pull_request(e).await,
             Event::WorkflowRun(e) => self.on_workflow_run(e).await,
+            Event::CheckRun(e) => self.on_check_run(delivery, e).await,
             _ => Ok(()),
         };
         handled.map_err(classify)

@@ -60,6 +60,11 @@ pub(super) struct Done {
 }
 
 impl Done {
+    fn with_records(mut self, records: Vec<(EffectKey, EffectResult)>) -> Self {
+        self.records = records;
+        self
+    }
+
     pub(super) fn with(result: EffectResult) -> Self {
         Done {
             result,
@@ -68,7 +73,7 @@ impl Done {
         }
     }
 
-    fn applying(
+    pub(super) fn applying(
         result: EffectResult,
         apply: impl Fn(&mut Request) + Send + Sync + 'static,
     ) -> Self {
@@ -133,6 +138,7 @@ impl Executor {
             Effect::PostPlan { run_id, run_url } => {
                 self.post_plan(scope, r, *run_id, run_url, resumed).await
             }
+            Effect::Check { step } => self.perform_check(scope, r, step, resumed).await,
             Effect::Archive => Ok(Done::with(EffectResult::default())),
         }
     }
@@ -454,6 +460,7 @@ impl Executor {
         let archive = read_plan(scope, run_id).await?;
         let PlanToPost {
             summary,
+            digest,
             text: masked,
             lines_cut,
         } = plan_from_archive(archive, &self.masker, limits.text_budget())
@@ -476,17 +483,42 @@ impl Executor {
             lines_cut,
         };
         let bodies = comments::plan::plan_comments(&plan, limits);
-        let records = self
+        let mut records = self
             .post_plan_comments(scope, r, &plan, &bodies, resumed)
             .await?;
-        Ok(Done {
-            result: EffectResult::Plan {
+        self.complete_plan_check(scope, r, &plan).await?;
+        let head = r
+            .run(RunKind::Plan)
+            .filter(|p| p.run_id == Some(run_id))
+            .and_then(|p| p.head_sha.clone());
+        let merged = r.pull_request.as_ref().is_some_and(|pr| pr.merged);
+        let carry = match head {
+            Some(head) if !merged => Some(CarriedApprovals::of(r, &head, &digest)),
+            _ => None,
+        };
+        if let Some(c) = carry.as_ref().filter(|c| c.worth_saying()) {
+            let key = EffectKey::plan_approvals(run_id);
+            let body = say::approvals_after_plan(&key, &c.kept, &c.cleared, &self.prefix);
+            let posted = self.post(scope, thread_of(r), &key, &body, resumed).await?;
+            records.push((key, posted));
+        }
+        Ok(Done::applying(
+            EffectResult::Plan {
                 summary: summary.line(),
                 comments: bodies.len(),
             },
-            apply: None,
-            records,
-        })
+            move |r: &mut Request| {
+                if let Some(p) = r.runs.get_mut(&RunKind::Plan)
+                    && p.run_id == Some(run_id)
+                {
+                    p.changes = Some(digest.clone());
+                }
+                if let Some(c) = &carry {
+                    c.apply(r);
+                }
+            },
+        )
+        .with_records(records))
     }
 
     /// Posts the plan's comments on the request's pull request (or issue), and a summary on the
@@ -499,11 +531,7 @@ impl Executor {
         bodies: &[String],
         resumed: bool,
     ) -> Result<Vec<(EffectKey, EffectResult)>, EffectError> {
-        let thread = r
-            .pull_request
-            .as_ref()
-            .map(|p| p.number)
-            .unwrap_or(r.issue_number);
+        let thread = thread_of(r);
         let mut records = Vec::new();
         for (i, body) in bodies.iter().enumerate() {
             let key = plan.marker_key(i + 1);
@@ -566,6 +594,64 @@ impl Executor {
     }
 }
 
+/// Where the plan is discussed: the request's pull request, or its issue before there is one.
+fn thread_of(r: &Request) -> u64 {
+    r.pull_request
+        .as_ref()
+        .map(|p| p.number)
+        .unwrap_or(r.issue_number)
+}
+
+/// What a new plan does to the approvals given before it: an approval of the same resource
+/// changes (the same plan digest) moves to the new plan's head and still counts; any other is
+/// cleared. An approval stored without a digest holds for its own head only.
+struct CarriedApprovals {
+    head: String,
+    digest: String,
+    /// Who approved before this plan: those it keeps, and those it clears.
+    kept: Vec<String>,
+    cleared: Vec<String>,
+}
+
+impl CarriedApprovals {
+    fn of(r: &Request, head: &str, digest: &str) -> Self {
+        let mut c = CarriedApprovals {
+            head: head.to_owned(),
+            digest: digest.to_owned(),
+            kept: Vec::new(),
+            cleared: Vec::new(),
+        };
+        // Every approval there was given before this plan (none is taken while a plan runs).
+        for a in &r.approvals {
+            if c.keeps(a) {
+                c.kept.push(a.login.clone());
+            } else {
+                c.cleared.push(a.login.clone());
+            }
+        }
+        c
+    }
+
+    fn keeps(&self, a: &crate::domain::Approval) -> bool {
+        match &a.plan {
+            Some(p) => *p == self.digest,
+            None => a.head_sha == self.head,
+        }
+    }
+
+    fn worth_saying(&self) -> bool {
+        !self.kept.is_empty() || !self.cleared.is_empty()
+    }
+
+    fn apply(&self, r: &mut Request) {
+        r.approvals.retain(|a| self.keeps(a));
+        for a in &mut r.approvals {
+            a.head_sha = self.head.clone();
+            a.plan = Some(self.digest.clone());
+        }
+    }
+}
+
 /// Where a block is committed: the branch, its base and the file.
 #[derive(Clone, Copy)]
 struct BlockAt<'a> {
@@ -592,6 +678,8 @@ async fn read_plan(scope: &Scope, run_id: u64) -> Result<ArtifactArchive, Effect
 #[derive(Debug)]
 pub struct PlanToPost {
     pub summary: PlanSummary,
+    /// [`PlanReport::digest`]: equal for plans that change the same resources the same way.
+    pub digest: String,
     /// The end of `plan.txt` that can be shown (`budget` bytes and a margin), masked.
     pub text: String,
     /// Lines of `plan.txt` cut before `text`.
@@ -620,6 +708,7 @@ pub fn plan_from_archive(
     let (end, lines_cut) = keep_end(text, budget, &report.sensitive);
     Ok(PlanToPost {
         summary: report.summary,
+        digest: report.digest,
         text: masker.mask_owned(end, &report.sensitive),
         lines_cut,
     })

@@ -85,6 +85,9 @@ pub(crate) fn needs_refresh(expires_at: SystemTime, now: SystemTime) -> bool {
 pub enum Access {
     Read,
     Write,
+    /// Read an organization's team memberships (`members: read`, an organization permission
+    /// asked for only when a list names a team).
+    Members,
 }
 
 impl Access {
@@ -103,9 +106,11 @@ impl Access {
         let level = match self {
             Access::Read => "read",
             Access::Write => "write",
+            Access::Members => return serde_json::json!({ "members": "read" }),
         };
         serde_json::json!({
             "actions": level,
+            "checks": level,
             "contents": level,
             "issues": level,
             "pull_requests": level,

@@ -8,9 +8,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::{
-    Artifact, ArtifactArchive, BranchStart, CommentRef, CommitResult, DispatchResult, FileChange,
-    FileContent, GitHubApp, HeadRead, ListedComment, MergeMethod, MergeResult, MinimizeReason,
-    Permission, PrState, PullRequest, Reaction, RepoClient, Result, WorkflowRun,
+    Artifact, ArtifactArchive, BranchStart, CheckRunWrite, CommentRef, CommitResult,
+    DispatchResult, FileChange, FileContent, GitHubApp, HeadRead, ListedComment, MergeMethod,
+    MergeResult, MinimizeReason, Permission, PrState, PullRequest, Reaction, RepoClient, Result,
+    WorkflowRun,
 };
 use crate::ids::{InstallationId, RepoName};
 
@@ -82,6 +83,17 @@ pub trait Repo: Send + Sync {
         artifact_id: u64,
         max_zip_bytes: u64,
     ) -> Result<ArtifactArchive>;
+    async fn create_check_run(&self, head_sha: &str, run: &CheckRunWrite) -> Result<u64>;
+    async fn update_check_run(&self, id: u64, run: &CheckRunWrite) -> Result<()>;
+    async fn find_check_run(
+        &self,
+        head_sha: &str,
+        name: &str,
+        external_id: &str,
+    ) -> Result<Option<u64>>;
+    async fn team_member(&self, team: &str, login: &str) -> Result<bool>;
+    async fn user_exists(&self, login: &str) -> Result<bool>;
+    async fn team_exists(&self, team: &str) -> Result<bool>;
 }
 
 /// Where the executor gets a [`Repo`] for each repository it acts on.
@@ -202,5 +214,34 @@ impl Repo for RepoClient {
         max_zip_bytes: u64,
     ) -> Result<ArtifactArchive> {
         RepoClient::download_artifact(self, artifact_id, max_zip_bytes).await
+    }
+
+    async fn create_check_run(&self, head_sha: &str, run: &CheckRunWrite) -> Result<u64> {
+        RepoClient::create_check_run(self, head_sha, run).await
+    }
+
+    async fn update_check_run(&self, id: u64, run: &CheckRunWrite) -> Result<()> {
+        RepoClient::update_check_run(self, id, run).await
+    }
+
+    async fn find_check_run(
+        &self,
+        head_sha: &str,
+        name: &str,
+        external_id: &str,
+    ) -> Result<Option<u64>> {
+        RepoClient::find_check_run(self, head_sha, name, external_id).await
+    }
+
+    async fn team_member(&self, team: &str, login: &str) -> Result<bool> {
+        RepoClient::team_member(self, team, login).await
+    }
+
+    async fn user_exists(&self, login: &str) -> Result<bool> {
+        RepoClient::user_exists(self, login).await
+    }
+
+    async fn team_exists(&self, team: &str) -> Result<bool> {
+        RepoClient::team_exists(self, team).await
     }
 }

@@ -33,6 +33,7 @@ mod actions;
 mod app;
 pub mod artifact;
 mod auth;
+pub mod checks;
 mod error;
 mod forge;
 pub mod manifest;
@@ -47,6 +48,7 @@ pub use actions::{Artifact, DispatchResult, RunConclusion, RunStatus, WorkflowRu
 pub use app::{AppInfo, Installation, InstalledRepo};
 pub use artifact::ArtifactArchive;
 pub use auth::{Access, TOKEN_REFRESH_MARGIN};
+pub use checks::{CheckAction, CheckConclusion, CheckOutput, CheckRunWrite, CheckState};
 pub use error::{GitHubError, Result};
 pub use forge::{Forge, Repo};
 pub use repo::{

@@ -102,6 +102,12 @@ pub(crate) enum Auth {
     /// A token the caller holds (an installation token for all of an installation's
     /// repositories, which only `tfpilot doctor` asks for).
     Bearer(SecretString),
+    /// An installation token (for the installation of `repo`) that may read the organization's
+    /// team memberships, and nothing of any repository's contents.
+    Members {
+        installation: InstallationId,
+        repo: RepoName,
+    },
     /// Nothing: pre-signed blob URLs must not receive GitHub credentials.
     None,
 }
@@ -425,6 +431,11 @@ impl Transport {
                 installation: *installation,
                 repo: repo.name().to_owned(),
                 access: Access::of(&call.method),
+            }),
+            Auth::Members { installation, repo } => Some(TokenScope {
+                installation: *installation,
+                repo: repo.name().to_owned(),
+                access: Access::Members,
             }),
             Auth::App | Auth::Bearer(_) | Auth::None => None,
         };

@@ -12,8 +12,8 @@ use crate::comments;
 use crate::comments::lifecycle::{self as say, short};
 use crate::conversation::{self, Conversation, Reply};
 use crate::domain::{
-    BlockChange, Denial, Effect, EffectKey, Request, RequestStatus, RunKind, RunRecord, RunStatus,
-    request_branch,
+    BlockChange, CheckStep, Denial, Effect, EffectKey, Request, RequestStatus, RunKind, RunRecord,
+    RunStatus, request_branch,
 };
 use crate::registry::ModuleSpec;
 use crate::settings::Settings;
@@ -323,7 +323,8 @@ impl<'a> Decider<'a> {
                 let req = self.req();
                 store_conversation(req, &conv, &reply);
                 req.revision += 1;
-                req.approvals.clear();
+                // The approvals stay with the commit they were given on: the new revision's
+                // plan keeps them only if it makes the same resource changes.
                 let revision = req.revision;
                 req.record(now, login, "revised", Some(format!("revision {revision}")));
                 self.push(
@@ -402,6 +403,7 @@ impl<'a> Decider<'a> {
             }
             _ => base,
         };
+        let on_request_branch = git_ref == request_branch(r.id);
         // An apply works on the merge commit that was approved, and its workflow checks that.
         let expected_sha = match kind {
             RunKind::Apply => Some(self.merge_commit(&r)?),
@@ -428,10 +430,20 @@ impl<'a> Decider<'a> {
                 workflow,
                 git_ref,
                 environment: r.environment.clone().unwrap_or_default(),
-                dispatch_id,
+                dispatch_id: dispatch_id.clone(),
                 expected_sha,
             },
         );
+        if kind == RunKind::Plan && on_request_branch {
+            // The pull request's head gets its `tfpilot/plan` check run (branch protection
+            // can require it).
+            self.push(
+                EffectKey::check_started(&dispatch_id),
+                Effect::Check {
+                    step: CheckStep::PlanStarted { dispatch_id },
+                },
+            );
+        }
         Ok(())
     }
 }

@@ -4,8 +4,8 @@ use super::RunUpdate;
 use super::decider::{Decider, PR_STAGES};
 use crate::comments::lifecycle::{self as say, short_sha};
 use crate::domain::{
-    BlockChange, Conclusion, Effect, EffectKey, PrPurpose, Request, RequestStatus, RunKind,
-    RunOutcome, RunPhase, RunRecord, RunStatus, request_branch,
+    BlockChange, CheckStep, Conclusion, Effect, EffectKey, PrPurpose, Request, RequestStatus,
+    RunKind, RunOutcome, RunPhase, RunRecord, RunStatus, request_branch,
 };
 
 impl Decider<'_> {
@@ -44,24 +44,36 @@ impl Decider<'_> {
                     && run.revision == r.revision
                     && run.head_sha.as_deref() == Some(head_sha)
             });
-            let approved = r.approvals.iter().any(|a| a.head_sha == head_sha);
-            if r.effects.contains_key(&EffectKey::merge(number)) {
-                // `merge` merged it and its answer said so.
-                return;
+            let needed = self.policy.approvals_needed(&self.env());
+            let approved = if needed == 0 {
+                r.approvals.iter().any(|a| a.head_sha == head_sha)
+            } else {
+                self.counted_approvals(&r, &[head_sha]).len() >= needed as usize
+            };
+            // `merge` merged it and its answer said so: nothing to add then.
+            if !r.effects.contains_key(&EffectKey::merge(number)) {
+                self.comment(
+                    EffectKey::merged(number),
+                    issue,
+                    say::merged(
+                        &EffectKey::merged(number),
+                        number,
+                        plan_ok,
+                        approved,
+                        needed > 0,
+                        &self.env(),
+                        &p,
+                    ),
+                );
             }
-            self.comment(
-                EffectKey::merged(number),
-                issue,
-                say::merged(
-                    &EffectKey::merged(number),
-                    number,
-                    plan_ok,
-                    approved,
-                    self.policy.is_prod(&self.env()) || self.policy.approvers_required,
-                    &self.env(),
-                    &p,
-                ),
-            );
+            if plan_ok {
+                self.push(
+                    EffectKey::check_merged(number),
+                    Effect::Check {
+                        step: CheckStep::Merged,
+                    },
+                );
+            }
         } else {
             self.set_status(RequestStatus::PrClosed, "pr_closed", None);
             self.comment(
@@ -129,6 +141,18 @@ impl Decider<'_> {
             self.set_status(status, "plan_finished", Some(c.as_str().into()));
         }
         self.run_ended(r, run, RunKind::Plan, c);
+        if run.head_branch == request_branch(r.id) {
+            self.push(
+                EffectKey::check_run(run.run_id),
+                Effect::Check {
+                    step: CheckStep::PlanEnded {
+                        run_id: run.run_id,
+                        run_url: run.url.clone(),
+                        outcome: c.into(),
+                    },
+                },
+            );
+        }
     }
 
     fn apply_finished(&mut self, r: &Request, run: &RunUpdate, c: Conclusion) {
@@ -141,6 +165,17 @@ impl Decider<'_> {
             self.set_status(status, "apply_finished", Some(c.as_str().into()));
         }
         self.run_ended(r, run, RunKind::Apply, c);
+        self.push(
+            EffectKey::check_run(run.run_id),
+            Effect::Check {
+                step: CheckStep::Applied {
+                    run_id: run.run_id,
+                    run_url: run.url.clone(),
+                    head_sha: run.head_sha.clone(),
+                    outcome: c.into(),
+                },
+            },
+        );
     }
 
     /// A successful destroy goes on with the cleanup pull request and the archive.
@@ -242,7 +277,9 @@ impl Decider<'_> {
                 "The plan itself succeeded: read it in the workflow run.".into(),
             ),
             Effect::Archive => ("archive the request", "Nothing to do.".into()),
-            Effect::Comment { .. } | Effect::MinimizeComments { .. } => return None,
+            Effect::Comment { .. } | Effect::MinimizeComments { .. } | Effect::Check { .. } => {
+                return None;
+            }
         })
     }
 

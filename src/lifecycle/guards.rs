@@ -168,10 +168,12 @@ impl Decider<'_> {
     }
 
     /// Who may still approve this request: everyone allowed to (the prod allow-list in prod,
-    /// the approvers when they are required) but the people who wrote its inputs.
+    /// the approvers when they are required) but, where approvals are needed, the people who
+    /// wrote its inputs. A team stays named as the team.
     pub(super) fn eligible_approvers(&self, r: &Request) -> Vec<String> {
         let env = self.env();
         let prod = self.policy.is_prod(&env);
+        let four_eyes = self.policy.approvals_needed(&env) > 0;
         let listed = |list: &[String], l: &str| list.iter().any(|x| x.eq_ignore_ascii_case(l));
         let mut out: Vec<String> = if prod {
             self.policy.prod_allowed_users.clone()
@@ -179,50 +181,99 @@ impl Decider<'_> {
             self.policy.approvers.clone()
         };
         out.retain(|l| {
-            (!prod || !is_author(r, l))
+            (!four_eyes || !is_author(r, l))
                 && (!self.policy.approvers_required || listed(&self.policy.approvers, l))
         });
         out
     }
 
-    /// In prod (and wherever approvers are required) a change is applied only with an approval
-    /// of the merged commit by someone allowed to give it: the merge button does not check that.
-    pub(super) fn require_approval(&self, r: &Request, heads: &[&str]) -> Result<(), Denial> {
-        let env = self.env();
-        let prod = self.policy.is_prod(&env);
-        if !prod && !self.policy.approvers_required {
-            return Ok(());
+    /// Whether an approval by `login` counts: they may approve here (the prod allow-list in
+    /// prod, the approvers where required, a team's members as read for this decision) and did
+    /// not write the request.
+    fn approval_counts(&self, r: &Request, login: &str) -> bool {
+        let prod = self.policy.is_prod(&self.env());
+        let listed = |list: &[String]| list.iter().any(|x| x.eq_ignore_ascii_case(login));
+        !is_author(r, login)
+            && (!prod || listed(&self.policy.prod_allowed_users))
+            && (!self.policy.approvers_required || listed(&self.policy.approvers))
+    }
+
+    /// The distinct people whose approval of one of `heads` counts toward the quorum.
+    pub(super) fn counted_approvals(&self, r: &Request, heads: &[&str]) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for a in &r.approvals {
+            let on_head = heads.iter().any(|h| !h.is_empty() && *h == a.head_sha);
+            if on_head
+                && self.approval_counts(r, &a.login)
+                && !out.iter().any(|l| l.eq_ignore_ascii_case(&a.login))
+            {
+                out.push(a.login.clone());
+            }
         }
-        let eligible = self.eligible_approvers(r);
-        let valid = r.approvals.iter().any(|a| {
-            heads.iter().any(|h| !h.is_empty() && *h == a.head_sha)
-                && (!prod || eligible.iter().any(|l| l.eq_ignore_ascii_case(&a.login)))
-                && (!self.policy.approvers_required
-                    || self
-                        .policy
-                        .approvers
-                        .iter()
-                        .any(|l| l.eq_ignore_ascii_case(&a.login)))
-        });
-        if valid {
-            return Ok(());
-        }
-        let p = self.prefix();
-        let remedy = if eligible.is_empty() {
-            "Nobody who did not write this request may approve it here (TFPILOT_PROD_ALLOWED_USERS, TFPILOT_APPROVERS); an administrator must add someone.".to_owned()
+        out
+    }
+
+    /// Who else could bring the approvals of `heads` to the quorum, for a remedy (`then`: what
+    /// to do after, as `, then apply`).
+    pub(super) fn ask_for_approval(&self, r: &Request, heads: &[&str], then: &str) -> String {
+        let counted = self.counted_approvals(r, heads);
+        let others: Vec<String> = self
+            .eligible_approvers(r)
+            .into_iter()
+            .filter(|l| !counted.iter().any(|c| c.eq_ignore_ascii_case(l)))
+            .collect();
+        if others.is_empty() {
+            "Nobody else who did not write this request may approve it here (TFPILOT_PROD_ALLOWED_USERS, TFPILOT_APPROVERS); an administrator must add someone.".to_owned()
         } else {
             format!(
-                "Ask {} to `{p} approve` it, then apply.",
-                mention_list(&eligible.iter().collect::<Vec<_>>())
+                "Ask {} to `{} approve` it{then}.",
+                mention_list(&others.iter().collect::<Vec<_>>()),
+                self.prefix()
             )
-        };
-        Err(deny(
+        }
+    }
+
+    /// In prod (and wherever approvals are needed) a change is applied only with the quorum of
+    /// approvals of the merged commit by people allowed to give them: the merge button does not
+    /// check that.
+    pub(super) fn require_approval(&self, r: &Request, heads: &[&str]) -> Result<(), Denial> {
+        let env = self.env();
+        let needed = self.policy.approvals_needed(&env);
+        if needed == 0 {
+            return Ok(());
+        }
+        let counted = self.counted_approvals(r, heads);
+        if counted.len() >= needed as usize {
+            return Ok(());
+        }
+        let remedy = self.ask_for_approval(r, heads, ", then apply");
+        let reason = if counted.is_empty() {
             format!(
                 "This change to `{env}` was merged without a TfPilot approval of the merged commit, and `{env}` needs one before it is applied."
-            ),
-            remedy,
-        ))
+            )
+        } else {
+            quorum_short(&env, needed, &counted)
+        };
+        Err(deny(reason, remedy))
     }
+}
+
+/// Why the approvals given are not enough yet.
+pub(super) fn quorum_short(env: &str, needed: u32, counted: &[String]) -> String {
+    let approvals = if needed == 1 {
+        "approval".to_owned()
+    } else {
+        format!("{needed} approvals")
+    };
+    format!(
+        "`{env}` needs {approvals} by people who did not write the request, and this commit has {} ({}).",
+        counted.len(),
+        counted
+            .iter()
+            .map(|l| format!("@{l}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
 }
 
 /// Whether `login` wrote inputs of `r`: opened it, or changed its inputs since.

@@ -29,6 +29,9 @@ pub struct Needs {
     pub base_block: bool,
     /// The requests a `status` lists ([`Facts::listing`](super::Facts::listing)).
     pub listing: bool,
+    /// Whether the actor and the request's approvers are members of the teams the policy's
+    /// lists name (read from GitHub, expanded into the policy before deciding).
+    pub memberships: bool,
 }
 
 /// What [`decide`](super::decide) will read to decide `input` for `request`.
@@ -72,5 +75,6 @@ pub fn command_reads(command: &Command, request: Option<&Request>) -> Needs {
         base_block: matches!(command, Command::Apply) && request.is_some(),
         listing: matches!(command, Command::Status { filters }
             if request.is_none() || !filters.is_empty()),
+        memberships: guarded && request.is_some(),
     }
 }

@@ -2,7 +2,8 @@
 
 use super::decider::Decider;
 use super::guards::{
-    is_author, mention_list, require_listed, revision_uncommitted, run_active, running,
+    is_author, mention_list, quorum_short, require_listed, revision_uncommitted, run_active,
+    running,
 };
 use super::{CommentAt, deny, plan_key_prefix, reply_key};
 use crate::comments::lifecycle::{self as say, next_step, short_sha};
@@ -90,7 +91,8 @@ impl Decider<'_> {
                         ),
                     ));
                 }
-                self.req().approvals.clear();
+                // The approvals stay with the commit they were given on; the new plan keeps
+                // them only if it makes the same resource changes (see `Effect::PostPlan`).
                 self.push(
                     EffectKey::minimize(r.revision, r.version),
                     Effect::MinimizeComments {
@@ -147,8 +149,8 @@ impl Decider<'_> {
     }
 
     /// Who may approve: the prod allow-list in prod, the approvers where they are required, and
-    /// in prod (four eyes) nobody who wrote the inputs (the requester, or whoever changed them
-    /// since).
+    /// wherever approvals are needed (four eyes) nobody who wrote the inputs (the requester, or
+    /// whoever changed them since).
     fn require_approver(&self, r: &Request) -> Result<(), Denial> {
         let env = self.env();
         self.require_prod_list("approve")?;
@@ -160,7 +162,7 @@ impl Decider<'_> {
                 "TFPILOT_APPROVERS",
             )?;
         }
-        if !(self.policy.is_prod(&env) && is_author(r, &self.actor.login)) {
+        if !(self.policy.approvals_needed(&env) > 0 && is_author(r, &self.actor.login)) {
             return Ok(());
         }
         let others = self.eligible_approvers(r);
@@ -219,12 +221,18 @@ impl Decider<'_> {
     }
 
     /// Records the actor's approval of `head` (replacing their earlier one and any of another
-    /// head) and answers; before the merge the request becomes `approved`.
+    /// head) and answers; before the merge the request becomes `approved` once the approvals
+    /// of `head` reach the environment's quorum.
     fn record_approval(&mut self, at: CommentAt, head: &str, merged: bool) {
         let p = self.prefix().to_owned();
         let env = self.env();
         let now = self.facts.now;
         let login = self.actor.login.clone();
+        let plan = self
+            .request
+            .as_ref()
+            .and_then(|r| r.run(RunKind::Plan))
+            .and_then(|run| run.changes.clone());
         let req = self.req();
         req.approvals
             .retain(|a| a.head_sha == head && !a.login.eq_ignore_ascii_case(&login));
@@ -232,24 +240,68 @@ impl Decider<'_> {
             login: login.clone(),
             at: now,
             head_sha: head.to_owned(),
+            plan,
         });
         let approvers: Vec<String> = req.approvals.iter().map(|a| a.login.clone()).collect();
-        if !merged {
-            req.status = RequestStatus::Approved;
-        }
         req.record(now, login, "approve", Some(short_sha(head)));
-        let text = if merged {
+        let r = self.req().clone();
+        let needed = self.policy.approvals_needed(&env);
+        let counted = self.counted_approvals(&r, &[head]);
+        let text = if (counted.len() as u64) < u64::from(needed) {
+            let reason = quorum_short(&env, needed, &counted);
+            let ask = self.ask_for_approval(&r, &[head], "");
+            say::approval_pending(&reply_key(at), &reason, &ask)
+        } else if merged {
             say::approved_merged(&reply_key(at), &approvers, head, &env, &p)
         } else {
+            self.req().status = RequestStatus::Approved;
             say::approved(&reply_key(at), &approvers, head, &env, &p)
         };
         self.reply(at, text);
     }
 
+    /// Whether the pull request's head has the approvals a merge needs: the environment's
+    /// quorum, and at least one.
+    fn require_merge_approvals(&self, r: &Request, head: &str) -> Result<(), Denial> {
+        let p = self.prefix().to_owned();
+        let env = self.env();
+        let needed = self.policy.approvals_needed(&env).max(1);
+        let counted = if self.policy.approvals_needed(&env) == 0 {
+            // Nobody's approval is required here: any approval of the head will do.
+            r.approvals
+                .iter()
+                .filter(|a| a.head_sha == head)
+                .map(|a| a.login.clone())
+                .collect()
+        } else {
+            self.counted_approvals(r, &[head])
+        };
+        if counted.len() >= needed as usize {
+            return Ok(());
+        }
+        if r.approvals.iter().all(|a| a.head_sha != head) {
+            if r.status == RequestStatus::Planned {
+                return Err(self.wrong_state(r, "merge", "an approved request"));
+            }
+            return Err(deny(
+                format!(
+                    "The approval is for another commit: the pull request moved to `{}` after it was approved.",
+                    short_sha(head)
+                ),
+                format!("Comment `{p} plan`, then approve again."),
+            ));
+        }
+        Err(deny(
+            quorum_short(&env, needed, &counted),
+            self.ask_for_approval(r, &[head], ""),
+        ))
+    }
+
     pub(super) fn merge(&mut self, at: CommentAt, r: &Request) -> Result<(), Denial> {
         let p = self.prefix().to_owned();
         self.require_prod_list("merge")?;
-        if r.status != RequestStatus::Approved {
+        // `planned` too: a plan identical to the approved one keeps the approvals.
+        if !matches!(r.status, RequestStatus::Approved | RequestStatus::Planned) {
             return Err(self.wrong_state(r, "merge", "an approved request"));
         }
         let (Some(pr), Some(number)) = (&self.facts.pr, r.pull_request.as_ref().map(|p| p.number))
@@ -266,15 +318,7 @@ impl Decider<'_> {
             ));
         }
         self.own_head(r, &pr.head_sha)?;
-        if !r.approvals.iter().any(|a| a.head_sha == pr.head_sha) {
-            return Err(deny(
-                format!(
-                    "The approval is for another commit: the pull request moved to `{}` after it was approved.",
-                    short_sha(&pr.head_sha)
-                ),
-                format!("Comment `{p} plan`, then approve again."),
-            ));
-        }
+        self.require_merge_approvals(r, &pr.head_sha)?;
         if pr.mergeable == Some(false) {
             return Err(deny(
                 "GitHub says the pull request cannot be merged (it conflicts with the base branch).",

@@ -298,7 +298,13 @@ mod tests {
         assert_eq!(m["public"], false);
         assert_eq!(
             m["default_events"],
-            json!(["issue_comment", "issues", "pull_request", "workflow_run"])
+            json!([
+                "issue_comment",
+                "issues",
+                "pull_request",
+                "workflow_run",
+                "check_run"
+            ])
         );
     }
 }

@@ -110,7 +110,7 @@ struct PlanDoc<'a> {
     #[serde(default, borrow)]
     resource_changes: Vec<ResourceChangeDoc<'a>>,
     #[serde(default, borrow)]
-    output_changes: BTreeMap<String, ChangeDoc<'a>>,
+    output_changes: Option<&'a RawValue>,
     #[serde(default, borrow)]
     planned_values: Option<ValuesDoc<'a>>,
     #[serde(default, borrow)]
@@ -134,6 +134,8 @@ struct ChangeDoc<'a> {
     before: Option<&'a RawValue>,
     #[serde(default, borrow)]
     after: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    after_unknown: Option<&'a RawValue>,
     #[serde(default, borrow)]
     before_sensitive: Option<&'a RawValue>,
     #[serde(default, borrow)]
@@ -163,6 +165,10 @@ pub struct PlanReport {
     pub summary: PlanSummary,
     /// The sensitive values (resource attributes, outputs) as they would appear in text.
     pub sensitive: BTreeSet<String>,
+    /// A digest of the resource changes (each resource's address, actions and before/after
+    /// values, and the output changes): two plans with the same digest change the same
+    /// resources in the same way, so an approval of one holds for the other. Hex SHA-256.
+    pub digest: String,
 }
 
 impl PlanReport {
@@ -172,13 +178,18 @@ impl PlanReport {
         if !plan.format_version.starts_with("1.") {
             return Err(PlanError::UnsupportedFormat(plan.format_version));
         }
+        let outputs: BTreeMap<String, ChangeDoc<'_>> = match plan.output_changes {
+            Some(raw) => serde_json::from_str(raw.get())?,
+            None => BTreeMap::new(),
+        };
         let mut sensitive = BTreeSet::new();
         for rc in &plan.resource_changes {
             rc.change.collect_sensitive(&mut sensitive)?;
         }
-        for oc in plan.output_changes.values() {
+        for oc in outputs.values() {
             oc.collect_sensitive(&mut sensitive)?;
         }
+        let digest = digest(&plan)?;
         for section in [&plan.planned_values, &plan.prior_state]
             .into_iter()
             .flatten()
@@ -197,8 +208,12 @@ impl PlanReport {
                 }
             }
         }
-        let summary = PlanSummary::from_doc(&plan)?;
-        Ok(Self { summary, sensitive })
+        let summary = PlanSummary::from_doc(&plan, &outputs)?;
+        Ok(Self {
+            summary,
+            sensitive,
+            digest,
+        })
     }
 }
 
@@ -230,7 +245,10 @@ impl PlanSummary {
         Ok(PlanReport::from_json(json)?.summary)
     }
 
-    fn from_doc(plan: &PlanDoc<'_>) -> Result<Self, PlanError> {
+    fn from_doc(
+        plan: &PlanDoc<'_>,
+        outputs: &BTreeMap<String, ChangeDoc<'_>>,
+    ) -> Result<Self, PlanError> {
         let mut summary = PlanSummary::default();
         for rc in &plan.resource_changes {
             let action = Action::from_actions(&rc.change.actions)?;
@@ -258,8 +276,7 @@ impl PlanSummary {
                 });
             }
         }
-        summary.outputs_change = plan
-            .output_changes
+        summary.outputs_change = outputs
             .values()
             .any(|oc| oc.actions.iter().any(|w| w != "no-op"));
         Ok(summary)
@@ -298,6 +315,53 @@ impl PlanSummary {
         line.push('.');
         line
     }
+}
+
+/// A digest of the plan's resource changes (each resource's address, actions and before/after
+/// values, and the output changes): two plans with the same digest change the same resources
+/// in the same way, so an approval of one holds for the other. Hex SHA-256.
+pub fn changes_digest(json: &[u8]) -> Result<String, PlanError> {
+    Ok(PlanReport::from_json(json)?.digest)
+}
+
+/// [`PlanReport::digest`]: each resource change canonical (values parsed one resource at a time,
+/// keys sorted), sorted, then the output changes.
+fn digest(plan: &PlanDoc<'_>) -> Result<String, PlanError> {
+    use sha2::Digest as _;
+    let value = |raw: Option<&RawValue>| -> Result<Value, PlanError> {
+        Ok(match raw {
+            Some(raw) => serde_json::from_str(raw.get())?,
+            None => Value::Null,
+        })
+    };
+    let mut lines = Vec::with_capacity(plan.resource_changes.len() + 1);
+    for rc in &plan.resource_changes {
+        let c = &rc.change;
+        lines.push(
+            serde_json::json!([
+                rc.address,
+                c.actions,
+                value(c.before)?,
+                value(c.after)?,
+                value(c.after_unknown)?,
+            ])
+            .to_string(),
+        );
+    }
+    lines.sort();
+    if plan.output_changes.is_some() {
+        lines.push(value(plan.output_changes)?.to_string());
+    }
+    let mut hasher = sha2::Sha256::new();
+    for line in lines {
+        hasher.update(line.as_bytes());
+        hasher.update(b"\n");
+    }
+    Ok(hex(&hasher.finalize()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Every value the plan marks sensitive (resource attributes, outputs), as the strings they would
@@ -536,6 +600,26 @@ mod tests {
             "resource_changes": rcs,
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn the_digest_changes_with_the_changes_only() {
+        let a = plan_with(&[("a.one", &["create"]), ("a.two", &["update"])]);
+        let b = plan_with(&[("a.two", &["update"]), ("a.one", &["create"])]);
+        let c = plan_with(&[("a.one", &["create"]), ("a.two", &["delete"])]);
+        let d = plan_with(&[("a.one", &["create"])]);
+        let digest = |j: &[u8]| changes_digest(j).unwrap();
+        assert_eq!(digest(&a), digest(&b), "order does not matter");
+        assert_ne!(digest(&a), digest(&c));
+        assert_ne!(digest(&a), digest(&d));
+        let mut v: Value = serde_json::from_slice(&a).unwrap();
+        v["resource_changes"][0]["change"]["after"] = serde_json::json!({"tags": {"team": "x"}});
+        assert_ne!(
+            digest(&a),
+            digest(&serde_json::to_vec(&v).unwrap()),
+            "values count"
+        );
+        assert_eq!(digest(&a).len(), 64);
     }
 
     #[test]

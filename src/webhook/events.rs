@@ -18,6 +18,7 @@ pub enum Event {
     Issues(IssuesEvent),
     PullRequest(PullRequestEvent),
     WorkflowRun(WorkflowRunEvent),
+    CheckRun(CheckRunEvent),
     Installation(InstallationEvent),
     InstallationRepositories(InstallationRepositoriesEvent),
     Ping(PingEvent),
@@ -36,11 +37,12 @@ pub struct EventParseError {
 
 impl Event {
     /// The event names TfPilot handles (the values of `X-GitHub-Event`), `ping` included.
-    pub const HANDLED: [&'static str; 7] = [
+    pub const HANDLED: [&'static str; 8] = [
         "issue_comment",
         "issues",
         "pull_request",
         "workflow_run",
+        "check_run",
         "installation",
         "installation_repositories",
         "ping",
@@ -60,6 +62,7 @@ impl Event {
             "issues" => Event::Issues(typed(event_name, body)?),
             "pull_request" => Event::PullRequest(typed(event_name, body)?),
             "workflow_run" => Event::WorkflowRun(typed(event_name, body)?),
+            "check_run" => Event::CheckRun(typed(event_name, body)?),
             "installation" => Event::Installation(typed(event_name, body)?),
             "installation_repositories" => {
                 Event::InstallationRepositories(typed(event_name, body)?)
@@ -76,6 +79,7 @@ impl Event {
             Event::Issues(_) => "issues",
             Event::PullRequest(_) => "pull_request",
             Event::WorkflowRun(_) => "workflow_run",
+            Event::CheckRun(_) => "check_run",
             Event::Installation(_) => "installation",
             Event::InstallationRepositories(_) => "installation_repositories",
             Event::Ping(_) => "ping",
@@ -90,6 +94,7 @@ impl Event {
             Event::Issues(e) => Some(&e.repository.full_name),
             Event::PullRequest(e) => Some(&e.repository.full_name),
             Event::WorkflowRun(e) => Some(&e.repository.full_name),
+            Event::CheckRun(e) => Some(&e.repository.full_name),
             Event::Ping(e) => e.repository.as_ref().map(|r| &r.full_name),
             Event::Installation(_) | Event::InstallationRepositories(_) | Event::Other(_) => None,
         }
@@ -102,6 +107,7 @@ impl Event {
             Event::Issues(e) => e.installation.as_ref().map(|i| i.id),
             Event::PullRequest(e) => e.installation.as_ref().map(|i| i.id),
             Event::WorkflowRun(e) => e.installation.as_ref().map(|i| i.id),
+            Event::CheckRun(e) => e.installation.as_ref().map(|i| i.id),
             Event::Installation(e) => Some(e.installation.id),
             Event::InstallationRepositories(e) => Some(e.installation.id),
             Event::Ping(_) | Event::Other(_) => None,
@@ -115,6 +121,7 @@ impl Event {
             Event::Issues(e) => Some(&e.sender),
             Event::PullRequest(e) => e.sender.as_ref(),
             Event::WorkflowRun(e) => Some(&e.sender),
+            Event::CheckRun(e) => Some(&e.sender),
             Event::Installation(e) => Some(&e.sender),
             Event::InstallationRepositories(e) => Some(&e.sender),
             Event::Ping(e) => e.sender.as_ref(),
@@ -367,6 +374,50 @@ pub struct GitRef {
     #[serde(rename = "ref")]
     pub ref_name: String,
     pub sha: String,
+}
+
+// ---- check_run ----------------------------------------------------------------------------------
+
+/// A `check_run` event; TfPilot acts on `requested_action` (a click on one of its buttons).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct CheckRunEvent {
+    pub action: CheckRunAction,
+    pub check_run: CheckRun,
+    /// The button clicked (`requested_action` only).
+    #[serde(default)]
+    pub requested_action: Option<RequestedAction>,
+    pub repository: Repository,
+    #[serde(default)]
+    pub installation: Option<InstallationRef>,
+    pub sender: User,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckRunAction {
+    Created,
+    Completed,
+    Rerequested,
+    RequestedAction,
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct CheckRun {
+    pub id: u64,
+    pub name: String,
+    pub head_sha: String,
+    /// What the App that created it set (TfPilot: `<request id>/<dispatch id>`).
+    #[serde(default)]
+    pub external_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct RequestedAction {
+    /// The `identifier` of the button clicked.
+    #[serde(default)]
+    pub identifier: Option<String>,
 }
 
 // ---- workflow_run -------------------------------------------------------------------------------

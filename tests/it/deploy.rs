@@ -26,8 +26,10 @@ fn the_app_manifest_asks_for_least_permissions_and_the_handled_events() {
         permissions,
         [
             "actions: write",
+            "checks: write",
             "contents: write",
             "issues: write",
+            "members: read",
             "metadata: read",
             "pull_requests: write"
         ]

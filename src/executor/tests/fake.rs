@@ -7,9 +7,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use crate::github::{
-    Artifact, ArtifactArchive, BranchStart, CommentRef, CommitResult, DispatchResult, FileChange,
-    FileContent, Forge, GitHubError, ListedComment, MergeMethod, MergeResult, MinimizeReason,
-    Permission, PrState, PullRequest, Reaction, Repo, Result, RunStatus, WorkflowRun,
+    Artifact, ArtifactArchive, BranchStart, CheckRunWrite, CommentRef, CommitResult,
+    DispatchResult, FileChange, FileContent, Forge, GitHubError, ListedComment, MergeMethod,
+    MergeResult, MinimizeReason, Permission, PrState, PullRequest, Reaction, Repo, Result,
+    RunStatus, WorkflowRun,
 };
 use crate::ids::{InstallationId, RepoName};
 
@@ -51,6 +52,10 @@ pub struct World {
     pub clients: Vec<(InstallationId, RepoName)>,
     /// The changes of every commit the fake made.
     pub committed: Vec<(String, Vec<FileChange>)>,
+    /// Check runs by id: the head they are on, and their last write.
+    pub check_runs: BTreeMap<u64, (String, CheckRunWrite)>,
+    /// Active team memberships: (`org/slug`, login).
+    pub team_members: Vec<(String, String)>,
     next_id: u64,
 }
 
@@ -399,6 +404,56 @@ impl Repo for FakeRepo {
     ) -> Result<ArtifactArchive> {
         self.count("download_artifact");
         Err(unexpected("download_artifact"))
+    }
+
+    async fn create_check_run(&self, head_sha: &str, run: &CheckRunWrite) -> Result<u64> {
+        let mut w = self.call("create_check_run");
+        let id = w.next();
+        w.check_runs.insert(id, (head_sha.to_owned(), run.clone()));
+        Ok(id)
+    }
+
+    async fn update_check_run(&self, id: u64, run: &CheckRunWrite) -> Result<()> {
+        let mut w = self.call("update_check_run");
+        match w.check_runs.get_mut(&id) {
+            Some(entry) => {
+                entry.1 = run.clone();
+                Ok(())
+            }
+            None => Err(unexpected("update_check_run of an unknown id")),
+        }
+    }
+
+    async fn find_check_run(
+        &self,
+        head_sha: &str,
+        name: &str,
+        external_id: &str,
+    ) -> Result<Option<u64>> {
+        let w = self.call("list_check_runs");
+        Ok(w.check_runs
+            .iter()
+            .find(|(_, (h, r))| h == head_sha && r.name == name && r.external_id == external_id)
+            .map(|(id, _)| *id))
+    }
+
+    async fn team_member(&self, team: &str, login: &str) -> Result<bool> {
+        let w = self.call("team_membership");
+        Ok(w.team_members
+            .iter()
+            .any(|(t, l)| t.eq_ignore_ascii_case(team) && l.eq_ignore_ascii_case(login)))
+    }
+
+    async fn user_exists(&self, _login: &str) -> Result<bool> {
+        self.count("get_user");
+        Ok(true)
+    }
+
+    async fn team_exists(&self, team: &str) -> Result<bool> {
+        let w = self.call("get_team");
+        Ok(w.team_members
+            .iter()
+            .any(|(t, _)| t.eq_ignore_ascii_case(team)))
     }
 }
 

@@ -37,6 +37,7 @@ fn repo() -> RepoName {
 
 fn policy() -> Policy {
     Policy {
+        approvals_required: Default::default(),
         prod_environments: vec!["prod".into()],
         prod_allowed_users: vec!["alice".into()],
         destroy_prod_allowed_users: vec!["alice".into()],
@@ -138,7 +139,7 @@ impl Harness {
             },
         );
         let kinds: Vec<_> = r.outbox.iter().map(|e| e.effect.describe()).collect();
-        assert_eq!(r.outbox.len(), 4, "{kinds:?}");
+        assert_eq!(r.outbox.len(), 5, "{kinds:?}");
         r
     }
 
@@ -918,7 +919,7 @@ async fn one_performer_at_a_time_and_an_expired_lease_is_taken_over() {
     assert_eq!(h.fake.world().calls("commit_files"), 0);
     assert_eq!(
         h.stored(id).await.outbox.len(),
-        4,
+        5,
         "nothing was carried out"
     );
 

@@ -77,7 +77,10 @@ fn submit_commits_opens_the_pr_and_dispatches_the_plan_in_that_order() {
         &f,
     )
     .unwrap();
-    assert_eq!(kinds(&d), ["commit", "open_pr", "dispatch", "comment"]);
+    assert_eq!(
+        kinds(&d),
+        ["commit", "open_pr", "dispatch", "check", "comment"]
+    );
     let next = d.request.unwrap();
     assert_eq!(next.status, RequestStatus::Planning);
     assert_eq!(next.revision, 1);
@@ -129,6 +132,7 @@ fn set_after_the_pr_is_open_makes_a_new_revision() {
     let f = facts(registry);
     let mut r = request("dev", RequestStatus::Approved);
     r.approvals.push(Approval {
+        plan: None,
         login: "dave".into(),
         at: now(),
         head_sha: "head1".into(),
@@ -137,17 +141,23 @@ fn set_after_the_pr_is_open_makes_a_new_revision() {
         values: BTreeMap::from([("versioning".into(), "on".into())]),
     });
     let d = run(Some(&r), &set, &writer("carol"), &policy(), &f).unwrap();
-    assert_eq!(kinds(&d), ["minimize", "commit", "dispatch", "comment"]);
+    assert_eq!(
+        kinds(&d),
+        ["minimize", "commit", "dispatch", "check", "comment"]
+    );
     let next = d.request.unwrap();
     assert_eq!(next.revision, 2);
     assert_eq!(next.status, RequestStatus::Planning);
-    assert!(next.approvals.is_empty(), "approvals are cleared");
+    // Kept with the commit they were given on (so they do not count for the new one) until
+    // the new plan says whether it makes the same changes.
+    assert_eq!(next.approvals.len(), 1);
+    assert_eq!(next.approvals[0].head_sha, "head1");
     assert_ne!(next.block, r.block);
     let Effect::MinimizeComments { key_prefix } = &d.effects[0].effect else {
         panic!()
     };
     assert_eq!(key_prefix, "plan:3f2a4c1e-8b7d-4e2f-9a1b-0c3d5e7f9a2b:r1:");
-    let text = comment_text(&d.effects, 3);
+    let text = comment_text(&d.effects, 4);
     assert!(text.contains("Revision 2"), "{text}");
     // The same value again changes no block: no new revision.
     let d = run(Some(&next), &set, &writer("carol"), &policy(), &f).unwrap();
@@ -216,6 +226,9 @@ fn a_revision_whose_commit_failed_is_committed_again_and_not_planned_meanwhile()
         "{text}"
     );
     let d = run(Some(&stuck), &set, &writer("carol"), &policy(), &f).unwrap();
-    assert_eq!(kinds(&d), ["minimize", "commit", "dispatch", "comment"]);
+    assert_eq!(
+        kinds(&d),
+        ["minimize", "commit", "dispatch", "check", "comment"]
+    );
     assert_eq!(d.request.unwrap().revision, 3);
 }

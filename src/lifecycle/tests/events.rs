@@ -304,7 +304,8 @@ fn a_closed_pull_request_reopened_and_merged_is_merged() {
         merge_sha: Some("m1".into()),
     };
     let d = run(Some(&r), &merged_input, &system, &policy(), &f).unwrap();
-    assert_eq!(kinds(&d), ["comment"]);
+    // The answer, and the plan's check run offers Apply.
+    assert_eq!(kinds(&d), ["comment", "check"]);
     assert_eq!(d.request.unwrap().status, RequestStatus::Merged);
     // The close recorded before does not make the merge a redelivery.
     let closed = Input::PrClosed {

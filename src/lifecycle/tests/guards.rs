@@ -217,6 +217,7 @@ fn prod_allow_lists_guard_approve_merge_apply_cleanup_and_destroy() {
         };
         if matches!(command, Command::Merge | Command::Apply) {
             r.approvals.push(Approval {
+                plan: None,
                 login: "alice".into(),
                 at: now(),
                 head_sha: "head1".into(),
@@ -360,6 +361,7 @@ fn a_prod_change_merged_without_an_approval_is_not_applied() {
     // An approval of another commit does not count.
     let mut stale = r.clone();
     stale.approvals.push(Approval {
+        plan: None,
         login: "alice".into(),
         at: now(),
         head_sha: "old".into(),

@@ -6,6 +6,7 @@ mod events;
 mod guards;
 mod matrix;
 mod operate;
+mod quorum;
 mod reads;
 mod review;
 mod table;
@@ -28,6 +29,7 @@ pub(super) fn now() -> OffsetDateTime {
 
 pub(super) fn policy() -> Policy {
     Policy {
+        approvals_required: Default::default(),
         prod_environments: vec!["prod".into(), "production".into()],
         prod_allowed_users: vec!["alice".into(), "bob".into()],
         destroy_prod_allowed_users: vec!["alice".into()],
@@ -133,6 +135,8 @@ pub(super) fn request(env: &str, status: RequestStatus) -> Request {
     r.runs.insert(
         RunKind::Plan,
         RunRecord {
+            changes: None,
+            check_run_id: None,
             run_id: Some(9),
             url: Some("https://github.com/acme/core-terraform/actions/runs/9".into()),
             status: Some(RunStatus::Completed),
@@ -210,6 +214,7 @@ pub(super) fn kinds(d: &Decision) -> Vec<&'static str> {
             Effect::ClosePr { .. } => "close_pr",
             Effect::MinimizeComments { .. } => "minimize",
             Effect::PostPlan { .. } => "post_plan",
+            Effect::Check { .. } => "check",
             Effect::Archive => "archive",
         })
         .collect()
@@ -367,6 +372,8 @@ pub(super) fn after_merge(status: RequestStatus) -> bool {
 
 fn run_record(run_id: u64, revision: u64, outcome: Option<RunOutcome>) -> RunRecord {
     RunRecord {
+        changes: None,
+        check_run_id: None,
         run_id: Some(run_id),
         url: Some(format!(
             "https://github.com/acme/core-terraform/actions/runs/{run_id}"
@@ -423,6 +430,7 @@ pub(super) fn representative(env: &str, status: RequestStatus) -> Request {
     if status == RequestStatus::Approved || after_merge(status) {
         // Approved by bob (on the prod allow-list, not the requester) at the planned head.
         r.approvals.push(Approval {
+            plan: None,
             login: "bob".into(),
             at: now(),
             head_sha: "head1".into(),

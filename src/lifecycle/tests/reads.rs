@@ -147,13 +147,16 @@ fn reads_asks_for_what_the_executor_reads_today() {
             needs(c, Some(&dev)),
             Needs {
                 settings_in_prod: true,
+                memberships: true,
                 ..write
             }
         );
     }
+    // The guarded commands read team memberships (when a list names a team).
     let with_pr = Needs {
         pr: true,
         base_head: true,
+        memberships: true,
         ..write
     };
     assert_eq!(

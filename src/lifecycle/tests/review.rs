@@ -55,6 +55,7 @@ fn a_pull_request_with_commits_tfpilot_did_not_make_is_not_approved_or_merged() 
     let mut approved = r.clone();
     approved.status = RequestStatus::Approved;
     approved.approvals.push(Approval {
+        plan: None,
         login: "dave".into(),
         at: now(),
         head_sha: "pushed".into(),
@@ -103,6 +104,7 @@ fn merge_requires_an_approval_of_the_current_head() {
     let f = facts(registry);
     let mut r = request("dev", RequestStatus::Approved);
     r.approvals.push(Approval {
+        plan: None,
         login: "dave".into(),
         at: now(),
         head_sha: "old".into(),

@@ -26,11 +26,13 @@ const ROUTES: &[&str] = &[
     "POST /graphql createCommitOnBranch",
     "POST /graphql repository",
     "POST /repos/{owner}/{repo}/actions/workflows/{workflow}/dispatches",
+    "POST /repos/{owner}/{repo}/check-runs",
     "POST /repos/{owner}/{repo}/git/refs",
     "POST /repos/{owner}/{repo}/issues/comments/{comment_id}/reactions",
     "POST /repos/{owner}/{repo}/issues/{number}/comments",
     "POST /repos/{owner}/{repo}/pulls",
     "PUT /repos/{owner}/{repo}/pulls/{number}/merge",
+    "PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}",
 ];
 
 /// Client retries quick enough for a test (the transport's backoff is tested elsewhere).

@@ -10,6 +10,17 @@ use super::{DEV_FILE_HEADER, REPO, World, within};
 /// `submit` alone.
 const LIFECYCLE_BUDGET: u64 = 26;
 const SUBMIT_BUDGET: u64 = 6;
+/// The check runs' calls of the same lifecycle, counted apart.
+const CHECK_RUN_CALLS: u64 = 4;
+
+/// Calls to the Checks API among `routes`.
+fn check_calls(routes: &std::collections::BTreeMap<String, u64>) -> u64 {
+    routes
+        .iter()
+        .filter(|(route, _)| route.contains("/check-runs"))
+        .map(|(_, n)| n)
+        .sum()
+}
 
 const DEV_FILE: &str = "envs/dev/tfpilot.s3.tf";
 const PROD_FILE: &str = "envs/prod/tfpilot.s3.tf";
@@ -19,6 +30,7 @@ async fn a_request_goes_from_comment_to_applied_guarded_in_prod_and_destroyed() 
     within(420, async {
         let w = World::start().await;
         let mut calls: Vec<(&str, u64)> = Vec::new();
+        let mut dev_check_calls: Vec<u64> = Vec::new();
 
         // ---- dev: the conversation ------------------------------------------------------------
         let issue = w
@@ -34,6 +46,7 @@ async fn a_request_goes_from_comment_to_applied_guarded_in_prod_and_destroyed() 
             .say(issue, "carol", "/tfpilot new s3-bucket env=dev")
             .await;
         calls.push(("new (asks)", step.calls));
+        dev_check_calls.push(check_calls(&step.routes));
         let reply = step.reply();
         assert!(reply.contains("**Still needed:** `name`"), "{reply}");
         assert!(reply.contains("What should `name` be?"), "{reply}");
@@ -53,6 +66,7 @@ async fn a_request_goes_from_comment_to_applied_guarded_in_prod_and_destroyed() 
             )
             .await;
         calls.push(("plain-language answer", step.calls));
+        dev_check_calls.push(check_calls(&step.routes));
         let reply = step.reply();
         assert!(reply.contains("**Ready.**"), "{reply}");
         assert!(reply.contains("module \"tfpilot_"), "{reply}");
@@ -75,12 +89,15 @@ async fn a_request_goes_from_comment_to_applied_guarded_in_prod_and_destroyed() 
         // ---- submit: PR with exactly the block, real plan ------------------------------------
         let step = w.say(issue, "carol", "/tfpilot submit").await;
         calls.push(("submit + plan", step.calls));
+        dev_check_calls.push(check_calls(&step.routes));
         // The submit's own calls, without posting the plan once it ran (the artifact list, the
         // artifact, the plan comment on the pull request and its summary on the issue).
         let plan_posting = step.routes["GET /repos/{owner}/{repo}/actions/runs/{run_id}/artifacts"]
             + step.routes["GET /repos/{owner}/{repo}/actions/artifacts/{artifact_id}/zip"]
             + 2;
-        let submit_calls = step.calls - plan_posting;
+        // The `tfpilot/plan` check run (created with the dispatch, completed with the plan) is
+        // counted apart.
+        let submit_calls = step.calls - plan_posting - check_calls(&step.routes);
         assert!(
             submit_calls <= SUBMIT_BUDGET,
             "submit took {submit_calls} calls: {:?}",
@@ -147,6 +164,7 @@ async fn a_request_goes_from_comment_to_applied_guarded_in_prod_and_destroyed() 
         // ---- approve, merge, apply ---------------------------------------------------------
         let step = w.say(issue, "dave", "/tfpilot approve").await;
         calls.push(("approve", step.calls));
+        dev_check_calls.push(check_calls(&step.routes));
         assert!(
             step.reply().contains("Approved for `dev` by @dave"),
             "{}",
@@ -154,6 +172,7 @@ async fn a_request_goes_from_comment_to_applied_guarded_in_prod_and_destroyed() 
         );
         let step = w.say(issue, "dave", "/tfpilot merge").await;
         calls.push(("merge", step.calls));
+        dev_check_calls.push(check_calls(&step.routes));
         step.find("is merged. Next: `/tfpilot apply`");
         assert_eq!(w.request(issue).await.status, RequestStatus::Merged);
         let on_main = w.sim.file(REPO, "main", DEV_FILE).expect("merged file");
@@ -161,6 +180,7 @@ async fn a_request_goes_from_comment_to_applied_guarded_in_prod_and_destroyed() 
 
         let step = w.say(issue, "carol", "/tfpilot apply").await;
         calls.push(("apply", step.calls));
+        dev_check_calls.push(check_calls(&step.routes));
         step.find("Applied to `dev`");
         let r = w.request(issue).await;
         assert_eq!(r.status, RequestStatus::Applied);
@@ -337,10 +357,15 @@ async fn a_request_goes_from_comment_to_applied_guarded_in_prod_and_destroyed() 
         // new → applied in dev: the first six steps. A count is deterministic, so the budget is
         // asserted (conditional reads answered 304 do not count against GitHub's rate limit).
         let dev: u64 = calls[..6].iter().map(|(_, n)| n).sum();
-        println!("  new → applied in dev: {dev}");
+        let dev_checks: u64 = dev_check_calls.iter().sum();
+        println!("  new → applied in dev: {dev}, of which {dev_checks} check-run calls");
         assert!(
-            dev <= LIFECYCLE_BUDGET,
-            "new → applied took {dev} calls: {calls:?}"
+            dev - dev_checks <= LIFECYCLE_BUDGET,
+            "new → applied took {dev} calls ({dev_checks} for check runs): {calls:?}"
+        );
+        assert_eq!(
+            dev_checks, CHECK_RUN_CALLS,
+            "check runs: created with the plan, completed with it, Apply offered at the merge, tfpilot/apply"
         );
         for (step, n) in &calls {
             assert!(*n <= 16, "{step} took {n} calls");

@@ -188,9 +188,11 @@ async fn commits_pushed_to_the_request_branch_are_never_approved_merged_or_built
             step.reply()
         );
         assert!(w.request(issue).await.approvals.is_empty());
+        // (A planned request may be merged when approvals carried over from an identical
+        // plan make its quorum, so the head is looked at first.)
         let step = w.say(issue, "dave", "/tfpilot merge").await;
         assert!(
-            step.reply().contains("`merge` cannot be used"),
+            step.reply().contains("commits TfPilot did not make"),
             "{}",
             step.reply()
         );

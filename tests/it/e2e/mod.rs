@@ -4,6 +4,7 @@
 //! repo. No sleeps: [`World::settle`] waits for the simulator to be idle and drains the inbox
 //! until nothing is left.
 
+mod checks;
 mod faults;
 mod flow;
 mod guardrails;
@@ -58,6 +59,7 @@ pub struct World {
 /// The policy of [`World::start`]: alice and bob on the prod list, alice alone may destroy.
 pub fn default_policy() -> Policy {
     Policy {
+        approvals_required: Default::default(),
         prod_environments: vec!["prod".into(), "production".into()],
         prod_allowed_users: vec!["alice".into(), "bob".into()],
         destroy_prod_allowed_users: vec!["alice".into()],
