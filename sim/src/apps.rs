@@ -20,8 +20,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use crate::http::{api_error, github_json};
 use crate::model::{ApiError, Model, node_id};
+use crate::respond::{api_error, github_json};
 use crate::{Shared, auth, payloads};
 
 /// How long a manifest code may be exchanged (GitHub: one hour).

@@ -20,8 +20,8 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use tokio::sync::oneshot;
 
-use crate::http::{api_error, github_json};
 use crate::model::{ApiError, Model, node_id};
+use crate::respond::{api_error, github_json};
 use crate::{Shared, Sim, payloads, webhooks};
 
 const MAX_OUTPUT_CHARS: usize = 65_535;

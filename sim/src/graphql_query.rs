@@ -222,7 +222,7 @@ fn tree_entry(field: &Field<'_, String>, path: &str, text: &str) -> Value {
                 for b in fields(&f.selection_set, "Blob") {
                     let v = match b.name.as_str() {
                         "__typename" => json!("Blob"),
-                        "oid" => json!(crate::http::blob_sha(text)),
+                        "oid" => json!(crate::model::blob_sha(text)),
                         "text" => json!(text),
                         "isTruncated" => json!(false),
                         "isBinary" => json!(false),

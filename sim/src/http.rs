@@ -16,7 +16,8 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::model::{ApiError, Model, Pull, check_comment_body};
+use crate::model::{ApiError, Model, Pull, blob_sha, check_comment_body};
+use crate::respond::{add_rate_limit_headers, api_error, github_json};
 use crate::{Fault, Shared, apps, auth, graphql, payloads, webhooks, workflows};
 
 type St = State<Arc<Shared>>;
@@ -116,51 +117,6 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         )
         .fallback(|| async { api_error(ApiError::not_found()) })
         .with_state(shared)
-}
-
-pub(crate) fn github_json(status: StatusCode, body: Value) -> Response {
-    let mut resp = (status, axum::Json(body)).into_response();
-    add_rate_limit_headers(resp.headers_mut());
-    resp
-}
-
-fn add_rate_limit_headers(h: &mut HeaderMap) {
-    let reset = time::OffsetDateTime::now_utc().unix_timestamp() + 3600;
-    for (k, v) in [
-        ("x-ratelimit-limit", "5000".to_owned()),
-        ("x-ratelimit-remaining", "4999".to_owned()),
-        ("x-ratelimit-used", "1".to_owned()),
-        ("x-ratelimit-resource", "core".to_owned()),
-        ("x-ratelimit-reset", reset.to_string()),
-        ("x-github-api-version-selected", "2022-11-28".to_owned()),
-    ] {
-        if let Ok(v) = HeaderValue::from_str(&v) {
-            h.entry(k).or_insert(v);
-        }
-    }
-    h.insert(
-        "x-github-request-id",
-        HeaderValue::from_static("SIM:0000:0000"),
-    );
-}
-
-pub(crate) fn api_error(e: ApiError) -> Response {
-    let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut body = json!({
-        "message": e.message,
-        "documentation_url": "https://docs.github.com/rest",
-        "status": e.status.to_string(),
-    });
-    if e.status == 422 {
-        body["message"] = json!("Validation Failed");
-        body["errors"] = json!([{ "code": "custom", "message": e.message }]);
-        if !e.message.starts_with("Validation Failed") {
-            // GitHub puts simple 422 reasons ("Reference already exists") straight in `message`.
-            body["message"] = json!(e.message);
-            body.as_object_mut().map(|o| o.remove("errors"));
-        }
-    }
-    github_json(status, body)
 }
 
 fn fault_response(fault: &Fault, installation: Option<u64>) -> Response {
@@ -587,11 +543,6 @@ async fn get_contents(
         Ok(v) => github_json(StatusCode::OK, v),
         Err(e) => api_error(e),
     }
-}
-
-pub(crate) fn blob_sha(content: &str) -> String {
-    use sha2::{Digest, Sha256};
-    hex::encode(Sha256::digest(content.as_bytes()))[..40].to_owned()
 }
 
 fn ref_json(model: &Model, name: &str, git_ref: &str, sha: &str) -> Value {

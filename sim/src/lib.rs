@@ -24,6 +24,7 @@ mod graphql_query;
 mod http;
 mod model;
 mod payloads;
+mod respond;
 mod webhooks;
 mod workflows;
 

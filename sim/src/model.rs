@@ -770,6 +770,12 @@ pub(crate) fn node_id(prefix: &str, id: u64) -> String {
     )
 }
 
+/// A blob's sha as the contents API shows it (40 hex digits; here of a SHA-256 of the content).
+pub(crate) fn blob_sha(content: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(content.as_bytes()))[..40].to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
