@@ -9,7 +9,6 @@
 //! short the way a user who clicks "Create GitHub App" at once would cut it: the form post is
 //! answered with the redirect to the manifest's `redirect_url` carrying `code` and `state`.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Form;
@@ -18,84 +17,13 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use time::OffsetDateTime;
 
-use crate::model::{ApiError, Model, node_id};
+use crate::model::{ApiError, AppRegistration, Manifest, Model, PendingManifest, node_id};
 use crate::respond::{api_error, github_json};
 use crate::{Shared, auth, payloads};
 
 /// How long a manifest code may be exchanged (GitHub: one hour).
 const CODE_LIFETIME: time::Duration = time::Duration::HOUR;
-
-/// The App as registered: what the manifest said, plus what GitHub made for it.
-#[derive(Debug, Clone)]
-pub(crate) struct AppRegistration {
-    pub name: String,
-    pub description: String,
-    pub owner: String,
-    /// The manifest's `url` (GitHub calls it `external_url`).
-    pub external_url: String,
-    pub hook_url: Option<String>,
-    pub permissions: BTreeMap<String, String>,
-    pub events: Vec<String>,
-    pub client_id: String,
-    pub client_secret: String,
-    pub webhook_secret: Option<String>,
-    pub created_at: OffsetDateTime,
-}
-
-impl AppRegistration {
-    /// The App the simulator starts with, before any manifest: named after its slug, owned by
-    /// `octo-org`, with the permissions `app-manifest.yml` asks for.
-    pub fn initial(slug: &str) -> Self {
-        Self {
-            name: slug.to_owned(),
-            description: String::new(),
-            owner: "octo-org".into(),
-            external_url: "https://tfpilot.example.com".into(),
-            hook_url: None,
-            permissions: auth::APP_PERMISSIONS
-                .iter()
-                .map(|(n, l)| ((*n).to_owned(), (*l).to_owned()))
-                .collect(),
-            events: ["issue_comment", "issues", "pull_request", "workflow_run"]
-                .map(String::from)
-                .to_vec(),
-            client_id: "Iv1.0000000000000000".into(),
-            client_secret: "0".repeat(40),
-            webhook_secret: None,
-            created_at: crate::model::now(),
-        }
-    }
-}
-
-/// A manifest posted on the web side, waiting for its code to be exchanged.
-#[derive(Debug, Clone)]
-pub(crate) struct PendingManifest {
-    pub manifest: Manifest,
-    pub owner: String,
-    pub created_at: OffsetDateTime,
-}
-
-/// The fields of a manifest GitHub reads (docs: "Registering a GitHub App from a manifest").
-#[derive(Debug, Clone, Deserialize)]
-pub(crate) struct Manifest {
-    pub name: Option<String>,
-    pub url: Option<String>,
-    pub hook_attributes: Option<HookAttributes>,
-    pub redirect_url: Option<String>,
-    pub description: Option<String>,
-    #[serde(default)]
-    pub default_events: Vec<String>,
-    #[serde(default)]
-    pub default_permissions: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub(crate) struct HookAttributes {
-    pub url: Option<String>,
-    pub active: Option<bool>,
-}
 
 #[derive(Deserialize)]
 pub(crate) struct ManifestForm {

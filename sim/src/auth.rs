@@ -86,17 +86,6 @@ pub(crate) fn verify_app_jwt(key: &DecodingKey, app_id: u64, jwt: &str) -> ApiRe
     Ok(())
 }
 
-/// The permissions the simulated App holds (as `app-manifest.yml` asks for them).
-pub(crate) const APP_PERMISSIONS: [(&str, &str); 7] = [
-    ("actions", "write"),
-    ("checks", "write"),
-    ("contents", "write"),
-    ("members", "read"),
-    ("issues", "write"),
-    ("pull_requests", "write"),
-    ("metadata", "read"),
-];
-
 /// The body of `POST /app/installations/{id}/access_tokens` (every field optional).
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct TokenRequest {
@@ -141,7 +130,7 @@ pub(crate) fn issue_token(
     }
     if let Some(permissions) = &request.permissions {
         for (name, level) in permissions {
-            let granted = APP_PERMISSIONS
+            let granted = crate::model::APP_PERMISSIONS
                 .iter()
                 .find(|(n, _)| n == name)
                 .and_then(|(_, l)| level_rank(l));

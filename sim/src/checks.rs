@@ -17,10 +17,9 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use time::OffsetDateTime;
 use tokio::sync::oneshot;
 
-use crate::model::{ApiError, Model, node_id};
+use crate::model::{ApiError, CheckRun, Model, node_id};
 use crate::respond::{api_error, github_json};
 use crate::{Shared, Sim, payloads, webhooks};
 
@@ -43,23 +42,6 @@ const CONCLUSIONS: [&str; 8] = [
     "stale",
     "timed_out",
 ];
-
-/// A check run as the simulator keeps it.
-#[derive(Debug, Clone)]
-pub(crate) struct CheckRun {
-    pub id: u64,
-    pub repo: String,
-    pub head_sha: String,
-    pub name: String,
-    pub status: String,
-    pub conclusion: Option<String>,
-    pub external_id: Option<String>,
-    pub details_url: Option<String>,
-    pub output: Option<Value>,
-    pub actions: Vec<Value>,
-    pub started_at: OffsetDateTime,
-    pub completed_at: Option<OffsetDateTime>,
-}
 
 /// A check run as a test reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]

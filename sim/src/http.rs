@@ -439,7 +439,7 @@ async fn create_token(
         }
     };
     let permissions = request.permissions.clone().unwrap_or_else(|| {
-        auth::APP_PERMISSIONS
+        crate::model::APP_PERMISSIONS
             .iter()
             .map(|(n, l)| ((*n).to_owned(), (*l).to_owned()))
             .collect()

@@ -44,10 +44,10 @@ pub(crate) struct Model {
     /// Webhooks to lose instead of sending ([`crate::Sim::drop_webhooks`]).
     pub drops: Vec<DropRule>,
     /// The App as registered (renamed by a manifest conversion).
-    pub app: crate::apps::AppRegistration,
+    pub app: AppRegistration,
     /// Manifest codes not yet exchanged.
-    pub pending_manifests: HashMap<String, crate::apps::PendingManifest>,
-    pub check_runs: BTreeMap<u64, crate::checks::CheckRun>,
+    pub pending_manifests: HashMap<String, PendingManifest>,
+    pub check_runs: BTreeMap<u64, CheckRun>,
     /// Active members by team (`org/slug`, lowercase).
     pub teams: BTreeMap<String, std::collections::BTreeSet<String>>,
 }
@@ -266,7 +266,7 @@ impl Model {
             deliveries: Vec::new(),
             webhook: None,
             drops: Vec::new(),
-            app: crate::apps::AppRegistration::initial(&app_slug),
+            app: AppRegistration::initial(&app_slug),
             pending_manifests: HashMap::new(),
             check_runs: BTreeMap::new(),
             teams: BTreeMap::new(),
@@ -768,6 +768,104 @@ pub(crate) fn node_id(prefix: &str, id: u64) -> String {
         "{prefix}{}",
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id.to_be_bytes())
     )
+}
+
+/// The permissions the simulated App holds (as `app-manifest.yml` asks for them).
+pub(crate) const APP_PERMISSIONS: [(&str, &str); 7] = [
+    ("actions", "write"),
+    ("checks", "write"),
+    ("contents", "write"),
+    ("members", "read"),
+    ("issues", "write"),
+    ("pull_requests", "write"),
+    ("metadata", "read"),
+];
+
+/// The App as registered: what the manifest said, plus what GitHub made for it.
+#[derive(Debug, Clone)]
+pub(crate) struct AppRegistration {
+    pub name: String,
+    pub description: String,
+    pub owner: String,
+    /// The manifest's `url` (GitHub calls it `external_url`).
+    pub external_url: String,
+    pub hook_url: Option<String>,
+    pub permissions: BTreeMap<String, String>,
+    pub events: Vec<String>,
+    pub client_id: String,
+    pub client_secret: String,
+    pub webhook_secret: Option<String>,
+    pub created_at: OffsetDateTime,
+}
+
+impl AppRegistration {
+    /// The App the simulator starts with, before any manifest: named after its slug, owned by
+    /// `octo-org`, with the permissions `app-manifest.yml` asks for.
+    pub fn initial(slug: &str) -> Self {
+        Self {
+            name: slug.to_owned(),
+            description: String::new(),
+            owner: "octo-org".into(),
+            external_url: "https://tfpilot.example.com".into(),
+            hook_url: None,
+            permissions: APP_PERMISSIONS
+                .iter()
+                .map(|(n, l)| ((*n).to_owned(), (*l).to_owned()))
+                .collect(),
+            events: ["issue_comment", "issues", "pull_request", "workflow_run"]
+                .map(String::from)
+                .to_vec(),
+            client_id: "Iv1.0000000000000000".into(),
+            client_secret: "0".repeat(40),
+            webhook_secret: None,
+            created_at: now(),
+        }
+    }
+}
+
+/// A manifest posted on the web side, waiting for its code to be exchanged.
+#[derive(Debug, Clone)]
+pub(crate) struct PendingManifest {
+    pub manifest: Manifest,
+    pub owner: String,
+    pub created_at: OffsetDateTime,
+}
+
+/// The fields of a manifest GitHub reads (docs: "Registering a GitHub App from a manifest").
+#[derive(Debug, Clone, serde::Deserialize)]
+pub(crate) struct Manifest {
+    pub name: Option<String>,
+    pub url: Option<String>,
+    pub hook_attributes: Option<HookAttributes>,
+    pub redirect_url: Option<String>,
+    pub description: Option<String>,
+    #[serde(default)]
+    pub default_events: Vec<String>,
+    #[serde(default)]
+    pub default_permissions: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+pub(crate) struct HookAttributes {
+    pub url: Option<String>,
+    pub active: Option<bool>,
+}
+
+/// A check run as the simulator keeps it.
+#[derive(Debug, Clone)]
+pub(crate) struct CheckRun {
+    pub id: u64,
+    pub repo: String,
+    pub head_sha: String,
+    pub name: String,
+    pub status: String,
+    pub conclusion: Option<String>,
+    pub external_id: Option<String>,
+    pub details_url: Option<String>,
+    pub output: Option<serde_json::Value>,
+    pub actions: Vec<serde_json::Value>,
+    pub started_at: OffsetDateTime,
+    pub completed_at: Option<OffsetDateTime>,
 }
 
 /// A blob's sha as the contents API shows it (40 hex digits; here of a SHA-256 of the content).
