@@ -104,6 +104,10 @@ pub enum Command {
         filters: StatusFilters,
     },
     Cancel,
+    /// The module catalogue: every module type (`None`), or one type's inputs (canonical type).
+    Modules {
+        module: Option<String>,
+    },
 }
 
 /// What `status` narrows its list to. Empty: the request of this thread (or all open requests,
@@ -140,7 +144,7 @@ impl StatusFilters {
 /// Every command word, in the order `help` lists them.
 pub const COMMAND_NAMES: &[&str] = &[
     "help", "new", "set", "unset", "show", "submit", "plan", "approve", "merge", "apply",
-    "destroy", "cleanup", "status", "cancel",
+    "destroy", "cleanup", "status", "cancel", "modules",
 ];
 
 impl Command {
@@ -161,12 +165,16 @@ impl Command {
             Command::Cleanup => "cleanup",
             Command::Status { .. } => "status",
             Command::Cancel => "cancel",
+            Command::Modules { .. } => "modules",
         }
     }
 
     /// Whether the command changes anything (and so needs write permission on the repository).
     pub fn is_mutating(&self) -> bool {
-        !matches!(self, Command::Help | Command::Show | Command::Status { .. })
+        !matches!(
+            self,
+            Command::Help | Command::Show | Command::Status { .. } | Command::Modules { .. }
+        )
     }
 }
 

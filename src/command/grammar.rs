@@ -167,6 +167,7 @@ pub(super) fn parse_command_line(
         "destroy" => simple(Command::Destroy),
         "cleanup" => simple(Command::Cleanup),
         "cancel" => simple(Command::Cancel),
+        "modules" => parse_modules(args, registry),
         _ => Err(unknown_command(&word, registry)),
     }
 }
@@ -280,6 +281,22 @@ fn flag_value(
         });
     }
     Ok((known_name, value))
+}
+
+/// `modules` alone lists the catalogue; `modules <type>` (an alias is fine) shows one type.
+fn parse_modules(args: Vec<String>, registry: &Registry) -> Result<Command, ParseError> {
+    match args.as_slice() {
+        [] => Ok(Command::Modules { module: None }),
+        [word] => {
+            let spec = registry.lookup(word).map_err(ParseError::UnknownModule)?;
+            Ok(Command::Modules {
+                module: Some(spec.module_type.clone()),
+            })
+        }
+        _ => Err(ParseError::TooManyModules {
+            given: args.join(" "),
+        }),
+    }
 }
 
 fn parse_new(

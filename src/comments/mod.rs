@@ -4,6 +4,7 @@
 //! it. The executor looks for the marker before posting again, which makes re-processing a delivery
 //! after a crash safe, and finds superseded comments (old plans) by it.
 
+pub mod catalogue;
 pub mod conversation;
 pub mod lifecycle;
 pub mod plan;

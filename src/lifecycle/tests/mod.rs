@@ -280,6 +280,7 @@ pub(super) fn every_command(env: &str) -> Vec<(&'static str, Command)> {
             },
         ),
         ("help", Command::Help),
+        ("modules", Command::Modules { module: None }),
     ]
 }
 

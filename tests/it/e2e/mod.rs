@@ -4,6 +4,7 @@
 //! repo. No sleeps: [`World::settle`] waits for the simulator to be idle and drains the inbox
 //! until nothing is left.
 
+mod discovery;
 mod faults;
 mod flow;
 mod guardrails;
