@@ -21,6 +21,7 @@ pub mod registry;
 pub mod secrets;
 pub mod server;
 pub mod settings;
+pub mod slack;
 pub mod store;
 pub mod telemetry;
 pub mod terraform;

@@ -6,6 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use super::notice::{Notice, NoticeEvent};
 use super::run::RunKind;
 use crate::ids::{DeliveryId, RequestId};
 
@@ -83,6 +84,10 @@ impl EffectKey {
     /// The answer to the effect `key` having failed for good.
     pub fn failed(key: &EffectKey) -> Self {
         Self(format!("failed:{}", key.0))
+    }
+    /// The chat notice of `event`, decided by the input `input` (one per input and event).
+    pub fn notify(event: NoticeEvent, input: &EffectKey) -> Self {
+        Self(format!("notify:{event}:{}", input.0))
     }
     /// The answer to a cancel.
     pub fn cancel() -> Self {
@@ -346,6 +351,10 @@ pub enum Effect {
         run_id: u64,
         run_url: String,
     },
+    /// Tell the team's chat (Slack). Best effort: a chat outage never holds up the lifecycle.
+    Notify {
+        notice: Notice,
+    },
     /// Move the request to `history/` (always last).
     Archive,
 }
@@ -368,6 +377,7 @@ impl Effect {
             Effect::ClosePr { number } => format!("close pull request #{number}"),
             Effect::MinimizeComments { .. } => "hide outdated plan comments".into(),
             Effect::PostPlan { run_id, .. } => format!("post the plan of run {run_id}"),
+            Effect::Notify { notice } => format!("notify the chat: {}", notice.event),
             Effect::Archive => "archive the request".into(),
         }
     }
@@ -376,8 +386,14 @@ impl Effect {
     pub fn is_best_effort(&self) -> bool {
         matches!(
             self,
-            Effect::Comment { .. } | Effect::MinimizeComments { .. }
+            Effect::Comment { .. } | Effect::MinimizeComments { .. } | Effect::Notify { .. }
         )
+    }
+
+    /// Whether a later input may be decided while this is still pending: answers and chat
+    /// notices change nothing the next decision reads.
+    pub fn lets_others_decide(&self) -> bool {
+        matches!(self, Effect::Comment { .. } | Effect::Notify { .. })
     }
 }
 

@@ -87,6 +87,10 @@ pub struct Request {
     /// The questions TfPilot asked last, so that a bare answer ("30") can fill them.
     #[serde(default)]
     pub questions: Vec<Clarification>,
+    /// The Slack route `.tfpilot.yml` named for the environment when the request was opened
+    /// (`None`: the default webhook; `off`: no chat notices).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_route: Option<String>,
     /// The pull request that removes the block after a destroy.
     #[serde(default)]
     pub cleanup_pull_request: Option<PullRequestRef>,
@@ -147,6 +151,7 @@ impl Request {
             base_branch: None,
             workflows: BTreeMap::new(),
             questions: Vec::new(),
+            notify_route: None,
             cleanup_pull_request: None,
             branch_heads: BTreeMap::new(),
             outbox: Vec::new(),

@@ -556,13 +556,11 @@ fn stale(e: &PendingEffect, now: OffsetDateTime) -> bool {
     ) && (now - e.decided_at) > STALE_EFFECT
 }
 
-/// Whether effects (other than comments) are still pending: the outbox was drained before this
+/// Whether effects (other than comments and chat notices) are still pending: the outbox was drained before this
 /// decision, so another performer is carrying them out (or just decided them); the input is
 /// decided once they are done.
 fn busy(r: &Request) -> bool {
-    r.outbox
-        .iter()
-        .any(|e| !matches!(e.effect, Effect::Comment { .. }))
+    r.outbox.iter().any(|e| !e.effect.lets_others_decide())
 }
 
 /// Whether an outbox lease `held` (`<instance>/<run>#<call>`) was taken by an earlier run of the

@@ -133,6 +133,7 @@ impl Executor {
             Effect::PostPlan { run_id, run_url } => {
                 self.post_plan(scope, r, *run_id, run_url, resumed).await
             }
+            Effect::Notify { notice } => self.notify(notice).await,
             Effect::Archive => Ok(Done::with(EffectResult::default())),
         }
     }

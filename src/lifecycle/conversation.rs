@@ -213,6 +213,7 @@ impl<'a> Decider<'a> {
         r.environment = Some(environment.to_owned());
         r.base_branch = Some(settings.base_branch.clone());
         r.workflows = settings.workflows.by_kind();
+        r.notify_route = settings.notifications.slack_route(environment);
         r.record(self.facts.now, &self.actor.login, "created", None);
         let ctx = self.ctx(&r);
         let (conv, reply) = conversation::start(spec, values, extraction, &ctx);

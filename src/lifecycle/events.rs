@@ -238,7 +238,9 @@ impl Decider<'_> {
                 "The plan itself succeeded: read it in the workflow run.".into(),
             ),
             Effect::Archive => ("archive the request", "Nothing to do.".into()),
-            Effect::Comment { .. } | Effect::MinimizeComments { .. } => return None,
+            Effect::Comment { .. } | Effect::MinimizeComments { .. } | Effect::Notify { .. } => {
+                return None;
+            }
         })
     }
 

@@ -20,13 +20,15 @@
 //! builds up and its small helpers); the guardrails shared by several commands are in
 //! `guards.rs`; the commands are in `conversation.rs` (the dispatcher, `new`, `show`, `set`,
 //! `unset`, turns), `review.rs` (`submit`, `plan`, `approve`, `merge`) and `operate.rs` (`apply`,
-//! `destroy`, `cleanup`, `cancel`); the events in `events.rs`. [`reads`] says which [`Facts`] a
+//! `destroy`, `cleanup`, `cancel`); the events in `events.rs`; the chat notices a status change
+//! brings in `notify.rs`. [`reads`] says which [`Facts`] a
 //! decision looks at.
 
 mod conversation;
 mod decider;
 mod events;
 mod guards;
+mod notify;
 mod operate;
 mod reads;
 mod review;
@@ -198,6 +200,7 @@ pub fn decide(
         effects: Vec::new(),
         input_key: input_key(input),
     };
+    let before = request.map(|r| r.status);
     match input {
         Input::Command {
             at,
@@ -218,6 +221,11 @@ pub fn decide(
             reason,
         } => d.effect_failed(key, effect, reason),
     }
+    let run_url = match input {
+        Input::Run(run) => Some(run.url.as_str()),
+        _ => None,
+    };
+    d.notify_change(before, run_url);
     Ok(Decision {
         request: d.request,
         effects: d.effects,

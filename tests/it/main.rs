@@ -16,6 +16,7 @@ mod registry;
 mod render;
 mod repo_check;
 mod serve;
+mod slack;
 mod store;
 mod support;
 mod two_instances;

@@ -5,6 +5,7 @@ mod conversation;
 mod events;
 mod guards;
 mod matrix;
+mod notify;
 mod operate;
 mod reads;
 mod review;
@@ -210,6 +211,7 @@ pub(super) fn kinds(d: &Decision) -> Vec<&'static str> {
             Effect::ClosePr { .. } => "close_pr",
             Effect::MinimizeComments { .. } => "minimize",
             Effect::PostPlan { .. } => "post_plan",
+            Effect::Notify { .. } => "notify",
             Effect::Archive => "archive",
         })
         .collect()
