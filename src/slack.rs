@@ -214,6 +214,7 @@ fn title(event: NoticeEvent) -> &'static str {
         NoticeEvent::ApplyFailed => "⚠️ Apply failed",
         NoticeEvent::Destroyed => "🗑️ Destroyed",
         NoticeEvent::DestroyFailed => "⚠️ Destroy failed",
+        NoticeEvent::DriftFound => "🌊 Drift found",
     }
 }
 
@@ -231,6 +232,10 @@ fn next_step(notice: &Notice) -> Option<String> {
                 who.join(", ")
             ))
         }
+        NoticeEvent::DriftFound => Some(
+            "Changed outside TfPilot: the issue says what changed and the last change TfPilot made."
+                .to_owned(),
+        ),
         e if e.is_failure() => {
             Some("See the workflow run, and the issue for what to do next.".to_owned())
         }

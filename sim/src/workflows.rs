@@ -284,7 +284,8 @@ pub(crate) async fn execute(
             Ok(tree),
             behavior @ (WorkflowBehavior::TerraformPlan
             | WorkflowBehavior::TerraformApply
-            | WorkflowBehavior::TerraformDestroy),
+            | WorkflowBehavior::TerraformDestroy
+            | WorkflowBehavior::TerraformDrift),
         ) => match shared.terraform.clone() {
             Some(bin) => terraform(&bin, &behavior, &run, &tree, state).await,
             None => Outcome::failed(
@@ -445,6 +446,48 @@ async fn terraform(
                 artifacts: vec![(
                     "plan".into(),
                     vec![("plan.txt".into(), text), ("plan.json".into(), json)],
+                )],
+                new_state: None,
+            };
+        }
+        WorkflowBehavior::TerraformDrift => {
+            // Exit code 2 ("changes present") is what a drift check looks for: not a failure.
+            let args = [
+                "plan",
+                "-input=false",
+                "-no-color",
+                "-lock=false",
+                "-detailed-exitcode",
+                "-out=tfplan",
+            ];
+            let (args, out) = tf(args.iter().map(|a| a.to_string()).collect()).await;
+            log.push_str(&format!("$ terraform {}\n", args.join(" ")));
+            let code = match out {
+                Ok(out) => {
+                    log.push_str(&String::from_utf8_lossy(&out.stdout));
+                    log.push_str(&String::from_utf8_lossy(&out.stderr));
+                    match out.status.code() {
+                        Some(c @ (0 | 2)) => c,
+                        _ => return Outcome::failed(log),
+                    }
+                }
+                Err(e) => {
+                    log.push_str(&format!("cannot run terraform: {e}\n"));
+                    return Outcome::failed(log);
+                }
+            };
+            let text = step!("show", "-no-color", "tfplan");
+            let json = step!("show", "-json", "tfplan");
+            return Outcome {
+                success: true,
+                log,
+                artifacts: vec![(
+                    format!("drift-{env}"),
+                    vec![
+                        ("plan.txt".into(), text),
+                        ("plan.json".into(), json),
+                        ("exitcode".into(), code.to_string().into_bytes()),
+                    ],
                 )],
                 new_state: None,
             };

@@ -6,6 +6,7 @@
 
 pub mod catalogue;
 pub mod conversation;
+pub mod drift;
 pub mod lifecycle;
 pub mod plan;
 

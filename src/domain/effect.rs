@@ -155,6 +155,14 @@ impl EffectKey {
         };
         Self(format!("input:run:{run_id}:{phase}"))
     }
+    /// Drift check run `run_id`'s finding about the request.
+    pub fn input_drift(run_id: u64) -> Self {
+        Self(format!("input:drift:{run_id}"))
+    }
+    /// The answer on the issue to drift check run `run_id`.
+    pub fn drift(run_id: u64) -> Self {
+        Self(format!("drift:{run_id}"))
+    }
     pub fn input_failed(key: &EffectKey) -> Self {
         Self(format!("input:failed:{}", key.0))
     }

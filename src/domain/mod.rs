@@ -23,8 +23,8 @@ pub use effect::{BlockChange, Body, Effect, EffectKey, EffectResult, PendingEffe
 pub use notice::{Notice, NoticeEvent};
 pub use policy::{DEFAULT_PROD_ENVIRONMENTS, Permission, Policy};
 pub use request::{
-    Approval, ChatRole, ChatTurn, Clarification, ClarificationKind, EffectRecord, InvalidStatus,
-    LifecycleEvent, ListFilter, OutboxLease, PullRequestRef, Request, RequestStatus,
+    Approval, ChatRole, ChatTurn, Clarification, ClarificationKind, DriftRecord, EffectRecord,
+    InvalidStatus, LifecycleEvent, ListFilter, OutboxLease, PullRequestRef, Request, RequestStatus,
     SCHEMA_VERSION, TimelineEntry,
 };
 pub use run::{Conclusion, RunKind, RunOutcome, RunPhase, RunRecord, RunStatus};

@@ -20,6 +20,8 @@ pub enum NoticeEvent {
     ApplyFailed,
     Destroyed,
     DestroyFailed,
+    /// A drift check found the request's resources changed outside TfPilot.
+    DriftFound,
 }
 
 impl NoticeEvent {
@@ -32,6 +34,7 @@ impl NoticeEvent {
             Self::ApplyFailed => "apply-failed",
             Self::Destroyed => "destroyed",
             Self::DestroyFailed => "destroy-failed",
+            Self::DriftFound => "drift-found",
         }
     }
 

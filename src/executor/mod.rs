@@ -25,6 +25,7 @@
 //! [`Forge`] seam (`tests` puts an in-memory one behind it).
 
 mod answers;
+mod drift;
 mod facts;
 mod notify;
 mod outbox;
@@ -510,6 +511,9 @@ impl Executor {
     // ---- workflow_run -----------------------------------------------------------------------
 
     async fn on_workflow_run(&self, e: &WorkflowRunEvent) -> anyhow::Result<()> {
+        if drift::is_drift_run(e) {
+            return self.on_drift_run(e).await;
+        }
         let phase = match e.action {
             WorkflowRunAction::InProgress => RunPhase::InProgress,
             WorkflowRunAction::Completed => RunPhase::Completed(match e.workflow_run.conclusion {

@@ -21,11 +21,12 @@
 //! `guards.rs`; the commands are in `conversation.rs` (the dispatcher, `new`, `show`, `set`,
 //! `unset`, turns), `review.rs` (`submit`, `plan`, `approve`, `merge`) and `operate.rs` (`apply`,
 //! `destroy`, `cleanup`, `cancel`); the events in `events.rs`; the chat notices a status change
-//! brings in `notify.rs`. [`reads`] says which [`Facts`] a
+//! brings in `notify.rs`; drift check findings in `drift.rs`. [`reads`] says which [`Facts`] a
 //! decision looks at.
 
 mod conversation;
 mod decider;
+mod drift;
 mod events;
 mod guards;
 mod notify;
@@ -89,6 +90,8 @@ pub enum Input {
     },
     /// A workflow run changed state.
     Run(RunUpdate),
+    /// A drift check finished: what it found changed in the request's resources (empty: none).
+    Drift(DriftUpdate),
     /// An effect could not be carried out for a reason that retrying will not fix.
     EffectFailed {
         key: EffectKey,
@@ -112,6 +115,17 @@ pub struct RunUpdate {
     pub event: String,
     /// The branch it runs on (the dispatched ref).
     pub head_branch: String,
+}
+
+/// One drift check run's finding about one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DriftUpdate {
+    pub run_id: u64,
+    pub url: String,
+    /// The changed resources, `"<address> (<action>)"` (empty: the resources match).
+    pub changes: Vec<String>,
+    /// The request's part of the plan text, masked.
+    pub excerpt: String,
 }
 
 /// The state of the pull request on GitHub, read before deciding approve, merge and apply.
@@ -180,6 +194,7 @@ pub fn input_key(input: &Input) -> EffectKey {
         Input::Run(run) => {
             EffectKey::input_run(run.run_id, matches!(run.phase, RunPhase::Completed(_)))
         }
+        Input::Drift(d) => EffectKey::input_drift(d.run_id),
         Input::EffectFailed { key, .. } => EffectKey::input_failed(key),
     }
 }
@@ -215,6 +230,7 @@ pub fn decide(
             merge_sha,
         } => d.pr_closed(*number, *merged, head_sha, merge_sha.as_deref()),
         Input::Run(run) => d.run(run),
+        Input::Drift(update) => d.drift(update),
         Input::EffectFailed {
             key,
             effect,

@@ -34,16 +34,28 @@ impl Decider<'_> {
         let Some((event, run)) = event_of(r.status) else {
             return;
         };
+        let run_url = run_url.map(str::to_owned).or_else(|| {
+            run.and_then(|k| r.runs.get(&k))
+                .and_then(|record| record.url.clone())
+        });
+        self.notify(event, run_url);
+    }
+
+    /// Decides the chat notice `event` about the request (unless its environment is routed
+    /// `off`), before any archive.
+    pub(super) fn notify(&mut self, event: NoticeEvent, run_url: Option<String>) {
+        let Some(r) = &self.request else {
+            return;
+        };
+        if r.notify_route.as_deref() == Some(SLACK_OFF) {
+            return;
+        }
         let environment = r.environment.clone().unwrap_or_default();
         let approvers = if event == NoticeEvent::PlanReady {
             self.approvers(&environment)
         } else {
             Vec::new()
         };
-        let run_url = run_url.map(str::to_owned).or_else(|| {
-            run.and_then(|k| r.runs.get(&k))
-                .and_then(|record| record.url.clone())
-        });
         let notice = Notice {
             event,
             request: r.id,

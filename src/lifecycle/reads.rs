@@ -44,7 +44,9 @@ pub fn reads(input: &Input, request: Option<&Request>) -> Needs {
             ..Needs::default()
         },
         // Events carry what they need; nobody's permission matters.
-        Input::PrClosed { .. } | Input::Run(_) | Input::EffectFailed { .. } => Needs::default(),
+        Input::PrClosed { .. } | Input::Run(_) | Input::Drift(_) | Input::EffectFailed { .. } => {
+            Needs::default()
+        }
     }
 }
 

@@ -57,6 +57,7 @@ fn every_event_has_a_header_and_a_fallback_text() {
         NoticeEvent::ApplyFailed,
         NoticeEvent::Destroyed,
         NoticeEvent::DestroyFailed,
+        NoticeEvent::DriftFound,
     ] {
         let m = message(&notice(event), "https://ghe.example.com");
         assert_eq!(m["blocks"][0]["type"], "header", "{event}");

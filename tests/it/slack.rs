@@ -228,6 +228,7 @@ fn every_notice_tfpilot_renders_has_slacks_shape() {
         NoticeEvent::ApplyFailed,
         NoticeEvent::Destroyed,
         NoticeEvent::DestroyFailed,
+        NoticeEvent::DriftFound,
     ] {
         let notice = Notice {
             event,

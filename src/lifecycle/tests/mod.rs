@@ -2,6 +2,7 @@
 //! input, an actor and facts, and checks the decision or the denial's words.
 
 mod conversation;
+mod drift;
 mod events;
 mod guards;
 mod matrix;

@@ -5,6 +5,7 @@
 //! until nothing is left.
 
 mod discovery;
+mod drift;
 mod faults;
 mod flow;
 mod guardrails;
@@ -171,6 +172,7 @@ impl World {
             ("plan.yml", WorkflowBehavior::TerraformPlan),
             ("apply.yml", WorkflowBehavior::TerraformApply),
             ("destroy.yml", WorkflowBehavior::TerraformDestroy),
+            ("drift.yml", WorkflowBehavior::TerraformDrift),
         ] {
             sim.set_workflow(REPO, file, behavior).expect("workflow");
         }

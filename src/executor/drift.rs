@@ -1,0 +1,114 @@
+//! Drift check runs: the infra repo's `drift.yml` (nightly, or started by hand) plans each
+//! environment on the default branch and uploads `drift-<env>`; each applied request of that
+//! environment is told what the check found about its module (through the lifecycle, like any
+//! other input: recorded once per run, answered once).
+
+use std::collections::BTreeSet;
+
+use super::Executor;
+use crate::domain::{ListFilter, RequestStatus, is_name};
+use crate::ids::RequestId;
+use crate::lifecycle::{DriftUpdate, Input};
+use crate::terraform::drifted::{changes_by_request, excerpt};
+use crate::terraform::plan::sensitive_values;
+use crate::webhook::events::{WorkflowRunAction, WorkflowRunConclusion, WorkflowRunEvent};
+
+/// The drift check workflow of an infra repo.
+pub const DRIFT_WORKFLOW: &str = ".github/workflows/drift.yml";
+
+/// The largest drift artifact read.
+const MAX_DRIFT_ARTIFACT_BYTES: u64 = 20 * 1024 * 1024;
+
+/// Whether `e` is about a drift check run.
+pub(super) fn is_drift_run(e: &WorkflowRunEvent) -> bool {
+    e.workflow_run.path.as_deref() == Some(DRIFT_WORKFLOW)
+}
+
+impl Executor {
+    pub(super) async fn on_drift_run(&self, e: &WorkflowRunEvent) -> anyhow::Result<()> {
+        let run = &e.workflow_run;
+        if e.action != WorkflowRunAction::Completed {
+            return Ok(());
+        }
+        if run.conclusion != Some(WorkflowRunConclusion::Success) {
+            tracing::warn!(run = run.id, url = %run.html_url, "a drift check run did not succeed; nothing to report");
+            return Ok(());
+        }
+        let Some(scope) = self.scope(
+            &e.repository.full_name,
+            e.installation.as_ref().map(|i| i.id),
+            e.repository.default_branch.as_deref(),
+        ) else {
+            return Ok(());
+        };
+        // A run on another branch runs that branch's workflow, which anyone who may push can
+        // write: only the default branch's check speaks for the infrastructure.
+        let default = e.repository.default_branch.as_deref().unwrap_or("main");
+        if run.head_branch.as_deref() != Some(default) {
+            tracing::warn!(run = run.id, branch = ?run.head_branch, "a drift check run off the default branch is ignored");
+            return Ok(());
+        }
+        let artifacts = scope.gh.list_artifacts(run.id).await?;
+        for artifact in artifacts.iter().filter(|a| !a.expired) {
+            let Some(env) = artifact.name.strip_prefix("drift-").filter(|e| is_name(e)) else {
+                continue;
+            };
+            let archive = scope
+                .gh
+                .download_artifact(artifact.id, MAX_DRIFT_ARTIFACT_BYTES)
+                .await?;
+            let (json, text) = match (
+                archive.file("plan.json", MAX_DRIFT_ARTIFACT_BYTES),
+                archive.file("plan.txt", MAX_DRIFT_ARTIFACT_BYTES),
+            ) {
+                (Ok(json), Ok(text)) => (json, String::from_utf8_lossy(&text).into_owned()),
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::warn!(run = run.id, artifact = %artifact.name, error = %e, "a drift artifact cannot be read");
+                    continue;
+                }
+            };
+            let (by_request, sensitive) = match (changes_by_request(&json), sensitive_values(&json))
+            {
+                (Ok(c), Ok(s)) => (c, s),
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::warn!(run = run.id, artifact = %artifact.name, error = %e, "a drift plan cannot be read");
+                    continue;
+                }
+            };
+            let masked = self.masker.mask(&text, &sensitive);
+            let applied = self
+                .store
+                .list(&ListFilter {
+                    statuses: vec![RequestStatus::Applied],
+                    environment: Some(env.to_owned()),
+                    repo: Some(scope.repo.clone()),
+                    ..ListFilter::default()
+                })
+                .await?;
+            let ids: BTreeSet<RequestId> = applied
+                .iter()
+                .map(|r| r.id)
+                .chain(by_request.keys().copied())
+                .collect();
+            for id in ids {
+                let Some(current) = self.store.get(id).await? else {
+                    continue;
+                };
+                if !super::same_repo(&current.repo, &scope.repo)
+                    || current.environment.as_deref() != Some(env)
+                {
+                    continue;
+                }
+                let update = DriftUpdate {
+                    run_id: run.id,
+                    url: run.html_url.clone(),
+                    changes: by_request.get(&id).cloned().unwrap_or_default(),
+                    excerpt: excerpt(&masked, id),
+                };
+                self.process_event(&scope, current, &Input::Drift(update), &e.sender.login)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}

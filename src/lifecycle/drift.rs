@@ -1,0 +1,58 @@
+//! A drift check's finding about one applied request: drift is recorded on the request (a flag
+//! beside its status, shown by `status`), reported once on its issue and to the team's chat, and
+//! reported gone once when a later check finds the resources as applied. The same drift found
+//! again (every night) is not reported again.
+
+use super::DriftUpdate;
+use super::decider::Decider;
+use crate::comments::drift as say;
+use crate::domain::{DriftRecord, EffectKey, NoticeEvent, RequestStatus};
+
+impl Decider<'_> {
+    pub(super) fn drift(&mut self, update: &DriftUpdate) {
+        let Some(r) = self.request.clone() else {
+            return;
+        };
+        // Only applied resources can drift from what TfPilot applied.
+        if r.status != RequestStatus::Applied {
+            return;
+        }
+        let key = EffectKey::drift(update.run_id);
+        let now = self.facts.now;
+        if update.changes.is_empty() {
+            if r.drift.is_some() {
+                let req = self.req();
+                req.drift = None;
+                req.record(now, "tfpilot", "drift_gone", Some(update.url.clone()));
+                self.comment(
+                    key.clone(),
+                    r.issue_number,
+                    say::gone(&key, &r, &update.url),
+                );
+            }
+            return;
+        }
+        if r.drift
+            .as_ref()
+            .is_some_and(|d| d.changes == update.changes)
+        {
+            return;
+        }
+        let req = self.req();
+        req.drift = Some(DriftRecord {
+            run_id: update.run_id,
+            url: update.url.clone(),
+            found_at: now,
+            changes: update.changes.clone(),
+        });
+        req.record(
+            now,
+            "tfpilot",
+            "drift_found",
+            Some(format!("{} resource(s)", update.changes.len())),
+        );
+        let text = say::found(&key, &r, &update.changes, &update.excerpt, &update.url);
+        self.comment(key, r.issue_number, text);
+        self.notify(NoticeEvent::DriftFound, Some(update.url.clone()));
+    }
+}
