@@ -108,6 +108,10 @@ pub enum Command {
     Modules {
         module: Option<String>,
     },
+    /// Start the drift check of one environment (`None`: every environment of the repository).
+    Drift {
+        environment: Option<String>,
+    },
 }
 
 /// What `status` narrows its list to. Empty: the request of this thread (or all open requests,
@@ -144,7 +148,7 @@ impl StatusFilters {
 /// Every command word, in the order `help` lists them.
 pub const COMMAND_NAMES: &[&str] = &[
     "help", "new", "set", "unset", "show", "submit", "plan", "approve", "merge", "apply",
-    "destroy", "cleanup", "status", "cancel", "modules",
+    "destroy", "cleanup", "status", "cancel", "modules", "drift",
 ];
 
 impl Command {
@@ -166,6 +170,7 @@ impl Command {
             Command::Status { .. } => "status",
             Command::Cancel => "cancel",
             Command::Modules { .. } => "modules",
+            Command::Drift { .. } => "drift",
         }
     }
 

@@ -120,13 +120,19 @@ fn render_run_name(template: &str, inputs: &BTreeMap<String, String>) -> String 
             out.push_str(&rest[start..]);
             return out;
         };
+        // `a || 'b'`: the first operand that is not empty (GitHub's expression `||`).
         let expr = rest[start + 3..start + end].trim();
-        let name = expr
-            .strip_prefix("inputs.")
-            .or_else(|| expr.strip_prefix("github.event.inputs."));
-        if let Some(name) = name {
-            out.push_str(inputs.get(name).map(String::as_str).unwrap_or_default());
-        }
+        let value = expr.split("||").map(str::trim).find_map(|operand| {
+            let name = operand
+                .strip_prefix("inputs.")
+                .or_else(|| operand.strip_prefix("github.event.inputs."));
+            let v = match name {
+                Some(name) => inputs.get(name).cloned().unwrap_or_default(),
+                None => operand.trim_matches('\'').to_owned(),
+            };
+            (!v.is_empty()).then_some(v)
+        });
+        out.push_str(value.as_deref().unwrap_or_default());
         rest = &rest[start + end + 2..];
     }
     out.push_str(rest);
@@ -578,6 +584,9 @@ jobs:
         ]);
         let template = top_level(WORKFLOW, "run-name").unwrap();
         assert_eq!(render_run_name(&template, &inputs), "plan r1 (d1)");
+        let drift =
+            "drift ${{ inputs.environment || 'all' }} ${{ inputs.dispatch_id || 'scheduled' }}";
+        assert_eq!(render_run_name(drift, &inputs), "drift all d1");
         assert_eq!(top_level(WORKFLOW, "name").as_deref(), Some("plan"));
     }
 }

@@ -46,6 +46,10 @@ pub enum ParseError {
     TooManyModules {
         given: String,
     },
+    /// `drift` with something other than an environment.
+    DriftArguments {
+        given: String,
+    },
     UnknownModule(UnknownModuleType),
     UnknownFlag {
         command: &'static str,
@@ -165,6 +169,11 @@ impl fmt::Display for ParseError {
             TooManyModules { given } => write!(
                 f,
                 "`modules` takes at most one module type, but got `{}`. For example `modules s3-bucket`.",
+                display_safe(given)
+            ),
+            DriftArguments { given } => write!(
+                f,
+                "`drift` takes only an environment (`drift env=prod`), but got `{}`.",
                 display_safe(given)
             ),
             UnknownModule(e) => {

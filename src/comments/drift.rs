@@ -39,6 +39,45 @@ pub fn found(key: &EffectKey, r: &Request, changes: &[String], excerpt: &str, ur
     with_marker(key, &s)
 }
 
+/// The answer to `drift`: the check is started.
+pub fn check_started(key: &EffectKey, environments: &[String]) -> String {
+    let envs: Vec<String> = environments.iter().map(|e| format!("`{e}`")).collect();
+    with_marker(
+        key,
+        &format!(
+            "🔎 Drift check started for {}. I answer here when it finishes, and on the issue of each request whose resources changed.\n",
+            envs.join(", ")
+        ),
+    )
+}
+
+/// What an asked-for drift check found in `environment`: the drifted requests
+/// (`(short id, module, issue)`), or none.
+pub fn summary(
+    key: &EffectKey,
+    environment: &str,
+    drifted: &[(String, String, u64)],
+    url: &str,
+) -> String {
+    let mut s = String::new();
+    if drifted.is_empty() {
+        let _ = writeln!(
+            s,
+            "✅ [Drift check]({url}) of `{environment}`: no drift in TfPilot's resources."
+        );
+    } else {
+        let _ = writeln!(
+            s,
+            "🌊 [Drift check]({url}) of `{environment}`: {} request(s) drifted:\n",
+            drifted.len()
+        );
+        for (id, module, issue) in drifted {
+            let _ = writeln!(s, "- `{id}` (`{module}`) on #{issue}");
+        }
+    }
+    with_marker(key, &s)
+}
+
 /// The drift found earlier is gone.
 pub fn gone(key: &EffectKey, r: &Request, url: &str) -> String {
     with_marker(

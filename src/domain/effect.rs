@@ -159,6 +159,14 @@ impl EffectKey {
     pub fn input_drift(run_id: u64) -> Self {
         Self(format!("input:drift:{run_id}"))
     }
+    /// The drift check started by the comment `comment_id`.
+    pub fn drift_check(comment_id: u64) -> Self {
+        Self(format!("drift-check:{comment_id}"))
+    }
+    /// The summary of an asked-for drift check run `run_id` on the thread that asked.
+    pub fn drift_summary(run_id: u64) -> Self {
+        Self(format!("drift-summary:{run_id}"))
+    }
     /// The answer on the issue to drift check run `run_id`.
     pub fn drift(run_id: u64) -> Self {
         Self(format!("drift:{run_id}"))
@@ -359,6 +367,13 @@ pub enum Effect {
         run_id: u64,
         run_url: String,
     },
+    /// Start the infra repo's drift check (`drift.yml` on the default branch) for each
+    /// environment; each run's name carries `<dispatch_id>-<env>`, so its findings are also
+    /// answered on the thread that asked.
+    DriftCheck {
+        environments: Vec<String>,
+        dispatch_id: String,
+    },
     /// Tell the team's chat (Slack). Best effort: a chat outage never holds up the lifecycle.
     Notify {
         notice: Notice,
@@ -386,6 +401,9 @@ impl Effect {
             Effect::MinimizeComments { .. } => "hide outdated plan comments".into(),
             Effect::PostPlan { run_id, .. } => format!("post the plan of run {run_id}"),
             Effect::Notify { notice } => format!("notify the chat: {}", notice.event),
+            Effect::DriftCheck { environments, .. } => {
+                format!("start the drift check of {}", environments.join(", "))
+            }
             Effect::Archive => "archive the request".into(),
         }
     }
@@ -398,10 +416,19 @@ impl Effect {
         )
     }
 
+    /// Whether this belongs to no request's state (answers, a drift check): a decision made of
+    /// such effects alone stores nothing.
+    pub fn is_stateless(&self) -> bool {
+        matches!(self, Effect::Comment { .. } | Effect::DriftCheck { .. })
+    }
+
     /// Whether a later input may be decided while this is still pending: answers and chat
     /// notices change nothing the next decision reads.
     pub fn lets_others_decide(&self) -> bool {
-        matches!(self, Effect::Comment { .. } | Effect::Notify { .. })
+        matches!(
+            self,
+            Effect::Comment { .. } | Effect::Notify { .. } | Effect::DriftCheck { .. }
+        )
     }
 }
 

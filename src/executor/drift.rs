@@ -3,9 +3,13 @@
 //! environment is told what the check found about its module (through the lifecycle, like any
 //! other input: recorded once per run, answered once).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::Executor;
+use super::facts::Scope;
+use crate::comments::drift as say;
+use crate::comments::lifecycle::short;
+use crate::domain::EffectKey;
 use crate::domain::{ListFilter, RequestStatus, is_name};
 use crate::ids::RequestId;
 use crate::lifecycle::{DriftUpdate, Input};
@@ -19,12 +23,55 @@ pub const DRIFT_WORKFLOW: &str = ".github/workflows/drift.yml";
 /// The largest drift artifact read.
 const MAX_DRIFT_ARTIFACT_BYTES: u64 = 20 * 1024 * 1024;
 
+/// The workflow file name TfPilot dispatches.
+const DRIFT_WORKFLOW_FILE: &str = "drift.yml";
+
+/// The thread an asked-for drift check answers on: its run name holds `drift-i<thread>-c<comment>`.
+fn asking_thread(title: &str) -> Option<u64> {
+    title.split_whitespace().find_map(|w| {
+        let rest = w.strip_prefix("drift-i")?;
+        let (thread, _) = rest.split_once("-c")?;
+        thread.parse().ok()
+    })
+}
+
 /// Whether `e` is about a drift check run.
 pub(super) fn is_drift_run(e: &WorkflowRunEvent) -> bool {
     e.workflow_run.path.as_deref() == Some(DRIFT_WORKFLOW)
 }
 
 impl Executor {
+    /// Dispatches the drift check of each environment on the default branch.
+    pub(super) async fn start_drift_check(
+        &self,
+        scope: &Scope,
+        environments: &[String],
+        dispatch_id: &str,
+    ) -> anyhow::Result<()> {
+        let branch = scope.default_branch.as_deref().unwrap_or("main");
+        for env in environments {
+            let id = format!("{dispatch_id}-{env}");
+            let inputs = BTreeMap::from([
+                ("environment".to_owned(), env.clone()),
+                ("dispatch_id".to_owned(), id.clone()),
+            ]);
+            // A redelivered command finds its run by the id in the run's name.
+            if scope
+                .gh
+                .find_workflow_run(DRIFT_WORKFLOW_FILE, branch, &id)
+                .await?
+                .is_some()
+            {
+                continue;
+            }
+            scope
+                .gh
+                .dispatch_workflow(DRIFT_WORKFLOW_FILE, branch, &inputs, &id)
+                .await?;
+        }
+        Ok(())
+    }
+
     pub(super) async fn on_drift_run(&self, e: &WorkflowRunEvent) -> anyhow::Result<()> {
         let run = &e.workflow_run;
         if e.action != WorkflowRunAction::Completed {
@@ -48,6 +95,8 @@ impl Executor {
             tracing::warn!(run = run.id, branch = ?run.head_branch, "a drift check run off the default branch is ignored");
             return Ok(());
         }
+        let title = run.display_title.clone().unwrap_or_default();
+        let asked_on = asking_thread(&title);
         let artifacts = scope.gh.list_artifacts(run.id).await?;
         for artifact in artifacts.iter().filter(|a| !a.expired) {
             let Some(env) = artifact.name.strip_prefix("drift-").filter(|e| is_name(e)) else {
@@ -90,6 +139,7 @@ impl Executor {
                 .map(|r| r.id)
                 .chain(by_request.keys().copied())
                 .collect();
+            let mut drifted = Vec::new();
             for id in ids {
                 let Some(current) = self.store.get(id).await? else {
                     continue;
@@ -99,6 +149,9 @@ impl Executor {
                 {
                     continue;
                 }
+                if current.status == RequestStatus::Applied && by_request.contains_key(&id) {
+                    drifted.push((short(id), current.module_type.clone(), current.issue_number));
+                }
                 let update = DriftUpdate {
                     run_id: run.id,
                     url: run.html_url.clone(),
@@ -107,6 +160,12 @@ impl Executor {
                 };
                 self.process_event(&scope, current, &Input::Drift(update), &e.sender.login)
                     .await?;
+            }
+            // Asked for with `drift`: the answer where it was asked, whatever was found.
+            if let Some(thread) = asked_on {
+                let key = EffectKey::drift_summary(run.id);
+                let text = say::summary(&key, env, &drifted, &run.html_url);
+                self.post_once(&scope, thread, &key, &text).await?;
             }
         }
         Ok(())

@@ -195,19 +195,29 @@ impl Executor {
         Ok(Some(id))
     }
 
-    /// Posts the comments of a decision that stores nothing (help, show, status, denials).
+    /// Carries out a decision that stores nothing: its comments (help, show, status, denials)
+    /// and drift checks.
     pub(super) async fn post_stateless(
         &self,
         scope: &Scope,
         effects: &[PendingEffect],
     ) -> anyhow::Result<()> {
         for e in effects {
-            if let Effect::Comment {
-                thread,
-                body: Body::Text { text },
-            } = &e.effect
-            {
-                self.post_once(scope, *thread, &e.key, text).await?;
+            match &e.effect {
+                Effect::Comment {
+                    thread,
+                    body: Body::Text { text },
+                } => {
+                    self.post_once(scope, *thread, &e.key, text).await?;
+                }
+                Effect::DriftCheck {
+                    environments,
+                    dispatch_id,
+                } => {
+                    self.start_drift_check(scope, environments, dispatch_id)
+                        .await?
+                }
+                _ => {}
             }
         }
         Ok(())
@@ -527,11 +537,7 @@ fn decide_in_place(
     let Some(next) = d.request else {
         return Ok(Decided::Stateless(d.effects));
     };
-    if next == *r
-        && d.effects
-            .iter()
-            .all(|e| matches!(e.effect, Effect::Comment { .. }))
-    {
+    if next == *r && d.effects.iter().all(|e| e.effect.is_stateless()) {
         return Ok(Decided::Stateless(d.effects));
     }
     *r = next;

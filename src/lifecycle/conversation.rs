@@ -37,6 +37,7 @@ impl<'a> Decider<'a> {
                 Ok(())
             }
             Command::Modules { module } => self.modules(at, module.as_deref()),
+            Command::Drift { environment } => self.drift_check(at, environment.as_deref()),
             Command::New {
                 module,
                 environment,
@@ -134,6 +135,7 @@ impl<'a> Decider<'a> {
             Command::Help
             | Command::Status { .. }
             | Command::Modules { .. }
+            | Command::Drift { .. }
             | Command::New { .. } => Ok(()),
         }
     }

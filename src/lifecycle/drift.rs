@@ -3,12 +3,63 @@
 //! reported gone once when a later check finds the resources as applied. The same drift found
 //! again (every night) is not reported again.
 
-use super::DriftUpdate;
 use super::decider::Decider;
+use super::{CommentAt, DriftUpdate, deny, reply_key};
 use crate::comments::drift as say;
-use crate::domain::{DriftRecord, EffectKey, NoticeEvent, RequestStatus};
+use crate::domain::{Denial, DriftRecord, Effect, EffectKey, NoticeEvent, RequestStatus};
 
 impl Decider<'_> {
+    /// `drift [env=…]`: starts the repository's drift check of one environment, or of every
+    /// environment `.tfpilot.yml` lists. Needs write access (it runs a workflow).
+    pub(super) fn drift_check(
+        &mut self,
+        at: CommentAt,
+        environment: Option<&str>,
+    ) -> Result<(), Denial> {
+        self.require_write("starting a drift check")?;
+        let known = self
+            .facts
+            .settings
+            .as_ref()
+            .map(|s| s.environments.clone())
+            .unwrap_or_default();
+        let environments = match environment {
+            None => known.clone(),
+            Some(e) if known.iter().any(|k| k == e) => vec![e.to_owned()],
+            Some(e) => {
+                return Err(deny(
+                    format!("`{e}` is not an environment of this repository."),
+                    format!(
+                        "Use one of {}, or `{} drift` for all of them.",
+                        known
+                            .iter()
+                            .map(|k| format!("`{k}`"))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        self.prefix()
+                    ),
+                ));
+            }
+        };
+        if environments.is_empty() {
+            return Err(deny(
+                "This repository lists no environment.",
+                "Add `environments` to `.tfpilot.yml`.",
+            ));
+        }
+        let dispatch_id = format!("drift-i{}-c{}", at.thread, at.comment_id);
+        self.push(
+            EffectKey::drift_check(at.comment_id),
+            Effect::DriftCheck {
+                environments: environments.clone(),
+                dispatch_id,
+            },
+        );
+        let text = say::check_started(&reply_key(at), &environments);
+        self.reply(at, text);
+        Ok(())
+    }
+
     pub(super) fn drift(&mut self, update: &DriftUpdate) {
         let Some(r) = self.request.clone() else {
             return;

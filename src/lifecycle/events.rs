@@ -238,6 +238,12 @@ impl Decider<'_> {
                 "The plan itself succeeded: read it in the workflow run.".into(),
             ),
             Effect::Archive => ("archive the request", "Nothing to do.".into()),
+            Effect::DriftCheck { .. } => (
+                "start the drift check",
+                format!(
+                    "Check that `.github/workflows/drift.yml` is on the default branch, then `{p} drift` again."
+                ),
+            ),
             Effect::Comment { .. } | Effect::MinimizeComments { .. } | Effect::Notify { .. } => {
                 return None;
             }

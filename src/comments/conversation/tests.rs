@@ -278,7 +278,7 @@ fn parse_errors_become_a_comment() {
     };
     insta::assert_snapshot!(parse_error(&e, "/tfpilot", &"error:1".parse().unwrap()), @"
     <!-- tfpilot:error:1 -->
-    ⚠️ `aply` is not a command — did you mean `apply`? Commands: `help`, `new`, `set`, `unset`, `show`, `submit`, `plan`, `approve`, `merge`, `apply`, `destroy`, `cleanup`, `status`, `cancel`, `modules`.
+    ⚠️ `aply` is not a command — did you mean `apply`? Commands: `help`, `new`, `set`, `unset`, `show`, `submit`, `plan`, `approve`, `merge`, `apply`, `destroy`, `cleanup`, `status`, `cancel`, `modules`, `drift`.
 
     Comment `/tfpilot help` for the list of commands.
     ");

@@ -101,3 +101,67 @@ fn status_shows_the_drift() {
         "{text}"
     );
 }
+
+#[test]
+fn drift_starts_the_check_of_known_environments_for_writers() {
+    let registry = Registry::embedded();
+    let f = facts(registry);
+    let d = run(
+        None,
+        &cmd(Command::Drift { environment: None }),
+        &writer("carol"),
+        &policy(),
+        &f,
+    )
+    .unwrap();
+    assert!(d.request.is_none(), "nothing stored");
+    assert_eq!(kinds(&d), ["drift_check", "comment"]);
+    let Effect::DriftCheck {
+        environments,
+        dispatch_id,
+    } = &d.effects[0].effect
+    else {
+        panic!("a drift check")
+    };
+    assert_eq!(environments, &["dev", "prod", "production"]);
+    assert_eq!(dispatch_id, "drift-i12-c100");
+    assert!(comment_text(&d.effects, 1).contains("Drift check started for `dev`, `prod`"));
+
+    let only = run(
+        None,
+        &cmd(Command::Drift {
+            environment: Some("prod".into()),
+        }),
+        &writer("carol"),
+        &policy(),
+        &f,
+    )
+    .unwrap();
+    assert!(
+        matches!(&only.effects[0].effect, Effect::DriftCheck { environments, .. } if environments == &["prod"])
+    );
+
+    let unknown = run(
+        None,
+        &cmd(Command::Drift {
+            environment: Some("qa".into()),
+        }),
+        &writer("carol"),
+        &policy(),
+        &f,
+    )
+    .unwrap_err();
+    assert!(
+        unknown.reason.contains("`qa` is not an environment"),
+        "{unknown}"
+    );
+    let reader = run(
+        None,
+        &cmd(Command::Drift { environment: None }),
+        &actor("rita", Permission::Read),
+        &policy(),
+        &f,
+    )
+    .unwrap_err();
+    assert!(reader.reason.contains("read access"), "{reader}");
+}

@@ -213,6 +213,7 @@ pub(super) fn kinds(d: &Decision) -> Vec<&'static str> {
             Effect::MinimizeComments { .. } => "minimize",
             Effect::PostPlan { .. } => "post_plan",
             Effect::Notify { .. } => "notify",
+            Effect::DriftCheck { .. } => "drift_check",
             Effect::Archive => "archive",
         })
         .collect()
@@ -284,6 +285,7 @@ pub(super) fn every_command(env: &str) -> Vec<(&'static str, Command)> {
         ),
         ("help", Command::Help),
         ("modules", Command::Modules { module: None }),
+        ("drift", Command::Drift { environment: None }),
     ]
 }
 

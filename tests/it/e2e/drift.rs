@@ -110,6 +110,30 @@ async fn drift_outside_tfpilot_is_found_reported_once_and_reported_gone() {
             "no second report"
         );
 
+        // Asked for on another issue: started, then answered there with what was found.
+        let ops = w
+            .sim
+            .open_issue(REPO, "dave", "Is prod drifting?", "")
+            .expect("issue");
+        let refused = w.say(ops, "mallory", "/tfpilot drift").await;
+        assert!(
+            refused.reply().contains("read access"),
+            "{}",
+            refused.reply()
+        );
+        let step = w.say(ops, "dave", "/tfpilot drift env=dev").await;
+        step.find("Drift check started for `dev`");
+        let summary = step.find("of `dev`: 1 request(s) drifted");
+        assert!(
+            summary.contains(&format!("(`s3-bucket`) on #{issue}")),
+            "{summary}"
+        );
+        assert_eq!(
+            w.sim.comments(REPO, issue).len(),
+            before,
+            "the request's issue already knows"
+        );
+
         // Put back (as an apply would): the next check says the drift is gone, once.
         let clean = w.sim.change_terraform_state(REPO, "dev", |state| {
             for res in state["resources"].as_array_mut().expect("resources") {
