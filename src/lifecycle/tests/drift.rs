@@ -165,3 +165,40 @@ fn drift_starts_the_check_of_known_environments_for_writers() {
     .unwrap_err();
     assert!(reader.reason.contains("read access"), "{reader}");
 }
+
+#[test]
+fn a_drifted_request_is_planned_and_applied_again_an_undrifted_one_is_not() {
+    let registry = Registry::embedded();
+    let f = merged_facts(registry);
+    let applied = merged("dev", RequestStatus::Applied);
+    let denied_plan = denied(
+        &applied,
+        &cmd(Command::Plan),
+        &writer("carol"),
+        &policy(),
+        &f,
+    );
+    assert!(denied_plan.contains("`applied`"), "{denied_plan}");
+    let denied_apply = denied(
+        &applied,
+        &cmd(Command::Apply),
+        &writer("carol"),
+        &policy(),
+        &f,
+    );
+    assert!(denied_apply.contains("already applied"), "{denied_apply}");
+
+    let drifted = decide_drift(&applied, &update(90, &["module.tfpilot_x.a (update)"]))
+        .request
+        .unwrap();
+    let d = run(
+        Some(&drifted),
+        &cmd(Command::Plan),
+        &writer("carol"),
+        &policy(),
+        &f,
+    )
+    .unwrap();
+    assert_eq!(kinds(&d), ["dispatch", "comment"]);
+    assert_eq!(d.request.as_ref().unwrap().status, RequestStatus::Applied);
+}

@@ -2,7 +2,8 @@
 //! changes the infrastructure outside TfPilot (the kept state is edited); the infra repo's
 //! `drift.yml` (real `terraform plan -detailed-exitcode`) finds it; TfPilot records it on the
 //! request, answers once on the request's issue with the masked plan, shows it in `status`, says
-//! nothing more on the next night's identical finding, and says once when it is gone.
+//! nothing more on the next night's identical finding, answers `/tfpilot drift` where it was
+//! asked, and once `plan` + `apply` put the resources back, says once that the drift is gone.
 
 use tfpilot::domain::RequestStatus;
 
@@ -134,22 +135,21 @@ async fn drift_outside_tfpilot_is_found_reported_once_and_reported_gone() {
             "the request's issue already knows"
         );
 
-        // Put back (as an apply would): the next check says the drift is gone, once.
-        let clean = w.sim.change_terraform_state(REPO, "dev", |state| {
-            for res in state["resources"].as_array_mut().expect("resources") {
-                if res["module"].as_str() == Some(module.as_str())
-                    && res["name"].as_str() == Some("bucket")
-                {
-                    for inst in res["instances"].as_array_mut().expect("instances") {
-                        for attr in ["input", "output"] {
-                            inst["attributes"][attr]["value"]["bucket"] =
-                                serde_json::json!("core-dev-logs");
-                        }
-                    }
-                }
-            }
-        });
-        assert!(clean);
+        // Reconciled: a plan of the merged change, then apply puts the resources back.
+        let step = w.say(issue, "carol", "/tfpilot plan").await;
+        assert!(
+            step.elsewhere
+                .iter()
+                .any(|c| c.body.contains("0 to add, 1 to change, 0 to destroy")),
+            "the plan shows the change back: {:#?}",
+            step.elsewhere.iter().map(|c| &c.body).collect::<Vec<_>>()
+        );
+        w.say(issue, "carol", "/tfpilot apply")
+            .await
+            .find("Applied to `dev`");
+        let state = w.sim.terraform_state(REPO, "dev").expect("state");
+        assert!(!state.contains("changed-in-the-console"), "applied back");
+        let before = w.sim.comments(REPO, issue).len();
         w.sim
             .start_workflow(REPO, "drift.yml", "main", &[("environment", "dev")])
             .expect("drift run");
