@@ -436,36 +436,15 @@ async fn terraform(
     }
     step!("init", "-input=false", "-no-color");
     let (artifact, file, output) = match behavior {
-        WorkflowBehavior::TerraformPlan => {
-            step!(
-                "plan",
-                "-input=false",
-                "-no-color",
-                "-lock=false",
-                "-out=tfplan"
-            );
-            let text = step!("show", "-no-color", "tfplan");
-            let json = step!("show", "-json", "tfplan");
-            return Outcome {
-                success: true,
-                log,
-                artifacts: vec![(
-                    "plan".into(),
-                    vec![("plan.txt".into(), text), ("plan.json".into(), json)],
-                )],
-                new_state: None,
-            };
-        }
-        WorkflowBehavior::TerraformDrift => {
-            // Exit code 2 ("changes present") is what a drift check looks for: not a failure.
-            let args = [
-                "plan",
-                "-input=false",
-                "-no-color",
-                "-lock=false",
-                "-detailed-exitcode",
-                "-out=tfplan",
-            ];
+        WorkflowBehavior::TerraformPlan | WorkflowBehavior::TerraformDrift => {
+            // A drift check plans with -detailed-exitcode, whose 2 ("changes present") is what it
+            // looks for, not a failure.
+            let drift = *behavior == WorkflowBehavior::TerraformDrift;
+            let mut args = vec!["plan", "-input=false", "-no-color", "-lock=false"];
+            if drift {
+                args.push("-detailed-exitcode");
+            }
+            args.push("-out=tfplan");
             let (args, out) = tf(args.iter().map(|a| a.to_string()).collect()).await;
             log.push_str(&format!("$ terraform {}\n", args.join(" ")));
             let code = match out {
@@ -473,7 +452,8 @@ async fn terraform(
                     log.push_str(&String::from_utf8_lossy(&out.stdout));
                     log.push_str(&String::from_utf8_lossy(&out.stderr));
                     match out.status.code() {
-                        Some(c @ (0 | 2)) => c,
+                        Some(0) => 0,
+                        Some(2) if drift => 2,
                         _ => return Outcome::failed(log),
                     }
                 }
@@ -484,17 +464,17 @@ async fn terraform(
             };
             let text = step!("show", "-no-color", "tfplan");
             let json = step!("show", "-json", "tfplan");
+            let mut files = vec![("plan.txt".into(), text), ("plan.json".into(), json)];
+            let name = if drift {
+                files.push(("exitcode".into(), code.to_string().into_bytes()));
+                format!("drift-{env}")
+            } else {
+                "plan".into()
+            };
             return Outcome {
                 success: true,
                 log,
-                artifacts: vec![(
-                    format!("drift-{env}"),
-                    vec![
-                        ("plan.txt".into(), text),
-                        ("plan.json".into(), json),
-                        ("exitcode".into(), code.to_string().into_bytes()),
-                    ],
-                )],
+                artifacts: vec![(name, files)],
                 new_state: None,
             };
         }

@@ -25,6 +25,17 @@ pub enum NoticeEvent {
 }
 
 impl NoticeEvent {
+    pub const ALL: [NoticeEvent; 8] = [
+        Self::PlanReady,
+        Self::PlanFailed,
+        Self::Approved,
+        Self::Applied,
+        Self::ApplyFailed,
+        Self::Destroyed,
+        Self::DestroyFailed,
+        Self::DriftFound,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::PlanReady => "plan-ready",

@@ -49,16 +49,7 @@ fn a_plan_waiting_for_approval_names_the_approvers_and_links_issue_pr_and_run() 
 
 #[test]
 fn every_event_has_a_header_and_a_fallback_text() {
-    for event in [
-        NoticeEvent::PlanReady,
-        NoticeEvent::PlanFailed,
-        NoticeEvent::Approved,
-        NoticeEvent::Applied,
-        NoticeEvent::ApplyFailed,
-        NoticeEvent::Destroyed,
-        NoticeEvent::DestroyFailed,
-        NoticeEvent::DriftFound,
-    ] {
+    for event in NoticeEvent::ALL {
         let m = message(&notice(event), "https://ghe.example.com");
         assert_eq!(m["blocks"][0]["type"], "header", "{event}");
         let fallback = m["text"].as_str().unwrap();

@@ -220,16 +220,7 @@ fn the_receiver_knows_a_bad_message() {
 #[test]
 fn every_notice_tfpilot_renders_has_slacks_shape() {
     use tfpilot::domain::{Notice, NoticeEvent};
-    for event in [
-        NoticeEvent::PlanReady,
-        NoticeEvent::PlanFailed,
-        NoticeEvent::Approved,
-        NoticeEvent::Applied,
-        NoticeEvent::ApplyFailed,
-        NoticeEvent::Destroyed,
-        NoticeEvent::DestroyFailed,
-        NoticeEvent::DriftFound,
-    ] {
+    for event in NoticeEvent::ALL {
         let notice = Notice {
             event,
             request: "0b7c5b8e-7a0e-4a5e-9a4e-1f2f3a4b5c6d".parse().unwrap(),

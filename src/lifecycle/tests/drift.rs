@@ -2,7 +2,7 @@
 //! requests.
 
 use super::*;
-use crate::domain::{Notice, NoticeEvent};
+use crate::domain::NoticeEvent;
 use crate::lifecycle::DriftUpdate;
 
 fn update(run_id: u64, changes: &[&str]) -> Input {
@@ -25,16 +25,6 @@ fn decide_drift(r: &Request, input: &Input) -> Decision {
         &f,
     )
     .unwrap()
-}
-
-fn notices(d: &Decision) -> Vec<&Notice> {
-    d.effects
-        .iter()
-        .filter_map(|e| match &e.effect {
-            Effect::Notify { notice } => Some(notice),
-            _ => None,
-        })
-        .collect()
 }
 
 #[test]

@@ -200,6 +200,17 @@ pub(super) fn comment_text(effects: &[PendingEffect], i: usize) -> &str {
     }
 }
 
+/// The chat notices a decision made.
+pub(super) fn notices(d: &Decision) -> Vec<&crate::domain::Notice> {
+    d.effects
+        .iter()
+        .filter_map(|e| match &e.effect {
+            Effect::Notify { notice } => Some(notice),
+            _ => None,
+        })
+        .collect()
+}
+
 pub(super) fn kinds(d: &Decision) -> Vec<&'static str> {
     d.effects
         .iter()

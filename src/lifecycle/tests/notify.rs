@@ -1,17 +1,7 @@
 //! Chat notices: decided with the status change they report, after its GitHub answers.
 
 use super::*;
-use crate::domain::{Notice, NoticeEvent};
-
-fn notices(d: &Decision) -> Vec<&Notice> {
-    d.effects
-        .iter()
-        .filter_map(|e| match &e.effect {
-            Effect::Notify { notice } => Some(notice),
-            _ => None,
-        })
-        .collect()
-}
+use crate::domain::NoticeEvent;
 
 fn planned(env: &str, route: Option<&str>) -> Decision {
     let registry = Registry::embedded();

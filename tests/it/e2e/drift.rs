@@ -32,10 +32,7 @@ async fn drift_outside_tfpilot_is_found_reported_once_and_reported_gone() {
 
         // A night without drift: nothing to say.
         let before = w.sim.comments(REPO, issue).len();
-        w.sim
-            .start_workflow(REPO, "drift.yml", "main", &[("environment", "dev")])
-            .expect("drift run");
-        w.settle().await;
+        nightly_check(&w).await;
         assert_eq!(
             w.sim.comments(REPO, issue).len(),
             before,
@@ -59,10 +56,7 @@ async fn drift_outside_tfpilot_is_found_reported_once_and_reported_gone() {
             }
         });
         assert!(changed, "the simulator kept a state");
-        w.sim
-            .start_workflow(REPO, "drift.yml", "main", &[("environment", "dev")])
-            .expect("drift run");
-        w.settle().await;
+        nightly_check(&w).await;
         let run = w
             .sim
             .workflow_runs(REPO)
@@ -101,10 +95,7 @@ async fn drift_outside_tfpilot_is_found_reported_once_and_reported_gone() {
 
         // The next night finds the same: said once, not every night.
         let before = w.sim.comments(REPO, issue).len();
-        w.sim
-            .start_workflow(REPO, "drift.yml", "main", &[("environment", "dev")])
-            .expect("drift run");
-        w.settle().await;
+        nightly_check(&w).await;
         assert_eq!(
             w.sim.comments(REPO, issue).len(),
             before,
@@ -150,10 +141,7 @@ async fn drift_outside_tfpilot_is_found_reported_once_and_reported_gone() {
         let state = w.sim.terraform_state(REPO, "dev").expect("state");
         assert!(!state.contains("changed-in-the-console"), "applied back");
         let before = w.sim.comments(REPO, issue).len();
-        w.sim
-            .start_workflow(REPO, "drift.yml", "main", &[("environment", "dev")])
-            .expect("drift run");
-        w.settle().await;
+        nightly_check(&w).await;
         let comments = w.sim.comments(REPO, issue);
         assert_eq!(comments.len(), before + 1, "{:#?}", &comments[before..]);
         assert!(
@@ -164,4 +152,12 @@ async fn drift_outside_tfpilot_is_found_reported_once_and_reported_gone() {
         assert_eq!(w.request(issue).await.drift, None);
     })
     .await;
+}
+
+/// The nightly drift check of `dev`, run to completion.
+async fn nightly_check(w: &World) {
+    w.sim
+        .start_workflow(REPO, "drift.yml", "main", &[("environment", "dev")])
+        .expect("drift run");
+    w.settle().await;
 }
