@@ -84,7 +84,16 @@ impl Executor {
         let updated = self
             .store
             .update(id, |r| {
-                decide_in_place(r, &key, input, actor, policy, facts, now)
+                decide_in_place(
+                    r,
+                    &key,
+                    input,
+                    actor,
+                    policy,
+                    facts,
+                    now,
+                    self.slack.is_some(),
+                )
             })
             .await;
         match updated {
@@ -154,7 +163,11 @@ impl Executor {
                 return Ok(None);
             }
         };
-        let Decision { request, effects } = decision;
+        let Decision {
+            request,
+            mut effects,
+        } = decision;
+        keep_notices(&mut effects, self.slack.is_some());
         let Some(mut request) = request else {
             self.post_stateless(scope, &effects).await?;
             return Ok(None);
@@ -454,7 +467,9 @@ impl Executor {
                     login: "tfpilot".into(),
                     permission: Permission::NotRead,
                 };
-                if let Ok(d) = lifecycle::decide(Some(r), &input, &actor, &self.policy, &facts) {
+                if let Ok(mut d) = lifecycle::decide(Some(r), &input, &actor, &self.policy, &facts)
+                {
+                    keep_notices(&mut d.effects, self.slack.is_some());
                     let lease = r.outbox_lease.clone();
                     if let Some(next) = d.request {
                         *r = next;
@@ -526,6 +541,7 @@ fn decide_in_place(
     policy: &Policy,
     facts: &Facts<'_>,
     now: OffsetDateTime,
+    notices: bool,
 ) -> Result<Decided, Refusal> {
     if r.effects.contains_key(key) {
         return Ok(Decided::Already);
@@ -533,7 +549,8 @@ fn decide_in_place(
     if busy(r) {
         return Err(Refusal::Busy);
     }
-    let d = lifecycle::decide(Some(r), input, actor, policy, facts).map_err(Refusal::Denied)?;
+    let mut d = lifecycle::decide(Some(r), input, actor, policy, facts).map_err(Refusal::Denied)?;
+    keep_notices(&mut d.effects, notices);
     let Some(next) = d.request else {
         return Ok(Decided::Stateless(d.effects));
     };
@@ -545,6 +562,14 @@ fn decide_in_place(
     r.effects
         .insert(key.clone(), record(now, EffectResult::default()));
     Ok(Decided::Written)
+}
+
+/// Drops the chat notices of a decision when no chat is configured: an effect that would do
+/// nothing is not worth a write to the store.
+fn keep_notices(effects: &mut Vec<PendingEffect>, notices: bool) {
+    if !notices {
+        effects.retain(|e| !matches!(e.effect, Effect::Notify { .. }));
+    }
 }
 
 pub(super) fn record(at: OffsetDateTime, result: EffectResult) -> EffectRecord {
