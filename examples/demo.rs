@@ -2,9 +2,13 @@
 //!
 //! Starts the GitHub simulator in-process with a copy of the example infra repo (the offline
 //! one, whose modules need no cloud account), TfPilot's router on 127.0.0.1 with its store in a
-//! temporary directory and the rules extractor, and then plays a conversation: a request for an
-//! S3 bucket, a plain-language answer, submit, plan (real `terraform` when it is on PATH),
-//! approve, merge, apply. It prints the conversation, the pull request's change and the plan.
+//! temporary directory and the rules extractor, and then plays a conversation: the catalogue
+//! (`modules`), a request for an S3 bucket, a plain-language answer, submit, plan (real
+//! `terraform` when it is on PATH), a revision (`set` after the pull request is open: a new plan,
+//! the old one hidden), approve, merge, apply; a prod request whose approval is refused to someone
+//! outside the allow-list; then a change made outside TfPilot found by the nightly drift check.
+//! Slack notices go to a local receiver that prints them. It prints the conversation, the pull
+//! request's change and the plan.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,6 +21,7 @@ use tfpilot::executor::Executor;
 use tfpilot::github::GitHubApp;
 use tfpilot::inbox::{FsInbox, Inbox};
 use tfpilot::server::{AppState, create_app};
+use tfpilot::slack::{Slack, SlackConfig};
 use tfpilot::store::{FsStore, RequestStore};
 use tfpilot::worker::Worker;
 use tfpilot_sim::{Permission, Sim, SimConfig, WorkflowBehavior};
@@ -47,6 +52,7 @@ async fn main() -> anyhow::Result<()> {
                 WorkflowBehavior::TerraformPlan,
                 WorkflowBehavior::TerraformApply,
                 WorkflowBehavior::TerraformDestroy,
+                WorkflowBehavior::TerraformDrift,
             ]
         }
         None => {
@@ -58,10 +64,11 @@ async fn main() -> anyhow::Result<()> {
                 WorkflowBehavior::Succeed,
                 WorkflowBehavior::Succeed,
                 WorkflowBehavior::Succeed,
+                WorkflowBehavior::Succeed,
             ]
         }
     };
-    for (file, b) in ["plan.yml", "apply.yml", "destroy.yml"]
+    for (file, b) in ["plan.yml", "apply.yml", "destroy.yml", "drift.yml"]
         .into_iter()
         .zip(behaviours)
     {
@@ -81,8 +88,33 @@ async fn main() -> anyhow::Result<()> {
         approvers: Vec::new(),
         approvers_required: false,
     };
+    // A local stand-in for Slack's incoming webhook: prints each notice's fallback text.
+    let slack_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let slack_url = format!("http://{}/services/demo", slack_listener.local_addr()?);
+    let slack_app = axum::Router::new().route(
+        "/services/demo",
+        axum::routing::post(|body: String| async move {
+            let message: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+            println!(
+                "◆ Slack: {} ({} blocks)\n",
+                message["text"].as_str().unwrap_or("?"),
+                message["blocks"].as_array().map(Vec::len).unwrap_or(0)
+            );
+            "ok"
+        }),
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(slack_listener, slack_app).await;
+    });
+    // `.tfpilot.yml` routes prod to `prod-alerts`; here both go to the one receiver.
+    let slack = Slack::new(SlackConfig {
+        webhook_url: Some(SecretString::from(slack_url.clone())),
+        routes: [("prod-alerts".to_owned(), SecretString::from(slack_url))].into(),
+        github_web_url: "https://github.com".into(),
+    })?;
     let executor = Executor::new(store.clone(), app, Arc::new(RulesExtractor), policy)
-        .with_bot_login(sim.bot_login());
+        .with_bot_login(sim.bot_login())
+        .with_slack(slack);
     let worker = Worker::new(inbox.clone(), Arc::new(executor));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
@@ -100,6 +132,9 @@ async fn main() -> anyhow::Result<()> {
     };
     let issue = sim.open_issue(REPO, "carol", "A bucket for invoices", "")?;
     println!("══ issue #{issue} in {REPO} ══════════════════════════════════════════════\n");
+    demo.say(issue, "carol", "/tfpilot modules").await?;
+    demo.say(issue, "carol", "/tfpilot modules s3-bucket")
+        .await?;
     demo.say(issue, "carol", "/tfpilot new s3-bucket env=dev")
         .await?;
     demo.say(
@@ -139,7 +174,18 @@ async fn main() -> anyhow::Result<()> {
         );
     }
 
-    println!("══ back on issue #{issue} ══════════════════════════════════════════════\n");
+    println!("══ back on issue #{issue}: a revision ══════════════════════════════════\n");
+    demo.say(issue, "carol", "/tfpilot set expiration_days=60")
+        .await?;
+    let hidden = sim
+        .comments(REPO, pr.number)
+        .iter()
+        .filter(|c| c.minimized.is_some())
+        .count();
+    println!(
+        "{hidden} comment(s) of the old plan on #{} are hidden as outdated.\n",
+        pr.number
+    );
     demo.say(issue, "dave", "/tfpilot approve").await?;
     demo.say(issue, "dave", "/tfpilot merge").await?;
     demo.say(issue, "carol", "/tfpilot apply").await?;
@@ -148,6 +194,41 @@ async fn main() -> anyhow::Result<()> {
         let resources = state.matches("\"type\": \"terraform_data\"").count();
         println!("Terraform state of dev now holds {resources} resources of this request.");
     }
+
+    let prod = sim.open_issue(REPO, "carol", "The invoices bucket in prod", "")?;
+    println!("══ issue #{prod}: prod, outside the allow-list ═══════════════════════════\n");
+    demo.say(
+        prod,
+        "carol",
+        "/tfpilot new s3-bucket env=prod name=invoices",
+    )
+    .await?;
+    demo.say(prod, "carol", "/tfpilot submit").await?;
+    demo.say(prod, "dave", "/tfpilot approve").await?;
+
+    println!("══ the night after: drift ═══════════════════════════════════════════════\n");
+    let changed = sim.change_terraform_state(REPO, "dev", |state| {
+        for res in state["resources"].as_array_mut().into_iter().flatten() {
+            if res["name"].as_str() == Some("bucket") {
+                for inst in res["instances"].as_array_mut().into_iter().flatten() {
+                    for attr in ["input", "output"] {
+                        inst["attributes"][attr]["value"]["force_destroy"] = true.into();
+                    }
+                }
+            }
+        }
+    });
+    if changed {
+        println!("(someone turned force_destroy on in the console)\n");
+        let seen = sim.comments(REPO, issue).len();
+        sim.start_workflow(REPO, "drift.yml", "main", &[("environment", "dev")])?;
+        demo.settle().await?;
+        for c in sim.comments(REPO, issue).into_iter().skip(seen) {
+            println!("── {} on #{issue} ──\n{}\n", c.author, visible(&c.body));
+        }
+        demo.say(issue, "carol", "/tfpilot status").await?;
+    }
+
     let requests = store.list(&Default::default()).await?;
     for r in requests {
         println!(
@@ -174,7 +255,23 @@ impl Demo<'_> {
         let seen = self.sim.comments(REPO, issue).len();
         let calls_before = self.sim.total_calls();
         let not_modified_before: u64 = self.sim.not_modified().values().sum();
+        println!("▶ {login}: {body}\n");
         self.sim.user_comment(REPO, issue, login, body).await?;
+        self.settle().await?;
+        for c in self.sim.comments(REPO, issue).into_iter().skip(seen + 1) {
+            println!("── {} ──\n{}\n", c.author, visible(&c.body));
+        }
+        let calls = self.sim.total_calls() - calls_before;
+        let not_modified = self.sim.not_modified().values().sum::<u64>() - not_modified_before;
+        println!(
+            "   [`{body}` took {calls} GitHub API calls, and {not_modified} conditional reads answered 304 Not Modified]\n"
+        );
+        self.calls.borrow_mut().push((body.to_owned(), calls));
+        Ok(())
+    }
+
+    /// Lets TfPilot and the simulated GitHub finish what is under way.
+    async fn settle(&self) -> anyhow::Result<()> {
         for _ in 0..100 {
             self.sim.wait_idle().await;
             let report = self.worker.drain().await?;
@@ -185,15 +282,6 @@ impl Demo<'_> {
                 }
             }
         }
-        for c in self.sim.comments(REPO, issue).into_iter().skip(seen) {
-            println!("── {} ──\n{}\n", c.author, visible(&c.body));
-        }
-        let calls = self.sim.total_calls() - calls_before;
-        let not_modified = self.sim.not_modified().values().sum::<u64>() - not_modified_before;
-        println!(
-            "   [`{body}` took {calls} GitHub API calls, and {not_modified} conditional reads answered 304 Not Modified]\n"
-        );
-        self.calls.borrow_mut().push((body.to_owned(), calls));
         Ok(())
     }
 

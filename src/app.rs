@@ -15,6 +15,7 @@ use crate::executor::Executor;
 use crate::github::GitHubApp;
 use crate::lambda::{self, LambdaFunction};
 use crate::server::{self, AppState, VERSION};
+use crate::slack::Slack;
 use crate::store::StoreLocation;
 use crate::terraform::plan::Masker;
 use crate::worker::{EventHandler, LoggingHandler, Worker};
@@ -131,6 +132,10 @@ pub async fn executor(config: &Config) -> anyhow::Result<Option<Executor>> {
     let mut executor = Executor::new(store, github, extractor, config.policy()).with_masker(masker);
     if let Some(slug) = &config.github_app_slug {
         executor = executor.with_bot_login(format!("{slug}[bot]"));
+    }
+    if config.slack.is_enabled() {
+        executor =
+            executor.with_slack(Slack::new(config.slack.clone()).context("the Slack client")?);
     }
     Ok(Some(executor))
 }

@@ -104,6 +104,14 @@ pub enum Command {
         filters: StatusFilters,
     },
     Cancel,
+    /// The module catalogue: every module type (`None`), or one type's inputs (canonical type).
+    Modules {
+        module: Option<String>,
+    },
+    /// Start the drift check of one environment (`None`: every environment of the repository).
+    Drift {
+        environment: Option<String>,
+    },
 }
 
 /// What `status` narrows its list to. Empty: the request of this thread (or all open requests,
@@ -140,7 +148,7 @@ impl StatusFilters {
 /// Every command word, in the order `help` lists them.
 pub const COMMAND_NAMES: &[&str] = &[
     "help", "new", "set", "unset", "show", "submit", "plan", "approve", "merge", "apply",
-    "destroy", "cleanup", "status", "cancel",
+    "destroy", "cleanup", "status", "cancel", "modules", "drift",
 ];
 
 impl Command {
@@ -161,12 +169,17 @@ impl Command {
             Command::Cleanup => "cleanup",
             Command::Status { .. } => "status",
             Command::Cancel => "cancel",
+            Command::Modules { .. } => "modules",
+            Command::Drift { .. } => "drift",
         }
     }
 
     /// Whether the command changes anything (and so needs write permission on the repository).
     pub fn is_mutating(&self) -> bool {
-        !matches!(self, Command::Help | Command::Show | Command::Status { .. })
+        !matches!(
+            self,
+            Command::Help | Command::Show | Command::Status { .. } | Command::Modules { .. }
+        )
     }
 }
 

@@ -9,13 +9,14 @@ use std::fmt;
 
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::slack::SlackConfig;
 use crate::store::{StoreLocation, check_bucket_name};
 
 /// Default listen port of `tfpilot serve`.
 pub const DEFAULT_PORT: u16 = 3000;
 /// Default GitHub REST API base URL.
 pub const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";
-/// Default GitHub web URL (where `tfpilot setup` sends the App manifest).
+/// Default GitHub web URL (where `tfpilot setup` sends the App manifest; links in chat notices).
 pub const DEFAULT_GITHUB_URL: &str = "https://github.com";
 /// Default store: a directory next to where the service runs.
 pub const DEFAULT_STORE: &str = "fs://./data";
@@ -66,6 +67,9 @@ pub struct Config {
     pub log_format: LogFormat,
     /// `TFPILOT_METRICS` / `TFPILOT_METRICS_TOKEN`: who may read `GET /metrics`.
     pub metrics: MetricsAccess,
+    /// `TFPILOT_SLACK_WEBHOOK_URL`, `TFPILOT_SLACK_WEBHOOK_ROUTES` (and `TFPILOT_GITHUB_URL` for
+    /// the links): the chat notices.
+    pub slack: SlackConfig,
 }
 
 /// Who may read `GET /metrics`.
@@ -213,6 +217,7 @@ impl Config {
         });
         let log_format = r.log_format();
         let metrics = r.metrics();
+        let slack = r.slack(&github_url);
 
         if !r.problems.is_empty() {
             return Err(ConfigError {
@@ -238,6 +243,7 @@ impl Config {
             llm,
             log_format,
             metrics,
+            slack,
         })
     }
 
@@ -395,6 +401,69 @@ impl Reader<'_> {
                 self.problem(variable, reason);
                 None
             }
+        }
+    }
+
+    /// The Slack webhooks. A webhook URL is a secret: problems never quote it.
+    fn slack(&mut self, github_url: &str) -> SlackConfig {
+        let check = |v: &str| -> Result<SecretString, &'static str> {
+            let uri: http::Uri = v.parse().map_err(|_| "is not a URL")?;
+            match (uri.scheme_str(), uri.host()) {
+                (Some("https"), Some(_)) => Ok(SecretString::from(v.to_owned())),
+                (Some("http"), Some(h)) if is_loopback(h) => Ok(SecretString::from(v.to_owned())),
+                _ => Err("must be an https URL (plain http only to this machine)"),
+            }
+        };
+        let webhook_url = match self.get("TFPILOT_SLACK_WEBHOOK_URL").map(|v| check(&v)) {
+            None => None,
+            Some(Ok(url)) => Some(url),
+            Some(Err(reason)) => {
+                self.problem(
+                    "TFPILOT_SLACK_WEBHOOK_URL",
+                    format!("{reason} (the value is not shown: it is a secret)"),
+                );
+                None
+            }
+        };
+        let mut routes = BTreeMap::new();
+        let listed = self.get("TFPILOT_SLACK_WEBHOOK_ROUTES").unwrap_or_default();
+        for entry in listed
+            .split([',', '\n'])
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+        {
+            let Some((name, url)) = entry.split_once('=') else {
+                self.problem(
+                    "TFPILOT_SLACK_WEBHOOK_ROUTES",
+                    "must list `name=https://hooks.slack.com/…` entries separated by commas".into(),
+                );
+                continue;
+            };
+            let name = name.trim();
+            if !crate::slack::is_route_name(name) || name == crate::slack::SLACK_OFF {
+                self.problem(
+                    "TFPILOT_SLACK_WEBHOOK_ROUTES",
+                    format!(
+                        "`{}` is not a route name (letters, digits, `-` and `_`; not `off`)",
+                        name.chars().take(64).collect::<String>()
+                    ),
+                );
+                continue;
+            }
+            match check(url.trim()) {
+                Ok(url) => {
+                    routes.insert(name.to_owned(), url);
+                }
+                Err(reason) => self.problem(
+                    "TFPILOT_SLACK_WEBHOOK_ROUTES",
+                    format!("the URL of route `{name}` {reason} (the value is not shown: it is a secret)"),
+                ),
+            }
+        }
+        SlackConfig {
+            webhook_url,
+            routes,
+            github_web_url: github_url.to_owned(),
         }
     }
 
@@ -692,6 +761,61 @@ mod tests {
         assert_eq!(set.github_url, "https://web.acme.dev");
         let err = config(&[("TFPILOT_GITHUB_URL", "github.com")]).unwrap_err();
         assert_eq!(err.problems[0].variable, "TFPILOT_GITHUB_URL");
+    }
+
+    #[test]
+    fn slack_webhooks_are_read_and_never_quoted_in_problems() {
+        let c = config(&[
+            (
+                "TFPILOT_SLACK_WEBHOOK_URL",
+                "https://hooks.slack.com/services/T1/B1/xyz",
+            ),
+            (
+                "TFPILOT_SLACK_WEBHOOK_ROUTES",
+                "prod-alerts=https://hooks.slack.com/services/T1/B2/abc,\n local=http://127.0.0.1:9/x",
+            ),
+            ("TFPILOT_GITHUB_URL", "https://ghe.example.com/"),
+        ])
+        .unwrap();
+        assert!(c.slack.is_enabled());
+        assert_eq!(
+            c.slack.routes.keys().collect::<Vec<_>>(),
+            ["local", "prod-alerts"]
+        );
+        assert_eq!(c.slack.github_web_url, "https://ghe.example.com");
+        assert!(!format!("{:?}", c.slack).contains("xyz"), "Debug redacts");
+        assert!(!config(&[]).unwrap().slack.is_enabled());
+        assert_eq!(
+            config(&[]).unwrap().slack.github_web_url,
+            "https://github.com"
+        );
+
+        let err = config(&[
+            (
+                "TFPILOT_SLACK_WEBHOOK_URL",
+                "http://hooks.slack.com/services/secret1",
+            ),
+            (
+                "TFPILOT_SLACK_WEBHOOK_ROUTES",
+                "off=https://hooks.slack.com/a,prod=ftp://secret2,nonsense",
+            ),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("TFPILOT_SLACK_WEBHOOK_URL: must be an https URL"),
+            "{err}"
+        );
+        assert!(err.contains("`off` is not a route name"), "{err}");
+        assert!(err.contains("the URL of route `prod`"), "{err}");
+        assert!(
+            err.contains("must list `name=https://hooks.slack.com/…` entries"),
+            "{err}"
+        );
+        assert!(
+            !err.contains("secret1") && !err.contains("secret2"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub mod secrets;
 pub mod server;
 pub mod settings;
 pub mod setup;
+pub mod slack;
 pub mod store;
 pub mod telemetry;
 pub mod terraform;

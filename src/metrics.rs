@@ -19,6 +19,10 @@ pub const HANDLER_DURATION: &str = "tfpilot_handler_duration_seconds";
 /// Counter: inbox items the worker finished or retried, by `outcome`.
 pub const WORKER_ITEMS: &str = "tfpilot_worker_items_total";
 
+/// Counter: chat notices by `outcome` (`delivered`, `not_configured`, `refused`, `unavailable`,
+/// `unknown_route`).
+pub const SLACK_NOTICES: &str = "tfpilot_slack_notices_total";
+
 /// Buckets for handler latency: handlers call GitHub, so from milliseconds to a minute.
 const HANDLER_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,

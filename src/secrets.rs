@@ -1,7 +1,8 @@
 //! Secrets kept out of the environment: on AWS Lambda the webhook secret, the App's private key
 //! and the OpenAI key come from SSM Parameter Store (`SecureString`, decrypted with KMS), named
 //! by `TFPILOT_WEBHOOK_SECRET_PARAMETER`, `TFPILOT_GITHUB_PRIVATE_KEY_PARAMETER`,
-//! `OPENAI_API_KEY_PARAMETER` (and `TFPILOT_METRICS_TOKEN_PARAMETER`). They are read once at start, in one `GetParameters` call, and
+//! `OPENAI_API_KEY_PARAMETER` (and `TFPILOT_METRICS_TOKEN_PARAMETER`,
+//! `TFPILOT_SLACK_WEBHOOK_URL_PARAMETER`, `TFPILOT_SLACK_WEBHOOK_ROUTES_PARAMETER`). They are read once at start, in one `GetParameters` call, and
 //! handed to [`crate::config::Config::from_vars`] as if they were the plain variables, so
 //! everything after the start is the same on every host. Values are never logged.
 
@@ -10,7 +11,7 @@ use std::collections::BTreeMap;
 use crate::config::{ConfigError, ConfigProblem};
 
 /// Each secret variable and the variable naming the SSM parameter that may hold it instead.
-pub const PARAMETER_VARIABLES: [(&str, &str); 4] = [
+pub const PARAMETER_VARIABLES: [(&str, &str); 6] = [
     ("TFPILOT_WEBHOOK_SECRET", "TFPILOT_WEBHOOK_SECRET_PARAMETER"),
     (
         "TFPILOT_GITHUB_PRIVATE_KEY",
@@ -18,6 +19,14 @@ pub const PARAMETER_VARIABLES: [(&str, &str); 4] = [
     ),
     ("OPENAI_API_KEY", "OPENAI_API_KEY_PARAMETER"),
     ("TFPILOT_METRICS_TOKEN", "TFPILOT_METRICS_TOKEN_PARAMETER"),
+    (
+        "TFPILOT_SLACK_WEBHOOK_URL",
+        "TFPILOT_SLACK_WEBHOOK_URL_PARAMETER",
+    ),
+    (
+        "TFPILOT_SLACK_WEBHOOK_ROUTES",
+        "TFPILOT_SLACK_WEBHOOK_ROUTES_PARAMETER",
+    ),
 ];
 
 /// The `…_PARAMETER` variable of a secret variable.

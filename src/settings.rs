@@ -43,6 +43,28 @@ pub struct RepoSettingsFile {
     pub approvals_required: Option<BTreeMap<String, u32>>,
     #[serde(default)]
     pub workflows: WorkflowFiles,
+    #[serde(default)]
+    pub notifications: Notifications,
+}
+
+/// Where the team's chat hears about requests (`notifications:`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Notifications {
+    /// Environment → the Slack webhook route for it: a name from `TFPILOT_SLACK_WEBHOOK_ROUTES`
+    /// (webhook URLs are secrets and stay out of the repository), or `off`. Environments not
+    /// listed use `TFPILOT_SLACK_WEBHOOK_URL`.
+    #[serde(default)]
+    pub slack: BTreeMap<String, String>,
+}
+
+pub use crate::slack::{SLACK_OFF, is_route_name};
+
+impl Notifications {
+    /// The route for `environment`: `None` for the default webhook.
+    pub fn slack_route(&self, environment: &str) -> Option<String> {
+        self.slack.get(environment).cloned()
+    }
 }
 
 /// The workflow file of each kind (under `.github/workflows/`).
@@ -106,6 +128,7 @@ pub struct Settings {
     pub approvers: Option<Vec<String>>,
     pub approvals_required: BTreeMap<String, u32>,
     pub workflows: WorkflowFiles,
+    pub notifications: Notifications,
 }
 
 /// Why `.tfpilot.yml` cannot be used; `Display` is written for the person who edits the file.
@@ -128,6 +151,7 @@ impl Settings {
             approvers: None,
             approvals_required: BTreeMap::new(),
             workflows: WorkflowFiles::default(),
+            notifications: Notifications::default(),
         }
     }
 
@@ -193,6 +217,19 @@ impl Settings {
                 "`approvals_required: {{{env}: {n}}}` must name an environment and at most {MAX_APPROVALS} approvals"
             )));
         }
+        for (env, route) in &file.notifications.slack {
+            // The value is not echoed: someone may have pasted a webhook URL (a secret) here.
+            if !environments.contains(env) {
+                return Err(error(format!(
+                    "`notifications.slack.{env}` names an environment not in `environments`"
+                )));
+            }
+            if !is_route_name(route) {
+                return Err(error(format!(
+                    "`notifications.slack.{env}` must be a route name from TFPILOT_SLACK_WEBHOOK_ROUTES (letters, digits, `-` and `_`) or `{SLACK_OFF}`; webhook URLs are secrets and do not belong in the repository"
+                )));
+            }
+        }
         Ok(Settings {
             project,
             base_branch,
@@ -202,6 +239,7 @@ impl Settings {
             prod_destroy_allowed_users: file.prod_destroy_allowed_users.map(clean_logins),
             approvers: file.approvers.map(clean_logins),
             workflows: file.workflows,
+            notifications: file.notifications,
         })
     }
 
@@ -339,6 +377,32 @@ mod tests {
         );
         assert_eq!(s.prod_destroy_allowed_users, Some(vec!["alice".into()]));
         assert_eq!(s.workflows.by_kind()[&RunKind::Apply], "apply.yml");
+        assert_eq!(
+            s.notifications.slack_route("prod").as_deref(),
+            Some("prod-alerts")
+        );
+        assert_eq!(s.notifications.slack_route("dev"), None);
+    }
+
+    #[test]
+    fn slack_routes_name_known_environments_and_never_hold_a_url() {
+        let read = |text: &str| Settings::from_file(&repo(), "main", Some(text));
+        let s = read("notifications:\n  slack:\n    dev: off\n").unwrap();
+        assert_eq!(s.notifications.slack_route("dev").as_deref(), Some("off"));
+        let err = read("notifications:\n  slack:\n    qa: team\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`notifications.slack.qa` names an environment not in `environments`"),
+            "{err}"
+        );
+        let err = read(
+            "notifications:\n  slack:\n    prod: https://hooks.slack.com/services/T/B/hunter2\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("must be a route name"), "{err}");
+        assert!(!err.contains("hunter2"), "the value is not echoed: {err}");
     }
 
     #[test]

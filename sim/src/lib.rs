@@ -137,6 +137,10 @@ pub enum WorkflowBehavior {
     /// `terraform destroy -target=module.tfpilot_<inputs.request_id>` on the kept state.
     /// Publishes artifact `destroy` with `destroy.txt`.
     TerraformDestroy,
+    /// A drift check: `terraform plan -detailed-exitcode` in `envs/<inputs.environment>` against
+    /// the kept state (exit 0: no changes, 2: changes; both succeed), publishing artifact
+    /// `drift-<environment>` with `plan.txt`, `plan.json` and `exitcode`. The state is not changed.
+    TerraformDrift,
 }
 
 /// A fault the simulator answers with instead of doing the call.
@@ -746,6 +750,73 @@ impl Sim {
     }
 
     /// The Terraform state the Terraform behaviours keep for `repo` + `environment`.
+    /// Starts `workflow` on `git_ref` with `inputs` as its schedule or a person would (not through
+    /// TfPilot): the run goes through `requested` → `in_progress` → `completed` with webhooks, like
+    /// a dispatched one. Returns the run id.
+    pub fn start_workflow(
+        &self,
+        repo: &str,
+        workflow: &str,
+        git_ref: &str,
+        inputs: &[(&str, &str)],
+    ) -> anyhow::Result<u64> {
+        let inputs: BTreeMap<String, serde_json::Value> = inputs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), serde_json::Value::String((*v).to_owned())))
+            .collect();
+        let mut model = self.shared.lock();
+        let (run_id, behavior) =
+            workflows::create_run(&mut model, repo, workflow, git_ref, &inputs)
+                .map_err(|e| anyhow!("starting {workflow} in {repo}: {}", e.message))?;
+        drop(webhooks::workflow_run_event(
+            &self.shared,
+            &mut model,
+            run_id,
+            "requested",
+        ));
+        let guard = self.shared.track();
+        tokio::spawn(workflows::execute(
+            self.shared.clone(),
+            run_id,
+            behavior,
+            guard,
+        ));
+        Ok(run_id)
+    }
+
+    /// Changes the kept Terraform state of `repo` + `environment` outside TfPilot (someone in the
+    /// console): `change` edits the state JSON. Returns false when there is no state.
+    pub fn change_terraform_state(
+        &self,
+        repo: &str,
+        environment: &str,
+        change: impl FnOnce(&mut serde_json::Value),
+    ) -> bool {
+        let mut model = self.shared.lock();
+        let Some(bytes) = model
+            .repos
+            .get_mut(repo)
+            .and_then(|r| r.tf_states.get_mut(environment))
+        else {
+            return false;
+        };
+        let Ok(mut state) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+            return false;
+        };
+        change(&mut state);
+        // Terraform refuses a state whose serial did not move with its content.
+        if let Some(serial) = state["serial"].as_u64() {
+            state["serial"] = serde_json::json!(serial + 1);
+        }
+        match serde_json::to_vec_pretty(&state) {
+            Ok(new) => {
+                *bytes = new;
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
     pub fn terraform_state(&self, repo: &str, environment: &str) -> Option<String> {
         let model = self.shared.lock();
         let bytes = model.repos.get(repo)?.tf_states.get(environment)?;

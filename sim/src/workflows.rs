@@ -120,13 +120,19 @@ fn render_run_name(template: &str, inputs: &BTreeMap<String, String>) -> String 
             out.push_str(&rest[start..]);
             return out;
         };
+        // `a || 'b'`: the first operand that is not empty (GitHub's expression `||`).
         let expr = rest[start + 3..start + end].trim();
-        let name = expr
-            .strip_prefix("inputs.")
-            .or_else(|| expr.strip_prefix("github.event.inputs."));
-        if let Some(name) = name {
-            out.push_str(inputs.get(name).map(String::as_str).unwrap_or_default());
-        }
+        let value = expr.split("||").map(str::trim).find_map(|operand| {
+            let name = operand
+                .strip_prefix("inputs.")
+                .or_else(|| operand.strip_prefix("github.event.inputs."));
+            let v = match name {
+                Some(name) => inputs.get(name).cloned().unwrap_or_default(),
+                None => operand.trim_matches('\'').to_owned(),
+            };
+            (!v.is_empty()).then_some(v)
+        });
+        out.push_str(value.as_deref().unwrap_or_default());
         rest = &rest[start + end + 2..];
     }
     out.push_str(rest);
@@ -284,7 +290,8 @@ pub(crate) async fn execute(
             Ok(tree),
             behavior @ (WorkflowBehavior::TerraformPlan
             | WorkflowBehavior::TerraformApply
-            | WorkflowBehavior::TerraformDestroy),
+            | WorkflowBehavior::TerraformDestroy
+            | WorkflowBehavior::TerraformDrift),
         ) => match shared.terraform.clone() {
             Some(bin) => terraform(&bin, &behavior, &run, &tree, state).await,
             None => Outcome::failed(
@@ -429,23 +436,45 @@ async fn terraform(
     }
     step!("init", "-input=false", "-no-color");
     let (artifact, file, output) = match behavior {
-        WorkflowBehavior::TerraformPlan => {
-            step!(
-                "plan",
-                "-input=false",
-                "-no-color",
-                "-lock=false",
-                "-out=tfplan"
-            );
+        WorkflowBehavior::TerraformPlan | WorkflowBehavior::TerraformDrift => {
+            // A drift check plans with -detailed-exitcode, whose 2 ("changes present") is what it
+            // looks for, not a failure.
+            let drift = *behavior == WorkflowBehavior::TerraformDrift;
+            let mut args = vec!["plan", "-input=false", "-no-color", "-lock=false"];
+            if drift {
+                args.push("-detailed-exitcode");
+            }
+            args.push("-out=tfplan");
+            let (args, out) = tf(args.iter().map(|a| a.to_string()).collect()).await;
+            log.push_str(&format!("$ terraform {}\n", args.join(" ")));
+            let code = match out {
+                Ok(out) => {
+                    log.push_str(&String::from_utf8_lossy(&out.stdout));
+                    log.push_str(&String::from_utf8_lossy(&out.stderr));
+                    match out.status.code() {
+                        Some(0) => 0,
+                        Some(2) if drift => 2,
+                        _ => return Outcome::failed(log),
+                    }
+                }
+                Err(e) => {
+                    log.push_str(&format!("cannot run terraform: {e}\n"));
+                    return Outcome::failed(log);
+                }
+            };
             let text = step!("show", "-no-color", "tfplan");
             let json = step!("show", "-json", "tfplan");
+            let mut files = vec![("plan.txt".into(), text), ("plan.json".into(), json)];
+            let name = if drift {
+                files.push(("exitcode".into(), code.to_string().into_bytes()));
+                format!("drift-{env}")
+            } else {
+                "plan".into()
+            };
             return Outcome {
                 success: true,
                 log,
-                artifacts: vec![(
-                    "plan".into(),
-                    vec![("plan.txt".into(), text), ("plan.json".into(), json)],
-                )],
+                artifacts: vec![(name, files)],
                 new_state: None,
             };
         }
@@ -535,6 +564,9 @@ jobs:
         ]);
         let template = top_level(WORKFLOW, "run-name").unwrap();
         assert_eq!(render_run_name(&template, &inputs), "plan r1 (d1)");
+        let drift =
+            "drift ${{ inputs.environment || 'all' }} ${{ inputs.dispatch_id || 'scheduled' }}";
+        assert_eq!(render_run_name(drift, &inputs), "drift all d1");
         assert_eq!(top_level(WORKFLOW, "name").as_deref(), Some("plan"));
     }
 }

@@ -42,6 +42,14 @@ pub enum ParseError {
     MissingModule {
         known: Vec<String>,
     },
+    /// `modules` with more than one word after it.
+    TooManyModules {
+        given: String,
+    },
+    /// `drift` with something other than an environment.
+    DriftArguments {
+        given: String,
+    },
     UnknownModule(UnknownModuleType),
     UnknownFlag {
         command: &'static str,
@@ -158,6 +166,16 @@ impl fmt::Display for ParseError {
                     code_list(&known)
                 )
             }
+            TooManyModules { given } => write!(
+                f,
+                "`modules` takes at most one module type, but got `{}`. For example `modules s3-bucket`.",
+                display_safe(given)
+            ),
+            DriftArguments { given } => write!(
+                f,
+                "`drift` takes only an environment (`drift env=prod`), but got `{}`.",
+                display_safe(given)
+            ),
             UnknownModule(e) => {
                 write!(f, "`{}` is not a module type", display_safe(&e.given))?;
                 match &e.suggestion {

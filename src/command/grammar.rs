@@ -167,6 +167,8 @@ pub(super) fn parse_command_line(
         "destroy" => simple(Command::Destroy),
         "cleanup" => simple(Command::Cleanup),
         "cancel" => simple(Command::Cancel),
+        "modules" => parse_modules(args, registry),
+        "drift" => parse_drift(args),
         _ => Err(unknown_command(&word, registry)),
     }
 }
@@ -280,6 +282,48 @@ fn flag_value(
         });
     }
     Ok((known_name, value))
+}
+
+/// `drift`, `drift env=prod` (or `--env prod`).
+fn parse_drift(args: Vec<String>) -> Result<Command, ParseError> {
+    const FLAGS: &[&str] = &["env", "environment"];
+    let parsed: Vec<Arg> = args.into_iter().map(classify).collect::<Result<_, _>>()?;
+    let mut parsed = parsed.into_iter().peekable();
+    let mut environment: Option<String> = None;
+    while let Some(arg) = parsed.next() {
+        let value = match arg {
+            Arg::Flag { name, value } => flag_value("drift", &name, value, FLAGS, &mut parsed)?.1,
+            Arg::Pair { key, value } if FLAGS.contains(&normalize_key(&key).as_str()) => value,
+            Arg::Pair { key, value } => {
+                return Err(ParseError::DriftArguments {
+                    given: format!("{key}={value}"),
+                });
+            }
+            Arg::Word(w) => return Err(ParseError::DriftArguments { given: w }),
+        };
+        let v = environment_value(&value)?;
+        if environment.as_ref().is_some_and(|old| *old != v) {
+            return Err(ParseError::DuplicateKey { key: "env".into() });
+        }
+        environment = Some(v);
+    }
+    Ok(Command::Drift { environment })
+}
+
+/// `modules` alone lists the catalogue; `modules <type>` (an alias is fine) shows one type.
+fn parse_modules(args: Vec<String>, registry: &Registry) -> Result<Command, ParseError> {
+    match args.as_slice() {
+        [] => Ok(Command::Modules { module: None }),
+        [word] => {
+            let spec = registry.lookup(word).map_err(ParseError::UnknownModule)?;
+            Ok(Command::Modules {
+                module: Some(spec.module_type.clone()),
+            })
+        }
+        _ => Err(ParseError::TooManyModules {
+            given: args.join(" "),
+        }),
+    }
 }
 
 fn parse_new(

@@ -29,7 +29,7 @@ pub fn conversation_reply(reply: &Reply, marker_key: &EffectKey) -> String {
     with_marker(marker_key, &render(reply, false))
 }
 
-fn with_marker(key: &EffectKey, body: &str) -> String {
+pub(super) fn with_marker(key: &EffectKey, body: &str) -> String {
     format!("{}\n{body}", marker(key.as_str()))
 }
 
@@ -186,12 +186,12 @@ fn question(q: &Clarification) -> String {
 }
 
 /// A value as inline code, safe inside a table cell.
-fn code(v: InputValue) -> String {
+pub(super) fn code(v: InputValue) -> String {
     format!("`{}`", cell(&display_safe(&v.to_plain_string())))
 }
 
 /// Text that cannot break a table row.
-fn cell(s: &str) -> String {
+pub(super) fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
 
@@ -224,7 +224,7 @@ pub fn help(prefix: &str, registry: &Registry, marker_key: &EffectKey) -> String
     let mut out = String::new();
     let _ = writeln!(out, "### TfPilot commands\n");
     let _ = writeln!(out, "| command | what it does |\n| --- | --- |");
-    let rows: [(String, &str); 14] = [
+    let rows: [(String, &str); 15] = [
         (
             format!("{p} new <module> env=<env> [key=value…] [text]"),
             "open a request for a module in an environment; describe the rest in words",
@@ -259,6 +259,10 @@ pub fn help(prefix: &str, registry: &Registry, marker_key: &EffectKey) -> String
             "this request, or a list of requests",
         ),
         (format!("{p} cancel"), "cancel the request"),
+        (
+            format!("{p} modules [type]"),
+            "the module types, or one type's inputs (required, defaults, allowed values, units)",
+        ),
         (format!("{p} help"), "this list"),
     ];
     for (command, what) in rows {
@@ -268,7 +272,11 @@ pub fn help(prefix: &str, registry: &Registry, marker_key: &EffectKey) -> String
         .modules()
         .map(|m| format!("`{}` ({})", m.module_type, m.display_name))
         .collect();
-    let _ = writeln!(out, "\n**Module types:** {}.\n", modules.join(", "));
+    let _ = writeln!(
+        out,
+        "\n**Module types:** {}. `{p} modules <type>` lists a type's inputs.\n",
+        modules.join(", ")
+    );
     let _ = writeln!(
         out,
         "Values with spaces go in double quotes: `name=\"my bucket\"`. One command per comment; \

@@ -373,6 +373,14 @@ pub fn status(key: &EffectKey, r: &Request, prefix: &str) -> String {
         let who: Vec<String> = r.approvals.iter().map(|a| a.login.clone()).collect();
         let _ = writeln!(s, "| approved by | {} |", who.join(", "));
     }
+    if let Some(d) = &r.drift {
+        let _ = writeln!(
+            s,
+            "| drift | ⚠️ {} resource(s) changed outside TfPilot ([drift check]({})) |",
+            d.changes.len(),
+            d.url
+        );
+    }
     let _ = writeln!(s, "\n{}", next_step(r, prefix));
     with_marker(key, &s)
 }

@@ -4,8 +4,10 @@
 //! it. The executor looks for the marker before posting again, which makes re-processing a delivery
 //! after a crash safe, and finds superseded comments (old plans) by it.
 
+pub mod catalogue;
 pub mod check;
 pub mod conversation;
+pub mod drift;
 pub mod lifecycle;
 pub mod plan;
 

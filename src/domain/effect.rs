@@ -6,6 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use super::notice::{Notice, NoticeEvent};
 use super::run::{RunKind, RunOutcome};
 use crate::ids::{DeliveryId, RequestId};
 
@@ -100,6 +101,10 @@ impl EffectKey {
     pub fn failed(key: &EffectKey) -> Self {
         Self(format!("failed:{}", key.0))
     }
+    /// The chat notice of `event`, decided by the input `input` (one per input and event).
+    pub fn notify(event: NoticeEvent, input: &EffectKey) -> Self {
+        Self(format!("notify:{event}:{}", input.0))
+    }
     /// The answer to a cancel.
     pub fn cancel() -> Self {
         Self("cancel".into())
@@ -165,6 +170,22 @@ impl EffectKey {
             "in_progress"
         };
         Self(format!("input:run:{run_id}:{phase}"))
+    }
+    /// Drift check run `run_id`'s finding about the request.
+    pub fn input_drift(run_id: u64) -> Self {
+        Self(format!("input:drift:{run_id}"))
+    }
+    /// The drift check started by the comment `comment_id`.
+    pub fn drift_check(comment_id: u64) -> Self {
+        Self(format!("drift-check:{comment_id}"))
+    }
+    /// The summary of an asked-for drift check run `run_id` on the thread that asked.
+    pub fn drift_summary(run_id: u64) -> Self {
+        Self(format!("drift-summary:{run_id}"))
+    }
+    /// The answer on the issue to drift check run `run_id`.
+    pub fn drift(run_id: u64) -> Self {
+        Self(format!("drift:{run_id}"))
     }
     pub fn input_failed(key: &EffectKey) -> Self {
         Self(format!("input:failed:{}", key.0))
@@ -366,6 +387,17 @@ pub enum Effect {
     Check {
         step: CheckStep,
     },
+    /// Start the infra repo's drift check (`drift.yml` on the default branch) for each
+    /// environment; each run's name carries `<dispatch_id>-<env>`, so its findings are also
+    /// answered on the thread that asked.
+    DriftCheck {
+        environments: Vec<String>,
+        dispatch_id: String,
+    },
+    /// Tell the team's chat (Slack). Best effort: a chat outage never holds up the lifecycle.
+    Notify {
+        notice: Notice,
+    },
     /// Move the request to `history/` (always last).
     Archive,
 }
@@ -415,6 +447,10 @@ impl Effect {
             Effect::MinimizeComments { .. } => "hide outdated plan comments".into(),
             Effect::PostPlan { run_id, .. } => format!("post the plan of run {run_id}"),
             Effect::Check { .. } => "report on the check run".into(),
+            Effect::Notify { notice } => format!("notify the chat: {}", notice.event),
+            Effect::DriftCheck { environments, .. } => {
+                format!("start the drift check of {}", environments.join(", "))
+            }
             Effect::Archive => "archive the request".into(),
         }
     }
@@ -423,7 +459,25 @@ impl Effect {
     pub fn is_best_effort(&self) -> bool {
         matches!(
             self,
-            Effect::Comment { .. } | Effect::MinimizeComments { .. } | Effect::Check { .. }
+            Effect::Comment { .. }
+                | Effect::MinimizeComments { .. }
+                | Effect::Check { .. }
+                | Effect::Notify { .. }
+        )
+    }
+
+    /// Whether this belongs to no request's state (answers, a drift check): a decision made of
+    /// such effects alone stores nothing.
+    pub fn is_stateless(&self) -> bool {
+        matches!(self, Effect::Comment { .. } | Effect::DriftCheck { .. })
+    }
+
+    /// Whether a later input may be decided while this is still pending: answers and chat
+    /// notices change nothing the next decision reads.
+    pub fn lets_others_decide(&self) -> bool {
+        matches!(
+            self,
+            Effect::Comment { .. } | Effect::Notify { .. } | Effect::DriftCheck { .. }
         )
     }
 }

@@ -4,6 +4,7 @@
 //! * [`request`] — the stored request, its status, chat turns and lifecycle events;
 //! * [`run`] — workflow kinds, phases and outcomes;
 //! * [`effect`] — effects as data (the outbox), their keys and their results;
+//! * [`notice`] — what TfPilot tells a team's chat about a request;
 //! * [`policy`] — who may do what (the allow-lists), the production rule and [`Permission`];
 //! * [`Denial`] — why an input is refused and what would allow it.
 //!
@@ -11,6 +12,7 @@
 //! out; none of them needs another's internals to read a request.
 
 pub mod effect;
+pub mod notice;
 pub mod policy;
 pub mod request;
 pub mod run;
@@ -20,10 +22,11 @@ use std::fmt;
 pub use effect::{
     BlockChange, Body, CheckStep, Effect, EffectKey, EffectResult, PendingEffect, PrPurpose,
 };
+pub use notice::{Notice, NoticeEvent};
 pub use policy::{DEFAULT_PROD_ENVIRONMENTS, Memberships, Permission, Policy};
 pub use request::{
-    Approval, ChatRole, ChatTurn, Clarification, ClarificationKind, EffectRecord, InvalidStatus,
-    LifecycleEvent, ListFilter, OutboxLease, PullRequestRef, Request, RequestStatus,
+    Approval, ChatRole, ChatTurn, Clarification, ClarificationKind, DriftRecord, EffectRecord,
+    InvalidStatus, LifecycleEvent, ListFilter, OutboxLease, PullRequestRef, Request, RequestStatus,
     SCHEMA_VERSION, TimelineEntry,
 };
 pub use run::{Conclusion, RunKind, RunOutcome, RunPhase, RunRecord, RunStatus};

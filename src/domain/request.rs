@@ -21,6 +21,17 @@ use crate::ids::{InstallationId, RepoName, RequestId};
 /// The schema version this build writes and understands.
 pub const SCHEMA_VERSION: u32 = 1;
 
+/// Drift found in a request's resources by a drift check run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DriftRecord {
+    pub run_id: u64,
+    pub url: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub found_at: OffsetDateTime,
+    /// The changed resources, `"<address> (<action>)"`.
+    pub changes: Vec<String>,
+}
+
 /// One TfPilot request: the system of record for a conversation, its PR, and its workflow runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Request {
@@ -87,6 +98,14 @@ pub struct Request {
     /// The questions TfPilot asked last, so that a bare answer ("30") can fill them.
     #[serde(default)]
     pub questions: Vec<Clarification>,
+    /// The Slack route `.tfpilot.yml` named for the environment when the request was opened
+    /// (`None`: the default webhook; `off`: no chat notices).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_route: Option<String>,
+    /// What the last drift check found changed outside TfPilot in the request's resources
+    /// (`None`: no drift known). A flag beside the status: the request stays `applied`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<DriftRecord>,
     /// The pull request that removes the block after a destroy.
     #[serde(default)]
     pub cleanup_pull_request: Option<PullRequestRef>,
@@ -147,6 +166,8 @@ impl Request {
             base_branch: None,
             workflows: BTreeMap::new(),
             questions: Vec::new(),
+            notify_route: None,
+            drift: None,
             cleanup_pull_request: None,
             branch_heads: BTreeMap::new(),
             outbox: Vec::new(),

@@ -27,7 +27,9 @@
 mod answers;
 mod checks;
 mod config_check;
+mod drift;
 mod facts;
+mod notify;
 mod outbox;
 mod perform;
 mod reconcile;
@@ -49,6 +51,7 @@ use crate::ids::{RepoName, RequestId};
 use crate::inbox::Delivery;
 use crate::lifecycle::{self, Actor, CommentAt, Conclusion, Input, Policy, RunPhase, RunUpdate};
 use crate::registry::Registry;
+use crate::slack::Slack;
 use crate::store::{CommentRecord, RequestStore, Versioned};
 use crate::terraform::plan::Masker;
 use crate::webhook::Event;
@@ -90,6 +93,8 @@ pub struct Executor {
     /// This process as a worker instance (`serve@host:port/<run>`), when it is one: names the
     /// outbox leases it takes, so a restarted instance takes over those of its killed run.
     instance_run: Option<String>,
+    /// Where chat notices go (`None`: nowhere; they are recorded as done).
+    slack: Option<Arc<Slack>>,
 }
 
 impl std::fmt::Debug for Executor {
@@ -131,7 +136,14 @@ impl Executor {
             prefix: command::DEFAULT_PREFIX.to_owned(),
             bot_login: "tfpilot[bot]".to_owned(),
             instance_run: None,
+            slack: None,
         }
+    }
+
+    /// Sends the lifecycle's chat notices through `slack`.
+    pub fn with_slack(mut self, slack: Slack) -> Self {
+        self.slack = Some(Arc::new(slack));
+        self
     }
 
     /// This process's worker owner name, `<instance>/<run>` (see `inbox::Lease`): outbox leases
@@ -602,6 +614,9 @@ impl Executor {
     // ---- workflow_run -----------------------------------------------------------------------
 
     async fn on_workflow_run(&self, e: &WorkflowRunEvent) -> anyhow::Result<()> {
+        if drift::is_drift_run(e) {
+            return self.on_drift_run(e).await;
+        }
         let phase = match e.action {
             WorkflowRunAction::InProgress => RunPhase::InProgress,
             WorkflowRunAction::Completed => RunPhase::Completed(match e.workflow_run.conclusion {

@@ -84,7 +84,16 @@ impl Executor {
         let updated = self
             .store
             .update(id, |r| {
-                decide_in_place(r, &key, input, actor, policy, facts, now)
+                decide_in_place(
+                    r,
+                    &key,
+                    input,
+                    actor,
+                    policy,
+                    facts,
+                    now,
+                    self.slack.is_some(),
+                )
             })
             .await;
         match updated {
@@ -154,7 +163,11 @@ impl Executor {
                 return Ok(None);
             }
         };
-        let Decision { request, effects } = decision;
+        let Decision {
+            request,
+            mut effects,
+        } = decision;
+        keep_notices(&mut effects, self.slack.is_some());
         let Some(mut request) = request else {
             self.post_stateless(scope, &effects).await?;
             return Ok(None);
@@ -196,19 +209,29 @@ impl Executor {
         Ok(Some(id))
     }
 
-    /// Posts the comments of a decision that stores nothing (help, show, status, denials).
+    /// Carries out a decision that stores nothing: its comments (help, show, status, denials)
+    /// and drift checks.
     pub(super) async fn post_stateless(
         &self,
         scope: &Scope,
         effects: &[PendingEffect],
     ) -> anyhow::Result<()> {
         for e in effects {
-            if let Effect::Comment {
-                thread,
-                body: Body::Text { text },
-            } = &e.effect
-            {
-                self.post_once(scope, *thread, &e.key, text).await?;
+            match &e.effect {
+                Effect::Comment {
+                    thread,
+                    body: Body::Text { text },
+                } => {
+                    self.post_once(scope, *thread, &e.key, text).await?;
+                }
+                Effect::DriftCheck {
+                    environments,
+                    dispatch_id,
+                } => {
+                    self.start_drift_check(scope, environments, dispatch_id)
+                        .await?
+                }
+                _ => {}
             }
         }
         Ok(())
@@ -445,7 +468,9 @@ impl Executor {
                     login: "tfpilot".into(),
                     permission: Permission::NotRead,
                 };
-                if let Ok(d) = lifecycle::decide(Some(r), &input, &actor, &self.policy, &facts) {
+                if let Ok(mut d) = lifecycle::decide(Some(r), &input, &actor, &self.policy, &facts)
+                {
+                    keep_notices(&mut d.effects, self.slack.is_some());
                     let lease = r.outbox_lease.clone();
                     if let Some(next) = d.request {
                         *r = next;
@@ -517,6 +542,7 @@ fn decide_in_place(
     policy: &Policy,
     facts: &Facts<'_>,
     now: OffsetDateTime,
+    notices: bool,
 ) -> Result<Decided, Refusal> {
     if r.effects.contains_key(key) {
         return Ok(Decided::Already);
@@ -524,15 +550,12 @@ fn decide_in_place(
     if busy(r) {
         return Err(Refusal::Busy);
     }
-    let d = lifecycle::decide(Some(r), input, actor, policy, facts).map_err(Refusal::Denied)?;
+    let mut d = lifecycle::decide(Some(r), input, actor, policy, facts).map_err(Refusal::Denied)?;
+    keep_notices(&mut d.effects, notices);
     let Some(next) = d.request else {
         return Ok(Decided::Stateless(d.effects));
     };
-    if next == *r
-        && d.effects
-            .iter()
-            .all(|e| matches!(e.effect, Effect::Comment { .. }))
-    {
+    if next == *r && d.effects.iter().all(|e| e.effect.is_stateless()) {
         return Ok(Decided::Stateless(d.effects));
     }
     *r = next;
@@ -540,6 +563,14 @@ fn decide_in_place(
     r.effects
         .insert(key.clone(), record(now, EffectResult::default()));
     Ok(Decided::Written)
+}
+
+/// Drops the chat notices of a decision when no chat is configured: an effect that would do
+/// nothing is not worth a write to the store.
+fn keep_notices(effects: &mut Vec<PendingEffect>, notices: bool) {
+    if !notices {
+        effects.retain(|e| !matches!(e.effect, Effect::Notify { .. }));
+    }
 }
 
 pub(super) fn record(at: OffsetDateTime, result: EffectResult) -> EffectRecord {
@@ -557,13 +588,11 @@ fn stale(e: &PendingEffect, now: OffsetDateTime) -> bool {
     ) && (now - e.decided_at) > STALE_EFFECT
 }
 
-/// Whether effects (other than comments) are still pending: the outbox was drained before this
+/// Whether effects (other than comments and chat notices) are still pending: the outbox was drained before this
 /// decision, so another performer is carrying them out (or just decided them); the input is
 /// decided once they are done.
 fn busy(r: &Request) -> bool {
-    r.outbox
-        .iter()
-        .any(|e| !matches!(e.effect, Effect::Comment { .. }))
+    r.outbox.iter().any(|e| !e.effect.lets_others_decide())
 }
 
 /// Whether an outbox lease `held` (`<instance>/<run>#<call>`) was taken by an earlier run of the

@@ -139,6 +139,16 @@ impl Executor {
                 self.post_plan(scope, r, *run_id, run_url, resumed).await
             }
             Effect::Check { step } => self.perform_check(scope, r, step, resumed).await,
+            Effect::Notify { notice } => self.notify(notice).await,
+            Effect::DriftCheck {
+                environments,
+                dispatch_id,
+            } => {
+                self.start_drift_check(scope, environments, dispatch_id)
+                    .await
+                    .map_err(EffectError::Retry)?;
+                Ok(Done::with(EffectResult::default()))
+            }
             Effect::Archive => Ok(Done::with(EffectResult::default())),
         }
     }

@@ -36,6 +36,8 @@ impl<'a> Decider<'a> {
                 self.status(at, filters);
                 Ok(())
             }
+            Command::Modules { module } => self.modules(at, module.as_deref()),
+            Command::Drift { environment } => self.drift_check(at, environment.as_deref()),
             Command::New {
                 module,
                 environment,
@@ -60,6 +62,26 @@ impl<'a> Decider<'a> {
     fn help(&mut self, at: CommentAt) {
         let text = comments::conversation::help(self.prefix(), self.facts.registry, &reply_key(at));
         self.reply(at, text);
+    }
+
+    fn modules(&mut self, at: CommentAt, module: Option<&str>) -> Result<(), Denial> {
+        let registry = self.facts.registry;
+        let text = match module {
+            None => comments::catalogue::modules(self.prefix(), registry, &reply_key(at)),
+            Some(m) => {
+                // The parser resolved the type against the embedded catalogue; this
+                // installation's may differ.
+                let spec = registry.lookup(m).map_err(|e| {
+                    deny(
+                        command::ParseError::UnknownModule(e).to_string(),
+                        format!("`{} modules` lists the module types.", self.prefix()),
+                    )
+                })?;
+                comments::catalogue::module_inputs(self.prefix(), spec, &reply_key(at))
+            }
+        };
+        self.reply(at, text);
+        Ok(())
     }
 
     fn status(&mut self, at: CommentAt, filters: &StatusFilters) {
@@ -110,7 +132,11 @@ impl<'a> Decider<'a> {
             Command::Destroy => self.destroy(at, r),
             Command::Cleanup => self.cleanup(at, r),
             Command::Cancel => self.cancel(at, r),
-            Command::Help | Command::Status { .. } | Command::New { .. } => Ok(()),
+            Command::Help
+            | Command::Status { .. }
+            | Command::Modules { .. }
+            | Command::Drift { .. }
+            | Command::New { .. } => Ok(()),
         }
     }
 
@@ -189,6 +215,7 @@ impl<'a> Decider<'a> {
         r.environment = Some(environment.to_owned());
         r.base_branch = Some(settings.base_branch.clone());
         r.workflows = settings.workflows.by_kind();
+        r.notify_route = settings.notifications.slack_route(environment);
         r.record(self.facts.now, &self.actor.login, "created", None);
         let ctx = self.ctx(&r);
         let (conv, reply) = conversation::start(spec, values, extraction, &ctx);

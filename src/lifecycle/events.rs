@@ -277,7 +277,16 @@ impl Decider<'_> {
                 "The plan itself succeeded: read it in the workflow run.".into(),
             ),
             Effect::Archive => ("archive the request", "Nothing to do.".into()),
-            Effect::Comment { .. } | Effect::MinimizeComments { .. } | Effect::Check { .. } => {
+            Effect::DriftCheck { .. } => (
+                "start the drift check",
+                format!(
+                    "Check that `.github/workflows/drift.yml` is on the default branch, then `{p} drift` again."
+                ),
+            ),
+            Effect::Comment { .. }
+            | Effect::MinimizeComments { .. }
+            | Effect::Check { .. }
+            | Effect::Notify { .. } => {
                 return None;
             }
         })

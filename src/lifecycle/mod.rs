@@ -20,13 +20,16 @@
 //! builds up and its small helpers); the guardrails shared by several commands are in
 //! `guards.rs`; the commands are in `conversation.rs` (the dispatcher, `new`, `show`, `set`,
 //! `unset`, turns), `review.rs` (`submit`, `plan`, `approve`, `merge`) and `operate.rs` (`apply`,
-//! `destroy`, `cleanup`, `cancel`); the events in `events.rs`. [`reads`] says which [`Facts`] a
+//! `destroy`, `cleanup`, `cancel`); the events in `events.rs`; the chat notices a status change
+//! brings in `notify.rs`; drift check findings in `drift.rs`. [`reads`] says which [`Facts`] a
 //! decision looks at.
 
 mod conversation;
 mod decider;
+mod drift;
 mod events;
 mod guards;
+mod notify;
 mod operate;
 mod reads;
 mod review;
@@ -87,6 +90,8 @@ pub enum Input {
     },
     /// A workflow run changed state.
     Run(RunUpdate),
+    /// A drift check finished: what it found changed in the request's resources (empty: none).
+    Drift(DriftUpdate),
     /// An effect could not be carried out for a reason that retrying will not fix.
     EffectFailed {
         key: EffectKey,
@@ -110,6 +115,17 @@ pub struct RunUpdate {
     pub event: String,
     /// The branch it runs on (the dispatched ref).
     pub head_branch: String,
+}
+
+/// One drift check run's finding about one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DriftUpdate {
+    pub run_id: u64,
+    pub url: String,
+    /// The changed resources, `"<address> (<action>)"` (empty: the resources match).
+    pub changes: Vec<String>,
+    /// The request's part of the plan text, masked.
+    pub excerpt: String,
 }
 
 /// The state of the pull request on GitHub, read before deciding approve, merge and apply.
@@ -178,6 +194,7 @@ pub fn input_key(input: &Input) -> EffectKey {
         Input::Run(run) => {
             EffectKey::input_run(run.run_id, matches!(run.phase, RunPhase::Completed(_)))
         }
+        Input::Drift(d) => EffectKey::input_drift(d.run_id),
         Input::EffectFailed { key, .. } => EffectKey::input_failed(key),
     }
 }
@@ -198,6 +215,7 @@ pub fn decide(
         effects: Vec::new(),
         input_key: input_key(input),
     };
+    let before = request.map(|r| r.status);
     match input {
         Input::Command {
             at,
@@ -212,12 +230,18 @@ pub fn decide(
             merge_sha,
         } => d.pr_closed(*number, *merged, head_sha, merge_sha.as_deref()),
         Input::Run(run) => d.run(run),
+        Input::Drift(update) => d.drift(update),
         Input::EffectFailed {
             key,
             effect,
             reason,
         } => d.effect_failed(key, effect, reason),
     }
+    let run_url = match input {
+        Input::Run(run) => Some(run.url.as_str()),
+        _ => None,
+    };
+    d.notify_change(before, run_url);
     Ok(Decision {
         request: d.request,
         effects: d.effects,

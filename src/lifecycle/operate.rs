@@ -15,6 +15,8 @@ impl Decider<'_> {
         self.require_prod_list("apply")?;
         match r.status {
             RequestStatus::Merged | RequestStatus::ApplyFailed => {}
+            // Drifted: applying the approved merged change again puts the resources back.
+            RequestStatus::Applied if r.drift.is_some() => {}
             RequestStatus::Applying | RequestStatus::Destroying => {
                 let kind = if r.status == RequestStatus::Applying {
                     RunKind::Apply

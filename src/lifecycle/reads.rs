@@ -47,7 +47,9 @@ pub fn reads(input: &Input, request: Option<&Request>) -> Needs {
             ..Needs::default()
         },
         // Events carry what they need; nobody's permission matters.
-        Input::PrClosed { .. } | Input::Run(_) | Input::EffectFailed { .. } => Needs::default(),
+        Input::PrClosed { .. } | Input::Run(_) | Input::Drift(_) | Input::EffectFailed { .. } => {
+            Needs::default()
+        }
     }
 }
 
@@ -62,7 +64,7 @@ pub fn command_reads(command: &Command, request: Option<&Request>) -> Needs {
     // an approval) in every environment, not only in prod.
     let settings = matches!(
         command,
-        Command::New { .. } | Command::Approve | Command::Apply
+        Command::New { .. } | Command::Approve | Command::Apply | Command::Drift { .. }
     );
     let with_pr = matches!(command, Command::Approve | Command::Merge | Command::Apply)
         && request.is_some_and(|r| r.pull_request.is_some());

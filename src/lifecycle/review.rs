@@ -102,17 +102,9 @@ impl Decider<'_> {
                 self.dispatch(RunKind::Plan)?;
                 self.set_status(RequestStatus::Planning, "plan", None);
             }
-            RequestStatus::Merged | RequestStatus::ApplyFailed => {
-                // After the merge, a plan runs on the base branch: the change as merged.
-                if run_active(r, RunKind::Plan) {
-                    return Err(running(r, RunKind::Plan));
-                }
-                self.dispatch(RunKind::Plan)?;
-                let now = self.facts.now;
-                let login = self.actor.login.clone();
-                self.req()
-                    .record(now, login, "plan", Some("merged change".into()));
-            }
+            RequestStatus::Merged | RequestStatus::ApplyFailed => self.plan_merged(r)?,
+            // Drifted: a plan of the merged change shows what an apply would put back.
+            RequestStatus::Applied if r.drift.is_some() => self.plan_merged(r)?,
             RequestStatus::Planning => return Err(running(r, RunKind::Plan)),
             _ => {
                 return Err(self.wrong_state(
@@ -123,6 +115,19 @@ impl Decider<'_> {
             }
         }
         self.reply(at, say::plan_started(&reply_key(at), &self.env(), &p));
+        Ok(())
+    }
+
+    /// After the merge, a plan runs on the base branch: the change as merged.
+    fn plan_merged(&mut self, r: &Request) -> Result<(), Denial> {
+        if run_active(r, RunKind::Plan) {
+            return Err(running(r, RunKind::Plan));
+        }
+        self.dispatch(RunKind::Plan)?;
+        let now = self.facts.now;
+        let login = self.actor.login.clone();
+        self.req()
+            .record(now, login, "plan", Some("merged change".into()));
         Ok(())
     }
 

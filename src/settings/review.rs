@@ -11,7 +11,7 @@ use crate::domain::Policy;
 use crate::domain::policy::{ID_PREFIX, is_team};
 use crate::ids::RepoName;
 
-const KEYS: [&str; 8] = [
+const KEYS: [&str; 9] = [
     "project",
     "base_branch",
     "environments",
@@ -20,8 +20,10 @@ const KEYS: [&str; 8] = [
     "approvers",
     "approvals_required",
     "workflows",
+    "notifications",
 ];
 const WORKFLOW_KEYS: [&str; 4] = ["plan", "apply", "destroy", "cleanup"];
+const NOTIFICATION_KEYS: [&str; 1] = ["slack"];
 
 /// What the review found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -57,6 +59,9 @@ pub fn review(text: &str, repo: &RepoName, base_branch: &str, policy: &Policy) -
     unknown_keys(&mut map, &KEYS, "", &mut out.problems);
     if let Some(Value::Mapping(w)) = map.get_mut("workflows") {
         unknown_keys(w, &WORKFLOW_KEYS, "workflows.", &mut out.problems);
+    }
+    if let Some(Value::Mapping(n)) = map.get_mut("notifications") {
+        unknown_keys(n, &NOTIFICATION_KEYS, "notifications.", &mut out.problems);
     }
     let cleaned = serde_norway::to_string(&Value::Mapping(map)).unwrap_or_default();
     let settings = match Settings::from_file(repo, base_branch, Some(&cleaned)) {
@@ -216,5 +221,26 @@ mod tests {
         assert!(r.problems[0].contains("not an environment name"), "{r:?}");
         let r = review("project: [\n", &repo(), "main", &policy());
         assert!(r.problems[0].starts_with("It is not valid YAML"), "{r:?}");
+    }
+
+    #[test]
+    fn notification_routes_are_known_keys_and_their_typos_are_named() {
+        let r = review(
+            "notifications:\n  slack:\n    prod: platform-alerts\n",
+            &repo(),
+            "main",
+            &policy(),
+        );
+        assert_eq!(r.problems, Vec::<String>::new());
+        let r = review(
+            "notifications:\n  slak:\n    prod: platform-alerts\n",
+            &repo(),
+            "main",
+            &policy(),
+        );
+        assert_eq!(
+            r.problems,
+            ["Unknown key `notifications.slak` (did you mean `notifications.slack`?)."]
+        );
     }
 }

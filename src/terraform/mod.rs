@@ -9,6 +9,7 @@
 pub mod blocks;
 pub mod cli;
 pub mod drift;
+pub mod drifted;
 pub mod fmt;
 pub mod plan;
 pub mod registry_cli;

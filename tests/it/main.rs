@@ -18,6 +18,7 @@ mod render;
 mod repo_check;
 mod serve;
 mod setup;
+mod slack;
 mod store;
 mod support;
 mod two_instances;

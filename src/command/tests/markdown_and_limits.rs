@@ -157,14 +157,14 @@ fn hostile_input() {
         "/tfpilot set x=\"a'b\"c'd\"'",
     ]), @r#"
     "/tfpilot set name=a\0b" => Set { values: {"name": "a\0b"} }
-    "/tfpilot \0apply" => Err: `\u{0}apply` is not a command — did you mean `apply`? Commands: `help`, `new`, `set`, `unset`, `show`, `submit`, `plan`, `approve`, `merge`, `apply`, `destroy`, `cleanup`, `status`, `cancel`.
-    "/tfpilot apply\0" => Err: `apply\u{0}` is not a command — did you mean `apply`? Commands: `help`, `new`, `set`, `unset`, `show`, `submit`, `plan`, `approve`, `merge`, `apply`, `destroy`, `cleanup`, `status`, `cancel`.
+    "/tfpilot \0apply" => Err: `\u{0}apply` is not a command — did you mean `apply`? Commands: `help`, `new`, `set`, `unset`, `show`, `submit`, `plan`, `approve`, `merge`, `apply`, `destroy`, `cleanup`, `status`, `cancel`, `modules`, `drift`.
+    "/tfpilot apply\0" => Err: `apply\u{0}` is not a command — did you mean `apply`? Commands: `help`, `new`, `set`, `unset`, `show`, `submit`, `plan`, `approve`, `merge`, `apply`, `destroy`, `cleanup`, `status`, `cancel`, `modules`, `drift`.
     "\0/tfpilot apply" => -
     "/tfpilot set name=😀" => Set { values: {"name": "😀"} }
     "/tfpilot set 名前=x" => Err: `名前` is not a valid key: keys are words like `name` or `tags.Team`.
     "/tfpilot set name=\u{202e}evil" => Set { values: {"name": "\u{202e}evil"} }
     "/tfpilot set tags.Team\u{1}=x" => Err: `tags.Team\u{1}` is not a valid key: keys are words like `name` or `tags.Team`.
-    "/tfpilot aplly\u{202e}" => Err: `aplly\u{202e}` is not a command — did you mean `apply`? Commands: `help`, `new`, `set`, `unset`, `show`, `submit`, `plan`, `approve`, `merge`, `apply`, `destroy`, `cleanup`, `status`, `cancel`.
+    "/tfpilot aplly\u{202e}" => Err: `aplly\u{202e}` is not a command — did you mean `apply`? Commands: `help`, `new`, `set`, `unset`, `show`, `submit`, `plan`, `approve`, `merge`, `apply`, `destroy`, `cleanup`, `status`, `cancel`, `modules`, `drift`.
     "/tfpilot set x=\"\"\"\"\"" => Err: A quote (`"` or `'`) is not closed. Put values with spaces in double quotes (`name="my bucket"`); free text with an apostrophe goes on the next line, below the command.
     "/tfpilot set x='\"'\"'\"'" => Err: A quote (`"` or `'`) is not closed. Put values with spaces in double quotes (`name="my bucket"`); free text with an apostrophe goes on the next line, below the command.
     "/tfpilot set x=\"a'b\"c'd\"'" => Err: A quote (`"` or `'`) is not closed. Put values with spaces in double quotes (`name="my bucket"`); free text with an apostrophe goes on the next line, below the command.

@@ -158,22 +158,22 @@ fn unknown_commands_suggest_the_closest() {
         "/tfpilot frobnicate",
         "/tfpilot x",
     ]), @r#"
-    "/tfpilot aply" => Err: `aply` is not a command — did you mean `apply`? Commands: `help`, `new`, `set`, `unset`, `show`, `submit`, `plan`, `approve`, `merge`, `apply`, `destroy`, `cleanup`, `status`, `cancel`.
-    "/tfpilot aprove" => Err: `aprove` is not a command — did you mean `approve`? Commands: `help`, `new`, `set`, `unset`, `show`, `submit`, `plan`, `approve`, `merge`, `apply`, `destroy`, `cleanup`, `status`, `cancel`.
-    "/tfpilot approv" => Err: `approv` is not a command — did you mean `approve`? Commands: `help`, `new`, `set`, `unset`, `show`, `submit`, `plan`, `approve`, `merge`, `apply`, `destroy`, `cleanup`, `status`, `cancel`.
-    "/tfpilot destory" => Err: `destory` is not a command — did you mean `destroy`? Commands: `help`, `new`, `set`, `unset`, `show`, `submit`, `plan`, `approve`, `merge`, `apply`, `destroy`, `cleanup`, `status`, `cancel`.
-    "/tfpilot sumbit" => Err: `sumbit` is not a command — did you mean `submit`? Commands: `help`, `new`, `set`, `unset`, `show`, `submit`, `plan`, `approve`, `merge`, `apply`, `destroy`, `cleanup`, `status`, `cancel`.
-    "/tfpilot stauts" => Err: `stauts` is not a command — did you mean `status`? Commands: `help`, `new`, `set`, `unset`, `show`, `submit`, `plan`, `approve`, `merge`, `apply`, `destroy`, `cleanup`, `status`, `cancel`.
-    "/tfpilot hlep" => Err: `hlep` is not a command — did you mean `help`? Commands: `help`, `new`, `set`, `unset`, `show`, `submit`, `plan`, `approve`, `merge`, `apply`, `destroy`, `cleanup`, `status`, `cancel`.
-    "/tfpilot cancle" => Err: `cancle` is not a command — did you mean `cancel`? Commands: `help`, `new`, `set`, `unset`, `show`, `submit`, `plan`, `approve`, `merge`, `apply`, `destroy`, `cleanup`, `status`, `cancel`.
-    "/tfpilot mrege" => Err: `mrege` is not a command — did you mean `merge`? Commands: `help`, `new`, `set`, `unset`, `show`, `submit`, `plan`, `approve`, `merge`, `apply`, `destroy`, `cleanup`, `status`, `cancel`.
-    "/tfpilot cleanpu" => Err: `cleanpu` is not a command — did you mean `cleanup`? Commands: `help`, `new`, `set`, `unset`, `show`, `submit`, `plan`, `approve`, `merge`, `apply`, `destroy`, `cleanup`, `status`, `cancel`.
-    "/tfpilot unsett x" => Err: `unsett` is not a command — did you mean `unset`? Commands: `help`, `new`, `set`, `unset`, `show`, `submit`, `plan`, `approve`, `merge`, `apply`, `destroy`, `cleanup`, `status`, `cancel`.
-    "/tfpilot create s3-bucket" => Err: `create` is not a command. Commands: `help`, `new`, `set`, `unset`, `show`, `submit`, `plan`, `approve`, `merge`, `apply`, `destroy`, `cleanup`, `status`, `cancel`.
-    "/tfpilot s3-bucket env=dev" => Err: `s3-bucket` is not a command — did you mean `new s3-bucket`? Commands: `help`, `new`, `set`, `unset`, `show`, `submit`, `plan`, `approve`, `merge`, `apply`, `destroy`, `cleanup`, `status`, `cancel`.
-    "/tfpilot queue" => Err: `queue` is not a command — did you mean `new sqs-queue`? Commands: `help`, `new`, `set`, `unset`, `show`, `submit`, `plan`, `approve`, `merge`, `apply`, `destroy`, `cleanup`, `status`, `cancel`.
-    "/tfpilot frobnicate" => Err: `frobnicate` is not a command. Commands: `help`, `new`, `set`, `unset`, `show`, `submit`, `plan`, `approve`, `merge`, `apply`, `destroy`, `cleanup`, `status`, `cancel`.
-    "/tfpilot x" => Err: `x` is not a command. Commands: `help`, `new`, `set`, `unset`, `show`, `submit`, `plan`, `approve`, `merge`, `apply`, `destroy`, `cleanup`, `status`, `cancel`.
+    "/tfpilot aply" => Err: `aply` is not a command — did you mean `apply`? Commands: `help`, `new`, `set`, `unset`, `show`, `submit`, `plan`, `approve`, `merge`, `apply`, `destroy`, `cleanup`, `status`, `cancel`, `modules`, `drift`.
+    "/tfpilot aprove" => Err: `aprove` is not a command — did you mean `approve`? Commands: `help`, `new`, `set`, `unset`, `show`, `submit`, `plan`, `approve`, `merge`, `apply`, `destroy`, `cleanup`, `status`, `cancel`, `modules`, `drift`.
+    "/tfpilot approv" => Err: `approv` is not a command — did you mean `approve`? Commands: `help`, `new`, `set`, `unset`, `show`, `submit`, `plan`, `approve`, `merge`, `apply`, `destroy`, `cleanup`, `status`, `cancel`, `modules`, `drift`.
+    "/tfpilot destory" => Err: `destory` is not a command — did you mean `destroy`? Commands: `help`, `new`, `set`, `unset`, `show`, `submit`, `plan`, `approve`, `merge`, `apply`, `destroy`, `cleanup`, `status`, `cancel`, `modules`, `drift`.
+    "/tfpilot sumbit" => Err: `sumbit` is not a command — did you mean `submit`? Commands: `help`, `new`, `set`, `unset`, `show`, `submit`, `plan`, `approve`, `merge`, `apply`, `destroy`, `cleanup`, `status`, `cancel`, `modules`, `drift`.
+    "/tfpilot stauts" => Err: `stauts` is not a command — did you mean `status`? Commands: `help`, `new`, `set`, `unset`, `show`, `submit`, `plan`, `approve`, `merge`, `apply`, `destroy`, `cleanup`, `status`, `cancel`, `modules`, `drift`.
+    "/tfpilot hlep" => Err: `hlep` is not a command — did you mean `help`? Commands: `help`, `new`, `set`, `unset`, `show`, `submit`, `plan`, `approve`, `merge`, `apply`, `destroy`, `cleanup`, `status`, `cancel`, `modules`, `drift`.
+    "/tfpilot cancle" => Err: `cancle` is not a command — did you mean `cancel`? Commands: `help`, `new`, `set`, `unset`, `show`, `submit`, `plan`, `approve`, `merge`, `apply`, `destroy`, `cleanup`, `status`, `cancel`, `modules`, `drift`.
+    "/tfpilot mrege" => Err: `mrege` is not a command — did you mean `merge`? Commands: `help`, `new`, `set`, `unset`, `show`, `submit`, `plan`, `approve`, `merge`, `apply`, `destroy`, `cleanup`, `status`, `cancel`, `modules`, `drift`.
+    "/tfpilot cleanpu" => Err: `cleanpu` is not a command — did you mean `cleanup`? Commands: `help`, `new`, `set`, `unset`, `show`, `submit`, `plan`, `approve`, `merge`, `apply`, `destroy`, `cleanup`, `status`, `cancel`, `modules`, `drift`.
+    "/tfpilot unsett x" => Err: `unsett` is not a command — did you mean `unset`? Commands: `help`, `new`, `set`, `unset`, `show`, `submit`, `plan`, `approve`, `merge`, `apply`, `destroy`, `cleanup`, `status`, `cancel`, `modules`, `drift`.
+    "/tfpilot create s3-bucket" => Err: `create` is not a command. Commands: `help`, `new`, `set`, `unset`, `show`, `submit`, `plan`, `approve`, `merge`, `apply`, `destroy`, `cleanup`, `status`, `cancel`, `modules`, `drift`.
+    "/tfpilot s3-bucket env=dev" => Err: `s3-bucket` is not a command — did you mean `new s3-bucket`? Commands: `help`, `new`, `set`, `unset`, `show`, `submit`, `plan`, `approve`, `merge`, `apply`, `destroy`, `cleanup`, `status`, `cancel`, `modules`, `drift`.
+    "/tfpilot queue" => Err: `queue` is not a command — did you mean `new sqs-queue`? Commands: `help`, `new`, `set`, `unset`, `show`, `submit`, `plan`, `approve`, `merge`, `apply`, `destroy`, `cleanup`, `status`, `cancel`, `modules`, `drift`.
+    "/tfpilot frobnicate" => Err: `frobnicate` is not a command. Commands: `help`, `new`, `set`, `unset`, `show`, `submit`, `plan`, `approve`, `merge`, `apply`, `destroy`, `cleanup`, `status`, `cancel`, `modules`, `drift`.
+    "/tfpilot x" => Err: `x` is not a command. Commands: `help`, `new`, `set`, `unset`, `show`, `submit`, `plan`, `approve`, `merge`, `apply`, `destroy`, `cleanup`, `status`, `cancel`, `modules`, `drift`.
     "#);
 }
 
@@ -446,6 +446,8 @@ fn names_and_mutation() {
         ("/tfpilot cleanup", "cleanup", true),
         ("/tfpilot status", "status", false),
         ("/tfpilot cancel", "cancel", true),
+        ("/tfpilot modules", "modules", false),
+        ("/tfpilot drift", "drift", true),
     ];
     for (body, name, mutating) in cases {
         let c = ok(body);
@@ -457,3 +459,60 @@ fn names_and_mutation() {
 }
 
 mod markdown_and_limits;
+
+#[test]
+fn modules_lists_the_catalogue_or_one_type() {
+    assert_eq!(ok("/tfpilot modules"), Command::Modules { module: None });
+    assert_eq!(
+        ok("/tfpilot modules s3-bucket"),
+        Command::Modules {
+            module: Some("s3-bucket".into())
+        }
+    );
+    assert_eq!(
+        ok("/tfpilot MODULES queue"),
+        Command::Modules {
+            module: Some("sqs-queue".into())
+        },
+        "an alias names its type"
+    );
+    assert!(!ok("/tfpilot modules").is_mutating());
+    assert_eq!(
+        err("/tfpilot modules s3-buckit").to_string(),
+        "`s3-buckit` is not a module type — did you mean `s3-bucket`? Module types: `ecs-service`, `iam-role-app`, `s3-bucket`, `sqs-queue`."
+    );
+    assert_eq!(
+        err("/tfpilot modules s3-bucket sqs-queue").to_string(),
+        "`modules` takes at most one module type, but got `s3-bucket sqs-queue`. For example `modules s3-bucket`."
+    );
+    assert_eq!(
+        err("/tfpilot modul").to_string(),
+        "`modul` is not a command — did you mean `modules`? Commands: `help`, `new`, `set`, `unset`, `show`, `submit`, `plan`, `approve`, `merge`, `apply`, `destroy`, `cleanup`, `status`, `cancel`, `modules`, `drift`."
+    );
+}
+
+#[test]
+fn drift_takes_an_environment() {
+    assert_eq!(ok("/tfpilot drift"), Command::Drift { environment: None });
+    for body in [
+        "/tfpilot drift env=Prod",
+        "/tfpilot drift --env prod",
+        "/tfpilot drift environment=prod",
+    ] {
+        assert_eq!(
+            ok(body),
+            Command::Drift {
+                environment: Some("prod".into())
+            },
+            "{body}"
+        );
+    }
+    assert_eq!(
+        err("/tfpilot drift now").to_string(),
+        "`drift` takes only an environment (`drift env=prod`), but got `now`."
+    );
+    assert_eq!(
+        err("/tfpilot drift env=dev env=prod").to_string(),
+        ParseError::DuplicateKey { key: "env".into() }.to_string()
+    );
+}

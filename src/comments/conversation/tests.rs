@@ -262,9 +262,10 @@ fn help_lists_commands_and_modules() {
     | `/tfpilot cleanup` | remove the block of a destroyed request |
     | `/tfpilot status [env=…] [status=…] [module=…] [all]` | this request, or a list of requests |
     | `/tfpilot cancel` | cancel the request |
+    | `/tfpilot modules [type]` | the module types, or one type's inputs (required, defaults, allowed values, units) |
     | `/tfpilot help` | this list |
 
-    **Module types:** `ecs-service` (ECS service (Fargate)), `iam-role-app` (IAM role for an application), `s3-bucket` (S3 bucket), `sqs-queue` (SQS queue).
+    **Module types:** `ecs-service` (ECS service (Fargate)), `iam-role-app` (IAM role for an application), `s3-bucket` (S3 bucket), `sqs-queue` (SQS queue). `/tfpilot modules <type>` lists a type's inputs.
 
     Values with spaces go in double quotes: `name="my bucket"`. One command per comment; between commands, answer my questions in plain words. In `prod`, approve, merge, apply and cleanup are for the production allow-list, and destroy for the prod-destroy allow-list.
     "#);
@@ -277,7 +278,7 @@ fn parse_errors_become_a_comment() {
     };
     insta::assert_snapshot!(parse_error(&e, "/tfpilot", &"error:1".parse().unwrap()), @"
     <!-- tfpilot:error:1 -->
-    ⚠️ `aply` is not a command — did you mean `apply`? Commands: `help`, `new`, `set`, `unset`, `show`, `submit`, `plan`, `approve`, `merge`, `apply`, `destroy`, `cleanup`, `status`, `cancel`.
+    ⚠️ `aply` is not a command — did you mean `apply`? Commands: `help`, `new`, `set`, `unset`, `show`, `submit`, `plan`, `approve`, `merge`, `apply`, `destroy`, `cleanup`, `status`, `cancel`, `modules`, `drift`.
 
     Comment `/tfpilot help` for the list of commands.
     ");

@@ -36,7 +36,7 @@ fn workflow_runs_move_the_request_and_stale_runs_are_ignored() {
         &f,
     )
     .unwrap();
-    assert_eq!(kinds(&d), ["post_plan"]);
+    assert_eq!(kinds(&d), ["post_plan", "notify"]);
     assert_eq!(d.request.as_ref().unwrap().status, RequestStatus::Planned);
     // A run of another dispatch (an older revision) changes nothing.
     let other = "plan 3f2a4c1e-8b7d-4e2f-9a1b-0c3d5e7f9a2b (dev) 3f2a4c1e-plan-000005";
@@ -236,7 +236,9 @@ fn destroy_success_opens_the_cleanup_pr_then_archives() {
     .unwrap();
     assert_eq!(
         kinds(&d),
-        ["comment", "commit", "open_pr", "comment", "archive"]
+        [
+            "comment", "commit", "open_pr", "comment", "notify", "archive"
+        ]
     );
     assert_eq!(d.request.unwrap().status, RequestStatus::Destroyed);
     let Effect::CommitBlock { branch, change, .. } = &d.effects[1].effect else {

@@ -2,9 +2,11 @@
 //! input, an actor and facts, and checks the decision or the denial's words.
 
 mod conversation;
+mod drift;
 mod events;
 mod guards;
 mod matrix;
+mod notify;
 mod operate;
 mod quorum;
 mod reads;
@@ -202,6 +204,17 @@ pub(super) fn comment_text(effects: &[PendingEffect], i: usize) -> &str {
     }
 }
 
+/// The chat notices a decision made.
+pub(super) fn notices(d: &Decision) -> Vec<&crate::domain::Notice> {
+    d.effects
+        .iter()
+        .filter_map(|e| match &e.effect {
+            Effect::Notify { notice } => Some(notice),
+            _ => None,
+        })
+        .collect()
+}
+
 pub(super) fn kinds(d: &Decision) -> Vec<&'static str> {
     d.effects
         .iter()
@@ -215,6 +228,8 @@ pub(super) fn kinds(d: &Decision) -> Vec<&'static str> {
             Effect::MinimizeComments { .. } => "minimize",
             Effect::PostPlan { .. } => "post_plan",
             Effect::Check { .. } => "check",
+            Effect::Notify { .. } => "notify",
+            Effect::DriftCheck { .. } => "drift_check",
             Effect::Archive => "archive",
         })
         .collect()
@@ -285,6 +300,8 @@ pub(super) fn every_command(env: &str) -> Vec<(&'static str, Command)> {
             },
         ),
         ("help", Command::Help),
+        ("modules", Command::Modules { module: None }),
+        ("drift", Command::Drift { environment: None }),
     ]
 }
 

@@ -97,7 +97,7 @@ fn a_decision_reads_only_the_facts_reads_asks_for() {
             }
         }
     }
-    assert_eq!(checked, 2 * 17 * 15 * 8 * 2);
+    assert_eq!(checked, 2 * 17 * 17 * 8 * 2);
 }
 
 #[test]

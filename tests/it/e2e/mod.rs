@@ -5,9 +5,12 @@
 //! until nothing is left.
 
 mod checks;
+mod discovery;
+mod drift;
 mod faults;
 mod flow;
 mod guardrails;
+mod notifications;
 mod payloads;
 mod reconcile;
 mod reprocessing;
@@ -24,6 +27,7 @@ use tfpilot::executor::Executor;
 use tfpilot::github::{GitHubApp, RetryPolicy};
 use tfpilot::inbox::{Inbox, ObjectInbox};
 use tfpilot::server::{AppState, create_app};
+use tfpilot::slack::{Slack, SlackConfig};
 use tfpilot::store::{ObjectStore, RequestStore, S3Objects, S3Store};
 use tfpilot::worker::Worker;
 use tfpilot_sim::{Permission, Sim, SimComment, SimConfig, WorkflowBehavior};
@@ -81,19 +85,34 @@ impl World {
 
     /// [`World::start_with`] under another guardrail policy.
     pub async fn start_with_policy(retry: RetryPolicy, policy: Policy) -> World {
-        Self::start_inner(retry, policy, None).await
+        Self::start_inner(retry, policy, None, None).await
+    }
+
+    /// [`World::start`] with chat notices sent to `slack`.
+    pub async fn start_with_slack(slack: SlackConfig) -> World {
+        Self::start_inner(RetryPolicy::default(), default_policy(), None, Some(slack)).await
     }
 
     /// [`World::start`] with every S3 call recorded: the worker's (store and inbox) apart from
     /// the webhook router's (its own inbox on the same bucket), as the two Lambda functions are.
     pub async fn start_recording() -> (World, Recorded) {
         let recorded = Recorded::default();
-        let world =
-            Self::start_inner(RetryPolicy::default(), default_policy(), Some(&recorded)).await;
+        let world = Self::start_inner(
+            RetryPolicy::default(),
+            default_policy(),
+            Some(&recorded),
+            None,
+        )
+        .await;
         (world, recorded)
     }
 
-    async fn start_inner(retry: RetryPolicy, policy: Policy, recorded: Option<&Recorded>) -> World {
+    async fn start_inner(
+        retry: RetryPolicy,
+        policy: Policy,
+        recorded: Option<&Recorded>,
+        slack: Option<SlackConfig>,
+    ) -> World {
         support::terraform();
         let moto = MotoServer::start();
         let (requests, chat) = (
@@ -155,6 +174,7 @@ impl World {
             ("plan.yml", WorkflowBehavior::TerraformPlan),
             ("apply.yml", WorkflowBehavior::TerraformApply),
             ("destroy.yml", WorkflowBehavior::TerraformDestroy),
+            ("drift.yml", WorkflowBehavior::TerraformDrift),
         ] {
             sim.set_workflow(REPO, file, behavior).expect("workflow");
         }
@@ -162,8 +182,12 @@ impl World {
         let key = SecretString::from(tfpilot_sim::TEST_APP_PRIVATE_KEY_PEM.to_owned());
         let app =
             GitHubApp::with_retry_policy(sim.app_id(), &key, &sim.base_url(), retry).expect("app");
-        let executor = Executor::new(store.clone(), app.clone(), Arc::new(RulesExtractor), policy)
-            .with_bot_login(sim.bot_login());
+        let mut executor =
+            Executor::new(store.clone(), app.clone(), Arc::new(RulesExtractor), policy)
+                .with_bot_login(sim.bot_login());
+        if let Some(slack) = slack {
+            executor = executor.with_slack(Slack::new(slack).expect("slack"));
+        }
         // Retries at once: these tests drive time by draining (the backoff between attempts is
         // tested in worker.rs).
         let worker = Worker::new(inbox.clone(), Arc::new(executor.clone()))
