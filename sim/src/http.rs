@@ -55,6 +55,14 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             put(merge_pull),
         )
         .route(
+            "/repos/{owner}/{repo}/issues",
+            get(list_issues).post(create_issue),
+        )
+        .route(
+            "/repos/{owner}/{repo}/issues/{number}",
+            get(get_issue).patch(update_issue),
+        )
+        .route(
             "/repos/{owner}/{repo}/issues/{number}/comments",
             post(create_comment).get(list_comments),
         )
@@ -974,6 +982,238 @@ async fn merge_pull(
 }
 
 // ---- Comments and reactions -----------------------------------------------------------------------
+
+/// GitHub refuses issue bodies longer than this (in characters).
+const MAX_ISSUE_BODY_CHARS: usize = 65_536;
+
+#[derive(Deserialize)]
+struct IssueWrite {
+    title: Option<serde_json::Value>,
+    body: Option<String>,
+    state: Option<String>,
+}
+
+impl IssueWrite {
+    fn title(&self) -> Result<Option<String>, ApiError> {
+        match &self.title {
+            None => Ok(None),
+            Some(serde_json::Value::String(s)) if !s.trim().is_empty() => Ok(Some(s.clone())),
+            Some(serde_json::Value::Number(n)) => Ok(Some(n.to_string())),
+            Some(_) => Err(ApiError::new(
+                422,
+                "Validation Failed: title is missing or empty",
+            )),
+        }
+    }
+
+    fn check_body(&self) -> Result<(), ApiError> {
+        match &self.body {
+            Some(b) if b.chars().count() > MAX_ISSUE_BODY_CHARS => Err(ApiError::new(
+                422,
+                format!(
+                    "Validation Failed: body is too long (maximum is {MAX_ISSUE_BODY_CHARS} characters)"
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// `POST …/issues`: opens an issue as the App (`issues.opened`).
+async fn create_issue(
+    State(shared): St,
+    Path((owner, repo)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let input: IssueWrite = match parse_body(&body) {
+        Ok(v) => v,
+        Err(e) => return api_error(e),
+    };
+    let title = match input.title().and_then(|t| {
+        input.check_body()?;
+        t.ok_or_else(|| ApiError::new(422, "Validation Failed: title is missing"))
+    }) {
+        Ok(t) => t,
+        Err(e) => return api_error(e),
+    };
+    let mut model = shared.lock();
+    let name = full(&owner, &repo);
+    let author = model.bot_login();
+    let text = input.body.unwrap_or_default();
+    match model.create_issue(&name, &author, &title, &text, false) {
+        Ok(number) => {
+            let json = model
+                .repo(&name)
+                .map(|r| payloads::issue(&model, r, number))
+                .unwrap_or_default();
+            drop(webhooks::issues_event(
+                &shared, &mut model, &name, number, "opened", &author, None,
+            ));
+            github_json(StatusCode::CREATED, json)
+        }
+        Err(e) => api_error(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct IssuesQuery {
+    state: Option<String>,
+    since: Option<String>,
+    sort: Option<String>,
+    direction: Option<String>,
+    per_page: Option<usize>,
+    page: Option<usize>,
+}
+
+/// `GET …/issues`: issues and pull requests (as GitHub lists them), `state` (default `open`),
+/// `since` (updated at or after), sorted by `created` (default) or `updated`, newest first by
+/// default.
+async fn list_issues(
+    State(shared): St,
+    Path((owner, repo)): Path<(String, String)>,
+    Query(q): Query<IssuesQuery>,
+) -> Response {
+    let model = shared.lock();
+    let Ok(r) = model.repo(&full(&owner, &repo)) else {
+        return api_error(ApiError::not_found());
+    };
+    let since = match q
+        .since
+        .as_deref()
+        .map(|s| time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339))
+    {
+        None => None,
+        Some(Ok(t)) => Some(t),
+        Some(Err(_)) => {
+            return api_error(ApiError::new(
+                422,
+                "Validation Failed: since is not an ISO 8601 timestamp",
+            ));
+        }
+    };
+    let state = q.state.as_deref().unwrap_or("open");
+    if !["open", "closed", "all"].contains(&state) {
+        return api_error(ApiError::new(422, "Validation Failed: state"));
+    }
+    let mut all: Vec<(u64, &crate::model::Issue)> = r
+        .issues
+        .iter()
+        .filter(|(_, i)| match state {
+            "open" => i.open,
+            "closed" => !i.open,
+            _ => true,
+        })
+        .filter(|(_, i)| since.is_none_or(|t| i.updated_at >= t))
+        .map(|(n, i)| (*n, i))
+        .collect();
+    let by_updated = q.sort.as_deref() == Some("updated");
+    all.sort_by_key(|(n, i)| {
+        (
+            if by_updated {
+                i.updated_at
+            } else {
+                i.created_at
+            },
+            *n,
+        )
+    });
+    if q.direction.as_deref() != Some("asc") {
+        all.reverse();
+    }
+    let query: Vec<(&str, String)> = [
+        ("state", Some(state.to_owned())),
+        ("since", q.since.clone()),
+        ("sort", q.sort.clone()),
+        ("direction", q.direction.clone()),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.map(|v| (k, v)))
+    .collect();
+    let url = format!("{}/repos/{owner}/{repo}/issues", model.base_url);
+    let paging = PageQuery {
+        per_page: q.per_page,
+        page: q.page,
+    };
+    let (page, link) = paginate(all, &paging, &url, &query);
+    let list: Vec<Value> = page
+        .into_iter()
+        .map(|(n, _)| payloads::issue(&model, r, n))
+        .collect();
+    github_page(Value::Array(list), link)
+}
+
+async fn get_issue(
+    State(shared): St,
+    Path((owner, repo, number)): Path<(String, String, u64)>,
+) -> Response {
+    let model = shared.lock();
+    match model
+        .repo(&full(&owner, &repo))
+        .ok()
+        .filter(|r| r.issues.contains_key(&number))
+    {
+        Some(r) => github_json(StatusCode::OK, payloads::issue(&model, r, number)),
+        None => api_error(ApiError::not_found()),
+    }
+}
+
+/// `PATCH …/issues/{number}`: title, body and state, as the App (`issues.edited`,
+/// `issues.closed`/`reopened`).
+async fn update_issue(
+    State(shared): St,
+    Path((owner, repo, number)): Path<(String, String, u64)>,
+    body: Bytes,
+) -> Response {
+    let input: IssueWrite = match parse_body(&body) {
+        Ok(v) => v,
+        Err(e) => return api_error(e),
+    };
+    let title = match input.title().and_then(|t| input.check_body().map(|()| t)) {
+        Ok(t) => t,
+        Err(e) => return api_error(e),
+    };
+    let open = match input.state.as_deref() {
+        None => None,
+        Some("open") => Some(true),
+        Some("closed") => Some(false),
+        Some(other) => {
+            return api_error(ApiError::new(
+                422,
+                format!("Validation Failed: state {other:?} is not open or closed"),
+            ));
+        }
+    };
+    let mut model = shared.lock();
+    let name = full(&owner, &repo);
+    let actor = model.bot_login();
+    match model.edit_issue(&name, number, title, input.body, open) {
+        Ok((changes, state_changed)) => {
+            let json = model
+                .repo(&name)
+                .map(|r| payloads::issue(&model, r, number))
+                .unwrap_or_default();
+            if let Some(changes) = changes {
+                drop(webhooks::issues_event(
+                    &shared,
+                    &mut model,
+                    &name,
+                    number,
+                    "edited",
+                    &actor,
+                    Some(changes),
+                ));
+            }
+            if let Some(open) = state_changed {
+                let action = if open { "reopened" } else { "closed" };
+                drop(webhooks::issues_event(
+                    &shared, &mut model, &name, number, action, &actor, None,
+                ));
+            }
+            github_json(StatusCode::OK, json)
+        }
+        Err(e) => api_error(e),
+    }
+}
 
 async fn create_comment(
     State(shared): St,

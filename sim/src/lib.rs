@@ -440,6 +440,62 @@ impl Sim {
             .map_err(|e| anyhow!("opening an issue in {repo}: {}", e.message))
     }
 
+    /// Edits an issue's body as `login` (a person, by hand) and sends `issues.edited`; returns
+    /// once the webhook has been answered.
+    pub async fn edit_issue_as(
+        &self,
+        repo: &str,
+        number: u64,
+        login: &str,
+        body: &str,
+    ) -> anyhow::Result<()> {
+        let done = {
+            let mut model = self.shared.lock();
+            model.ensure_user_exists(login);
+            let (changes, _) = model
+                .edit_issue(repo, number, None, Some(body.to_owned()), None)
+                .map_err(|e| anyhow!("editing {repo}#{number}: {}", e.message))?;
+            match changes {
+                Some(changes) => webhooks::issues_event(
+                    &self.shared,
+                    &mut model,
+                    repo,
+                    number,
+                    "edited",
+                    login,
+                    Some(changes),
+                ),
+                None => return Ok(()),
+            }
+        };
+        let _ = done.await;
+        Ok(())
+    }
+
+    /// An issue as GitHub shows it: (title, body, open, author); `None` when there is none.
+    pub fn issue(&self, repo: &str, number: u64) -> Option<(String, String, bool, String)> {
+        let model = self.shared.lock();
+        let issue = model.repos.get(repo)?.issues.get(&number)?;
+        Some((
+            issue.title.clone(),
+            issue.body.clone(),
+            issue.open,
+            issue.author.clone(),
+        ))
+    }
+
+    /// The issues (not pull requests) of `repo` opened by `login`, by number.
+    pub fn issues_by(&self, repo: &str, login: &str) -> Vec<u64> {
+        let model = self.shared.lock();
+        model.repos.get(repo).map_or_else(Vec::new, |r| {
+            r.issues
+                .iter()
+                .filter(|(_, i)| !i.is_pull && i.author == login)
+                .map(|(n, _)| *n)
+                .collect()
+        })
+    }
+
     /// Writes a comment as `login` and sends `issue_comment.created`; returns once the webhook has
     /// been answered (or recorded, without a target). Returns the comment id.
     pub async fn user_comment(

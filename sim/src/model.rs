@@ -493,6 +493,45 @@ impl Model {
         Ok(number)
     }
 
+    /// Changes an issue's title, body and state; returns the `changes` of an `issues.edited`
+    /// (`None` when neither title nor body changed) and the new state when it changed.
+    pub fn edit_issue(
+        &mut self,
+        repo: &str,
+        number: u64,
+        title: Option<String>,
+        body: Option<String>,
+        open: Option<bool>,
+    ) -> ApiResult<(Option<serde_json::Value>, Option<bool>)> {
+        let issue = self
+            .repo_mut(repo)?
+            .issues
+            .get_mut(&number)
+            .ok_or_else(ApiError::not_found)?;
+        let mut changes = serde_json::Map::new();
+        if let Some(title) = title.filter(|t| *t != issue.title) {
+            changes.insert(
+                "title".into(),
+                serde_json::json!({ "from": std::mem::replace(&mut issue.title, title) }),
+            );
+        }
+        if let Some(body) = body.filter(|b| *b != issue.body) {
+            changes.insert(
+                "body".into(),
+                serde_json::json!({ "from": std::mem::replace(&mut issue.body, body) }),
+            );
+        }
+        let state_changed = open.filter(|o| *o != issue.open);
+        if let Some(o) = state_changed {
+            issue.open = o;
+        }
+        if !changes.is_empty() || state_changed.is_some() {
+            issue.updated_at = now();
+        }
+        let changes = (!changes.is_empty()).then_some(serde_json::Value::Object(changes));
+        Ok((changes, state_changed))
+    }
+
     pub fn create_comment(
         &mut self,
         repo: &str,

@@ -134,6 +134,26 @@ pub(crate) fn comment_created(
     enqueue(shared, model, "issue_comment", v)
 }
 
+/// `issues.<action>` (`opened`, `edited` with its `changes`, `closed`, `reopened`).
+pub(crate) fn issues_event(
+    shared: &Arc<Shared>,
+    model: &mut Model,
+    repo: &str,
+    number: u64,
+    action: &str,
+    sender: &str,
+    changes: Option<Value>,
+) -> oneshot::Receiver<()> {
+    let mut v = envelope(model, repo, sender, action);
+    if let Some(r) = model.repos.get(repo) {
+        v["issue"] = payloads::issue(model, r, number);
+    }
+    if let Some(changes) = changes {
+        v["changes"] = changes;
+    }
+    enqueue(shared, model, "issues", v)
+}
+
 /// `pull_request.<action>` (`opened`, `closed`, …).
 pub(crate) fn pull_request_event(
     shared: &Arc<Shared>,
