@@ -221,7 +221,11 @@ pub async fn handle_worker_event(
         });
     let report = if is_s3 {
         let event: S3Event = serde_json::from_value(payload)?;
-        process_s3_event(worker, &event).await?
+        let report = process_s3_event(worker, &event).await?;
+        // The items this invocation was given are done: the work a burst defers (the
+        // requests dashboard) is done once for them.
+        worker.handler().settle().await;
+        report
     } else {
         tracing::info!("scheduled sweep of the inbox");
         let mut report = WorkerReport::from(worker.drain().await?);

@@ -45,6 +45,9 @@ pub struct RepoSettingsFile {
     pub workflows: WorkflowFiles,
     #[serde(default)]
     pub notifications: Notifications,
+    /// Whether TfPilot keeps a requests dashboard issue in the repository (default: yes).
+    #[serde(default)]
+    pub dashboard: Option<bool>,
 }
 
 /// Where the team's chat hears about requests (`notifications:`).
@@ -129,6 +132,8 @@ pub struct Settings {
     pub approvals_required: BTreeMap<String, u32>,
     pub workflows: WorkflowFiles,
     pub notifications: Notifications,
+    /// Whether the repository has a requests dashboard issue.
+    pub dashboard: bool,
 }
 
 /// Why `.tfpilot.yml` cannot be used; `Display` is written for the person who edits the file.
@@ -152,6 +157,7 @@ impl Settings {
             approvals_required: BTreeMap::new(),
             workflows: WorkflowFiles::default(),
             notifications: Notifications::default(),
+            dashboard: true,
         }
     }
 
@@ -240,6 +246,7 @@ impl Settings {
             approvers: file.approvers.map(clean_logins),
             workflows: file.workflows,
             notifications: file.notifications,
+            dashboard: file.dashboard.unwrap_or(true),
         })
     }
 

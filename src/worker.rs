@@ -83,6 +83,11 @@ pub trait EventHandler: Send + Sync {
     /// silence. Does nothing by default; the handler logs its own failures.
     async fn gave_up(&self, _delivery: &Delivery, _event: &Event, _reason: &str) {}
 
+    /// Called when the deliveries in hand are done (the end of a drain, or the queue emptied):
+    /// work deferred until a burst of events is over (the requests dashboard) is done here.
+    /// Does nothing by default; the handler logs its own failures.
+    async fn settle(&self) {}
+
     /// Called on a timer (`serve`) and on the schedule (Lambda), apart from any delivery: looks
     /// again at what GitHub may have failed to tell (a lost webhook). Returns how many things it
     /// decided. Does nothing by default.
@@ -549,6 +554,9 @@ impl Worker {
             }
         }
         metrics::inbox_depth(entries.len().saturating_sub(finished));
+        if !entries.is_empty() {
+            self.handler.settle().await;
+        }
         Ok(report)
     }
 
@@ -611,15 +619,21 @@ impl Worker {
                 _ = &mut shutdown => break,
                 _ = drain_timer.tick() => drain_now = true,
                 next = queue.recv(), if queue_open => match next {
-                    Some(id) => match self.process_one(&id).await {
-                        Ok(Outcome::HeldBack { behind }) => {
-                            tracing::info!(delivery = %id, %behind, "waits behind an older delivery of its thread");
+                    Some(id) => {
+                        match self.process_one(&id).await {
+                            Ok(Outcome::HeldBack { behind }) => {
+                                tracing::info!(delivery = %id, %behind, "waits behind an older delivery of its thread");
+                            }
+                            Ok(_) => {}
+                            Err(e) => {
+                                tracing::error!(delivery = %id, error = %e, "cannot process the inbox item; retrying later");
+                            }
                         }
-                        Ok(_) => {}
-                        Err(e) => {
-                            tracing::error!(delivery = %id, error = %e, "cannot process the inbox item; retrying later");
+                        // A burst is over when nothing more is queued: settle once for it.
+                        if queue.is_empty() {
+                            self.handler.settle().await;
                         }
-                    },
+                    }
                     None => queue_open = false,
                 },
             }

@@ -7,6 +7,7 @@
 pub mod catalogue;
 pub mod check;
 pub mod conversation;
+pub mod dashboard;
 pub mod drift;
 pub mod lifecycle;
 pub mod plan;

@@ -215,7 +215,10 @@ impl Executor {
     }
 
     /// `.tfpilot.yml` from the default branch; a broken file is a denial naming the problem.
-    async fn read_settings(&self, scope: &Scope) -> anyhow::Result<Result<Settings, Denial>> {
+    pub(super) async fn read_settings(
+        &self,
+        scope: &Scope,
+    ) -> anyhow::Result<Result<Settings, Denial>> {
         let default_branch = match &scope.default_branch {
             Some(b) => b.clone(),
             None => scope.gh.default_branch().await?,

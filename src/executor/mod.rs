@@ -27,6 +27,7 @@
 mod answers;
 mod checks;
 mod config_check;
+mod dashboard;
 mod drift;
 mod facts;
 mod notify;
@@ -64,6 +65,7 @@ use crate::worker::{EventHandler, Permanent};
 
 use facts::Scope;
 
+pub use dashboard::Refreshed;
 pub use outbox::OUTBOX_LEASE;
 pub use perform::{PlanToPost, plan_from_archive};
 pub use reconcile::{RECONCILE_AFTER, ReconcileReport};
@@ -95,6 +97,8 @@ pub struct Executor {
     instance_run: Option<String>,
     /// Where chat notices go (`None`: nowhere; they are recorded as done).
     slack: Option<Arc<Slack>>,
+    /// The repositories whose requests dashboards wait for the next settle.
+    touched: Arc<dashboard::Touched>,
 }
 
 impl std::fmt::Debug for Executor {
@@ -137,6 +141,7 @@ impl Executor {
             bot_login: "tfpilot[bot]".to_owned(),
             instance_run: None,
             slack: None,
+            touched: Arc::default(),
         }
     }
 
@@ -667,6 +672,7 @@ impl EventHandler for Executor {
             Event::PullRequest(e) => self.on_pull_request(e).await,
             Event::WorkflowRun(e) => self.on_workflow_run(e).await,
             Event::CheckRun(e) => self.on_check_run(delivery, e).await,
+            Event::Issues(e) => self.on_issues(e).await,
             _ => Ok(()),
         };
         handled.map_err(classify)
@@ -679,7 +685,15 @@ impl EventHandler for Executor {
     }
 
     async fn sweep(&self) -> anyhow::Result<usize> {
-        Ok(self.reconcile(OffsetDateTime::now_utc()).await?.decided)
+        let decided = self.reconcile(OffsetDateTime::now_utc()).await?.decided;
+        if let Err(e) = self.sweep_dashboards().await {
+            tracing::warn!(error = %format!("{e:#}"), "cannot list the requests for the dashboards; trying again at the next sweep");
+        }
+        Ok(decided)
+    }
+
+    async fn settle(&self) {
+        self.settle_dashboards().await;
     }
 }
 

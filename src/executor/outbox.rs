@@ -75,6 +75,7 @@ impl Executor {
         let id = current.id;
         if current.effects.contains_key(&key) {
             self.run_outbox(id, OffsetDateTime::now_utc()).await?;
+            self.touch_dashboard(scope);
             return Ok(Some(id));
         }
         // Whatever is still pending on the request (another input's effects, a failure's
@@ -100,9 +101,13 @@ impl Executor {
             Ok(u) => match u.output {
                 Decided::Written => {
                     self.record_decided(scope, input, id).await?;
-                    self.run_outbox(id, facts.now).await?
+                    self.run_outbox(id, facts.now).await?;
+                    self.touch_dashboard(scope);
                 }
-                Decided::Already => self.run_outbox(id, OffsetDateTime::now_utc()).await?,
+                Decided::Already => {
+                    self.run_outbox(id, OffsetDateTime::now_utc()).await?;
+                    self.touch_dashboard(scope);
+                }
                 Decided::Stateless(effects) => self.post_stateless(scope, &effects).await?,
             },
             Err(UpdateError::Refused(Refusal::Denied(denial))) => {
@@ -206,6 +211,7 @@ impl Executor {
         }
         // Effects decided just now were never tried: no marker to look for first.
         self.run_outbox(id, facts.now).await?;
+        self.touch_dashboard(scope);
         Ok(Some(id))
     }
 

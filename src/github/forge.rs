@@ -60,6 +60,8 @@ pub trait Repo: Send + Sync {
     async fn close_pull_request(&self, number: u64) -> Result<()>;
     async fn comment(&self, issue: u64, body: &str) -> Result<CommentRef>;
     async fn comments(&self, issue: u64) -> Result<Vec<ListedComment>>;
+    async fn create_issue(&self, title: &str, body: &str) -> Result<u64>;
+    async fn update_issue(&self, number: u64, title: &str, body: &str, reopen: bool) -> Result<()>;
     async fn minimize_comment(&self, node_id: &str, reason: MinimizeReason) -> Result<()>;
     async fn react(&self, comment_id: u64, reaction: Reaction) -> Result<()>;
     async fn permission(&self, login: &str) -> Result<Permission>;
@@ -167,6 +169,14 @@ impl Repo for RepoClient {
 
     async fn comments(&self, issue: u64) -> Result<Vec<ListedComment>> {
         RepoClient::comments(self, issue).await
+    }
+
+    async fn create_issue(&self, title: &str, body: &str) -> Result<u64> {
+        RepoClient::create_issue(self, title, body).await
+    }
+
+    async fn update_issue(&self, number: u64, title: &str, body: &str, reopen: bool) -> Result<()> {
+        RepoClient::update_issue(self, number, title, body, reopen).await
     }
 
     async fn minimize_comment(&self, node_id: &str, reason: MinimizeReason) -> Result<()> {

@@ -877,6 +877,58 @@ impl RepoClient {
         })
     }
 
+    /// Opens an issue (`POST /repos/{owner}/{repo}/issues`); returns its number.
+    pub async fn create_issue(&self, title: &str, body: &str) -> Result<u64> {
+        #[derive(Deserialize)]
+        struct IssueJson {
+            number: u64,
+        }
+        let what = format!("open an issue in {}", self.repo);
+        let since = lookback_timestamp();
+        let call = self
+            .call(
+                "create_issue",
+                what.clone(),
+                Method::POST,
+                self.api("/issues"),
+            )
+            .json(json!({ "title": title, "body": body }))
+            .unless_landed(Landed::Issue {
+                list_uri: self.api(&format!(
+                    "/issues?state=all&since={}&per_page=100",
+                    encode_query(&since)
+                )),
+                body: body.to_owned(),
+            });
+        let issue: IssueJson = self.transport.send(call).await?.json(&what)?;
+        Ok(issue.number)
+    }
+
+    /// Sets an issue's title and body, and opens it again when `reopen`
+    /// (`PATCH /repos/{owner}/{repo}/issues/{issue_number}`).
+    pub async fn update_issue(
+        &self,
+        number: u64,
+        title: &str,
+        body: &str,
+        reopen: bool,
+    ) -> Result<()> {
+        let what = format!("edit {}#{number}", self.repo);
+        let mut fields = json!({ "title": title, "body": body });
+        if reopen {
+            fields["state"] = json!("open");
+        }
+        let call = self
+            .call(
+                "update_issue",
+                what,
+                Method::PATCH,
+                self.api(&format!("/issues/{number}")),
+            )
+            .json(fields);
+        self.transport.send(call).await.map(drop)
+    }
+
     /// The comments on an issue or pull request, oldest first (at most
     /// [`MAX_LISTED_COMMENTS`]): for finding TfPilot's own comments by their markers.
     pub async fn comments(&self, issue: u64) -> Result<Vec<ListedComment>> {

@@ -124,6 +124,9 @@ pub(crate) enum Landed {
     /// comments since shortly before the first attempt). TfPilot's comments start with a marker
     /// naming their effect, so the same body means the same effect.
     Comment { list_uri: String, body: String },
+    /// An issue opened by a bot with exactly `body` among the issues `list_uri` lists (those
+    /// updated since shortly before the first attempt). TfPilot's issues start with a marker.
+    Issue { list_uri: String, body: String },
     /// A run whose name contains `correlation_id`, created at or after `since`, among the runs
     /// `list_uri` lists. The correlation id must be unique to the dispatch.
     Run {
@@ -523,6 +526,7 @@ impl Transport {
     async fn find_landed(&self, call: &Call, landed: &Landed) -> Result<Option<Response>> {
         let (op, list_uri) = match landed {
             Landed::Comment { list_uri, .. } => ("find_comment", list_uri),
+            Landed::Issue { list_uri, .. } => ("find_issue", list_uri),
             Landed::Run { list_uri, .. } => ("find_run", list_uri),
         };
         let what = format!("check whether \"{}\" took effect", call.what);
@@ -542,6 +546,16 @@ impl Transport {
                     .find(|c| {
                         c["body"].as_str() == Some(body.as_str())
                             && c["user"]["type"].as_str() == Some("Bot")
+                    })
+                    .cloned()
+            }),
+            Landed::Issue { body, .. } => listed.as_array().and_then(|issues| {
+                issues
+                    .iter()
+                    .find(|i| {
+                        i["body"].as_str() == Some(body.as_str())
+                            && i["user"]["type"].as_str() == Some("Bot")
+                            && i.get("pull_request").is_none()
                     })
                     .cloned()
             }),

@@ -11,7 +11,7 @@ use crate::domain::Policy;
 use crate::domain::policy::{ID_PREFIX, is_team};
 use crate::ids::RepoName;
 
-const KEYS: [&str; 9] = [
+const KEYS: [&str; 10] = [
     "project",
     "base_branch",
     "environments",
@@ -21,6 +21,7 @@ const KEYS: [&str; 9] = [
     "approvals_required",
     "workflows",
     "notifications",
+    "dashboard",
 ];
 const WORKFLOW_KEYS: [&str; 4] = ["plan", "apply", "destroy", "cleanup"];
 const NOTIFICATION_KEYS: [&str; 1] = ["slack"];

@@ -39,6 +39,15 @@ pub fn comment_key(repo: &RepoName, comment_id: u64) -> String {
     )
 }
 
+/// The requests dashboard record of a repository; lowercased like [`thread_key`].
+pub fn dashboard_key(repo: &RepoName) -> String {
+    format!(
+        "index/dashboards/{}/{}.json",
+        repo.owner().to_ascii_lowercase(),
+        repo.name().to_ascii_lowercase()
+    )
+}
+
 /// The lifecycle event log of a request (in the requests bucket).
 pub fn events_log(id: RequestId) -> String {
     format!("events/{id}")

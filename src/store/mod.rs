@@ -97,6 +97,16 @@ pub struct CommentRecord {
     pub at: time::OffsetDateTime,
 }
 
+/// A repository's requests dashboard: the issue TfPilot keeps it in, and a digest of the body it
+/// last wrote there (an unchanged body is not written again).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DashboardRecord {
+    pub issue: u64,
+    pub digest: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub edited_at: time::OffsetDateTime,
+}
+
 /// A value as read from the store, with the tag its compare-and-swap needs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Versioned<T> {
@@ -205,6 +215,21 @@ pub trait RequestStore: Send + Sync {
         repo: &RepoName,
         comment_id: u64,
     ) -> Result<Option<CommentRecord>, StoreError>;
+
+    /// The requests dashboard of `repo`, with the tag [`Self::put_dashboard`] compares.
+    async fn dashboard(
+        &self,
+        repo: &RepoName,
+    ) -> Result<Option<(DashboardRecord, ETag)>, StoreError>;
+
+    /// Writes the dashboard record of `repo`: create-only when `current` is `None`, else only if
+    /// it is still the version `current` names. `Ok(false)` when someone else wrote it first.
+    async fn put_dashboard(
+        &self,
+        repo: &RepoName,
+        record: &DashboardRecord,
+        current: Option<&ETag>,
+    ) -> Result<bool, StoreError>;
 
     /// Requests matching `filter`, oldest first. Reads every request: meant for `status`
     /// commands and exports, not for hot paths.

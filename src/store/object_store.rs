@@ -28,7 +28,7 @@ use time::OffsetDateTime;
 
 use super::layout::{self, HISTORY, REQUESTS};
 use super::objects::{ETag, ObjectError, Objects};
-use super::{CommentRecord, RequestStore, RetryPolicy, StoreError, Versioned};
+use super::{CommentRecord, DashboardRecord, RequestStore, RetryPolicy, StoreError, Versioned};
 use crate::domain::{ChatTurn, LifecycleEvent, ListFilter, Request, SCHEMA_VERSION, TimelineEntry};
 use crate::ids::{RepoName, RequestId};
 
@@ -618,6 +618,38 @@ impl<O: Objects> RequestStore for ObjectStore<O> {
             Some(object) => serde_json::from_slice(&object.body)
                 .map(Some)
                 .map_err(|e| self.corrupt(self.records.describe(&key), e)),
+        }
+    }
+
+    async fn dashboard(
+        &self,
+        repo: &RepoName,
+    ) -> Result<Option<(DashboardRecord, ETag)>, StoreError> {
+        let key = layout::dashboard_key(repo);
+        match self.records.get(&key).await? {
+            None => Ok(None),
+            Some(object) => serde_json::from_slice(&object.body)
+                .map(|record| Some((record, object.etag)))
+                .map_err(|e| self.corrupt(self.records.describe(&key), e)),
+        }
+    }
+
+    async fn put_dashboard(
+        &self,
+        repo: &RepoName,
+        record: &DashboardRecord,
+        current: Option<&ETag>,
+    ) -> Result<bool, StoreError> {
+        let key = layout::dashboard_key(repo);
+        let body = Self::encode(record)?;
+        let written = match current {
+            None => self.records.put_if_absent(&key, body).await,
+            Some(etag) => self.records.put_if_match(&key, body, etag).await,
+        };
+        match written {
+            Ok(_) => Ok(true),
+            Err(ObjectError::Conflict { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
         }
     }
 

@@ -56,6 +56,8 @@ pub struct World {
     pub check_runs: BTreeMap<u64, (String, CheckRunWrite)>,
     /// Active team memberships: (`org/slug`, login).
     pub team_members: Vec<(String, String)>,
+    /// Issues TfPilot opened, by number: (title, body, open).
+    pub issues: BTreeMap<u64, (String, String, bool)>,
     next_id: u64,
 }
 
@@ -324,6 +326,27 @@ impl Repo for FakeRepo {
 
     async fn comments(&self, issue: u64) -> Result<Vec<ListedComment>> {
         Ok(self.call("comments").thread(issue).to_vec())
+    }
+
+    async fn create_issue(&self, title: &str, body: &str) -> Result<u64> {
+        let mut w = self.call("create_issue");
+        let number = 5000 + w.next();
+        w.issues
+            .insert(number, (title.to_owned(), body.to_owned(), true));
+        Ok(number)
+    }
+
+    async fn update_issue(&self, number: u64, title: &str, body: &str, reopen: bool) -> Result<()> {
+        let mut w = self.call("update_issue");
+        match w.issues.get_mut(&number) {
+            Some(issue) => {
+                issue.0 = title.to_owned();
+                issue.1 = body.to_owned();
+                issue.2 |= reopen;
+                Ok(())
+            }
+            None => Err(unexpected("update_issue of an unknown issue")),
+        }
     }
 
     async fn minimize_comment(&self, _node_id: &str, _reason: MinimizeReason) -> Result<()> {

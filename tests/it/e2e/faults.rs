@@ -28,11 +28,13 @@ const ROUTES: &[&str] = &[
     "POST /repos/{owner}/{repo}/actions/workflows/{workflow}/dispatches",
     "POST /repos/{owner}/{repo}/check-runs",
     "POST /repos/{owner}/{repo}/git/refs",
+    "POST /repos/{owner}/{repo}/issues",
     "POST /repos/{owner}/{repo}/issues/comments/{comment_id}/reactions",
     "POST /repos/{owner}/{repo}/issues/{number}/comments",
     "POST /repos/{owner}/{repo}/pulls",
     "PUT /repos/{owner}/{repo}/pulls/{number}/merge",
     "PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}",
+    "PATCH /repos/{owner}/{repo}/issues/{number}",
 ];
 
 /// Client retries quick enough for a test (the transport's backoff is tested elsewhere).
@@ -57,6 +59,8 @@ struct Outcome {
     typed: usize,
     answered: usize,
     given_up_answers: usize,
+    /// Requests dashboard issues TfPilot opened.
+    dashboards: usize,
     routes: BTreeSet<String>,
     /// Calls answered with a fault, by route.
     faulted: BTreeMap<String, u64>,
@@ -132,6 +136,7 @@ async fn lifecycle_of(
         typed: typed.len(),
         answered,
         given_up_answers,
+        dashboards: w.sim.issues_by(REPO, &bot).len(),
         routes: w.sim.calls().into_keys().collect(),
         faulted: w.sim.faults_answered(),
     }
@@ -144,6 +149,7 @@ fn assert_exactly_once(o: &Outcome, what: &str) {
     let expected: BTreeMap<String, usize> =
         [("apply.yml".to_owned(), 1), ("plan.yml".to_owned(), 1)].into();
     assert_eq!(o.runs, expected, "{what}: one run per kind: {o:#?}");
+    assert_eq!(o.dashboards, 1, "{what}: one dashboard issue: {o:#?}");
     let twice: Vec<_> = o.markers.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "{what}: answers posted twice: {twice:?}");
     assert_eq!(

@@ -5,6 +5,7 @@
 //! until nothing is left.
 
 mod checks;
+mod dashboard;
 mod discovery;
 mod drift;
 mod faults;

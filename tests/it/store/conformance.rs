@@ -42,6 +42,7 @@ macro_rules! conformance_suite {
             corrupt_logs_and_index_are_clear_errors,
             unknown_fields_survive_an_update,
             a_comment_is_recorded_once_and_kept,
+            the_dashboard_record_is_created_once_and_compared_on_write,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {
@@ -997,4 +998,49 @@ pub async fn a_comment_is_recorded_once_and_kept(t: &Target) {
     assert_eq!(store.comment_record(&repo, 78).await.unwrap(), None);
     let other: tfpilot::ids::RepoName = "acme/other".parse().unwrap();
     assert_eq!(store.comment_record(&other, 77).await.unwrap(), None);
+}
+
+pub async fn the_dashboard_record_is_created_once_and_compared_on_write(t: &Target) {
+    use tfpilot::store::DashboardRecord;
+    let store = &t.store;
+    let repo = repo();
+    let upper: tfpilot::ids::RepoName = repo.to_string().to_uppercase().parse().unwrap();
+    assert!(store.dashboard(&repo).await.unwrap().is_none());
+    let at = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+    let first = DashboardRecord {
+        issue: 7,
+        digest: "a".into(),
+        edited_at: at,
+    };
+    assert!(store.put_dashboard(&repo, &first, None).await.unwrap());
+    let second = DashboardRecord {
+        issue: 8,
+        ..first.clone()
+    };
+    assert!(
+        !store.put_dashboard(&upper, &second, None).await.unwrap(),
+        "one record per repository, whatever the case of its name"
+    );
+    let (kept, etag) = store.dashboard(&upper).await.unwrap().expect("kept");
+    assert_eq!(kept, first);
+    let edited = DashboardRecord {
+        digest: "b".into(),
+        ..first.clone()
+    };
+    assert!(
+        store
+            .put_dashboard(&repo, &edited, Some(&etag))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .put_dashboard(&repo, &second, Some(&etag))
+            .await
+            .unwrap(),
+        "a write from a stale read is refused"
+    );
+    assert_eq!(store.dashboard(&repo).await.unwrap().unwrap().0, edited);
+    let other: tfpilot::ids::RepoName = "acme/other".parse().unwrap();
+    assert!(store.dashboard(&other).await.unwrap().is_none());
 }

@@ -1,0 +1,195 @@
+//! The requests dashboard: one issue per infra repository, opened and kept by TfPilot
+//! ([`comments::dashboard`] renders it from the stored requests).
+//!
+//! Debounced: deciding anything about a repository only marks its dashboard as touched; the
+//! worker settles ([`EventHandler::settle`](crate::worker::EventHandler::settle)) once the
+//! deliveries in hand are done, and each touched dashboard is then rendered once and written
+//! only if its body changed. A burst of events costs one edit. The sweep renders every
+//! dashboard again (ages, and anything a crash left untouched). A hand edit (`issues.edited` by
+//! someone else) is put back.
+
+use std::collections::BTreeMap;
+
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+use super::Executor;
+use super::facts::Scope;
+use crate::comments::dashboard::{self, TITLE};
+use crate::domain::ListFilter;
+use crate::github::GitHubError;
+use crate::ids::{InstallationId, RepoName};
+use crate::store::DashboardRecord;
+use crate::webhook::events::{IssuesAction, IssuesEvent};
+
+/// The repositories whose dashboards wait for the next settle.
+#[derive(Debug, Default)]
+pub(super) struct Touched {
+    repos: std::sync::Mutex<BTreeMap<RepoName, (InstallationId, Option<String>)>>,
+}
+
+impl Touched {
+    fn take(&self) -> BTreeMap<RepoName, (InstallationId, Option<String>)> {
+        std::mem::take(&mut *self.lock())
+    }
+
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, BTreeMap<RepoName, (InstallationId, Option<String>)>> {
+        // A panic while holding it cannot leave the map half-written: use it as it is.
+        self.repos
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// What a refresh did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refreshed {
+    /// `.tfpilot.yml` turns the dashboard off (or cannot be read: nothing is written then).
+    Off,
+    /// The body is what the issue already shows.
+    Unchanged,
+    /// The issue was opened.
+    Opened(u64),
+    /// The issue's body was written.
+    Edited(u64),
+}
+
+impl Executor {
+    /// Notes that a request of `scope`'s repository was written: its dashboard is refreshed at
+    /// the next settle.
+    pub(super) fn touch_dashboard(&self, scope: &Scope) {
+        self.touched.lock().insert(
+            scope.repo.clone(),
+            (scope.installation, scope.default_branch.clone()),
+        );
+    }
+
+    /// Refreshes every dashboard touched since the last settle, once each. One failing does not
+    /// stop the others; it stays touched for the next settle.
+    pub async fn settle_dashboards(&self) {
+        for (repo, (installation, default_branch)) in self.touched.take() {
+            let Some(scope) = self.scope(&repo, Some(installation), default_branch.as_deref())
+            else {
+                continue;
+            };
+            if let Err(e) = self.refresh_dashboard(&scope, false).await {
+                tracing::warn!(repo = %repo, error = %format!("{e:#}"), "cannot refresh the requests dashboard; trying again later");
+                self.touched
+                    .lock()
+                    .insert(repo, (installation, default_branch));
+            }
+        }
+    }
+
+    /// Renders the dashboard of every repository with a live request (the sweep: ages move,
+    /// and a dashboard a crash left behind catches up).
+    pub(super) async fn sweep_dashboards(&self) -> anyhow::Result<()> {
+        for r in self.store.list(&ListFilter::default()).await? {
+            if let Ok(scope) = self.request_scope(&r) {
+                self.touch_dashboard(&scope);
+            }
+        }
+        self.settle_dashboards().await;
+        Ok(())
+    }
+
+    /// Renders `scope`'s dashboard and writes it when it changed (always when `restore`: the
+    /// issue was edited by hand), opening the issue the first time.
+    pub(super) async fn refresh_dashboard(
+        &self,
+        scope: &Scope,
+        restore: bool,
+    ) -> anyhow::Result<Refreshed> {
+        match self.read_settings(scope).await? {
+            Ok(settings) if settings.dashboard => {}
+            Ok(_) => return Ok(Refreshed::Off),
+            Err(denial) => {
+                tracing::warn!(repo = %scope.repo, reason = %denial.reason, "the dashboard is not refreshed while the settings cannot be read");
+                return Ok(Refreshed::Off);
+            }
+        }
+        let requests = self
+            .store
+            .list(&ListFilter {
+                repo: Some(scope.repo.clone()),
+                include_archived: true,
+                ..ListFilter::default()
+            })
+            .await?;
+        let now = OffsetDateTime::now_utc();
+        let body = dashboard::render(&requests, now, &self.prefix);
+        let digest = hex(&Sha256::digest(body.as_bytes()));
+        let stored = self.store.dashboard(&scope.repo).await?;
+        let (refreshed, etag) = match stored {
+            Some((record, _)) if record.digest == digest && !restore => {
+                return Ok(Refreshed::Unchanged);
+            }
+            Some((record, etag)) => {
+                match scope
+                    .gh
+                    .update_issue(record.issue, TITLE, &body, restore)
+                    .await
+                {
+                    Ok(()) => (Refreshed::Edited(record.issue), Some(etag)),
+                    // Deleted (or transferred away): a new one is opened.
+                    Err(GitHubError::NotFound { .. }) => {
+                        let number = scope.gh.create_issue(TITLE, &body).await?;
+                        (Refreshed::Opened(number), Some(etag))
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            None => {
+                let number = scope.gh.create_issue(TITLE, &body).await?;
+                (Refreshed::Opened(number), None)
+            }
+        };
+        let number = match refreshed {
+            Refreshed::Opened(n) | Refreshed::Edited(n) => n,
+            Refreshed::Off | Refreshed::Unchanged => return Ok(refreshed),
+        };
+        let record = DashboardRecord {
+            issue: number,
+            digest,
+            edited_at: now,
+        };
+        if !self
+            .store
+            .put_dashboard(&scope.repo, &record, etag.as_ref())
+            .await?
+        {
+            // Another instance wrote it meanwhile; its next refresh (or ours) compares again.
+            tracing::info!(repo = %scope.repo, "the dashboard record changed meanwhile; the next refresh compares again");
+        }
+        Ok(refreshed)
+    }
+
+    /// `issues` events: a hand edit of the dashboard issue is put back.
+    pub(super) async fn on_issues(&self, e: &IssuesEvent) -> anyhow::Result<()> {
+        if e.action != IssuesAction::Edited || self.is_own(&e.sender) {
+            return Ok(());
+        }
+        let Some(scope) = self.scope(
+            &e.repository.full_name,
+            e.installation.as_ref().map(|i| i.id),
+            e.repository.default_branch.as_deref(),
+        ) else {
+            return Ok(());
+        };
+        let Some((record, _)) = self.store.dashboard(&scope.repo).await? else {
+            return Ok(());
+        };
+        if record.issue != e.issue.number {
+            return Ok(());
+        }
+        tracing::info!(repo = %scope.repo, issue = record.issue, editor = %e.sender.login, "the dashboard was edited by hand; putting it back");
+        self.refresh_dashboard(&scope, true).await?;
+        Ok(())
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
