@@ -229,6 +229,14 @@ async fn main() -> anyhow::Result<()> {
         demo.say(issue, "carol", "/tfpilot status").await?;
     }
 
+    // The dashboard TfPilot keeps in the repository: every request at a glance.
+    for number in sim.issues_by(REPO, &sim.bot_login()) {
+        if let Some((title, body, _, _)) = sim.issue(REPO, number) {
+            println!("══ issue #{number}: {title} ══════════════════════════════════════\n");
+            println!("{}\n", visible(&body));
+        }
+    }
+
     let requests = store.list(&Default::default()).await?;
     for r in requests {
         println!(
