@@ -472,6 +472,31 @@ impl Sim {
         Ok(())
     }
 
+    /// Closes (or reopens) an issue as `login` and sends `issues.closed` (`issues.reopened`);
+    /// returns once the webhook has been answered.
+    pub async fn set_issue_open_as(
+        &self,
+        repo: &str,
+        number: u64,
+        login: &str,
+        open: bool,
+    ) -> anyhow::Result<()> {
+        let done = {
+            let mut model = self.shared.lock();
+            model.ensure_user_exists(login);
+            let (_, changed) = model
+                .edit_issue(repo, number, None, None, Some(open))
+                .map_err(|e| anyhow!("closing or reopening {repo}#{number}: {}", e.message))?;
+            if changed.is_none() {
+                return Ok(());
+            }
+            let action = if open { "reopened" } else { "closed" };
+            webhooks::issues_event(&self.shared, &mut model, repo, number, action, login, None)
+        };
+        let _ = done.await;
+        Ok(())
+    }
+
     /// An issue as GitHub shows it: (title, body, open, author); `None` when there is none.
     pub fn issue(&self, repo: &str, number: u64) -> Option<(String, String, bool, String)> {
         let model = self.shared.lock();

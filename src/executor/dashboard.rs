@@ -166,9 +166,11 @@ impl Executor {
         Ok(refreshed)
     }
 
-    /// `issues` events: a hand edit of the dashboard issue is put back.
+    /// `issues` events: a hand edit of the dashboard issue is put back, and a closed one is
+    /// opened again (`dashboard: false` in `.tfpilot.yml` is how a repository turns it off).
     pub(super) async fn on_issues(&self, e: &IssuesEvent) -> anyhow::Result<()> {
-        if e.action != IssuesAction::Edited || self.is_own(&e.sender) {
+        let by_hand = matches!(e.action, IssuesAction::Edited | IssuesAction::Closed);
+        if !by_hand || self.is_own(&e.sender) {
             return Ok(());
         }
         let Some(scope) = self.scope(
@@ -184,7 +186,7 @@ impl Executor {
         if record.issue != e.issue.number {
             return Ok(());
         }
-        tracing::info!(repo = %scope.repo, issue = record.issue, editor = %e.sender.login, "the dashboard was edited by hand; putting it back");
+        tracing::info!(repo = %scope.repo, issue = record.issue, editor = %e.sender.login, action = ?e.action, "the dashboard was changed by hand; putting it back");
         self.refresh_dashboard(&scope, true).await?;
         Ok(())
     }

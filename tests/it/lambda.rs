@@ -120,6 +120,11 @@ async fn an_s3_inbox_event_reaches_the_worker() {
         }
     );
     assert_eq!(handler.handled_ids(), vec![DELIVERY.to_owned()]);
+    assert_eq!(
+        *handler.settled.lock().unwrap(),
+        [1],
+        "the invocation settles once its items are done (the requests dashboard)"
+    );
     let item = inbox
         .get(&DELIVERY.parse().unwrap())
         .await

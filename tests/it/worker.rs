@@ -29,6 +29,8 @@ pub struct RecordingHandler {
     notify: Option<mpsc::UnboundedSender<String>>,
     /// `(delivery id, reason)` of every delivery reported as given up.
     pub given_up: Mutex<Vec<(String, String)>>,
+    /// How many deliveries had been handled at each settle.
+    pub settled: Mutex<Vec<usize>>,
 }
 
 impl RecordingHandler {
@@ -74,6 +76,11 @@ impl EventHandler for RecordingHandler {
             .lock()
             .unwrap()
             .push((delivery.id.to_string(), reason.to_owned()));
+    }
+
+    async fn settle(&self) {
+        let handled = self.handled.lock().unwrap().len();
+        self.settled.lock().unwrap().push(handled);
     }
 }
 
@@ -331,6 +338,39 @@ async fn the_serve_loop_resumes_undone_items_and_follows_new_deliveries() {
         .unwrap();
     assert_eq!(inbox.depth().await.unwrap(), 0);
     assert_eq!(handler.handled_ids(), vec![id(10), id(11)]);
+    assert_eq!(
+        *handler.settled.lock().unwrap(),
+        [1, 2],
+        "settled after the drain at start, and when the queue was empty again"
+    );
+}
+
+#[tokio::test]
+async fn a_drain_settles_once_after_its_items_and_not_when_there_were_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let inbox = Arc::new(FsInbox::open(dir.path()).unwrap());
+    let handler = Arc::new(RecordingHandler::default());
+    let worker = Worker::new(inbox.clone(), handler.clone());
+    worker.drain().await.unwrap();
+    assert!(
+        handler.settled.lock().unwrap().is_empty(),
+        "nothing to settle"
+    );
+    for n in 20..23 {
+        let item = Delivery::new(
+            id(n).parse().unwrap(),
+            "issues",
+            String::from_utf8(support::webhook_fixture("issues.opened.installation.json")).unwrap(),
+        );
+        inbox.put(&item).await.unwrap();
+    }
+    let report = worker.drain().await.unwrap();
+    assert_eq!(report.done, 3);
+    assert_eq!(
+        *handler.settled.lock().unwrap(),
+        [3],
+        "one settle for the burst, after all of it"
+    );
 }
 
 #[tokio::test]

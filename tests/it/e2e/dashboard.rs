@@ -78,6 +78,14 @@ async fn the_dashboard_follows_the_requests_with_one_edit_per_burst_and_puts_bac
         assert_eq!(restored, body, "the hand edit is put back");
         assert_eq!(w.sim.call_count(EDIT) - edits, 1);
 
+        // Closed by hand: opened again (`dashboard: false` is how to turn it off).
+        w.sim
+            .set_issue_open_as(REPO, number, "carol", false)
+            .await
+            .expect("close");
+        w.settle().await;
+        let _ = dashboard(&w);
+
         // A cancelled request moves to the finished ones.
         w.say(burst[0], "dave", "/tfpilot cancel").await;
         let (_, body) = dashboard(&w);
