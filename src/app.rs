@@ -137,7 +137,7 @@ pub async fn executor(config: &Config) -> anyhow::Result<Option<Executor>> {
         executor =
             executor.with_slack(Slack::new(config.slack.clone()).context("the Slack client")?);
     }
-    Ok(Some(executor))
+    Ok(Some(executor.with_dashboards(config.dashboard)))
 }
 
 /// The handler `serve` and the Lambda worker use for `config`: the executor when the GitHub App

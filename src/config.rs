@@ -70,6 +70,9 @@ pub struct Config {
     /// `TFPILOT_SLACK_WEBHOOK_URL`, `TFPILOT_SLACK_WEBHOOK_ROUTES` (and `TFPILOT_GITHUB_URL` for
     /// the links): the chat notices.
     pub slack: SlackConfig,
+    /// `TFPILOT_DASHBOARD` (`on`, the default, or `off`): whether TfPilot keeps a requests
+    /// dashboard issue in each infra repository (`.tfpilot.yml` can turn one repository's off).
+    pub dashboard: bool,
 }
 
 /// Who may read `GET /metrics`.
@@ -218,6 +221,7 @@ impl Config {
         let log_format = r.log_format();
         let metrics = r.metrics();
         let slack = r.slack(&github_url);
+        let dashboard = r.on_off("TFPILOT_DASHBOARD", true);
 
         if !r.problems.is_empty() {
             return Err(ConfigError {
@@ -244,6 +248,7 @@ impl Config {
             log_format,
             metrics,
             slack,
+            dashboard,
         })
     }
 
@@ -604,6 +609,23 @@ impl Reader<'_> {
         }
     }
 
+    /// A switch: `on` or `off` (any case), `default` when unset.
+    fn on_off(&mut self, variable: &'static str, default: bool) -> bool {
+        match self
+            .get(variable)
+            .map(|v| v.to_ascii_lowercase())
+            .as_deref()
+        {
+            None => default,
+            Some("on") => true,
+            Some("off") => false,
+            Some(v) => {
+                self.problem(variable, format!("must be `on` or `off`, got `{v}`"));
+                default
+            }
+        }
+    }
+
     fn log_format(&mut self) -> LogFormat {
         match self
             .get("TFPILOT_LOG_FORMAT")
@@ -761,6 +783,15 @@ mod tests {
         assert_eq!(set.github_url, "https://web.acme.dev");
         let err = config(&[("TFPILOT_GITHUB_URL", "github.com")]).unwrap_err();
         assert_eq!(err.problems[0].variable, "TFPILOT_GITHUB_URL");
+    }
+
+    #[test]
+    fn the_dashboard_switch_is_on_unless_turned_off() {
+        assert!(config(&[]).unwrap().dashboard);
+        assert!(!config(&[("TFPILOT_DASHBOARD", "OFF")]).unwrap().dashboard);
+        assert!(config(&[("TFPILOT_DASHBOARD", "on")]).unwrap().dashboard);
+        let err = config(&[("TFPILOT_DASHBOARD", "yes")]).unwrap_err();
+        assert_eq!(err.problems[0].variable, "TFPILOT_DASHBOARD");
     }
 
     #[test]

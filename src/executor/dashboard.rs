@@ -60,6 +60,9 @@ impl Executor {
     /// Notes that a request of `scope`'s repository was written: its dashboard is refreshed at
     /// the next settle.
     pub(super) fn touch_dashboard(&self, scope: &Scope) {
+        if !self.dashboards {
+            return;
+        }
         self.touched.lock().insert(
             scope.repo.clone(),
             (scope.installation, scope.default_branch.clone()),
@@ -170,7 +173,7 @@ impl Executor {
     /// opened again (`dashboard: false` in `.tfpilot.yml` is how a repository turns it off).
     pub(super) async fn on_issues(&self, e: &IssuesEvent) -> anyhow::Result<()> {
         let by_hand = matches!(e.action, IssuesAction::Edited | IssuesAction::Closed);
-        if !by_hand || self.is_own(&e.sender) {
+        if !self.dashboards || !by_hand || self.is_own(&e.sender) {
             return Ok(());
         }
         let Some(scope) = self.scope(

@@ -99,6 +99,8 @@ pub struct Executor {
     slack: Option<Arc<Slack>>,
     /// The repositories whose requests dashboards wait for the next settle.
     touched: Arc<dashboard::Touched>,
+    /// Whether requests dashboards are kept at all (`TFPILOT_DASHBOARD`).
+    dashboards: bool,
 }
 
 impl std::fmt::Debug for Executor {
@@ -142,7 +144,14 @@ impl Executor {
             instance_run: None,
             slack: None,
             touched: Arc::default(),
+            dashboards: true,
         }
+    }
+
+    /// Keeps (or, with `false`, never opens nor edits) the requests dashboard issues.
+    pub fn with_dashboards(mut self, on: bool) -> Self {
+        self.dashboards = on;
+        self
     }
 
     /// Sends the lifecycle's chat notices through `slack`.

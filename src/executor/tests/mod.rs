@@ -1178,3 +1178,35 @@ fn repositories_are_compared_without_case() {
     let fork: RepoName = "mallory/core-terraform".parse().unwrap();
     assert!(!super::same_repo(&fork, &repo()));
 }
+
+#[tokio::test]
+async fn a_touched_dashboard_is_opened_once_at_settle_unless_dashboards_are_off() {
+    for on in [true, false] {
+        let mut h = Harness::new();
+        h.executor = h.executor.clone().with_dashboards(on);
+        let r = h.submitted().await;
+        h.base(&commit_of(&r).2);
+        let created = h.store.create(r).await.unwrap();
+        let scope = h.executor.request_scope(&created).unwrap();
+        for _ in 0..3 {
+            h.executor.touch_dashboard(&scope);
+        }
+        h.executor.settle_dashboards().await;
+        h.executor.settle_dashboards().await;
+        let w = h.fake.world();
+        assert_eq!(w.calls("create_issue"), usize::from(on), "dashboards {on}");
+        assert_eq!(
+            w.calls("update_issue"),
+            0,
+            "nothing changed since it was opened"
+        );
+        if on {
+            let (title, body, open) = w.issues.values().next().unwrap();
+            assert_eq!(title, "TfPilot requests dashboard");
+            assert!(
+                *open && body.contains(&comments::lifecycle::short(created.id)),
+                "{body}"
+            );
+        }
+    }
+}
