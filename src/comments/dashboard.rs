@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 use super::lifecycle::short;
 use super::{GITHUB_MAX_COMMENT_CHARS, marker};
 use crate::domain::{Request, RequestStatus};
+use crate::ids::RequestId;
 
 /// The dashboard issue's title.
 pub const TITLE: &str = "TfPilot requests dashboard";
@@ -80,13 +81,12 @@ pub fn render(requests: &[Request], now: OffsetDateTime, prefix: &str) -> String
         marker(MARKER_KEY)
     );
     let mut open: Vec<Vec<&Request>> = vec![Vec::new(); GROUPS.len()];
-    let mut finished: Vec<&Request> = Vec::new();
     for r in requests {
-        match group_of(r) {
-            Some(g) => open[g].push(r),
-            None => finished.push(r),
+        if let Some(g) = group_of(r) {
+            open[g].push(r);
         }
     }
+    let finished = last_finished(requests);
     let open_count: usize = open.iter().map(Vec::len).sum();
     if open_count == 0 {
         out.push_str("\nNo open requests.\n");
@@ -101,9 +101,6 @@ pub fn render(requests: &[Request], now: OffsetDateTime, prefix: &str) -> String
         table(&mut out, &rows, now, waiting_since, "Waiting");
     }
     if !finished.is_empty() {
-        // Newest first.
-        finished.sort_by_key(|r| std::cmp::Reverse((finished_at(r), r.id)));
-        finished.truncate(FINISHED_SHOWN);
         out.push_str(&format!(
             "\n### Last {} finished\n\n",
             finished.len().min(FINISHED_SHOWN)
@@ -111,6 +108,24 @@ pub fn render(requests: &[Request], now: OffsetDateTime, prefix: &str) -> String
         table(&mut out, &finished, now, finished_at, "Finished");
     }
     cut_to_fit(out)
+}
+
+/// The last [`FINISHED_SHOWN`] finished requests, newest first.
+fn last_finished(requests: &[Request]) -> Vec<&Request> {
+    let mut finished: Vec<&Request> = requests.iter().filter(|r| group_of(r).is_none()).collect();
+    finished.sort_by_key(|r| std::cmp::Reverse((finished_at(r), r.id)));
+    finished.truncate(FINISHED_SHOWN);
+    finished
+}
+
+/// The archived requests among those the dashboard lists as finished: the ones to read again
+/// (by id) for the next render, instead of the whole history.
+pub fn finished_archived(requests: &[Request]) -> Vec<RequestId> {
+    last_finished(requests)
+        .into_iter()
+        .filter(|r| r.archived_at.is_some())
+        .map(|r| r.id)
+        .collect()
 }
 
 /// One table of requests; `when` gives the time the last column counts from.

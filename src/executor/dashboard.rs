@@ -8,7 +8,7 @@
 //! dashboard again (ages, and anything a crash left untouched). A hand edit (`issues.edited` by
 //! someone else) is put back.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -16,9 +16,9 @@ use time::OffsetDateTime;
 use super::Executor;
 use super::facts::Scope;
 use crate::comments::dashboard::{self, TITLE};
-use crate::domain::ListFilter;
+use crate::domain::{ListFilter, Request};
 use crate::github::GitHubError;
-use crate::ids::{InstallationId, RepoName};
+use crate::ids::{InstallationId, RepoName, RequestId};
 use crate::store::DashboardRecord;
 use crate::webhook::events::{IssuesAction, IssuesEvent};
 
@@ -69,15 +69,32 @@ impl Executor {
         );
     }
 
-    /// Refreshes every dashboard touched since the last settle, once each. One failing does not
-    /// stop the others; it stays touched for the next settle.
+    /// Refreshes every dashboard touched since the last settle, once each, from one listing of
+    /// the live requests. One failing does not stop the others; it stays touched for the next
+    /// settle.
     pub async fn settle_dashboards(&self) {
-        for (repo, (installation, default_branch)) in self.touched.take() {
+        let touched = self.touched.take();
+        if touched.is_empty() {
+            return;
+        }
+        let mut live = match self.store.list(&ListFilter::default()).await {
+            Ok(live) => by_repo(live),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list the requests for the dashboards; trying again later");
+                self.touched.lock().extend(touched);
+                return;
+            }
+        };
+        for (repo, (installation, default_branch)) in touched {
             let Some(scope) = self.scope(&repo, Some(installation), default_branch.as_deref())
             else {
                 continue;
             };
-            if let Err(e) = self.refresh_dashboard(&scope, false).await {
+            let requests = live.remove(&repo.to_string().to_ascii_lowercase());
+            if let Err(e) = self
+                .refresh_with(&scope, requests.unwrap_or_default(), false)
+                .await
+            {
                 tracing::warn!(repo = %repo, error = %format!("{e:#}"), "cannot refresh the requests dashboard; trying again later");
                 self.touched
                     .lock()
@@ -99,10 +116,30 @@ impl Executor {
     }
 
     /// Renders `scope`'s dashboard and writes it when it changed (always when `restore`: the
-    /// issue was edited by hand), opening the issue the first time.
+    /// issue was changed by hand), opening the issue the first time.
     pub(super) async fn refresh_dashboard(
         &self,
         scope: &Scope,
+        restore: bool,
+    ) -> anyhow::Result<Refreshed> {
+        let live = self
+            .store
+            .list(&ListFilter {
+                repo: Some(scope.repo.clone()),
+                ..ListFilter::default()
+            })
+            .await?;
+        self.refresh_with(scope, live, restore).await
+    }
+
+    /// [`Self::refresh_dashboard`] with `live`, the repository's live requests, already read.
+    /// Archived requests are read only by id: those the last render showed live and that are
+    /// gone now, and the finished ones it listed (at most [`dashboard::FINISHED_SHOWN`]); the
+    /// history is scanned only for a repository's first dashboard.
+    async fn refresh_with(
+        &self,
+        scope: &Scope,
+        live: Vec<Request>,
         restore: bool,
     ) -> anyhow::Result<Refreshed> {
         match self.read_settings(scope).await? {
@@ -113,18 +150,40 @@ impl Executor {
                 return Ok(Refreshed::Off);
             }
         }
-        let requests = self
-            .store
-            .list(&ListFilter {
-                repo: Some(scope.repo.clone()),
-                include_archived: true,
-                ..ListFilter::default()
-            })
-            .await?;
+        let stored = self.store.dashboard(&scope.repo).await?;
+        let live_ids: BTreeSet<RequestId> = live.iter().map(|r| r.id).collect();
+        let mut requests = live;
+        match &stored {
+            Some((record, _)) => {
+                let archived: BTreeSet<RequestId> = record
+                    .finished
+                    .iter()
+                    .chain(&record.shown)
+                    .filter(|id| !live_ids.contains(id))
+                    .copied()
+                    .collect();
+                for id in archived {
+                    if let Some(r) = self.store.get_archived(id).await? {
+                        requests.push(r);
+                    }
+                }
+            }
+            None => {
+                let history = self
+                    .store
+                    .list(&ListFilter {
+                        repo: Some(scope.repo.clone()),
+                        include_archived: true,
+                        ..ListFilter::default()
+                    })
+                    .await?;
+                requests.extend(history.into_iter().filter(|r| !live_ids.contains(&r.id)));
+            }
+        }
         let now = OffsetDateTime::now_utc();
+        let finished = dashboard::finished_archived(&requests);
         let body = dashboard::render(&requests, now, &self.prefix);
         let digest = hex(&Sha256::digest(body.as_bytes()));
-        let stored = self.store.dashboard(&scope.repo).await?;
         let (refreshed, etag) = match stored {
             Some((record, _)) if record.digest == digest && !restore => {
                 return Ok(Refreshed::Unchanged);
@@ -157,6 +216,8 @@ impl Executor {
             issue: number,
             digest,
             edited_at: now,
+            shown: live_ids.into_iter().collect(),
+            finished,
         };
         if !self
             .store
@@ -193,6 +254,17 @@ impl Executor {
         self.refresh_dashboard(&scope, true).await?;
         Ok(())
     }
+}
+
+/// Requests by repository (lowercased: GitHub compares names without case).
+fn by_repo(requests: Vec<Request>) -> BTreeMap<String, Vec<Request>> {
+    let mut out: BTreeMap<String, Vec<Request>> = BTreeMap::new();
+    for r in requests {
+        out.entry(r.repo.to_string().to_ascii_lowercase())
+            .or_default()
+            .push(r);
+    }
+    out
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -105,6 +105,13 @@ pub struct DashboardRecord {
     pub digest: String,
     #[serde(with = "time::serde::rfc3339")]
     pub edited_at: time::OffsetDateTime,
+    /// The live requests it showed: one gone from the live ones since was archived, and is read
+    /// from the history by its id (the history is never scanned again).
+    #[serde(default)]
+    pub shown: Vec<RequestId>,
+    /// The archived requests it lists as finished.
+    #[serde(default)]
+    pub finished: Vec<RequestId>,
 }
 
 /// A value as read from the store, with the tag its compare-and-swap needs.

@@ -95,6 +95,16 @@ async fn the_dashboard_follows_the_requests_with_one_edit_per_burst_and_puts_bac
             body.contains(&format!("`cancelled` | <1 h | #{} |", burst[0])),
             "{body}"
         );
+        // Still listed after the next change: it is read back by id, not found by a history scan.
+        w.say(burst[1], "dave", "/tfpilot cancel").await;
+        let (_, body) = dashboard(&w);
+        assert!(body.contains("### Last 2 finished"), "{body}");
+        for issue in &burst[..2] {
+            assert!(
+                body.contains(&format!("`cancelled` | <1 h | #{issue} |")),
+                "{body}"
+            );
+        }
         assert_eq!(w.sim.call_count(OPEN), 1, "never a second dashboard");
     })
     .await;

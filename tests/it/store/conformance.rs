@@ -1011,6 +1011,8 @@ pub async fn the_dashboard_record_is_created_once_and_compared_on_write(t: &Targ
         issue: 7,
         digest: "a".into(),
         edited_at: at,
+        shown: vec![RequestId::new_random()],
+        finished: Vec::new(),
     };
     assert!(store.put_dashboard(&repo, &first, None).await.unwrap());
     let second = DashboardRecord {
