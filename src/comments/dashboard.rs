@@ -1,13 +1,13 @@
 //! The requests dashboard: one issue per infra repository that TfPilot keeps (like Renovate's
 //! Dependency Dashboard), listing the open requests grouped by what they wait for and the last
-//! finished ones. Rendered from the stored requests alone, so the same requests always give the
-//! same body (an unchanged body is not written again).
+//! finished ones. Rendered from the rows the dashboard's record keeps ([`DashboardRow`]), so the
+//! same rows always give the same body (an unchanged body is not written again).
 
 use time::OffsetDateTime;
 
 use super::lifecycle::short;
 use super::{GITHUB_MAX_COMMENT_CHARS, marker};
-use crate::domain::{Request, RequestStatus};
+use crate::domain::{DashboardRow, RequestStatus};
 use crate::ids::RequestId;
 
 /// The dashboard issue's title.
@@ -62,9 +62,9 @@ const GROUPS: [(&str, &[RequestStatus]); 7] = [
 
 /// Where a request is shown: the index of its group in [`GROUPS`], or `None` when it is
 /// finished (applied without drift, destroyed, cancelled).
-fn group_of(r: &Request) -> Option<usize> {
+fn group_of(r: &DashboardRow) -> Option<usize> {
     if r.status == RequestStatus::Applied {
-        return r.drift.is_some().then_some(GROUPS.len() - 1);
+        return r.drift_url.is_some().then_some(GROUPS.len() - 1);
     }
     GROUPS
         .iter()
@@ -73,20 +73,25 @@ fn group_of(r: &Request) -> Option<usize> {
 
 /// The dashboard's body for `requests` (live and archived, of one repository) at `now`. `prefix`
 /// is the command prefix (`/tfpilot`).
-pub fn render(requests: &[Request], now: OffsetDateTime, prefix: &str) -> String {
+pub fn render<'a>(
+    requests: impl IntoIterator<Item = &'a DashboardRow>,
+    now: OffsetDateTime,
+    prefix: &str,
+) -> String {
+    let requests: Vec<&DashboardRow> = requests.into_iter().collect();
     let mut out = format!(
         "{}\n## {TITLE}\n\nEvery TfPilot request of this repository, kept up to date by TfPilot. \
          Edits by hand are put back; `dashboard: false` in `.tfpilot.yml` turns it off. \
          Open a request with `{prefix} new <type>` on a new issue (`{prefix} modules` lists the types).\n",
         marker(MARKER_KEY)
     );
-    let mut open: Vec<Vec<&Request>> = vec![Vec::new(); GROUPS.len()];
-    for r in requests {
+    let mut open: Vec<Vec<&DashboardRow>> = vec![Vec::new(); GROUPS.len()];
+    for r in &requests {
         if let Some(g) = group_of(r) {
             open[g].push(r);
         }
     }
-    let finished = last_finished(requests);
+    let finished = last_finished(&requests);
     let open_count: usize = open.iter().map(Vec::len).sum();
     if open_count == 0 {
         out.push_str("\nNo open requests.\n");
@@ -98,63 +103,64 @@ pub fn render(requests: &[Request], now: OffsetDateTime, prefix: &str) -> String
         // Oldest first: what has waited longest is on top.
         rows.sort_by_key(|r| (r.created_at, r.id));
         out.push_str(&format!("\n### {title} ({})\n\n", rows.len()));
-        table(&mut out, &rows, now, waiting_since, "Waiting");
+        table(&mut out, &rows, now, "Waiting");
     }
     if !finished.is_empty() {
         out.push_str(&format!(
             "\n### Last {} finished\n\n",
             finished.len().min(FINISHED_SHOWN)
         ));
-        table(&mut out, &finished, now, finished_at, "Finished");
+        table(&mut out, &finished, now, "Finished");
     }
     cut_to_fit(out)
 }
 
 /// The last [`FINISHED_SHOWN`] finished requests, newest first.
-fn last_finished(requests: &[Request]) -> Vec<&Request> {
-    let mut finished: Vec<&Request> = requests.iter().filter(|r| group_of(r).is_none()).collect();
-    finished.sort_by_key(|r| std::cmp::Reverse((finished_at(r), r.id)));
+fn last_finished<'a>(requests: &[&'a DashboardRow]) -> Vec<&'a DashboardRow> {
+    let mut finished: Vec<&DashboardRow> = requests
+        .iter()
+        .copied()
+        .filter(|r| group_of(r).is_none())
+        .collect();
+    finished.sort_by_key(|r| std::cmp::Reverse((r.since, r.id)));
     finished.truncate(FINISHED_SHOWN);
     finished
 }
 
-/// The archived requests among those the dashboard lists as finished: the ones to read again
-/// (by id) for the next render, instead of the whole history.
-pub fn finished_archived(requests: &[Request]) -> Vec<RequestId> {
-    last_finished(requests)
-        .into_iter()
-        .filter(|r| r.archived_at.is_some())
+/// The rows worth keeping: every open request and the last [`FINISHED_SHOWN`] finished ones.
+pub fn kept(rows: &std::collections::BTreeMap<RequestId, DashboardRow>) -> Vec<RequestId> {
+    let all: Vec<&DashboardRow> = rows.values().collect();
+    let finished = last_finished(&all);
+    all.iter()
+        .filter(|r| group_of(r).is_some() || finished.iter().any(|f| f.id == r.id))
         .map(|r| r.id)
         .collect()
 }
 
+/// The body a dashboard is closed with when its repository turns it off.
+pub fn turned_off() -> String {
+    format!(
+        "{}\n## {TITLE}\n\nTurned off by `dashboard: false` in `.tfpilot.yml`: TfPilot no longer keeps this \
+         issue. Remove the setting and TfPilot opens it again with the next change.\n",
+        marker(MARKER_KEY)
+    )
+}
+
 /// One table of requests; `when` gives the time the last column counts from.
-fn table(
-    out: &mut String,
-    rows: &[&Request],
-    now: OffsetDateTime,
-    when: impl Fn(&Request) -> OffsetDateTime,
-    column: &str,
-) {
+fn table(out: &mut String, rows: &[&DashboardRow], now: OffsetDateTime, column: &str) {
     out.push_str(&format!(
         "| Request | Module | Environment | Requester | Status | {column} | Links |\n|---|---|---|---|---|---|---|\n"
     ));
     for r in rows.iter().take(ROWS_PER_GROUP) {
         let mut links = vec![format!("#{}", r.issue_number)];
-        if let Some(pr) = &r.pull_request {
-            links.push(format!("PR #{}", pr.number));
+        if let Some(pr) = r.pull_request {
+            links.push(format!("PR #{pr}"));
         }
-        if let Some(url) = r
-            .runs
-            .values()
-            .filter_map(|run| run.url.as_deref().map(|u| (run.dispatched_at, u)))
-            .max_by_key(|(at, _)| *at)
-            .map(|(_, u)| u)
-        {
+        if let Some(url) = &r.last_run_url {
             links.push(format!("[last run]({url})"));
         }
-        if let Some(drift) = &r.drift {
-            links.push(format!("[drift check]({})", drift.url));
+        if let Some(url) = &r.drift_url {
+            links.push(format!("[drift check]({url})"));
         }
         out.push_str(&format!(
             "| `{}` | {} | {} | {} | `{}` | {} | {} |\n",
@@ -163,7 +169,7 @@ fn table(
             r.environment.as_deref().unwrap_or("—"),
             r.requester,
             r.status.as_str(),
-            age(when(r), now),
+            age(r.since, now),
             links.join(" · ")
         ));
     }
@@ -173,19 +179,6 @@ fn table(
             rows.len() - ROWS_PER_GROUP
         ));
     }
-}
-
-/// Since when a request waits where it is: since its drift was found, else its last change (the
-/// time of its last timeline entry), else its creation.
-fn waiting_since(r: &Request) -> OffsetDateTime {
-    if let Some(drift) = &r.drift {
-        return drift.found_at;
-    }
-    r.timeline.last().map_or(r.created_at, |t| t.at)
-}
-
-fn finished_at(r: &Request) -> OffsetDateTime {
-    r.archived_at.unwrap_or_else(|| waiting_since(r))
 }
 
 /// A coarse age, so the body changes at most hourly with time alone: `<1 h`, `5 h`, `3 d`.

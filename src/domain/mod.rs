@@ -5,12 +5,14 @@
 //! * [`run`] — workflow kinds, phases and outcomes;
 //! * [`effect`] — effects as data (the outbox), their keys and their results;
 //! * [`notice`] — what TfPilot tells a team's chat about a request;
+//! * [`dashboard`] — what a repository's requests dashboard shows of a request;
 //! * [`policy`] — who may do what (the allow-lists), the production rule and [`Permission`];
 //! * [`Denial`] — why an input is refused and what would allow it.
 //!
 //! `store` persists these types, `lifecycle` decides over them, the executor carries effects
 //! out; none of them needs another's internals to read a request.
 
+pub mod dashboard;
 pub mod effect;
 pub mod notice;
 pub mod policy;
@@ -19,6 +21,7 @@ pub mod run;
 
 use std::fmt;
 
+pub use dashboard::DashboardRow;
 pub use effect::{
     BlockChange, Body, CheckStep, Effect, EffectKey, EffectResult, PendingEffect, PrPurpose,
 };

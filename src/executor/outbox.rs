@@ -75,7 +75,7 @@ impl Executor {
         let id = current.id;
         if current.effects.contains_key(&key) {
             self.run_outbox(id, OffsetDateTime::now_utc()).await?;
-            self.touch_dashboard(scope);
+            self.touch_dashboard(scope, id);
             return Ok(Some(id));
         }
         // Whatever is still pending on the request (another input's effects, a failure's
@@ -102,11 +102,11 @@ impl Executor {
                 Decided::Written => {
                     self.record_decided(scope, input, id).await?;
                     self.run_outbox(id, facts.now).await?;
-                    self.touch_dashboard(scope);
+                    self.touch_dashboard(scope, id);
                 }
                 Decided::Already => {
                     self.run_outbox(id, OffsetDateTime::now_utc()).await?;
-                    self.touch_dashboard(scope);
+                    self.touch_dashboard(scope, id);
                 }
                 Decided::Stateless(effects) => self.post_stateless(scope, &effects).await?,
             },
@@ -211,7 +211,7 @@ impl Executor {
         }
         // Effects decided just now were never tried: no marker to look for first.
         self.run_outbox(id, facts.now).await?;
-        self.touch_dashboard(scope);
+        self.touch_dashboard(scope, id);
         Ok(Some(id))
     }
 
@@ -264,6 +264,10 @@ impl Executor {
         };
         if first.outbox.is_empty() {
             return Ok(());
+        }
+        // What it carries out changes the request (a resumed delivery, a sweep's decision too).
+        if let Ok(scope) = self.request_scope(&first) {
+            self.touch_dashboard(&scope, id);
         }
         self.take_lease(id, &owner).await?;
         let drained = self.drain(id, &owner, since).await;

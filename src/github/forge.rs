@@ -61,7 +61,8 @@ pub trait Repo: Send + Sync {
     async fn comment(&self, issue: u64, body: &str) -> Result<CommentRef>;
     async fn comments(&self, issue: u64) -> Result<Vec<ListedComment>>;
     async fn create_issue(&self, title: &str, body: &str) -> Result<u64>;
-    async fn update_issue(&self, number: u64, title: &str, body: &str, reopen: bool) -> Result<()>;
+    async fn update_issue(&self, number: u64, title: &str, body: &str, open: bool) -> Result<()>;
+    async fn find_own_issue(&self, marker: &str) -> Result<Option<u64>>;
     async fn minimize_comment(&self, node_id: &str, reason: MinimizeReason) -> Result<()>;
     async fn react(&self, comment_id: u64, reaction: Reaction) -> Result<()>;
     async fn permission(&self, login: &str) -> Result<Permission>;
@@ -175,8 +176,12 @@ impl Repo for RepoClient {
         RepoClient::create_issue(self, title, body).await
     }
 
-    async fn update_issue(&self, number: u64, title: &str, body: &str, reopen: bool) -> Result<()> {
-        RepoClient::update_issue(self, number, title, body, reopen).await
+    async fn update_issue(&self, number: u64, title: &str, body: &str, open: bool) -> Result<()> {
+        RepoClient::update_issue(self, number, title, body, open).await
+    }
+
+    async fn find_own_issue(&self, marker: &str) -> Result<Option<u64>> {
+        RepoClient::find_own_issue(self, marker).await
     }
 
     async fn minimize_comment(&self, node_id: &str, reason: MinimizeReason) -> Result<()> {

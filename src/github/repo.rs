@@ -877,6 +877,42 @@ impl RepoClient {
         })
     }
 
+    /// The most recently updated issue (not pull request) opened by a bot whose body starts with
+    /// `marker`, among the 100 most recently updated: how an issue TfPilot opened before a crash
+    /// is found instead of opened twice.
+    pub async fn find_own_issue(&self, marker: &str) -> Result<Option<u64>> {
+        #[derive(Deserialize)]
+        struct IssueJson {
+            number: u64,
+            #[serde(default)]
+            body: Option<String>,
+            user: Option<UserJson>,
+            #[serde(default)]
+            pull_request: Option<serde_json::Value>,
+        }
+        #[derive(Deserialize)]
+        struct UserJson {
+            #[serde(rename = "type", default)]
+            kind: String,
+        }
+        let what = format!("list the issues of {}", self.repo);
+        let call = self.call(
+            "list_issues",
+            what.clone(),
+            Method::GET,
+            self.api("/issues?state=all&sort=updated&direction=desc&per_page=100"),
+        );
+        let issues: Vec<IssueJson> = self.transport.send(call).await?.json(&what)?;
+        Ok(issues
+            .into_iter()
+            .find(|i| {
+                i.pull_request.is_none()
+                    && i.user.as_ref().is_some_and(|u| u.kind == "Bot")
+                    && i.body.as_deref().is_some_and(|b| b.starts_with(marker))
+            })
+            .map(|i| i.number))
+    }
+
     /// Opens an issue (`POST /repos/{owner}/{repo}/issues`); returns its number.
     pub async fn create_issue(&self, title: &str, body: &str) -> Result<u64> {
         #[derive(Deserialize)]
@@ -904,29 +940,35 @@ impl RepoClient {
         Ok(issue.number)
     }
 
-    /// Sets an issue's title and body, and opens it again when `reopen`
-    /// (`PATCH /repos/{owner}/{repo}/issues/{issue_number}`).
+    /// Sets an issue's title, body and state
+    /// (`PATCH /repos/{owner}/{repo}/issues/{issue_number}`). An issue moved to another
+    /// repository answers with a redirect: it is not here any more ([`GitHubError::NotFound`]).
     pub async fn update_issue(
         &self,
         number: u64,
         title: &str,
         body: &str,
-        reopen: bool,
+        open: bool,
     ) -> Result<()> {
         let what = format!("edit {}#{number}", self.repo);
-        let mut fields = json!({ "title": title, "body": body });
-        if reopen {
-            fields["state"] = json!("open");
-        }
+        let state = if open { "open" } else { "closed" };
+        let fields = json!({ "title": title, "body": body, "state": state });
         let call = self
             .call(
                 "update_issue",
-                what,
+                what.clone(),
                 Method::PATCH,
                 self.api(&format!("/issues/{number}")),
             )
             .json(fields);
-        self.transport.send(call).await.map(drop)
+        let response = self.transport.send(call).await?;
+        if response.status.is_redirection() {
+            return Err(GitHubError::NotFound {
+                operation: what,
+                message: format!("moved ({})", response.status.as_u16()),
+            });
+        }
+        Ok(())
     }
 
     /// The comments on an issue or pull request, oldest first (at most

@@ -97,21 +97,23 @@ pub struct CommentRecord {
     pub at: time::OffsetDateTime,
 }
 
-/// A repository's requests dashboard: the issue TfPilot keeps it in, and a digest of the body it
-/// last wrote there (an unchanged body is not written again).
+/// A repository's requests dashboard: the issue TfPilot keeps it in (`None` while the one who
+/// claimed the record opens it), a digest of the body it last wrote there (an unchanged body is
+/// not written again), and a row per request it shows, so a refresh reads only the requests that
+/// changed.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DashboardRecord {
-    pub issue: u64,
+    #[serde(default)]
+    pub issue: Option<u64>,
+    #[serde(default)]
     pub digest: String,
     #[serde(with = "time::serde::rfc3339")]
     pub edited_at: time::OffsetDateTime,
-    /// The live requests it showed: one gone from the live ones since was archived, and is read
-    /// from the history by its id (the history is never scanned again).
     #[serde(default)]
-    pub shown: Vec<RequestId>,
-    /// The archived requests it lists as finished.
+    pub rows: std::collections::BTreeMap<RequestId, crate::domain::DashboardRow>,
+    /// Closed because the repository turned its dashboard off (`dashboard: false`).
     #[serde(default)]
-    pub finished: Vec<RequestId>,
+    pub off: bool,
 }
 
 /// A value as read from the store, with the tag its compare-and-swap needs.
@@ -230,13 +232,14 @@ pub trait RequestStore: Send + Sync {
     ) -> Result<Option<(DashboardRecord, ETag)>, StoreError>;
 
     /// Writes the dashboard record of `repo`: create-only when `current` is `None`, else only if
-    /// it is still the version `current` names. `Ok(false)` when someone else wrote it first.
+    /// it is still the version `current` names. The new version's tag, or `None` when someone
+    /// else wrote it first.
     async fn put_dashboard(
         &self,
         repo: &RepoName,
         record: &DashboardRecord,
         current: Option<&ETag>,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<Option<ETag>, StoreError>;
 
     /// Requests matching `filter`, oldest first. Reads every request: meant for `status`
     /// commands and exports, not for hot paths.

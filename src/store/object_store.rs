@@ -639,16 +639,18 @@ impl<O: Objects> RequestStore for ObjectStore<O> {
         repo: &RepoName,
         record: &DashboardRecord,
         current: Option<&ETag>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<ETag>, StoreError> {
         let key = layout::dashboard_key(repo);
         let body = Self::encode(record)?;
         let written = match current {
-            None => self.records.put_if_absent(&key, body).await,
-            Some(etag) => self.records.put_if_match(&key, body, etag).await,
+            None => self.records.put_if_absent(&key, body.clone()).await,
+            Some(etag) => self.records.put_if_match(&key, body.clone(), etag).await,
         };
         match written {
-            Ok(_) => Ok(true),
-            Err(ObjectError::Conflict { .. }) => Ok(false),
+            Ok(etag) => Ok(Some(etag)),
+            // A lost answer to a write that landed is refused when repeated: it is ours if the
+            // stored bytes are the ones sent (`edited_at` has nanoseconds).
+            Err(ObjectError::Conflict { .. }) => self.landed(&key, &body).await,
             Err(e) => Err(e.into()),
         }
     }

@@ -2,10 +2,15 @@ use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
 use super::*;
-use crate::domain::{DriftRecord, PullRequestRef};
+use crate::domain::{DashboardRow, DriftRecord, PullRequestRef, Request};
 use crate::ids::RequestId;
 
 const NOW: OffsetDateTime = datetime!(2026-11-30 12:00 UTC);
+
+fn render(requests: &[Request], now: OffsetDateTime, prefix: &str) -> String {
+    let rows: Vec<DashboardRow> = requests.iter().map(DashboardRow::of).collect();
+    super::render(&rows, now, prefix)
+}
 
 fn id(n: u128) -> RequestId {
     format!("{n:08x}-7a0e-4a5e-9a4e-1f2f3a4b5c6d")
@@ -102,4 +107,27 @@ fn a_huge_dashboard_is_cut_to_what_github_accepts() {
     let body = render(&requests, NOW, "/tfpilot");
     assert!(body.chars().count() <= GITHUB_MAX_COMMENT_CHARS);
     assert!(body.contains("…and 1900 more"));
+}
+
+#[test]
+fn the_record_keeps_the_open_rows_and_the_last_twenty_finished() {
+    let rows: std::collections::BTreeMap<RequestId, DashboardRow> = (1..=30)
+        .map(|n| {
+            let status = if n <= 5 {
+                RequestStatus::Planned
+            } else {
+                RequestStatus::Cancelled
+            };
+            let row = DashboardRow::of(&request(n, status, "dev", 100 - n as i64));
+            (row.id, row)
+        })
+        .collect();
+    let kept = kept(&rows);
+    assert_eq!(kept.len(), 25, "5 open and 20 finished");
+    for n in 1..=5 {
+        assert!(kept.contains(&id(n)), "open {n} kept");
+    }
+    for n in 6..=10 {
+        assert!(!kept.contains(&id(n)), "the oldest finished {n} dropped");
+    }
 }

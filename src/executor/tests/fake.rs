@@ -336,17 +336,27 @@ impl Repo for FakeRepo {
         Ok(number)
     }
 
-    async fn update_issue(&self, number: u64, title: &str, body: &str, reopen: bool) -> Result<()> {
+    async fn update_issue(&self, number: u64, title: &str, body: &str, open: bool) -> Result<()> {
         let mut w = self.call("update_issue");
         match w.issues.get_mut(&number) {
             Some(issue) => {
-                issue.0 = title.to_owned();
-                issue.1 = body.to_owned();
-                issue.2 |= reopen;
+                *issue = (title.to_owned(), body.to_owned(), open);
                 Ok(())
             }
-            None => Err(unexpected("update_issue of an unknown issue")),
+            None => Err(GitHubError::NotFound {
+                operation: "update_issue".into(),
+                message: "Not Found".into(),
+            }),
         }
+    }
+
+    async fn find_own_issue(&self, marker: &str) -> Result<Option<u64>> {
+        let w = self.call("find_own_issue");
+        Ok(w.issues
+            .iter()
+            .rev()
+            .find(|(_, (_, body, _))| body.starts_with(marker))
+            .map(|(n, _)| *n))
     }
 
     async fn minimize_comment(&self, _node_id: &str, _reason: MinimizeReason) -> Result<()> {

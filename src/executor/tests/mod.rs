@@ -1189,7 +1189,7 @@ async fn a_touched_dashboard_is_opened_once_at_settle_unless_dashboards_are_off(
         let created = h.store.create(r).await.unwrap();
         let scope = h.executor.request_scope(&created).unwrap();
         for _ in 0..3 {
-            h.executor.touch_dashboard(&scope);
+            h.executor.touch_dashboard(&scope, created.id);
         }
         h.executor.settle_dashboards().await;
         h.executor.settle_dashboards().await;
@@ -1209,4 +1209,87 @@ async fn a_touched_dashboard_is_opened_once_at_settle_unless_dashboards_are_off(
             );
         }
     }
+}
+
+/// A harness with one stored request, its repository's scope and base.
+async fn dashboard_harness() -> (Harness, super::facts::Scope, RequestId) {
+    let h = Harness::new();
+    let r = h.submitted().await;
+    h.base(&commit_of(&r).2);
+    let created = h.store.create(r).await.unwrap();
+    let scope = h.executor.request_scope(&created).unwrap();
+    (h, scope, created.id)
+}
+
+#[tokio::test]
+async fn a_dashboard_claimed_by_another_worker_defers_and_a_stale_claim_is_taken_over_without_a_second_issue()
+ {
+    use crate::store::DashboardRecord;
+    let (h, scope, id) = dashboard_harness().await;
+    let repo = scope.repo.clone();
+    // Another worker claimed the record a moment ago and is opening the issue.
+    let claim = DashboardRecord {
+        issue: None,
+        digest: String::new(),
+        edited_at: OffsetDateTime::now_utc(),
+        rows: BTreeMap::new(),
+        off: false,
+    };
+    h.store.put_dashboard(&repo, &claim, None).await.unwrap();
+    h.executor.touch_dashboard(&scope, id);
+    h.executor.settle_dashboards().await;
+    assert_eq!(h.fake.world().calls("create_issue"), 0, "deferred");
+    // It opened the issue, then stopped before recording it; its claim grows old.
+    let opened = h.fake.world().issues.insert(
+        5001,
+        (
+            "t".into(),
+            format!("{}\nold", comments::marker("dashboard")),
+            true,
+        ),
+    );
+    assert!(opened.is_none());
+    let (_, etag) = h.store.dashboard(&repo).await.unwrap().unwrap();
+    let stale = DashboardRecord {
+        edited_at: OffsetDateTime::now_utc() - time::Duration::minutes(5),
+        ..claim
+    };
+    h.store
+        .put_dashboard(&repo, &stale, Some(&etag))
+        .await
+        .unwrap()
+        .unwrap();
+    h.executor.settle_dashboards().await;
+    let (record, _) = h.store.dashboard(&repo).await.unwrap().unwrap();
+    let w = h.fake.world();
+    assert_eq!(
+        w.calls("create_issue"),
+        0,
+        "found by its marker, not opened twice"
+    );
+    assert_eq!(w.calls("update_issue"), 1);
+    assert_eq!(record.issue, Some(5001));
+    assert!(record.rows.contains_key(&id));
+    assert!(w.issues[&5001].1.contains(&comments::lifecycle::short(id)));
+}
+
+#[tokio::test]
+async fn a_deleted_dashboard_is_opened_again() {
+    let (h, scope, id) = dashboard_harness().await;
+    h.executor.touch_dashboard(&scope, id);
+    h.executor.settle_dashboards().await;
+    let first = *h.fake.world().issues.keys().next().unwrap();
+    h.fake.world().issues.clear();
+    // Something it shows changes: the request is cancelled.
+    let mut r = h.store.get(id).await.unwrap().unwrap();
+    let mut next = r.clone().into_inner();
+    next.status = RequestStatus::Cancelled;
+    r = h.store.put_if_version(&r, next).await.unwrap();
+    h.executor.touch_dashboard(&scope, r.id);
+    h.executor.settle_dashboards().await;
+    let (record, _) = h.store.dashboard(&scope.repo).await.unwrap().unwrap();
+    let w = h.fake.world();
+    assert_eq!(w.calls("create_issue"), 2);
+    assert_ne!(record.issue, Some(first));
+    assert!(w.issues[&record.issue.unwrap()].1.contains("`cancelled`"));
 }

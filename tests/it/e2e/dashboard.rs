@@ -111,25 +111,57 @@ async fn the_dashboard_follows_the_requests_with_one_edit_per_burst_and_puts_bac
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_repository_can_turn_the_dashboard_off() {
-    within(120, async {
+async fn a_repository_can_turn_the_dashboard_off_and_on_again() {
+    within(180, async {
         let w = World::start().await;
         let settings = w.sim.file(REPO, "main", ".tfpilot.yml").expect("settings");
         let off = format!("{settings}\ndashboard: false\n");
-        w.sim
-            .push(REPO, "main", "alice", &[(".tfpilot.yml", Some(&off))])
-            .expect("push");
-        w.settle().await;
-        let issue = w
+        let set = |text: &str| {
+            w.sim
+                .push(REPO, "main", "alice", &[(".tfpilot.yml", Some(text))])
+                .expect("push");
+        };
+        set(&off);
+        let first = w
             .sim
             .open_issue(REPO, "carol", "A bucket", "")
             .expect("issue");
         let step = w
-            .say(issue, "carol", "/tfpilot new s3-bucket env=dev")
+            .say(first, "carol", "/tfpilot new s3-bucket env=dev")
             .await;
         assert!(!step.replies.is_empty(), "the request is answered");
         assert_eq!(w.sim.call_count(OPEN), 0, "no dashboard");
         assert!(w.sim.issues_by(REPO, &w.sim.bot_login()).is_empty());
+
+        // On again: the first dashboard lists what the repository already has.
+        set(&settings);
+        let second = w
+            .sim
+            .open_issue(REPO, "dave", "A queue", "")
+            .expect("issue");
+        w.say(second, "dave", "/tfpilot new sqs-queue env=dev")
+            .await;
+        let (number, body) = dashboard(&w);
+        assert!(body.contains("### Waiting for inputs (2)"), "{body}");
+
+        // Off again: closed once, saying why, and left alone.
+        set(&off);
+        w.say(first, "carol", "/tfpilot cancel").await;
+        let (_, body, open, _) = w.sim.issue(REPO, number).expect("dashboard");
+        assert!(!open, "closed");
+        assert!(body.contains("Turned off by `dashboard: false`"), "{body}");
+        let edits = w.sim.call_count(EDIT);
+        w.sim
+            .edit_issue_as(REPO, number, "mallory", "mine now")
+            .await
+            .expect("edit");
+        w.settle().await;
+        w.say(second, "dave", "/tfpilot cancel").await;
+        assert_eq!(
+            w.sim.call_count(EDIT),
+            edits,
+            "a dashboard turned off is left alone"
+        );
     })
     .await;
 }

@@ -21,6 +21,7 @@ const ROUTES: &[&str] = &[
     "GET /repos/{owner}/{repo}/actions/runs/{run_id}/artifacts",
     "GET /repos/{owner}/{repo}/collaborators/{username}/permission",
     "GET /repos/{owner}/{repo}/contents/{*path}",
+    "GET /repos/{owner}/{repo}/issues",
     "GET /repos/{owner}/{repo}/pulls/{number}",
     "POST /app/installations/{installation_id}/access_tokens",
     "POST /graphql createCommitOnBranch",

@@ -1001,48 +1001,53 @@ pub async fn a_comment_is_recorded_once_and_kept(t: &Target) {
 }
 
 pub async fn the_dashboard_record_is_created_once_and_compared_on_write(t: &Target) {
+    use tfpilot::domain::DashboardRow;
     use tfpilot::store::DashboardRecord;
     let store = &t.store;
     let repo = repo();
     let upper: tfpilot::ids::RepoName = repo.to_string().to_uppercase().parse().unwrap();
     assert!(store.dashboard(&repo).await.unwrap().is_none());
-    let at = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+    let request = super::new_request(5);
     let first = DashboardRecord {
-        issue: 7,
-        digest: "a".into(),
-        edited_at: at,
-        shown: vec![RequestId::new_random()],
-        finished: Vec::new(),
+        issue: None,
+        digest: String::new(),
+        edited_at: OffsetDateTime::now_utc(),
+        rows: [(request.id, DashboardRow::of(&request))].into(),
+        off: false,
     };
-    assert!(store.put_dashboard(&repo, &first, None).await.unwrap());
+    let claimed = store.put_dashboard(&repo, &first, None).await.unwrap();
+    assert!(claimed.is_some(), "claimed");
     let second = DashboardRecord {
-        issue: 8,
+        issue: Some(8),
         ..first.clone()
     };
-    assert!(
-        !store.put_dashboard(&upper, &second, None).await.unwrap(),
+    assert_eq!(
+        store.put_dashboard(&upper, &second, None).await.unwrap(),
+        None,
         "one record per repository, whatever the case of its name"
     );
     let (kept, etag) = store.dashboard(&upper).await.unwrap().expect("kept");
-    assert_eq!(kept, first);
-    let edited = DashboardRecord {
+    assert_eq!(kept, first, "rows round-trip");
+    assert_eq!(Some(&etag), claimed.as_ref());
+    let opened = DashboardRecord {
+        issue: Some(7),
         digest: "b".into(),
         ..first.clone()
     };
-    assert!(
+    let written = store
+        .put_dashboard(&repo, &opened, Some(&etag))
+        .await
+        .unwrap();
+    assert!(written.is_some());
+    assert_eq!(
         store
-            .put_dashboard(&repo, &edited, Some(&etag))
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store
             .put_dashboard(&repo, &second, Some(&etag))
             .await
             .unwrap(),
+        None,
         "a write from a stale read is refused"
     );
-    assert_eq!(store.dashboard(&repo).await.unwrap().unwrap().0, edited);
+    assert_eq!(store.dashboard(&repo).await.unwrap().unwrap().0, opened);
     let other: tfpilot::ids::RepoName = "acme/other".parse().unwrap();
     assert!(store.dashboard(&other).await.unwrap().is_none());
 }
