@@ -334,6 +334,14 @@ fn parse_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiErro
         .map_err(|e| ApiError::new(400, format!("Problems parsing JSON: {e}")))
 }
 
+/// A `since` query parameter (ISO 8601), refused with GitHub's 422 when it is not one.
+fn parse_since(since: Option<&str>) -> Result<Option<time::OffsetDateTime>, ApiError> {
+    since
+        .map(|s| time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339))
+        .transpose()
+        .map_err(|_| ApiError::new(422, "Validation Failed: since is not an ISO 8601 timestamp"))
+}
+
 fn full(owner: &str, repo: &str) -> String {
     format!("{owner}/{repo}")
 }
@@ -1077,19 +1085,9 @@ async fn list_issues(
     let Ok(r) = model.repo(&full(&owner, &repo)) else {
         return api_error(ApiError::not_found());
     };
-    let since = match q
-        .since
-        .as_deref()
-        .map(|s| time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339))
-    {
-        None => None,
-        Some(Ok(t)) => Some(t),
-        Some(Err(_)) => {
-            return api_error(ApiError::new(
-                422,
-                "Validation Failed: since is not an ISO 8601 timestamp",
-            ));
-        }
+    let since = match parse_since(q.since.as_deref()) {
+        Ok(since) => since,
+        Err(e) => return api_error(e),
     };
     let state = q.state.as_deref().unwrap_or("open");
     if !["open", "closed", "all"].contains(&state) {
@@ -1271,19 +1269,9 @@ async fn list_comments(
     else {
         return api_error(ApiError::not_found());
     };
-    let since = match q
-        .since
-        .as_deref()
-        .map(|s| time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339))
-    {
-        None => None,
-        Some(Ok(t)) => Some(t),
-        Some(Err(_)) => {
-            return api_error(ApiError::new(
-                422,
-                "Validation Failed: since is not an ISO 8601 timestamp",
-            ));
-        }
+    let since = match parse_since(q.since.as_deref()) {
+        Ok(since) => since,
+        Err(e) => return api_error(e),
     };
     let all: Vec<&crate::model::Comment> = issue
         .comments

@@ -336,11 +336,7 @@ impl Executor {
         if !self.dashboards || !by_hand || e.sender.login.eq_ignore_ascii_case(&self.bot_login) {
             return Ok(());
         }
-        let Some(scope) = self.scope(
-            &e.repository.full_name,
-            e.installation.as_ref().map(|i| i.id),
-            e.repository.default_branch.as_deref(),
-        ) else {
+        let Some(scope) = self.event_scope(&e.repository, e.installation.as_ref()) else {
             return Ok(());
         };
         let Some((record, _)) = self.store.dashboard(&scope.repo).await? else {

@@ -81,11 +81,7 @@ impl Executor {
             tracing::warn!(run = run.id, url = %run.html_url, "a drift check run did not succeed; nothing to report");
             return Ok(());
         }
-        let Some(scope) = self.scope(
-            &e.repository.full_name,
-            e.installation.as_ref().map(|i| i.id),
-            e.repository.default_branch.as_deref(),
-        ) else {
+        let Some(scope) = self.event_scope(&e.repository, e.installation.as_ref()) else {
             return Ok(());
         };
         // A run on another branch runs that branch's workflow, which anyone who may push can

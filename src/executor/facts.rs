@@ -16,6 +16,7 @@ use crate::lifecycle::{self, BaseBlock, Denial, Facts, Policy, PrFacts};
 use crate::registry::ModuleSpec;
 use crate::settings::{SETTINGS_FILE, Settings};
 use crate::terraform::blocks::find_block;
+use crate::webhook::events::{InstallationRef, Repository};
 
 /// The repository an event is about, with its client.
 pub(super) struct Scope {
@@ -39,6 +40,19 @@ impl Executor {
             installation,
             default_branch: default_branch.map(str::to_owned),
         })
+    }
+
+    /// The scope of an event about `repository` sent for `installation` (none: not TfPilot's).
+    pub(super) fn event_scope(
+        &self,
+        repository: &Repository,
+        installation: Option<&InstallationRef>,
+    ) -> Option<Scope> {
+        self.scope(
+            &repository.full_name,
+            installation.map(|i| i.id),
+            repository.default_branch.as_deref(),
+        )
     }
 
     /// The scope a stored request's effects are carried out in.

@@ -196,11 +196,7 @@ impl Executor {
         {
             return Ok(());
         }
-        let Some(scope) = self.scope(
-            &e.repository.full_name,
-            e.installation.as_ref().map(|i| i.id),
-            e.repository.default_branch.as_deref(),
-        ) else {
+        let Some(scope) = self.event_scope(&e.repository, e.installation.as_ref()) else {
             tracing::warn!("a comment without an installation: not TfPilot's to answer");
             return Ok(());
         };
@@ -470,11 +466,7 @@ impl Executor {
         if e.action != PullRequestAction::Closed && !changed {
             return Ok(());
         }
-        let Some(scope) = self.scope(
-            &e.repository.full_name,
-            e.installation.as_ref().map(|i| i.id),
-            e.repository.default_branch.as_deref(),
-        ) else {
+        let Some(scope) = self.event_scope(&e.repository, e.installation.as_ref()) else {
             return Ok(());
         };
         if changed {
@@ -550,11 +542,7 @@ impl Executor {
         id: RequestId,
         what: &str,
     ) -> anyhow::Result<Option<(Scope, Versioned<Request>)>> {
-        let Some(scope) = self.scope(
-            &repository.full_name,
-            installation.map(|i| i.id),
-            repository.default_branch.as_deref(),
-        ) else {
+        let Some(scope) = self.event_scope(repository, installation) else {
             return Ok(None);
         };
         let Some(current) = self.store.get(id).await? else {
