@@ -4,6 +4,10 @@
 //! * `inbox/<delivery>.json` — the [`Delivery`], written once and never changed. It is created
 //!   with a hard link from a complete temporary file: the link fails if the name exists, so
 //!   creation is atomic and create-only across processes, and readers never see half a file.
+//!   It appears only once its journal line is durable.
+//! * `inbox-journal/<run>-<n>.jsonl` — group commit (see [`super::journal`]): the deliveries of
+//!   recent batches, one JSON line each, made durable by one `fdatasync` per batch; removed once
+//!   every delivery in it is finished, replayed at open if a process died first.
 //! * `inbox-state/<delivery>.json` — attempts, last error and lease of a pending item (temp +
 //!   rename, under the lock).
 //! * `inbox-done/<delivery>.json` — present once the item is finished (done or given up); holds
@@ -17,23 +21,26 @@
 
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
+use std::sync::Arc;
+
+use super::journal::{self, GroupCommit, Layout, io_err};
 use super::{
     Claim, Delivery, Inbox, InboxError, InboxItem, ItemState, ItemStatus, Lease, PendingEntry,
     PutOutcome, thread_of,
 };
 use crate::ids::DeliveryId;
 
-const INBOX: &str = "inbox";
+pub(super) const INBOX: &str = "inbox";
 const STATE: &str = "inbox-state";
-const DONE: &str = "inbox-done";
-const TMP: &str = "tmp";
+pub(super) const DONE: &str = "inbox-done";
+pub(super) const TMP: &str = "tmp";
 const LOCK: &str = "inbox.lock";
 /// Longest error text kept with an item.
 const MAX_ERROR_CHARS: usize = 2000;
@@ -41,22 +48,34 @@ const MAX_ERROR_CHARS: usize = 2000;
 const STALE_TMP: Duration = Duration::from_secs(3600);
 
 /// An inbox in a directory (see the module docs for the layout).
+/// Clones share one group committer.
 #[derive(Debug, Clone)]
 pub struct FsInbox {
     root: PathBuf,
+    layout: Layout,
+    commits: Arc<GroupCommit>,
 }
 
 impl FsInbox {
-    /// Opens (creating if needed) the inbox under the store directory `root`.
+    /// Opens (creating if needed) the inbox under the store directory `root`, replaying the
+    /// journal segments a process that died left behind.
     pub fn open(root: impl AsRef<Path>) -> Result<Self, InboxError> {
         let root = root.as_ref().to_path_buf();
-        for dir in [INBOX, STATE, DONE, TMP] {
+        for dir in [INBOX, STATE, DONE, TMP, journal::JOURNAL] {
             let path = root.join(dir);
             fs::create_dir_all(&path).map_err(io_err("create", &path))?;
         }
-        let inbox = Self { root };
-        inbox.remove_stale_temp_files();
-        Ok(inbox)
+        let layout = Layout { root: root.clone() };
+        remove_stale_temp_files(&root);
+        let (adopted, replayed) = journal::recover(&layout)?;
+        if replayed > 0 {
+            tracing::info!(replayed, "inbox: deliveries restored from the journal");
+        }
+        Ok(Self {
+            root,
+            commits: GroupCommit::new(layout.clone(), adopted)?,
+            layout,
+        })
     }
 
     /// The store directory.
@@ -64,31 +83,8 @@ impl FsInbox {
         &self.root
     }
 
-    fn remove_stale_temp_files(&self) {
-        let Ok(entries) = fs::read_dir(self.root.join(TMP)) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let stale = entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| SystemTime::now().duration_since(t).ok())
-                .is_some_and(|age| age > STALE_TMP);
-            if stale {
-                let _ = fs::remove_file(entry.path());
-            }
-        }
-    }
-
     fn path(&self, dir: &str, id: &DeliveryId) -> PathBuf {
-        self.root.join(dir).join(format!("{id}.json"))
-    }
-
-    fn temp_path(&self, id: &DeliveryId) -> PathBuf {
-        self.root
-            .join(TMP)
-            .join(format!("{id}.{}.tmp", uuid::Uuid::new_v4().simple()))
+        self.layout.item(dir, id)
     }
 
     /// Runs `f` holding the inbox's file lock (exclusive across processes and instances).
@@ -106,50 +102,15 @@ impl FsInbox {
         result
     }
 
-    /// Writes `bytes` to a new temporary file and flushes it to disk.
-    fn write_temp(&self, id: &DeliveryId, bytes: &[u8]) -> Result<PathBuf, InboxError> {
-        let tmp = self.temp_path(id);
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .map_err(io_err("create", &tmp))?;
-        file.write_all(bytes).map_err(io_err("write", &tmp))?;
-        file.sync_all().map_err(io_err("sync", &tmp))?;
-        Ok(tmp)
-    }
-
-    /// Replaces `dest` atomically with `bytes`.
+    /// Replaces `dest` atomically and durably with `bytes`.
     fn write_replace(&self, id: &DeliveryId, dest: &Path, bytes: &[u8]) -> Result<(), InboxError> {
-        let tmp = self.write_temp(id, bytes)?;
+        let tmp = self.layout.write_temp(id.as_str(), bytes, true)?;
         if let Err(e) = fs::rename(&tmp, dest) {
             let _ = fs::remove_file(&tmp);
             return Err(io_err("rename into", dest)(e));
         }
         sync_parent(dest);
         Ok(())
-    }
-
-    fn put_blocking(&self, delivery: &Delivery) -> Result<PutOutcome, InboxError> {
-        let dest = self.path(INBOX, &delivery.id);
-        if dest.exists() {
-            return Ok(PutOutcome::Duplicate);
-        }
-        let json = serde_json::to_vec(delivery).map_err(|e| InboxError::Corrupt {
-            id: delivery.id.to_string(),
-            reason: e.to_string(),
-        })?;
-        let tmp = self.write_temp(&delivery.id, &json)?;
-        let linked = fs::hard_link(&tmp, &dest);
-        let _ = fs::remove_file(&tmp);
-        match linked {
-            Ok(()) => {
-                sync_parent(&dest);
-                Ok(PutOutcome::Created)
-            }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(PutOutcome::Duplicate),
-            Err(e) => Err(io_err("link", &dest)(e)),
-        }
     }
 
     fn read_delivery(&self, id: &DeliveryId) -> Result<Option<Delivery>, InboxError> {
@@ -363,9 +324,7 @@ impl FsInbox {
 #[async_trait]
 impl Inbox for FsInbox {
     async fn put(&self, delivery: &Delivery) -> Result<PutOutcome, InboxError> {
-        let delivery = delivery.clone();
-        self.blocking(move |inbox| inbox.put_blocking(&delivery))
-            .await
+        self.commits.put(delivery).await
     }
 
     async fn get(&self, id: &DeliveryId) -> Result<Option<InboxItem>, InboxError> {
@@ -417,12 +376,20 @@ impl Inbox for FsInbox {
     }
 }
 
-fn io_err(operation: &'static str, path: &Path) -> impl FnOnce(io::Error) -> InboxError {
-    let path = path.to_path_buf();
-    move |source| InboxError::Io {
-        operation,
-        path,
-        source,
+fn remove_stale_temp_files(root: &Path) {
+    let Ok(entries) = fs::read_dir(root.join(TMP)) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| SystemTime::now().duration_since(t).ok())
+            .is_some_and(|age| age > STALE_TMP);
+        if stale {
+            let _ = fs::remove_file(entry.path());
+        }
     }
 }
 
