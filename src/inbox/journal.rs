@@ -389,19 +389,18 @@ pub(super) fn recover(layout: &Layout) -> Result<(Vec<Segment>, usize), InboxErr
         let oldest = OffsetDateTime::now_utc() - RETENTION;
         let mut ids = Vec::new();
         // A torn last line was never acknowledged (its batch's fdatasync did not return).
-        for delivery in text
-            .split(|b| *b == b'\n')
-            .filter_map(|line| serde_json::from_slice::<Delivery>(line).ok())
-        {
+        for line in text.split(|b| *b == b'\n') {
+            let Ok(delivery) = serde_json::from_slice::<Delivery>(line) else {
+                continue;
+            };
             let finished = layout.item(super::fs::DONE, &delivery.id).exists();
             if finished || delivery.received_at < oldest {
                 continue; // finished (perhaps pruned since): never brought back
             }
-            let json = serde_json::to_vec(&delivery).map_err(|e| InboxError::Corrupt {
-                id: delivery.id.to_string(),
-                reason: e.to_string(),
-            })?;
-            if layout.create_item(&delivery.id, &json, false)? == PutOutcome::Created {
+            // The line is the item's JSON exactly; an item already there is left as it is.
+            if !layout.item(super::fs::INBOX, &delivery.id).exists()
+                && layout.create_item(&delivery.id, line, false)? == PutOutcome::Created
+            {
                 created += 1;
             }
             ids.push(delivery.id);
