@@ -9,7 +9,9 @@
 //!   compare-and-swap (`If-None-Match: *` for the first claim, `If-Match: <etag>` after), so of
 //!   two racing claims S3 lets one write and refuses the other;
 //! * `inbox-done/<delivery>.json` — present once the item is finished (done or given up), with
-//!   the time, so `pending` is two listings and a read of each pending item only.
+//!   the time, so `pending` is two listings and a read of each pending item only. It is written
+//!   after the finished state; a finisher that stopped in between (killed, or the marker write
+//!   failed) is completed by the next [`Inbox::get`] of the item (the worker's first read).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -197,6 +199,16 @@ impl ObjectInbox {
             }
         })
         .await?;
+        self.write_done_marker(id, status).await
+    }
+
+    /// Creates the done marker that takes a finished item out of `pending` (create-only: the
+    /// first marker stays).
+    async fn write_done_marker(
+        &self,
+        id: &DeliveryId,
+        status: ItemStatus,
+    ) -> Result<(), InboxError> {
         let marker = DoneMarker {
             status,
             at: OffsetDateTime::now_utc(),
@@ -282,10 +294,15 @@ impl Inbox for ObjectInbox {
             .map(|(s, _)| s)
             .unwrap_or_else(ItemState::new_pending);
         // The done marker is what `pending` trusts; keep `get` consistent with it.
-        if let Some((marker, _)) = marker
-            && !state.status.is_finished()
-        {
-            state.status = marker.status;
+        match marker {
+            Some((marker, _)) if !state.status.is_finished() => state.status = marker.status,
+            Some(_) => {}
+            // Finished in its state, yet no marker: the finisher stopped between its two writes
+            // (killed, or the marker write failed). Every worker skips a finished item, so
+            // nobody else would write the marker and the item would stay pending forever:
+            // finish it here (create-only, so a finisher still under way loses nothing).
+            None if state.status.is_finished() => self.write_done_marker(id, state.status).await?,
+            None => {}
         }
         Ok(Some(InboxItem { delivery, state }))
     }

@@ -548,6 +548,68 @@ async fn object_inbox_on_the_fs_seam_conforms() {
     inbox_conformance(&inbox).await;
 }
 
+/// A finisher stopped between its two writes (killed, or the marker write failed) leaves the
+/// state saying done and no done marker: `pending` still lists the item and every worker skips a
+/// finished item, so before the repair in `get` it stayed pending forever (the two-instance
+/// test's "did not drain" with one item `Done, lease: None` still listed).
+#[tokio::test]
+async fn an_item_finished_without_its_done_marker_leaves_pending_at_the_next_drain() {
+    use tfpilot::store::objects::Objects as _;
+    let dir = tempfile::tempdir().unwrap();
+    let objects = Arc::new(tfpilot::store::FsObjects::open(dir.path()).unwrap());
+    let inbox = Arc::new(tfpilot::inbox::ObjectInbox::new(objects.clone()));
+    let stuck = id("finished-unmarked");
+    inbox
+        .put(&delivery("finished-unmarked", OffsetDateTime::now_utc()))
+        .await
+        .unwrap();
+    let Claim::Claimed(mut state) = inbox
+        .claim(&stuck, "killed-instance", Duration::from_secs(600))
+        .await
+        .unwrap()
+    else {
+        panic!("a new item is claimable");
+    };
+    // The first of `finish`'s two writes; the process dies before the second (the marker).
+    let key = "inbox-state/finished-unmarked.json";
+    let current = objects.get(key).await.unwrap().expect("the claim's state");
+    state.status = ItemStatus::Done;
+    state.lease = None;
+    objects
+        .put_if_match(key, serde_json::to_vec(&state).unwrap(), &current.etag)
+        .await
+        .unwrap();
+    assert_eq!(inbox.pending().await.unwrap(), vec![stuck.clone()]);
+
+    let handler = Arc::new(crate::worker::RecordingHandler::default());
+    let report = tfpilot::worker::Worker::new(inbox.clone(), handler.clone())
+        .drain()
+        .await
+        .unwrap();
+    assert_eq!((report.skipped, report.done), (1, 0), "{report:?}");
+    assert!(
+        handler.handled_ids().is_empty(),
+        "a finished item is not handled again"
+    );
+    assert_eq!(
+        inbox.pending().await.unwrap(),
+        Vec::<DeliveryId>::new(),
+        "the drain wrote the missing marker"
+    );
+    assert!(
+        objects
+            .get("inbox-done/finished-unmarked.json")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let item = inbox.get(&stuck).await.unwrap().unwrap();
+    assert_eq!(
+        (item.state.status, item.state.attempts),
+        (ItemStatus::Done, 1)
+    );
+}
+
 #[tokio::test]
 async fn s3_inboxes_on_one_bucket_create_each_delivery_once_and_keep_progress_apart() {
     let moto = crate::support::MotoServer::start();
