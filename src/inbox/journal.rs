@@ -115,6 +115,19 @@ impl Layout {
     }
 }
 
+impl Layout {
+    /// Replaces `inbox/<id>.json` with `json` (temp + rename; not synced: the journal segment
+    /// that holds `json` stays until the item is finished).
+    fn replace_item(&self, id: &DeliveryId, json: &[u8]) -> Result<(), InboxError> {
+        let dest = self.item(super::fs::INBOX, id);
+        let tmp = self.write_temp(id.as_str(), json, false)?;
+        fs::rename(&tmp, &dest).map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            io_err("rename into", &dest)(e)
+        })
+    }
+}
+
 /// One put waiting for its batch.
 struct Job {
     id: DeliveryId,
@@ -360,9 +373,9 @@ fn open_segment(layout: &Layout, name: &str) -> Result<Segment, InboxError> {
     })
 }
 
-/// Replays the segments no live committer holds: creates the deliveries missing from `inbox/`
-/// and returns the segments (locked) for the inbox's committer to watch, with how many
-/// deliveries it created.
+/// Replays the segments no live committer holds: creates the deliveries missing from `inbox/` (or
+/// left there empty or cut short by a crash) and returns the segments (locked) for the inbox's
+/// committer to watch, with how many deliveries it restored.
 pub(super) fn recover(layout: &Layout) -> Result<(Vec<Segment>, usize), InboxError> {
     let dir = layout.root.join(JOURNAL);
     let mut created = 0;
@@ -397,11 +410,22 @@ pub(super) fn recover(layout: &Layout) -> Result<(Vec<Segment>, usize), InboxErr
             if finished || delivery.received_at < oldest {
                 continue; // finished (perhaps pruned since): never brought back
             }
-            // The line is the item's JSON exactly; an item already there is left as it is.
-            if !layout.item(super::fs::INBOX, &delivery.id).exists()
-                && layout.create_item(&delivery.id, line, false)? == PutOutcome::Created
-            {
-                created += 1;
+            // The line is the item's JSON exactly. An item already there was never synced (the
+            // journal made it durable), so a crash can have left it empty or cut short: kept
+            // only if it is whole, replaced by the line otherwise.
+            let item = layout.item(super::fs::INBOX, &delivery.id);
+            match fs::read(&item) {
+                Ok(bytes) if bytes == line => {}
+                Ok(_) => {
+                    layout.replace_item(&delivery.id, line)?;
+                    created += 1;
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    if layout.create_item(&delivery.id, line, false)? == PutOutcome::Created {
+                        created += 1;
+                    }
+                }
+                Err(e) => return Err(io_err("read", &item)(e)),
             }
             ids.push(delivery.id);
         }

@@ -419,9 +419,12 @@ async fn a_dead_processs_journal_is_replayed_at_open() {
         // As if the machine lost the item file but the done marker survived.
         std::fs::remove_file(dir.path().join("inbox/gc-done.json")).unwrap();
     }
+    // Item files are not synced (the journal is): a crash can leave one linked but empty.
+    std::fs::write(dir.path().join("inbox/gc-empty.json"), b"").unwrap();
     let mut journal = Vec::new();
     for d in [
         delivery("gc-lost", now),
+        delivery("gc-empty", now),
         delivery("gc-done", now),
         delivery("gc-expired", now - time::Duration::days(8)),
     ] {
@@ -437,13 +440,22 @@ async fn a_dead_processs_journal_is_replayed_at_open() {
         inbox.get(&id("gc-lost")).await.unwrap().unwrap().delivery,
         delivery("gc-lost", now)
     );
-    assert_eq!(inbox.pending().await.unwrap(), vec![id("gc-lost")]);
+    assert_eq!(
+        inbox.get(&id("gc-empty")).await.unwrap().unwrap().delivery,
+        delivery("gc-empty", now),
+        "an item left empty is restored from its journal line"
+    );
+    assert_eq!(
+        inbox.pending().await.unwrap(),
+        vec![id("gc-empty"), id("gc-lost")]
+    );
     assert!(inbox.get(&id("gc-done")).await.unwrap().is_none());
     assert!(inbox.get(&id("gc-expired")).await.unwrap().is_none());
     // The committer of the inbox that replayed it watches the segment until every delivery in it
     // is finished (checked every 5 s), then removes it.
     assert!(segment.exists(), "kept while a delivery in it is pending");
     inbox.mark_done(&id("gc-lost")).await.unwrap();
+    inbox.mark_done(&id("gc-empty")).await.unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while segment.exists() && std::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
