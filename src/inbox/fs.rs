@@ -19,7 +19,7 @@
 //! Any number of processes may receive into and work on the same directory (on one machine:
 //! the lock is local): leases keep each item with one worker at a time.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -28,7 +28,7 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use super::journal::{self, GroupCommit, Layout, io_err};
 use super::{
@@ -48,13 +48,20 @@ const MAX_ERROR_CHARS: usize = 2000;
 const STALE_TMP: Duration = Duration::from_secs(3600);
 
 /// An inbox in a directory (see the module docs for the layout).
-/// Clones share one group committer.
+/// Clones share one group committer and one [`ListedItems`].
 #[derive(Debug, Clone)]
 pub struct FsInbox {
     root: PathBuf,
     layout: Layout,
     commits: Arc<GroupCommit>,
+    listed: Arc<Mutex<ListedItems>>,
 }
+
+/// What `pending` needs of each pending item it has read (its receive time and thread), kept
+/// because an item never changes once created: a listing reads only items new since the last
+/// one, not every pending item again (the worker lists for every batch of queued ids, and under a
+/// backlog that re-read the whole backlog each time). Finished items leave it at the next listing.
+type ListedItems = HashMap<DeliveryId, (OffsetDateTime, Option<String>)>;
 
 impl FsInbox {
     /// Opens (creating if needed) the inbox under the store directory `root`, replaying the
@@ -75,6 +82,7 @@ impl FsInbox {
             root,
             commits: GroupCommit::new(layout.clone(), adopted)?,
             layout,
+            listed: Arc::default(),
         })
     }
 
@@ -178,8 +186,16 @@ impl FsInbox {
         let finished: HashSet<DeliveryId> =
             self.ids_in(DONE)?.into_iter().map(|(id, _)| id).collect();
         let mut pending: Vec<(OffsetDateTime, DeliveryId, Option<String>)> = Vec::new();
+        // Rebuilt from this listing: it holds exactly the pending items read so far.
+        let mut listed = self.listed.lock().unwrap_or_else(|e| e.into_inner());
+        let mut known = std::mem::take(&mut *listed);
         for (id, path) in self.ids_in(INBOX)? {
             if finished.contains(&id) {
+                continue;
+            }
+            if let Some((received_at, thread)) = known.remove(&id) {
+                listed.insert(id.clone(), (received_at, thread.clone()));
+                pending.push((received_at, id, thread));
                 continue;
             }
             // File times are too coarse to order deliveries that arrive together; the receive
@@ -187,13 +203,18 @@ impl FsInbox {
             let Some(bytes) = read_optional(&path)? else {
                 continue; // pruned between the listing and now
             };
-            let (received_at, thread) = match serde_json::from_slice::<Listed>(&bytes) {
-                Ok(l) => (l.received_at, thread_of(&l.event, l.body.as_bytes())),
-                // An unreadable item sorts first, so the worker reports it promptly.
-                Err(_) => (OffsetDateTime::UNIX_EPOCH, None),
-            };
-            pending.push((received_at, id, thread));
+            match serde_json::from_slice::<Listed>(&bytes) {
+                Ok(l) => {
+                    let thread = thread_of(&l.event, l.body.as_bytes());
+                    listed.insert(id.clone(), (l.received_at, thread.clone()));
+                    pending.push((l.received_at, id, thread));
+                }
+                // An unreadable item sorts first, so the worker reports it promptly (not kept:
+                // a crash-torn item is rewritten by the journal's replay).
+                Err(_) => pending.push((OffsetDateTime::UNIX_EPOCH, id, None)),
+            }
         }
+        drop(listed);
         pending.sort();
         Ok(pending
             .into_iter()
