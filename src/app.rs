@@ -175,16 +175,20 @@ pub async fn serve(config: Config, options: ServeOptions) -> anyhow::Result<()> 
     // roots, the store, the assistant, the plan masks) takes tens of milliseconds to build, so
     // it is built while the server already answers; the worker waits for it. A setting it
     // refuses still stops `serve`, with that error.
+    // Built on a blocking thread, so its CPU work (parsing the TLS roots) leaves the runtime's
+    // threads to the requests.
     let (built_tx, built_rx) = watch::channel(None);
-    let build = tokio::spawn({
+    let build = tokio::task::spawn_blocking({
         let (config, run) = (config.clone(), run.clone());
-        async move {
-            let handler: Arc<dyn EventHandler> = match executor(&config).await? {
-                Some(executor) => Arc::new(executor.with_instance_run(run)),
-                None => Arc::new(LoggingHandler),
-            };
-            let _ = built_tx.send(Some(handler));
-            anyhow::Ok(())
+        move || {
+            tokio::runtime::Handle::current().block_on(async move {
+                let handler: Arc<dyn EventHandler> = match executor(&config).await? {
+                    Some(executor) => Arc::new(executor.with_instance_run(run)),
+                    None => Arc::new(LoggingHandler),
+                };
+                let _ = built_tx.send(Some(handler));
+                anyhow::Ok(())
+            })
         }
     });
     let failure = Arc::new(std::sync::Mutex::new(None));
@@ -210,8 +214,11 @@ pub async fn serve(config: Config, options: ServeOptions) -> anyhow::Result<()> 
         .with_metrics_access(config.metrics.clone());
     let worker = Worker::new(inbox, Arc::new(Built(built_rx))).with_owner(run);
     // The doctor's short form, once the port is taken: problems become warnings in the log; it
-    // neither delays nor stops the start.
-    tokio::spawn(crate::doctor::warn_at_start(config.clone()));
+    // neither delays nor stops the start (a blocking thread, like the executor's build).
+    tokio::task::spawn_blocking({
+        let config = config.clone();
+        move || tokio::runtime::Handle::current().block_on(crate::doctor::warn_at_start(config))
+    });
     tracing::info!(
         version = VERSION,
         address = %listener.local_addr()?,
