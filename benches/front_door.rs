@@ -52,7 +52,7 @@ fn front_door(c: &mut Criterion) {
     let inbox = FsInbox::open(dir.path()).expect("inbox");
     let text = String::from_utf8(body).expect("utf-8");
     let mut n = 0u64;
-    c.bench_function("inbox/fs_put_fsync", |b| {
+    c.bench_function("inbox/fs_put_one_at_a_time", |b| {
         b.iter(|| {
             n += 1;
             let id = format!("bench-{n}").parse().expect("id");
@@ -60,7 +60,26 @@ fn front_door(c: &mut Criterion) {
             runtime.block_on(inbox.put(&delivery)).expect("put")
         })
     });
+    // What the group commit is for: 16 deliveries arriving together (as from 16 connections)
+    // share one journal fdatasync instead of paying one each.
+    let mut group = c.benchmark_group("inbox");
+    group.throughput(Throughput::Elements(CONCURRENT_PUTS as u64));
+    group.bench_function("fs_put_16_concurrent", |b| {
+        b.iter(|| {
+            let puts = (0..CONCURRENT_PUTS).map(|_| {
+                n += 1;
+                let id = format!("bench-{n}").parse().expect("id");
+                let delivery = Delivery::new(id, "issue_comment", text.clone());
+                let inbox = inbox.clone();
+                async move { inbox.put(&delivery).await.expect("put") }
+            });
+            runtime.block_on(futures_util::future::join_all(puts))
+        })
+    });
+    group.finish();
 }
+
+const CONCURRENT_PUTS: usize = 16;
 
 criterion_group!(benches, front_door);
 criterion_main!(benches);

@@ -1,28 +1,39 @@
 #!/usr/bin/env bash
-# Load and start-up benchmark of `tfpilot serve` on 127.0.0.1 (loopback only; bounded in time).
+# The webhook front door on 127.0.0.1, three servers in one run, and the binary's cold start.
 #
-#   benches/serve-load.sh            # builds target/release/tfpilot if needed
-#   RATE=500 DURATION=20 benches/serve-load.sh
+#   benches/serve-load.sh                           # builds what it needs
+#   ROUNDS=5 DURATION=15 CONNECTIONS=16 benches/serve-load.sh
 #
-# 1. start-up: exec -> first 200 on /healthz (benches/startup.py, STARTUP_RUNS runs);
-# 2. fixed rate: wrk sends RATE signed `issue_comment` deliveries/s for DURATION s, each with its
-#    own X-GitHub-Delivery, over CONNECTIONS connections; reports throughput, p50/p90/p99 latency;
-# 3. saturation: the same without pacing for SATURATION_DURATION s (maximum throughput);
-# 4. RSS of the server (idle, after the load, peak) and how long the worker took to empty the inbox.
-# The load generator and the server share the machine's cores: numbers are for one box, not a fleet.
+# Every server gets the same signed 13 KB `issue_comment` (the Function URL fixture's body), each
+# request with its own X-GitHub-Delivery, from `wrk -t1 -cCONNECTIONS` for DURATION s (after
+# WARMUP s not counted):
+# * tfpilot — `tfpilot serve` (release build) on a fresh fs store: verifies the signature, parses,
+#   stores the delivery durably (group commit: one fdatasync per batch) and only then answers 202;
+# * probot  — Probot PROBOT_VERSION (Node), installed from npm into a scratch directory: a minimal
+#   app that verifies the signature with the same secret and routes `issue_comment` to an empty
+#   handler (200); it stores nothing;
+# * limit   — benches/bare_axum.rs: axum reads the body and answers 202; no check, no storage.
+# Rounds alternate tfpilot, probot, limit, tfpilot, … (each server started fresh for its round) so
+# machine noise hits all three. Per round and as medians: req/s, p99 latency, peak RSS (VmHWM),
+# then the ratios. Before that, benches/startup.py: exec -> first answered webhook, for `serve` and
+# for the Lambda function (STARTUP_RUNS runs each). wrk and the servers share the machine's cores.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-RATE="${RATE:-1000}"
-DURATION="${DURATION:-30}"
-SATURATION_DURATION="${SATURATION_DURATION:-15}"
-CONNECTIONS="${CONNECTIONS:-32}"
+ROUNDS="${ROUNDS:-3}"
+DURATION="${DURATION:-10}"
+WARMUP="${WARMUP:-2}"
+CONNECTIONS="${CONNECTIONS:-16}"
 STARTUP_RUNS="${STARTUP_RUNS:-20}"
-SECRET="bench-webhook-secret"
-BODY_FILE="tests/fixtures/webhooks/issue_comment.created.installation.json"
+PROBOT_VERSION="${PROBOT_VERSION:-14.3.2}"
+SECRET="tfpilot-test-webhook-secret" # the fixture's (tests/fixtures/lambda/make-fixtures.mjs)
+EVENT_FILE="tests/fixtures/lambda/function-url-webhook.json"
 
-for tool in wrk python3 openssl curl; do
-  command -v "$tool" >/dev/null || { echo "benchmark needs $tool (Debian: apt-get install $tool)" >&2; exit 1; }
+for tool in wrk python3 openssl curl node npm; do
+  command -v "$tool" >/dev/null || {
+    echo "benchmark needs $tool (Debian: apt-get install $tool; node and npm: apt-get install nodejs npm)" >&2
+    exit 1
+  }
 done
 
 target_dir="${CARGO_TARGET_DIR:-target}"
@@ -30,111 +41,156 @@ BIN="${TFPILOT_BIN:-$target_dir/release/tfpilot}"
 if [ -z "${TFPILOT_BIN:-}" ]; then
   cargo build --release --bin tfpilot
 fi
+LIMIT_BIN="${LIMIT_BIN:-$(cargo bench --bench bare_axum --no-run --message-format=json 2>/dev/null |
+  python3 -c 'import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "bare_axum" and m.get("executable"):
+        print(m["executable"])')}"
+[ -x "$LIMIT_BIN" ] || { echo "could not build benches/bare_axum.rs" >&2; exit 1; }
 
 work="$(mktemp -d)"
 server_pid=""
-cleanup() {
+stop_server() {
   if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
     kill -TERM "$server_pid"; wait "$server_pid" 2>/dev/null || true
   fi
-  rm -rf "$work"
+  server_pid=""
 }
+cleanup() { stop_server; rm -rf "$work"; }
 trap cleanup EXIT
 
+echo "== binary: $BIN, $(stat -c %s "$BIN" | awk '{ printf "%.1f MB (%.1f MiB)", $1 / 1e6, $1 / 1048576 }')"
 echo "== start-up"
 python3 benches/startup.py "$BIN" "$STARTUP_RUNS"
 
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-env -i PATH="$PATH" PORT="$port" TFPILOT_WEBHOOK_SECRET="$SECRET" TFPILOT_STORE="fs://$work/data" \
-  "$BIN" serve --host 127.0.0.1 2>"$work/server.log" &
-server_pid=$!
-for _ in $(seq 1 200); do
-  curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break
-  sleep 0.05
-done
-curl -fs "http://127.0.0.1:$port/healthz" >/dev/null || { echo "server did not start" >&2; cat "$work/server.log" >&2; exit 1; }
+echo "== installing Probot $PROBOT_VERSION from npm into $work/probot"
+mkdir -p "$work/probot"
+cat >"$work/probot/package.json" <<JSON
+{ "name": "probot-bench", "private": true, "type": "module",
+  "dependencies": { "probot": "$PROBOT_VERSION" } }
+JSON
+cat >"$work/probot/server.mjs" <<'JS'
+// A minimal Probot app: Probot's webhook middleware verifies the signature and routes the event;
+// the `issue_comment` handler does nothing.
+import fs from "node:fs";
+import http from "node:http";
+import { Probot, createNodeMiddleware } from "probot";
 
-rss() { awk -v k="$1:" '$1 == k { printf "%.1f MiB", $2 / 1024 }' "/proc/$server_pid/status"; }
-echo "== server pid $server_pid on 127.0.0.1:$port, RSS idle: $(rss VmRSS)"
+const probot = new Probot({
+  appId: 1,
+  privateKey: fs.readFileSync(process.env.PRIVATE_KEY_PATH, "utf8"),
+  secret: process.env.WEBHOOK_SECRET,
+  logLevel: "warn",
+});
+const app = (app) => {
+  app.on("issue_comment", async () => {});
+};
+const middleware = await createNodeMiddleware(app, { probot, webhooksPath: "/webhooks/github" });
+http.createServer(middleware).listen(Number(process.env.PORT), "127.0.0.1");
+JS
+openssl genrsa -out "$work/probot/key.pem" 2048 2>/dev/null
+(cd "$work/probot" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
 
-signature="sha256=$(openssl dgst -sha256 -hmac "$SECRET" -r <"$BODY_FILE" | cut -d' ' -f1)"
+python3 -c "import json; print(json.load(open('$EVENT_FILE'))['body'], end='')" >"$work/body.json"
+signature="sha256=$(openssl dgst -sha256 -hmac "$SECRET" -r <"$work/body.json" | cut -d' ' -f1)"
 # wrk's Lua: the body and signature are fixed (the signature covers only the body); every request
-# gets a unique delivery id. With INTERVAL_MS > 0 each wrk thread hands out send slots every
-# INTERVAL_MS (a monotonic clock through LuaJIT's ffi), so the offered rate stays fixed however
-# long answers take, as long as there are enough connections.
+# gets a unique delivery id; any 2xx counts as answered (Probot answers 200, the others 202).
 cat >"$work/delivery.lua" <<LUA
-local ffi = require("ffi")
-ffi.cdef[[
-  typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
-  int clock_gettime(int clk_id, bench_timespec *tp);
-]]
-local ts = ffi.new("bench_timespec")
-local function now_ms()
-  ffi.C.clock_gettime(1, ts) -- CLOCK_MONOTONIC
-  return tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1e6
-end
-local body_file = io.open("$BODY_FILE", "rb")
+local body_file = io.open("$work/body.json", "rb")
 wrk.method = "POST"
 wrk.body = body_file:read("*a")
 body_file:close()
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["X-GitHub-Event"] = "issue_comment"
 wrk.headers["X-Hub-Signature-256"] = "$signature"
-local threads = {}
-local next_thread = 1
-function setup(thread)
-  thread:set("tid", next_thread)
-  next_thread = next_thread + 1
-  table.insert(threads, thread)
-end
-function init(args)
-  counter = 0
-  non202 = 0
-  interval = tonumber(os.getenv("INTERVAL_MS") or "0")
-  slot = now_ms()
-  run = os.getenv("RUN_TAG") or "0"
-end
+local counter = 0
+local failed = 0
+local run = os.getenv("RUN_TAG") or "0"
 function request()
   counter = counter + 1
-  wrk.headers["X-GitHub-Delivery"] = string.format("%s-%04d-%012d", run, tid, counter)
+  wrk.headers["X-GitHub-Delivery"] = string.format("%s-%012d", run, counter)
   return wrk.format()
 end
-function delay()
-  if interval <= 0 then return 0 end
-  slot = math.max(slot + interval, now_ms())
-  return math.floor(slot - now_ms() + 0.5)
-end
 function response(status, headers, body)
-  if status ~= 202 then non202 = non202 + 1 end
+  if status < 200 or status > 299 then failed = failed + 1 end
 end
 function done(summary, latency, requests)
-  local bad = 0
-  for _, t in ipairs(threads) do bad = bad + t:get("non202") end
-  io.write(string.format("requests %d in %.1f s: %.0f req/s; non-202 answers %d; socket errors %d\n",
-    summary.requests, summary.duration / 1e6, summary.requests / (summary.duration / 1e6), bad,
+  io.write(string.format("RESULT rps=%.1f p50=%.3f p99=%.3f max=%.3f failed=%d errors=%d\n",
+    summary.requests / (summary.duration / 1e6), latency:percentile(50) / 1000,
+    latency:percentile(99) / 1000, latency.max / 1000, failed,
     summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
-  io.write(string.format("latency ms: p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f\n",
-    latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(99) / 1000,
-    latency:percentile(99.9) / 1000, latency.max / 1000))
 end
 LUA
 
-interval_ms=$(python3 -c "print(2 * 1000 / $RATE)")
-echo "== fixed rate: $RATE req/s offered ($CONNECTIONS connections, 2 threads, a slot every ${interval_ms} ms per thread) for ${DURATION}s"
-INTERVAL_MS="$interval_ms" RUN_TAG="f1xed" wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" -s "$work/delivery.lua" \
-  "http://127.0.0.1:$port/webhooks/github" | grep -E "^(requests|latency)"
-echo "RSS after fixed rate: $(rss VmRSS)"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-echo "== saturation: $CONNECTIONS connections, no pacing, ${SATURATION_DURATION}s"
-INTERVAL_MS=0 RUN_TAG="5a7" wrk -t2 -c"$CONNECTIONS" -d"${SATURATION_DURATION}s" -s "$work/delivery.lua" \
-  "http://127.0.0.1:$port/webhooks/github" | grep -E "^(requests|latency)"
-echo "RSS after saturation: $(rss VmRSS), peak: $(rss VmHWM)"
+start_server() { # name port
+  local name="$1" port="$2"
+  case "$name" in
+    tfpilot)
+      rm -rf "$work/data"
+      env -i PATH="$PATH" PORT="$port" TFPILOT_WEBHOOK_SECRET="$SECRET" TFPILOT_STORE="fs://$work/data" \
+        "$BIN" serve --host 127.0.0.1 2>"$work/server.log" &
+      ;;
+    probot)
+      (cd "$work/probot" && exec env -i PATH="$PATH" PORT="$port" WEBHOOK_SECRET="$SECRET" \
+        PRIVATE_KEY_PATH="$work/probot/key.pem" NODE_ENV=production node server.mjs) 2>"$work/server.log" &
+      ;;
+    limit)
+      "$LIMIT_BIN" serve "$port" 2>"$work/server.log" &
+      ;;
+  esac
+  server_pid=$!
+  # Ready when a signed delivery is answered 2xx.
+  for _ in $(seq 1 400); do
+    code="$(curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary "@$work/body.json" \
+      -H 'Content-Type: application/json' -H 'X-GitHub-Event: issue_comment' \
+      -H "X-GitHub-Delivery: ready-$name-$RANDOM$RANDOM" -H "X-Hub-Signature-256: $signature" \
+      "http://127.0.0.1:$port/webhooks/github" || true)"
+    case "$code" in 2??) return 0 ;; esac
+    sleep 0.05
+  done
+  echo "$name did not answer a signed delivery (last: $code)" >&2; cat "$work/server.log" >&2; exit 1
+}
 
-start=$(date +%s.%N)
-echo "== waiting for the worker to empty the inbox"
-for _ in $(seq 1 1200); do
-  depth=$(curl -fs "http://127.0.0.1:$port/metrics" | awk '$1 == "tfpilot_inbox_depth" { print $2 }')
-  [ "${depth:-1}" = "0" ] && break
-  sleep 0.5
+echo "== $ROUNDS rounds of tfpilot, probot, limit: wrk -t1 -c$CONNECTIONS, ${WARMUP}s warm-up + ${DURATION}s each"
+: >"$work/results"
+for round in $(seq 1 "$ROUNDS"); do
+  for name in tfpilot probot limit; do
+    port="$(free_port)"
+    start_server "$name" "$port"
+    RUN_TAG="w$round$name" wrk -t1 -c"$CONNECTIONS" -d"${WARMUP}s" -s "$work/delivery.lua" \
+      "http://127.0.0.1:$port/webhooks/github" >/dev/null
+    result="$(RUN_TAG="r$round$name" wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" -s "$work/delivery.lua" \
+      "http://127.0.0.1:$port/webhooks/github" | grep '^RESULT')"
+    hwm="$(awk '$1 == "VmHWM:" { print $2 }' "/proc/$server_pid/status")"
+    stored=""
+    if [ "$name" = tfpilot ]; then
+      stored=" stored=$(find "$work/data/inbox" -name '*.json' | wc -l)"
+    fi
+    stop_server
+    echo "$name $result hwm_kib=$hwm" >>"$work/results"
+    echo "  round $round $(printf '%-8s' "$name") ${result#RESULT } peak_rss=$((hwm / 1024))MiB$stored"
+  done
 done
-echo "== worker: inbox depth ${depth:-?} $(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }') s after the load; items stored: $(find "$work/data/inbox" -name '*.json' | wc -l)"
+
+python3 - "$work/results" <<'PY'
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    name, _, *fields = line.split()
+    values = dict(f.split("=") for f in fields)
+    rows.setdefault(name, []).append({k: float(v) for k, v in values.items()})
+med = {n: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for n, rs in rows.items()}
+print("== medians over %d rounds" % len(rows["tfpilot"]))
+print("  %-8s %10s %9s %9s %14s %8s" % ("server", "req/s", "p50 ms", "p99 ms", "peak RSS MiB", "failed"))
+for n in ("tfpilot", "probot", "limit"):
+    m = med[n]
+    print("  %-8s %10.0f %9.2f %9.2f %14.1f %8.0f" % (n, m["rps"], m["p50"], m["p99"], m["hwm_kib"] / 1024,
+                                                   m["failed"] + m["errors"]))
+t, p, l = med["tfpilot"], med["probot"], med["limit"]
+print("== ratios: tfpilot/probot throughput %.2fx (goal >= 5x), tfpilot/limit %.2fx; "
+      "tfpilot p99 %.2f ms (goal <= 5 ms); peak RSS tfpilot/probot %.2f (goal <= 0.25)"
+      % (t["rps"] / p["rps"], t["rps"] / l["rps"], t["p99"], t["hwm_kib"] / p["hwm_kib"]))
+PY

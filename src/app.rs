@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::config::{Concerns, Config, ConfigError, ConfigProblem};
 use crate::executor::Executor;
@@ -18,6 +18,7 @@ use crate::server::{self, AppState, VERSION};
 use crate::slack::Slack;
 use crate::store::StoreLocation;
 use crate::terraform::plan::Masker;
+use crate::webhook::Event;
 use crate::worker::{EventHandler, LoggingHandler, Worker};
 use crate::{assist, inbox, secrets, store};
 
@@ -175,25 +176,98 @@ pub async fn serve(config: Config, options: ServeOptions) -> anyhow::Result<()> 
         listener.local_addr()?.port(),
         uuid::Uuid::new_v4().simple()
     );
-    let handler: Arc<dyn EventHandler> = match executor(&config).await? {
-        Some(executor) => Arc::new(executor.with_instance_run(run.clone())),
-        None => Arc::new(LoggingHandler),
+    // Answering a webhook needs only the inbox. The executor (the GitHub client with its TLS
+    // roots, the store, the assistant, the plan masks) takes tens of milliseconds to build, so
+    // it is built while the server already answers; the worker waits for it. A setting it
+    // refuses still stops `serve`, with that error.
+    // Built on a blocking thread, so its CPU work (parsing the TLS roots) leaves the runtime's
+    // threads to the requests.
+    let (built_tx, built_rx) = watch::channel(None);
+    let build = tokio::task::spawn_blocking({
+        let (config, run) = (config.clone(), run.clone());
+        move || {
+            tokio::runtime::Handle::current().block_on(async move {
+                let handler: Arc<dyn EventHandler> = match executor(&config).await? {
+                    Some(executor) => Arc::new(executor.with_instance_run(run)),
+                    None => Arc::new(LoggingHandler),
+                };
+                let _ = built_tx.send(Some(handler));
+                anyhow::Ok(())
+            })
+        }
+    });
+    let failure = Arc::new(std::sync::Mutex::new(None));
+    let shutdown = {
+        let failure = Arc::clone(&failure);
+        async move {
+            let signal = server::shutdown_signal();
+            tokio::pin!(signal);
+            let error = tokio::select! {
+                () = &mut signal => return,
+                built = build => match built {
+                    Ok(Ok(())) => return signal.await,
+                    Ok(Err(e)) => e,
+                    Err(e) => anyhow::anyhow!("building the event handler failed: {e}"),
+                },
+            };
+            *failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(error);
+        }
     };
     let (queue_tx, queue_rx) = mpsc::unbounded_channel();
     let state = AppState::new(config.webhook_secret.clone(), Arc::clone(&inbox))
         .with_work_queue(queue_tx)
         .with_metrics_access(config.metrics.clone());
-    let worker = Worker::new(inbox, handler).with_owner(run);
+    let worker = Worker::new(inbox, Arc::new(Built(built_rx))).with_owner(run);
     // The doctor's short form, once the port is taken: problems become warnings in the log; it
-    // neither delays nor stops the start.
-    tokio::spawn(crate::doctor::warn_at_start(config.clone()));
+    // neither delays nor stops the start (a blocking thread, like the executor's build).
+    tokio::task::spawn_blocking({
+        let config = config.clone();
+        move || tokio::runtime::Handle::current().block_on(crate::doctor::warn_at_start(config))
+    });
     tracing::info!(
         version = VERSION,
         address = %listener.local_addr()?,
         store = %config.store,
         "TfPilot listening; POST /webhooks/github, GET /healthz, GET /metrics"
     );
-    server::run(listener, state, worker, queue_rx, server::shutdown_signal()).await
+    let served = server::run(listener, state, worker, queue_rx, shutdown).await;
+    match failure.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        Some(e) => Err(e),
+        None => served,
+    }
+}
+
+/// The handler `serve` builds in the background: each call waits until it is built.
+struct Built(watch::Receiver<Option<Arc<dyn EventHandler>>>);
+
+impl Built {
+    async fn handler(&self) -> anyhow::Result<Arc<dyn EventHandler>> {
+        let mut built = self.0.clone();
+        let handler = built
+            .wait_for(Option::is_some)
+            .await
+            .map_err(|_| anyhow::anyhow!("the event handler could not be built"))?;
+        handler
+            .clone()
+            .ok_or_else(|| anyhow::anyhow!("the event handler could not be built"))
+    }
+}
+
+#[async_trait::async_trait]
+impl EventHandler for Built {
+    async fn handle(&self, delivery: &inbox::Delivery, event: &Event) -> anyhow::Result<()> {
+        self.handler().await?.handle(delivery, event).await
+    }
+
+    async fn gave_up(&self, delivery: &inbox::Delivery, event: &Event, reason: &str) {
+        if let Ok(handler) = self.handler().await {
+            handler.gave_up(delivery, event, reason).await;
+        }
+    }
+
+    async fn sweep(&self) -> anyhow::Result<usize> {
+        self.handler().await?.sweep().await
+    }
 }
 
 /// `tfpilot setup`: the manifest flow's page on `host` and `PORT`, writing `env_file`.

@@ -48,6 +48,8 @@ pub const DEFAULT_LEASE: Duration = Duration::from_secs(10 * 60);
 pub const RETRY_INTERVAL: Duration = Duration::from_secs(60);
 /// How often the background loop removes finished items older than [`RETENTION`].
 const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
+/// Most queued ids processed against one listing of the inbox.
+const QUEUE_BATCH: usize = 256;
 
 /// A failure retrying cannot fix (a bad App key, the App uninstalled, the repository gone): a
 /// handler returns it (anywhere in its error's chain) and the worker gives the delivery up at
@@ -561,10 +563,10 @@ impl Worker {
     }
 
     /// The background loop of `serve`: drains at start (resuming what a crash left undone), then
-    /// processes each id from `queue` as it arrives, and drains again every retry interval (failed
-    /// items, and anything that reached the inbox without reaching the queue). Stops when
-    /// `shutdown` completes, after the item in hand (a drain in progress stops before its next
-    /// item).
+    /// processes each id from `queue` as it arrives (ids that arrive together against one listing
+    /// of the inbox), and drains again every retry interval (failed items, and anything that
+    /// reached the inbox without reaching the queue). Stops when `shutdown` completes, after the
+    /// item in hand (a drain in progress stops before its next item).
     pub async fn run(
         &self,
         mut queue: mpsc::UnboundedReceiver<DeliveryId>,
@@ -620,14 +622,14 @@ impl Worker {
                 _ = drain_timer.tick() => drain_now = true,
                 next = queue.recv(), if queue_open => match next {
                     Some(id) => {
-                        match self.process_one(&id).await {
-                            Ok(Outcome::HeldBack { behind }) => {
-                                tracing::info!(delivery = %id, %behind, "waits behind an older delivery of its thread");
-                            }
-                            Ok(_) => {}
-                            Err(e) => {
-                                tracing::error!(delivery = %id, error = %e, "cannot process the inbox item; retrying later");
-                            }
+                        let mut queued = vec![id];
+                        while queued.len() < QUEUE_BATCH
+                            && let Ok(id) = queue.try_recv()
+                        {
+                            queued.push(id);
+                        }
+                        if self.process_queued(&queued, &mut shutdown).await.is_break() {
+                            break;
                         }
                         // A burst is over when nothing more is queued: settle once for it.
                         if queue.is_empty() {
@@ -638,6 +640,55 @@ impl Worker {
                 },
             }
         }
+    }
+
+    /// Processes ids taken from the queue together, in their order, against one listing of the
+    /// inbox: a listing per item (what [`Self::process_one`] does) reads every pending item, so
+    /// under a backlog the worker's time would grow with its square. The ids were queued after
+    /// their items were stored, so the listing holds every one of them; an item finished here
+    /// leaves the listing, so the next of its thread is not held back behind it. Breaks when
+    /// `shutdown` completes, before the next item (the rest stays in the inbox for the next
+    /// drain).
+    async fn process_queued(
+        &self,
+        ids: &[DeliveryId],
+        shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
+    ) -> std::ops::ControlFlow<()> {
+        let mut entries = match self.inbox.pending_entries().await {
+            Ok(entries) => entries,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the inbox; its items wait for the next drain");
+                return std::ops::ControlFlow::Continue(());
+            }
+        };
+        for id in ids {
+            let stopping = tokio::select! {
+                biased;
+                _ = shutdown.as_mut() => true,
+                _ = std::future::ready(()) => false,
+            };
+            if stopping {
+                return std::ops::ControlFlow::Break(());
+            }
+            let outcome = match older_in_thread(&entries, id) {
+                Some(behind) => Ok(Outcome::HeldBack { behind }),
+                None => self.process(id).await,
+            };
+            match outcome {
+                Ok(Outcome::HeldBack { behind }) => {
+                    tracing::info!(delivery = %id, %behind, "waits behind an older delivery of its thread");
+                }
+                Ok(outcome) => {
+                    if outcome.is_final() {
+                        entries.retain(|e| &e.id != id);
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(delivery = %id, error = %e, "cannot process the inbox item; retrying later");
+                }
+            }
+        }
+        std::ops::ControlFlow::Continue(())
     }
 
     async fn prune(&self) {

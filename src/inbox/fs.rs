@@ -4,6 +4,10 @@
 //! * `inbox/<delivery>.json` — the [`Delivery`], written once and never changed. It is created
 //!   with a hard link from a complete temporary file: the link fails if the name exists, so
 //!   creation is atomic and create-only across processes, and readers never see half a file.
+//!   It appears only once its journal line is durable.
+//! * `inbox-journal/<run>-<n>.jsonl` — group commit (see [`super::journal`]): the deliveries of
+//!   recent batches, one JSON line each, made durable by one `fdatasync` per batch; removed once
+//!   every delivery in it is finished, replayed at open if a process died first.
 //! * `inbox-state/<delivery>.json` — attempts, last error and lease of a pending item (temp +
 //!   rename, under the lock).
 //! * `inbox-done/<delivery>.json` — present once the item is finished (done or given up); holds
@@ -15,25 +19,28 @@
 //! Any number of processes may receive into and work on the same directory (on one machine:
 //! the lock is local): leases keep each item with one worker at a time.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
+use std::sync::{Arc, Mutex};
+
+use super::journal::{self, GroupCommit, Layout, io_err};
 use super::{
     Claim, Delivery, Inbox, InboxError, InboxItem, ItemState, ItemStatus, Lease, PendingEntry,
     PutOutcome, thread_of,
 };
 use crate::ids::DeliveryId;
 
-const INBOX: &str = "inbox";
+pub(super) const INBOX: &str = "inbox";
 const STATE: &str = "inbox-state";
-const DONE: &str = "inbox-done";
-const TMP: &str = "tmp";
+pub(super) const DONE: &str = "inbox-done";
+pub(super) const TMP: &str = "tmp";
 const LOCK: &str = "inbox.lock";
 /// Longest error text kept with an item.
 const MAX_ERROR_CHARS: usize = 2000;
@@ -41,22 +48,42 @@ const MAX_ERROR_CHARS: usize = 2000;
 const STALE_TMP: Duration = Duration::from_secs(3600);
 
 /// An inbox in a directory (see the module docs for the layout).
+/// Clones share one group committer and one [`ListedItems`].
 #[derive(Debug, Clone)]
 pub struct FsInbox {
     root: PathBuf,
+    layout: Layout,
+    commits: Arc<GroupCommit>,
+    listed: Arc<Mutex<ListedItems>>,
 }
 
+/// What `pending` needs of each pending item it has read (its receive time and thread), kept
+/// because an item never changes once created: a listing reads only items new since the last
+/// one, not every pending item again (the worker lists for every batch of queued ids, and under a
+/// backlog that re-read the whole backlog each time). Finished items leave it at the next listing.
+type ListedItems = HashMap<DeliveryId, (OffsetDateTime, Option<String>)>;
+
 impl FsInbox {
-    /// Opens (creating if needed) the inbox under the store directory `root`.
+    /// Opens (creating if needed) the inbox under the store directory `root`, replaying the
+    /// journal segments a process that died left behind.
     pub fn open(root: impl AsRef<Path>) -> Result<Self, InboxError> {
         let root = root.as_ref().to_path_buf();
-        for dir in [INBOX, STATE, DONE, TMP] {
+        for dir in [INBOX, STATE, DONE, TMP, journal::JOURNAL] {
             let path = root.join(dir);
             fs::create_dir_all(&path).map_err(io_err("create", &path))?;
         }
-        let inbox = Self { root };
-        inbox.remove_stale_temp_files();
-        Ok(inbox)
+        let layout = Layout { root: root.clone() };
+        remove_stale_temp_files(&root);
+        let (adopted, replayed) = journal::recover(&layout)?;
+        if replayed > 0 {
+            tracing::info!(replayed, "inbox: deliveries restored from the journal");
+        }
+        Ok(Self {
+            root,
+            commits: GroupCommit::new(layout.clone(), adopted)?,
+            layout,
+            listed: Arc::default(),
+        })
     }
 
     /// The store directory.
@@ -64,31 +91,8 @@ impl FsInbox {
         &self.root
     }
 
-    fn remove_stale_temp_files(&self) {
-        let Ok(entries) = fs::read_dir(self.root.join(TMP)) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let stale = entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| SystemTime::now().duration_since(t).ok())
-                .is_some_and(|age| age > STALE_TMP);
-            if stale {
-                let _ = fs::remove_file(entry.path());
-            }
-        }
-    }
-
     fn path(&self, dir: &str, id: &DeliveryId) -> PathBuf {
-        self.root.join(dir).join(format!("{id}.json"))
-    }
-
-    fn temp_path(&self, id: &DeliveryId) -> PathBuf {
-        self.root
-            .join(TMP)
-            .join(format!("{id}.{}.tmp", uuid::Uuid::new_v4().simple()))
+        self.layout.item(dir, id)
     }
 
     /// Runs `f` holding the inbox's file lock (exclusive across processes and instances).
@@ -106,50 +110,15 @@ impl FsInbox {
         result
     }
 
-    /// Writes `bytes` to a new temporary file and flushes it to disk.
-    fn write_temp(&self, id: &DeliveryId, bytes: &[u8]) -> Result<PathBuf, InboxError> {
-        let tmp = self.temp_path(id);
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .map_err(io_err("create", &tmp))?;
-        file.write_all(bytes).map_err(io_err("write", &tmp))?;
-        file.sync_all().map_err(io_err("sync", &tmp))?;
-        Ok(tmp)
-    }
-
-    /// Replaces `dest` atomically with `bytes`.
+    /// Replaces `dest` atomically and durably with `bytes`.
     fn write_replace(&self, id: &DeliveryId, dest: &Path, bytes: &[u8]) -> Result<(), InboxError> {
-        let tmp = self.write_temp(id, bytes)?;
+        let tmp = self.layout.write_temp(id.as_str(), bytes, true)?;
         if let Err(e) = fs::rename(&tmp, dest) {
             let _ = fs::remove_file(&tmp);
             return Err(io_err("rename into", dest)(e));
         }
         sync_parent(dest);
         Ok(())
-    }
-
-    fn put_blocking(&self, delivery: &Delivery) -> Result<PutOutcome, InboxError> {
-        let dest = self.path(INBOX, &delivery.id);
-        if dest.exists() {
-            return Ok(PutOutcome::Duplicate);
-        }
-        let json = serde_json::to_vec(delivery).map_err(|e| InboxError::Corrupt {
-            id: delivery.id.to_string(),
-            reason: e.to_string(),
-        })?;
-        let tmp = self.write_temp(&delivery.id, &json)?;
-        let linked = fs::hard_link(&tmp, &dest);
-        let _ = fs::remove_file(&tmp);
-        match linked {
-            Ok(()) => {
-                sync_parent(&dest);
-                Ok(PutOutcome::Created)
-            }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(PutOutcome::Duplicate),
-            Err(e) => Err(io_err("link", &dest)(e)),
-        }
     }
 
     fn read_delivery(&self, id: &DeliveryId) -> Result<Option<Delivery>, InboxError> {
@@ -217,8 +186,16 @@ impl FsInbox {
         let finished: HashSet<DeliveryId> =
             self.ids_in(DONE)?.into_iter().map(|(id, _)| id).collect();
         let mut pending: Vec<(OffsetDateTime, DeliveryId, Option<String>)> = Vec::new();
+        // Rebuilt from this listing: it holds exactly the pending items read so far.
+        let mut listed = self.listed.lock().unwrap_or_else(|e| e.into_inner());
+        let mut known = std::mem::take(&mut *listed);
         for (id, path) in self.ids_in(INBOX)? {
             if finished.contains(&id) {
+                continue;
+            }
+            if let Some((received_at, thread)) = known.remove(&id) {
+                listed.insert(id.clone(), (received_at, thread.clone()));
+                pending.push((received_at, id, thread));
                 continue;
             }
             // File times are too coarse to order deliveries that arrive together; the receive
@@ -226,13 +203,18 @@ impl FsInbox {
             let Some(bytes) = read_optional(&path)? else {
                 continue; // pruned between the listing and now
             };
-            let (received_at, thread) = match serde_json::from_slice::<Listed>(&bytes) {
-                Ok(l) => (l.received_at, thread_of(&l.event, l.body.as_bytes())),
-                // An unreadable item sorts first, so the worker reports it promptly.
-                Err(_) => (OffsetDateTime::UNIX_EPOCH, None),
-            };
-            pending.push((received_at, id, thread));
+            match serde_json::from_slice::<Listed>(&bytes) {
+                Ok(l) => {
+                    let thread = thread_of(&l.event, l.body.as_bytes());
+                    listed.insert(id.clone(), (l.received_at, thread.clone()));
+                    pending.push((l.received_at, id, thread));
+                }
+                // An unreadable item sorts first, so the worker reports it promptly (not kept:
+                // a crash-torn item is rewritten by the journal's replay).
+                Err(_) => pending.push((OffsetDateTime::UNIX_EPOCH, id, None)),
+            }
         }
+        drop(listed);
         pending.sort();
         Ok(pending
             .into_iter()
@@ -363,9 +345,7 @@ impl FsInbox {
 #[async_trait]
 impl Inbox for FsInbox {
     async fn put(&self, delivery: &Delivery) -> Result<PutOutcome, InboxError> {
-        let delivery = delivery.clone();
-        self.blocking(move |inbox| inbox.put_blocking(&delivery))
-            .await
+        self.commits.put(delivery).await
     }
 
     async fn get(&self, id: &DeliveryId) -> Result<Option<InboxItem>, InboxError> {
@@ -417,12 +397,20 @@ impl Inbox for FsInbox {
     }
 }
 
-fn io_err(operation: &'static str, path: &Path) -> impl FnOnce(io::Error) -> InboxError {
-    let path = path.to_path_buf();
-    move |source| InboxError::Io {
-        operation,
-        path,
-        source,
+fn remove_stale_temp_files(root: &Path) {
+    let Ok(entries) = fs::read_dir(root.join(TMP)) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| SystemTime::now().duration_since(t).ok())
+            .is_some_and(|age| age > STALE_TMP);
+        if stale {
+            let _ = fs::remove_file(entry.path());
+        }
     }
 }
 

@@ -16,11 +16,13 @@
 //! **Threads.** [`Inbox::pending_entries`] names each item's thread ([`thread_of`]: repository and
 //! issue or pull-request number), so the worker can decide one thread's items in delivery order.
 //!
-//! Storage-neutral: [`FsInbox`] (a directory) and [`ObjectInbox`] (the store's object seam: S3 in
+//! Storage-neutral: [`FsInbox`] (a directory; concurrent puts share one `fdatasync` per batch,
+//! see `journal`) and [`ObjectInbox`] (the store's object seam: S3 in
 //! production, `inbox/<delivery>.json` created with `If-None-Match: *`). Both pass the same
 //! conformance suite (`tests/it/inbox.rs`, `inbox_conformance`).
 
 mod fs;
+mod journal;
 mod objects;
 
 use std::sync::Arc;

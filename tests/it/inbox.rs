@@ -405,6 +405,139 @@ async fn a_corrupt_item_is_an_error_not_a_panic() {
     assert_eq!(inbox.pending().await.unwrap(), vec![id("broken-1")]);
 }
 
+/// Group commit: a journal segment left by a process that died before its `inbox/` files were
+/// durable is replayed at the next open; finished-and-pruned or expired deliveries are not
+/// brought back, and a torn last line (its batch was never acknowledged) is ignored.
+#[tokio::test]
+async fn a_dead_processs_journal_is_replayed_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = OffsetDateTime::now_utc();
+    {
+        let inbox = FsInbox::open(dir.path()).unwrap();
+        inbox.put(&delivery("gc-done", now)).await.unwrap();
+        inbox.mark_done(&id("gc-done")).await.unwrap();
+        // As if the machine lost the item file but the done marker survived.
+        std::fs::remove_file(dir.path().join("inbox/gc-done.json")).unwrap();
+    }
+    // Item files are not synced (the journal is): a crash can leave one linked but empty.
+    std::fs::write(dir.path().join("inbox/gc-empty.json"), b"").unwrap();
+    let mut journal = Vec::new();
+    for d in [
+        delivery("gc-lost", now),
+        delivery("gc-empty", now),
+        delivery("gc-done", now),
+        delivery("gc-expired", now - time::Duration::days(8)),
+    ] {
+        journal.extend(serde_json::to_vec(&d).unwrap());
+        journal.push(b'\n');
+    }
+    journal.extend(br#"{"id":"gc-torn","event":"issue_co"#);
+    let segment = dir.path().join("inbox-journal/dead-run-000001.jsonl");
+    std::fs::write(&segment, journal).unwrap();
+
+    let inbox = FsInbox::open(dir.path()).unwrap();
+    assert_eq!(
+        inbox.get(&id("gc-lost")).await.unwrap().unwrap().delivery,
+        delivery("gc-lost", now)
+    );
+    assert_eq!(
+        inbox.get(&id("gc-empty")).await.unwrap().unwrap().delivery,
+        delivery("gc-empty", now),
+        "an item left empty is restored from its journal line"
+    );
+    assert_eq!(
+        inbox.pending().await.unwrap(),
+        vec![id("gc-empty"), id("gc-lost")]
+    );
+    assert!(inbox.get(&id("gc-done")).await.unwrap().is_none());
+    assert!(inbox.get(&id("gc-expired")).await.unwrap().is_none());
+    // The committer of the inbox that replayed it watches the segment until every delivery in it
+    // is finished (checked every 5 s), then removes it.
+    assert!(segment.exists(), "kept while a delivery in it is pending");
+    inbox.mark_done(&id("gc-lost")).await.unwrap();
+    inbox.mark_done(&id("gc-empty")).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while segment.exists() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        !segment.exists(),
+        "removed once every delivery in it is finished"
+    );
+    drop(inbox);
+    let reopened = FsInbox::open(dir.path()).unwrap();
+    assert_eq!(reopened.pending().await.unwrap(), Vec::<DeliveryId>::new());
+    assert_eq!(
+        reopened.put(&delivery("gc-lost", now)).await.unwrap(),
+        PutOutcome::Duplicate
+    );
+}
+
+/// A segment its committer still holds (another instance on the directory, alive) is not
+/// replayed or removed by an open; each instance commits to its own segment.
+#[tokio::test]
+async fn a_live_journal_segment_is_left_to_its_committer() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = OffsetDateTime::now_utc();
+    let a = FsInbox::open(dir.path()).unwrap();
+    let segments = || {
+        std::fs::read_dir(dir.path().join("inbox-journal"))
+            .unwrap()
+            .count()
+    };
+    assert_eq!(segments(), 0, "no segment before the first put");
+    assert_eq!(
+        a.put(&delivery("live-a", now)).await.unwrap(),
+        PutOutcome::Created
+    );
+    assert_eq!(segments(), 1);
+    let b = FsInbox::open(dir.path()).unwrap();
+    assert_eq!(segments(), 1, "the live segment is left alone");
+    assert_eq!(
+        b.put(&delivery("live-b", now)).await.unwrap(),
+        PutOutcome::Created
+    );
+    assert_eq!(segments(), 2);
+    assert_eq!(
+        b.put(&delivery("live-a", now)).await.unwrap(),
+        PutOutcome::Duplicate
+    );
+    assert_eq!(a.depth().await.unwrap(), 2);
+}
+
+/// Concurrent puts are committed in batches; each caller still gets its own outcome, a repeated
+/// id within one batch included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_puts_share_batches_and_keep_their_own_outcomes() {
+    let dir = tempfile::tempdir().unwrap();
+    let inbox = Arc::new(FsInbox::open(dir.path()).unwrap());
+    let now = OffsetDateTime::now_utc();
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..200 {
+        let inbox = Arc::clone(&inbox);
+        // Every id twice: one Created and one Duplicate each.
+        let d = delivery(&format!("batch-{}", n / 2), now);
+        tasks.spawn(async move { inbox.put(&d).await.unwrap() });
+    }
+    let outcomes = tasks.join_all().await;
+    let created = outcomes
+        .iter()
+        .filter(|o| **o == PutOutcome::Created)
+        .count();
+    assert_eq!(created, 100);
+    assert_eq!(inbox.depth().await.unwrap(), 100);
+    let journal: usize = std::fs::read_dir(dir.path().join("inbox-journal"))
+        .unwrap()
+        .map(|e| {
+            std::fs::read_to_string(e.unwrap().path())
+                .unwrap()
+                .lines()
+                .count()
+        })
+        .sum();
+    assert_eq!(journal, 100, "each new delivery journaled once");
+}
+
 // ---- the inbox on the store's object seam (S3 in production) ---------------------------------
 
 #[tokio::test]

@@ -974,3 +974,135 @@ async fn a_failure_retrying_cannot_fix_is_given_up_at_once_and_answered() {
     assert_eq!(item.state.status, ItemStatus::GaveUp);
     assert_eq!(item.state.attempts, 1);
 }
+
+/// An inbox that counts its listings (`pending_entries`), around a real one.
+struct CountingListings {
+    inner: Arc<dyn Inbox>,
+    listings: AtomicU32,
+}
+
+#[async_trait]
+impl Inbox for CountingListings {
+    async fn put(
+        &self,
+        delivery: &Delivery,
+    ) -> Result<tfpilot::inbox::PutOutcome, tfpilot::inbox::InboxError> {
+        self.inner.put(delivery).await
+    }
+    async fn get(
+        &self,
+        id: &DeliveryId,
+    ) -> Result<Option<tfpilot::inbox::InboxItem>, tfpilot::inbox::InboxError> {
+        self.inner.get(id).await
+    }
+    async fn pending_entries(
+        &self,
+    ) -> Result<Vec<tfpilot::inbox::PendingEntry>, tfpilot::inbox::InboxError> {
+        self.listings.fetch_add(1, Ordering::SeqCst);
+        self.inner.pending_entries().await
+    }
+    async fn claim(
+        &self,
+        id: &DeliveryId,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<tfpilot::inbox::Claim, tfpilot::inbox::InboxError> {
+        self.inner.claim(id, owner, ttl).await
+    }
+    async fn record_failure(
+        &self,
+        id: &DeliveryId,
+        owner: &str,
+        error: &str,
+    ) -> Result<u32, tfpilot::inbox::InboxError> {
+        self.inner.record_failure(id, owner, error).await
+    }
+    async fn mark_done(&self, id: &DeliveryId) -> Result<(), tfpilot::inbox::InboxError> {
+        self.inner.mark_done(id).await
+    }
+    async fn give_up(
+        &self,
+        id: &DeliveryId,
+        reason: &str,
+    ) -> Result<(), tfpilot::inbox::InboxError> {
+        self.inner.give_up(id, reason).await
+    }
+    async fn prune(
+        &self,
+        before: time::OffsetDateTime,
+    ) -> Result<usize, tfpilot::inbox::InboxError> {
+        self.inner.prune(before).await
+    }
+}
+
+/// A burst of queued deliveries (ids sent faster than the worker takes them) is decided against
+/// one listing of the inbox, not one listing per item: a listing reads every pending item, so
+/// under a backlog a listing per item made the worker's time grow with the square of the backlog
+/// (and took a core from the front door). Thread order still holds, and an item finished in the
+/// batch does not hold back the next of its thread.
+#[tokio::test]
+async fn a_burst_of_queued_deliveries_shares_one_listing_and_keeps_thread_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let inbox = Arc::new(CountingListings {
+        inner: Arc::new(FsInbox::open(dir.path()).unwrap()),
+        listings: AtomicU32::new(0),
+    });
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let recording = Arc::new(RecordingHandler {
+        notify: Some(tx),
+        ..RecordingHandler::default()
+    });
+    // One item for the start-up drain (its one listing): once it is handled, the loop waits on
+    // its queue.
+    inbox.put(&comment_on(99, 1)).await.unwrap();
+    let worker = Worker::new(inbox.clone(), recording.clone());
+    let (queue_tx, queue_rx) = mpsc::unbounded_channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let loop_task = tokio::spawn(async move {
+        worker
+            .run(queue_rx, async move {
+                let _ = stop_rx.await;
+            })
+            .await
+    });
+    assert_eq!(next(&mut rx).await, id(1));
+    let before = inbox.listings.load(Ordering::SeqCst);
+    assert_eq!(before, 1, "the start-up drain lists once");
+
+    // 4 issues × 10 comments, stored as the front door stores them, then queued at once (this
+    // test's runtime has one thread: the worker runs only once the test waits).
+    let mut expected: std::collections::HashMap<String, Vec<String>> = Default::default();
+    let mut queued = Vec::new();
+    for n in 2..42 {
+        let d = comment_on(1 + u64::from(n % 4), n);
+        let thread = tfpilot::inbox::thread_of(&d.event, d.body.as_bytes()).unwrap();
+        expected.entry(thread).or_default().push(d.id.to_string());
+        inbox.put(&d).await.unwrap();
+        queued.push(d.id.clone());
+        // Distinct receive times, so the delivery order is unambiguous.
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    for id in queued {
+        queue_tx.send(id).unwrap();
+    }
+    for _ in 0..40 {
+        next(&mut rx).await;
+    }
+    assert_eq!(
+        inbox.listings.load(Ordering::SeqCst) - before,
+        1,
+        "one listing for the burst"
+    );
+    let handled = recording.handled_ids();
+    for (thread, ids) in &expected {
+        let order: Vec<&String> = handled.iter().filter(|h| ids.contains(h)).collect();
+        assert_eq!(order, ids.iter().collect::<Vec<_>>(), "thread {thread}");
+    }
+    // Stopping lets the item in hand finish (its done marker follows the handler's answer).
+    stop_tx.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), loop_task)
+        .await
+        .expect("stopped")
+        .unwrap();
+    assert_eq!(inbox.depth().await.unwrap(), 0);
+}
