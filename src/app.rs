@@ -265,6 +265,12 @@ impl EventHandler for Built {
         }
     }
 
+    async fn settle(&self) {
+        if let Ok(handler) = self.handler().await {
+            handler.settle().await;
+        }
+    }
+
     async fn sweep(&self) -> anyhow::Result<usize> {
         self.handler().await?.sweep().await
     }
@@ -327,5 +333,56 @@ pub async fn lambda(config: Config, function: LambdaFunction) -> anyhow::Result<
         LambdaFunction::Worker => {
             lambda::run_worker(Worker::new(inbox, handler(&config).await?)).await
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// Records which of its methods were called.
+    #[derive(Default)]
+    struct Recording(Mutex<Vec<&'static str>>);
+
+    #[async_trait::async_trait]
+    impl EventHandler for Recording {
+        async fn handle(&self, _: &inbox::Delivery, _: &Event) -> anyhow::Result<()> {
+            self.0.lock().unwrap().push("handle");
+            Ok(())
+        }
+        async fn gave_up(&self, _: &inbox::Delivery, _: &Event, _: &str) {
+            self.0.lock().unwrap().push("gave_up");
+        }
+        async fn settle(&self) {
+            self.0.lock().unwrap().push("settle");
+        }
+        async fn sweep(&self) -> anyhow::Result<usize> {
+            self.0.lock().unwrap().push("sweep");
+            Ok(1)
+        }
+    }
+
+    /// `serve`'s stand-in for the handler it builds in the background forwards every call of
+    /// the worker's trait, the defaulted ones included (a default would silently do nothing:
+    /// the dashboard's `settle` once did).
+    #[tokio::test]
+    async fn the_handler_built_in_the_background_forwards_every_call() {
+        let recording = Arc::new(Recording::default());
+        let (tx, rx) = watch::channel(None);
+        let built = Built(rx);
+        tx.send(Some(Arc::clone(&recording) as Arc<dyn EventHandler>))
+            .unwrap();
+        let delivery = inbox::Delivery::new("d-1".parse().unwrap(), "ping", "{}");
+        let event = Event::Other("ping".into());
+        built.handle(&delivery, &event).await.unwrap();
+        built.gave_up(&delivery, &event, "why").await;
+        built.settle().await;
+        assert_eq!(built.sweep().await.unwrap(), 1);
+        assert_eq!(
+            *recording.0.lock().unwrap(),
+            ["handle", "gave_up", "settle", "sweep"]
+        );
     }
 }
