@@ -577,6 +577,8 @@ impl Worker {
         let mut last_prune: Option<Instant> = None;
         let mut queue_open = true;
         let mut drain_now = true;
+        // Ids the last batch held back behind an older item of their thread.
+        let mut held: Vec<DeliveryId> = Vec::new();
         // An interval, not a sleep per loop: a steady stream of new items must not postpone it.
         let mut drain_timer = tokio::time::interval_at(
             tokio::time::Instant::now() + self.retry_interval,
@@ -622,14 +624,17 @@ impl Worker {
                 _ = drain_timer.tick() => drain_now = true,
                 next = queue.recv(), if queue_open => match next {
                     Some(id) => {
-                        let mut queued = vec![id];
+                        // Held back last time behind an item this batch may finish: tried again.
+                        let mut queued = std::mem::take(&mut held);
+                        queued.push(id);
                         while queued.len() < QUEUE_BATCH
                             && let Ok(id) = queue.try_recv()
                         {
                             queued.push(id);
                         }
-                        if self.process_queued(&queued, &mut shutdown).await.is_break() {
-                            break;
+                        match self.process_queued(&queued, &mut shutdown).await {
+                            std::ops::ControlFlow::Break(()) => break,
+                            std::ops::ControlFlow::Continue(again) => held = again,
                         }
                         // A burst is over when nothing more is queued: settle once for it.
                         if queue.is_empty() {
@@ -642,26 +647,48 @@ impl Worker {
         }
     }
 
-    /// Processes ids taken from the queue together, in their order, against one listing of the
-    /// inbox: a listing per item (what [`Self::process_one`] does) reads every pending item, so
-    /// under a backlog the worker's time would grow with its square. The ids were queued after
-    /// their items were stored, so the listing holds every one of them; an item finished here
-    /// leaves the listing, so the next of its thread is not held back behind it. Breaks when
-    /// `shutdown` completes, before the next item (the rest stays in the inbox for the next
-    /// drain).
+    /// Processes ids taken from the queue together against one listing of the inbox, in the
+    /// listing's order (delivery order), not the queue's: a listing per item (what
+    /// [`Self::process_one`] does) reads every pending item, so under a backlog the worker's time
+    /// would grow with its square; and two deliveries of one thread can reach the queue in the
+    /// other order than they were received (their puts finish together), which must not hold the
+    /// newer one back until the next drain. An item is held back only behind an older pending
+    /// item of its thread that this batch does not finish; such ids are returned, to be tried
+    /// again with the next batch (the drain finds them too). The ids were queued after their
+    /// items were stored, so the listing holds every one of them. Breaks when `shutdown`
+    /// completes, before the next item (the rest stays in the inbox for the next drain).
     async fn process_queued(
         &self,
         ids: &[DeliveryId],
         shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
-    ) -> std::ops::ControlFlow<()> {
-        let mut entries = match self.inbox.pending_entries().await {
+    ) -> std::ops::ControlFlow<(), Vec<DeliveryId>> {
+        use std::collections::{HashMap, HashSet};
+        let entries = match self.inbox.pending_entries().await {
             Ok(entries) => entries,
             Err(e) => {
                 tracing::error!(error = %e, "cannot read the inbox; its items wait for the next drain");
-                return std::ops::ControlFlow::Continue(());
+                return std::ops::ControlFlow::Continue(Vec::new());
             }
         };
-        for id in ids {
+        let mut wanted: HashSet<&DeliveryId> = ids.iter().collect();
+        // Per thread, the oldest item still pending after its turn here: what newer ones wait for.
+        let mut waiting_on: HashMap<&str, &DeliveryId> = HashMap::new();
+        let mut held = Vec::new();
+        let listed = entries.iter().map(|e| (&e.id, e.thread.as_deref()));
+        // Ids not in the listing (finished or pruned meanwhile) are looked at last, alone.
+        let unlisted: Vec<_> = {
+            let in_listing: HashSet<&DeliveryId> = entries.iter().map(|e| &e.id).collect();
+            ids.iter().filter(|id| !in_listing.contains(id)).collect()
+        };
+        for (id, thread) in listed.chain(unlisted.into_iter().map(|id| (id, None))) {
+            if !wanted.remove(id) {
+                // Pending but not in this batch (failed earlier, or another process's): the
+                // newer items of its thread wait for it.
+                if let Some(thread) = thread {
+                    waiting_on.entry(thread).or_insert(id);
+                }
+                continue;
+            }
             let stopping = tokio::select! {
                 biased;
                 _ = shutdown.as_mut() => true,
@@ -670,25 +697,25 @@ impl Worker {
             if stopping {
                 return std::ops::ControlFlow::Break(());
             }
-            let outcome = match older_in_thread(&entries, id) {
-                Some(behind) => Ok(Outcome::HeldBack { behind }),
-                None => self.process(id).await,
-            };
-            match outcome {
-                Ok(Outcome::HeldBack { behind }) => {
-                    tracing::info!(delivery = %id, %behind, "waits behind an older delivery of its thread");
-                }
-                Ok(outcome) => {
-                    if outcome.is_final() {
-                        entries.retain(|e| &e.id != id);
+            if let Some(behind) = thread.and_then(|t| waiting_on.get(t)) {
+                tracing::info!(delivery = %id, %behind, "waits behind an older delivery of its thread");
+                held.push(id.clone());
+                continue;
+            }
+            match self.process(id).await {
+                Ok(outcome) if outcome.is_final() => {}
+                // Still pending (busy elsewhere, not due, failed): its thread waits for it.
+                outcome => {
+                    if let Err(e) = outcome {
+                        tracing::error!(delivery = %id, error = %e, "cannot process the inbox item; retrying later");
                     }
-                }
-                Err(e) => {
-                    tracing::error!(delivery = %id, error = %e, "cannot process the inbox item; retrying later");
+                    if let Some(thread) = thread {
+                        waiting_on.entry(thread).or_insert(id);
+                    }
                 }
             }
         }
-        std::ops::ControlFlow::Continue(())
+        std::ops::ControlFlow::Continue(held)
     }
 
     async fn prune(&self) {

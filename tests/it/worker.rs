@@ -1106,3 +1106,64 @@ async fn a_burst_of_queued_deliveries_shares_one_listing_and_keeps_thread_order(
         .unwrap();
     assert_eq!(inbox.depth().await.unwrap(), 0);
 }
+
+/// Deliveries of one thread can reach the queue in the other order than they were received
+/// (their puts finish in one batch). The worker decides them in delivery order without waiting
+/// for a drain: within a batch by the listing's order, and across batches by trying a held-back
+/// id again with the next batch, once the older item it waited for was queued.
+#[tokio::test]
+async fn deliveries_of_one_thread_queued_out_of_order_are_handled_without_a_drain() {
+    let dir = tempfile::tempdir().unwrap();
+    let inbox = Arc::new(FsInbox::open(dir.path()).unwrap());
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let recording = Arc::new(RecordingHandler {
+        notify: Some(tx),
+        ..RecordingHandler::default()
+    });
+    // One item for the start-up drain: once it is handled, the loop waits on its queue.
+    inbox.put(&comment_on(99, 100)).await.unwrap();
+    // No drain after that: only the queue can get the items handled.
+    let worker = Worker::new(inbox.clone(), recording.clone())
+        .with_retry_interval(Duration::from_secs(3600));
+    let (queue_tx, queue_rx) = mpsc::unbounded_channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let loop_task = tokio::spawn(async move {
+        worker
+            .run(queue_rx, async move {
+                let _ = stop_rx.await;
+            })
+            .await
+    });
+    assert_eq!(next(&mut rx).await, id(100));
+    let mut stored = Vec::new();
+    for n in 1..=5 {
+        let d = comment_on(7, n);
+        inbox.put(&d).await.unwrap();
+        stored.push(d.id.clone());
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    // Items 2..=5 queued newest first, in one batch, while item 1 is not queued yet: all four
+    // wait behind item 1…
+    for id in stored[1..].iter().rev() {
+        queue_tx.send(id.clone()).unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        recording.handled_ids(),
+        [id(100)],
+        "nothing of the thread handled before its oldest"
+    );
+    // …and are handled, in delivery order, once it is queued.
+    queue_tx.send(stored[0].clone()).unwrap();
+    for _ in 0..5 {
+        next(&mut rx).await;
+    }
+    let mut expected = vec![id(100)];
+    expected.extend(stored.iter().map(ToString::to_string));
+    assert_eq!(recording.handled_ids(), expected);
+    stop_tx.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), loop_task)
+        .await
+        .expect("stopped")
+        .unwrap();
+}
