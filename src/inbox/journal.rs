@@ -100,8 +100,7 @@ impl Layout {
     ) -> Result<PutOutcome, InboxError> {
         let dest = self.item(super::fs::INBOX, id);
         let tmp = self.write_temp(id.as_str(), json, sync)?;
-        let linked = fs::hard_link(&tmp, &dest);
-        let _ = fs::remove_file(&tmp);
+        let linked = move_new(&tmp, &dest);
         match linked {
             Ok(()) if sync => {
                 let dir = self.root.join(super::fs::INBOX);
@@ -113,6 +112,37 @@ impl Layout {
             Err(e) => Err(io_err("link", &dest)(e)),
         }
     }
+}
+
+/// Moves the complete file `tmp` to the new name `dest`, failing with `AlreadyExists` if `dest`
+/// exists: atomic and create-only across processes, and readers never see half a file. One
+/// `rename` with `RENAME_NOREPLACE` where the system has it; elsewhere (or on a file system that
+/// refuses the flag) a hard link and an unlink, which also allocate and free a second directory
+/// entry (ext4 then spends its time looking past recently freed inodes).
+fn move_new(tmp: &Path, dest: &Path) -> io::Result<()> {
+    #[cfg(any(target_os = "linux", target_vendor = "apple"))]
+    {
+        use rustix::fs::{CWD, RenameFlags, renameat_with};
+        match renameat_with(CWD, tmp, CWD, dest, RenameFlags::NOREPLACE) {
+            Ok(()) => return Ok(()),
+            Err(e) if e == rustix::io::Errno::EXIST => {
+                let _ = fs::remove_file(tmp);
+                return Err(io::Error::from(io::ErrorKind::AlreadyExists));
+            }
+            // Not supported here (old kernel, a file system without it): link and unlink.
+            Err(e)
+                if e == rustix::io::Errno::INVAL
+                    || e == rustix::io::Errno::NOSYS
+                    || e == rustix::io::Errno::NOTSUP => {}
+            Err(e) => {
+                let _ = fs::remove_file(tmp);
+                return Err(e.into());
+            }
+        }
+    }
+    let linked = fs::hard_link(tmp, dest);
+    let _ = fs::remove_file(tmp);
+    linked
 }
 
 impl Layout {
