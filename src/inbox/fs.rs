@@ -1,17 +1,21 @@
 //! [`FsInbox`]: the inbox in a local directory (the embedded default store).
 //!
 //! Layout under the store directory:
-//! * `inbox/<delivery>.json` — the [`Delivery`], written once and never changed. It is created
-//!   with a hard link from a complete temporary file: the link fails if the name exists, so
-//!   creation is atomic and create-only across processes, and readers never see half a file.
-//!   It appears only once its journal line is durable.
+//! * `inbox/<delivery>.json` — the [`Delivery`] of a *pending* item, written once and never
+//!   changed. A complete temporary file is moved into place create-only (`rename` with
+//!   `RENAME_NOREPLACE`, or a hard link): atomic across processes, and readers never see half a
+//!   file. It appears only once its journal line is durable.
+//! * `inbox-finished/<delivery>.json` — the same file once the item is finished (moved there
+//!   after its done marker), kept for [`Inbox::get`] until pruned. So a listing of pending items
+//!   reads `inbox/`, which holds the pending items only, not the week of finished ones.
 //! * `inbox-journal/<run>-<n>.jsonl` — group commit (see [`super::journal`]): the deliveries of
 //!   recent batches, one JSON line each, made durable by one `fdatasync` per batch; removed once
 //!   every delivery in it is finished, replayed at open if a process died first.
 //! * `inbox-state/<delivery>.json` — attempts, last error and lease of a pending item (temp +
 //!   rename, under the lock).
 //! * `inbox-done/<delivery>.json` — present once the item is finished (done or given up); holds
-//!   its final [`ItemState`]. Pending = `inbox/` minus `inbox-done/`.
+//!   its final [`ItemState`]. Pending = `inbox/` minus `inbox-done/` (a crash between the marker
+//!   and the move leaves a finished item in `inbox/`; the listing moves it on).
 //! * `inbox.lock` — an advisory file lock (`flock`) held for every read–modify–write of a state
 //!   (claim, failure, finish), so claims are atomic across processes.
 //! * `tmp/` — temporary files; leftovers of a crash are removed at open.
@@ -19,7 +23,7 @@
 //! Any number of processes may receive into and work on the same directory (on one machine:
 //! the lock is local): leases keep each item with one worker at a time.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -40,6 +44,7 @@ use crate::ids::DeliveryId;
 pub(super) const INBOX: &str = "inbox";
 const STATE: &str = "inbox-state";
 pub(super) const DONE: &str = "inbox-done";
+const FINISHED: &str = "inbox-finished";
 pub(super) const TMP: &str = "tmp";
 const LOCK: &str = "inbox.lock";
 /// Longest error text kept with an item.
@@ -68,7 +73,7 @@ impl FsInbox {
     /// journal segments a process that died left behind.
     pub fn open(root: impl AsRef<Path>) -> Result<Self, InboxError> {
         let root = root.as_ref().to_path_buf();
-        for dir in [INBOX, STATE, DONE, TMP, journal::JOURNAL] {
+        for dir in [INBOX, FINISHED, STATE, DONE, TMP, journal::JOURNAL] {
             let path = root.join(dir);
             fs::create_dir_all(&path).map_err(io_err("create", &path))?;
         }
@@ -78,12 +83,47 @@ impl FsInbox {
         if replayed > 0 {
             tracing::info!(replayed, "inbox: deliveries restored from the journal");
         }
-        Ok(Self {
+        let inbox = Self {
             root,
             commits: GroupCommit::new(layout.clone(), adopted)?,
             layout,
             listed: Arc::default(),
-        })
+        };
+        // Finished items still in `inbox/`: an earlier layout kept them there, and a crash can
+        // leave one between its done marker and its move.
+        let moved = inbox.move_finished_out()?;
+        if moved > 0 {
+            tracing::info!(moved, "inbox: finished deliveries moved to inbox-finished/");
+        }
+        Ok(inbox)
+    }
+
+    /// Moves the delivery of every finished item still in `inbox/` to `inbox-finished/`.
+    fn move_finished_out(&self) -> Result<usize, InboxError> {
+        let mut moved = 0;
+        for (id, _) in self.ids_in(DONE)? {
+            if self.path(INBOX, &id).exists() {
+                self.move_to_finished(&id)?;
+                moved += 1;
+            }
+        }
+        Ok(moved)
+    }
+
+    /// Moves a finished item's delivery out of `inbox/` (its done marker is durable, so a move
+    /// a crash loses leaves only a finished item in `inbox/`, which the next listing moves on).
+    fn move_to_finished(&self, id: &DeliveryId) -> Result<(), InboxError> {
+        let (from, to) = (self.path(INBOX, id), self.path(FINISHED, id));
+        match fs::rename(&from, &to) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()), // moved by another process
+            Err(e) => Err(io_err("move", &from)(e)),
+        }
+    }
+
+    /// Whether an item with this id is stored, pending or finished.
+    fn stored(&self, id: &DeliveryId) -> bool {
+        self.path(INBOX, id).exists() || self.path(FINISHED, id).exists()
     }
 
     /// The store directory.
@@ -122,8 +162,16 @@ impl FsInbox {
     }
 
     fn read_delivery(&self, id: &DeliveryId) -> Result<Option<Delivery>, InboxError> {
-        let path = self.path(INBOX, id);
-        let Some(bytes) = read_optional(&path)? else {
+        let mut bytes = None;
+        // Pending first; a finished item's delivery may move between the two reads, so the
+        // pending place is read again last.
+        for dir in [INBOX, FINISHED, INBOX] {
+            bytes = read_optional(&self.path(dir, id))?;
+            if bytes.is_some() {
+                break;
+            }
+        }
+        let Some(bytes) = bytes else {
             return Ok(None);
         };
         serde_json::from_slice(&bytes)
@@ -161,6 +209,10 @@ impl FsInbox {
             return Ok(None);
         };
         let state = self.current_state(id)?;
+        if state.status.is_finished() && self.path(INBOX, id).exists() {
+            // Its process stopped between the done marker and the move (see `pending_blocking`).
+            self.move_to_finished(id)?;
+        }
         Ok(Some(InboxItem { delivery, state }))
     }
 
@@ -183,14 +235,16 @@ impl FsInbox {
     }
 
     fn pending_blocking(&self) -> Result<Vec<PendingEntry>, InboxError> {
-        let finished: HashSet<DeliveryId> =
-            self.ids_in(DONE)?.into_iter().map(|(id, _)| id).collect();
         let mut pending: Vec<(OffsetDateTime, DeliveryId, Option<String>)> = Vec::new();
         // Rebuilt from this listing: it holds exactly the pending items read so far.
         let mut listed = self.listed.lock().unwrap_or_else(|e| e.into_inner());
         let mut known = std::mem::take(&mut *listed);
         for (id, path) in self.ids_in(INBOX)? {
-            if finished.contains(&id) {
+            // `inbox/` holds pending items only, but for a finished one a crash (or an earlier
+            // layout) left there: moved on when first seen. Items already listed were pending
+            // then, and finishing moves them out.
+            if !known.contains_key(&id) && self.path(DONE, &id).exists() {
+                self.move_to_finished(&id)?;
                 continue;
             }
             if let Some((received_at, thread)) = known.remove(&id) {
@@ -228,7 +282,7 @@ impl FsInbox {
         owner: &str,
         ttl: Duration,
     ) -> Result<Claim, InboxError> {
-        if !self.path(INBOX, id).exists() {
+        if !self.stored(id) {
             return Ok(Claim::NotFound);
         }
         self.locked(|| {
@@ -253,7 +307,7 @@ impl FsInbox {
     }
 
     fn require(&self, id: &DeliveryId) -> Result<(), InboxError> {
-        if self.path(INBOX, id).exists() {
+        if self.stored(id) {
             Ok(())
         } else {
             Err(InboxError::NotFound(id.clone()))
@@ -304,7 +358,7 @@ impl FsInbox {
             let bytes = to_json(id, &state)?;
             self.write_replace(id, &self.path(DONE, id), &bytes)?;
             remove_optional(&self.path(STATE, id))?;
-            Ok(())
+            self.move_to_finished(id)
         })
     }
 
@@ -319,6 +373,7 @@ impl FsInbox {
                 // The delivery goes first: an interrupted prune leaves only a marker, which
                 // keeps the id recognized and is removed by the next prune.
                 remove_optional(&self.path(INBOX, &id))?;
+                remove_optional(&self.path(FINISHED, &id))?;
                 remove_optional(&self.path(STATE, &id))?;
                 remove_optional(&self.path(DONE, &id))?;
                 removed += 1;

@@ -393,6 +393,75 @@ async fn fs_inbox_state_survives_reopening() {
     assert_eq!(json["event"], "issue_comment");
 }
 
+/// `inbox/` holds the pending items only: a finished item's delivery moves to `inbox-finished/`
+/// (where `get` still finds it until pruned), so listing pending items does not read the week
+/// of finished ones. A finished item left in `inbox/` (an earlier layout at open; a process that
+/// stopped between the done marker and the move, seen by a listing or a `get`) is moved on.
+#[tokio::test]
+async fn finished_items_leave_the_pending_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = OffsetDateTime::now_utc();
+    let names = |sub: &str| {
+        let mut names: Vec<String> = std::fs::read_dir(dir.path().join(sub))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    };
+    let inbox = FsInbox::open(dir.path()).unwrap();
+    for n in ["mv-1", "mv-2", "mv-3"] {
+        inbox.put(&delivery(n, now)).await.unwrap();
+    }
+    inbox.mark_done(&id("mv-1")).await.unwrap();
+    inbox.give_up(&id("mv-2"), "no").await.unwrap();
+    assert_eq!(names("inbox"), ["mv-3.json"]);
+    assert_eq!(names("inbox-finished"), ["mv-1.json", "mv-2.json"]);
+    let item = inbox.get(&id("mv-1")).await.unwrap().unwrap();
+    assert_eq!(item.delivery, delivery("mv-1", now));
+    assert_eq!(item.state.status, ItemStatus::Done);
+    assert_eq!(
+        inbox
+            .claim(&id("mv-2"), "w1", Duration::from_secs(60))
+            .await
+            .unwrap(),
+        Claim::Finished(ItemStatus::GaveUp)
+    );
+    assert_eq!(
+        inbox.put(&delivery("mv-1", now)).await.unwrap(),
+        PutOutcome::Duplicate
+    );
+
+    // As an earlier layout (or a crash after the marker) leaves it: back in `inbox/`.
+    let back = |n: &str| {
+        std::fs::rename(
+            dir.path().join(format!("inbox-finished/{n}.json")),
+            dir.path().join(format!("inbox/{n}.json")),
+        )
+        .unwrap()
+    };
+    back("mv-1");
+    drop(inbox);
+    let inbox = FsInbox::open(dir.path()).unwrap();
+    assert_eq!(names("inbox"), ["mv-3.json"], "moved at open");
+    back("mv-1");
+    assert_eq!(inbox.pending().await.unwrap(), vec![id("mv-3")]);
+    assert_eq!(names("inbox"), ["mv-3.json"], "moved by the listing");
+    back("mv-2");
+    let item = inbox.get(&id("mv-2")).await.unwrap().unwrap();
+    assert_eq!(item.state.status, ItemStatus::GaveUp);
+    assert_eq!(names("inbox"), ["mv-3.json"], "moved by a get");
+
+    // Pruning removes a finished item's delivery from where it is kept.
+    let removed = inbox
+        .prune(OffsetDateTime::now_utc() + time::Duration::minutes(1))
+        .await
+        .unwrap();
+    assert_eq!(removed, 2);
+    assert!(names("inbox-finished").is_empty());
+    assert_eq!(inbox.pending().await.unwrap(), vec![id("mv-3")]);
+}
+
 #[tokio::test]
 async fn a_corrupt_item_is_an_error_not_a_panic() {
     let dir = tempfile::tempdir().unwrap();
@@ -417,7 +486,7 @@ async fn a_dead_processs_journal_is_replayed_at_open() {
         inbox.put(&delivery("gc-done", now)).await.unwrap();
         inbox.mark_done(&id("gc-done")).await.unwrap();
         // As if the machine lost the item file but the done marker survived.
-        std::fs::remove_file(dir.path().join("inbox/gc-done.json")).unwrap();
+        std::fs::remove_file(dir.path().join("inbox-finished/gc-done.json")).unwrap();
     }
     // Item files are not synced (the journal is): a crash can leave one linked but empty.
     std::fs::write(dir.path().join("inbox/gc-empty.json"), b"").unwrap();
