@@ -73,11 +73,21 @@ pub fn accept(
         .and_then(|v| v.parse::<DeliveryId>().ok())
         .ok_or_else(|| Rejection::BadRequest("X-GitHub-Delivery must be a GUID".into()))?;
 
-    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(body) {
-        return Err(Rejection::BadRequest(format!("the body is not JSON: {e}")));
-    }
-    let event =
-        Event::parse(&event_name, body).map_err(|e| Rejection::BadRequest(e.to_string()))?;
+    // One pass over the body: parsing a handled event checks the whole body is JSON; an event
+    // TfPilot does not handle is only checked. Which of the two failed is told apart afterwards.
+    let not_json =
+        |e: serde_json::Error| Rejection::BadRequest(format!("the body is not JSON: {e}"));
+    let event = match Event::parse(&event_name, body) {
+        Ok(Event::Other(name)) => {
+            serde_json::from_slice::<serde::de::IgnoredAny>(body).map_err(not_json)?;
+            Event::Other(name)
+        }
+        Ok(event) => event,
+        Err(e) => {
+            serde_json::from_slice::<serde::de::IgnoredAny>(body).map_err(not_json)?;
+            return Err(Rejection::BadRequest(e.to_string()));
+        }
+    };
     Ok(Incoming {
         delivery_id,
         event_name,
@@ -140,6 +150,33 @@ mod tests {
         }
         let err = accept(Some(SECRET), &headers(Some("star"), Some("a1"), b"{"), b"{").unwrap_err();
         assert!(err.to_string().starts_with("the body is not JSON"), "{err}");
+    }
+
+    /// The body is parsed once; which check failed is still told apart: not JSON at all (a
+    /// handled event or not), or JSON that is not the event it claims to be.
+    #[test]
+    fn a_body_that_is_not_json_is_told_apart_from_one_of_the_wrong_shape() {
+        for (event, body) in [
+            ("issue_comment", &b"{\"action\": "[..]),
+            ("issue_comment", b"{} trailing"),
+            ("watch", b"[1,"),
+        ] {
+            let err =
+                accept(Some(SECRET), &headers(Some(event), Some("a1"), body), body).unwrap_err();
+            assert!(
+                err.to_string().starts_with("the body is not JSON"),
+                "{event}: {err}"
+            );
+        }
+        let body = br#"{"action": 5}"#;
+        let err = accept(
+            Some(SECRET),
+            &headers(Some("issue_comment"), Some("a1"), body),
+            body,
+        )
+        .unwrap_err();
+        assert!(!err.to_string().contains("not JSON"), "{err}");
+        assert!(err.to_string().contains("issue_comment"), "{err}");
     }
 
     #[test]
