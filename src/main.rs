@@ -95,9 +95,28 @@ struct EnvFileArg {
 /// Selects the Lambda function when none is given on the command line (set in template.yaml).
 const LAMBDA_FUNCTION_VAR: &str = "TFPILOT_LAMBDA_FUNCTION";
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    let cli = Cli::parse();
+fn main() -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("tfpilot: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = runtime.block_on(run(Cli::parse()));
+    // Not dropped: dropping a runtime waits for its blocking threads, and one may still be
+    // waiting on the network (the start-up check against a GitHub that does not answer), which
+    // would hold the exit for as long; shutting it down instead makes such a thread's timers
+    // panic. Everything that must be durable was made so before `run` returned (`serve` stops
+    // within its grace), so the process ends here as after a crash at worst.
+    std::mem::forget(runtime);
+    code
+}
+
+async fn run(cli: Cli) -> ExitCode {
     let command = match cli.command {
         Some(command) => command,
         None if telemetry::on_lambda() => {

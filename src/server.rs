@@ -50,6 +50,11 @@ pub const INBOX_WRITE_TIMEOUT: Duration = Duration::from_millis(4500);
 /// How often `serve` runs the handler's sweep ([`EventHandler::sweep`]: the reconciliation of
 /// requests whose webhook may have been lost), as often as the Lambda schedule does.
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(5 * 60);
+/// How long a stop waits for the worker's item in hand (and a sweep under way). One waiting on
+/// a GitHub or an assistant that does not answer is left unfinished: its lease is taken over at
+/// once by the next start of this instance (and by any other worker once it expires), as after
+/// a crash. Well under the grace of common supervisors (Kubernetes and ECS: 30 s).
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// What the router's handlers share. Cloning is cheap (reference counts).
 #[derive(Clone)]
@@ -430,11 +435,19 @@ pub async fn run(
         .with_graceful_shutdown(shutdown)
         .await;
     let _ = stop_tx.send(true);
-    if let Err(e) = worker_task.await {
-        tracing::error!(error = %e, "the worker stopped abnormally");
-    }
-    if let Err(e) = sweep_task.await {
-        tracing::error!(error = %e, "the sweep stopped abnormally");
+    let stopped = async {
+        if let Err(e) = worker_task.await {
+            tracing::error!(error = %e, "the worker stopped abnormally");
+        }
+        if let Err(e) = sweep_task.await {
+            tracing::error!(error = %e, "the sweep stopped abnormally");
+        }
+    };
+    if tokio::time::timeout(SHUTDOWN_GRACE, stopped).await.is_err() {
+        tracing::warn!(
+            grace_ms = SHUTDOWN_GRACE.as_millis() as u64,
+            "the item in hand did not finish in time; the next start takes it over"
+        );
     }
     served.map_err(|e| anyhow::anyhow!("the HTTP server failed: {e}"))
 }

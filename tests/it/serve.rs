@@ -423,3 +423,84 @@ async fn a_missing_parameter_stops_the_start_naming_its_variable() {
         "{stderr}"
     );
 }
+
+/// With the App configured but GitHub not answering (a firewall that drops the traffic, an
+/// outage), `serve` still stops promptly on SIGTERM: the start-up check that is still waiting
+/// for GitHub on a blocking thread does not hold the process (a supervisor would kill it).
+#[tokio::test]
+async fn serve_stops_on_sigterm_while_github_does_not_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("stderr.log");
+    // Accepts connections and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let api = format!("http://{}", silent.local_addr().unwrap());
+    let held = std::thread::spawn(move || {
+        let mut open = Vec::new();
+        for stream in silent.incoming().take(64) {
+            match stream {
+                Ok(s) => open.push(s),
+                Err(_) => break,
+            }
+        }
+        open
+    });
+    // A command left in the inbox: the worker takes it at start and waits on GitHub too.
+    let data = dir.path().join("data");
+    {
+        let mut payload: serde_json::Value = serde_json::from_slice(&support::webhook_fixture(
+            "issue_comment.created.installation.json",
+        ))
+        .unwrap();
+        payload["comment"]["body"] = "/tfpilot status".into();
+        FsInbox::open(&data)
+            .unwrap()
+            .put(&Delivery::new(
+                "33333333-0000-4000-8000-000000000003".parse().unwrap(),
+                "issue_comment",
+                payload.to_string(),
+            ))
+            .await
+            .unwrap();
+    }
+    let port = support::free_port();
+    let store = format!("fs://{}", data.display());
+    let mut child = tfpilot(
+        &["serve", "--host", "127.0.0.1"],
+        &[
+            ("PORT", &port.to_string()),
+            ("TFPILOT_STORE", &store),
+            ("TFPILOT_WEBHOOK_SECRET", WEBHOOK_SECRET),
+            ("TFPILOT_GITHUB_APP_ID", "1"),
+            (
+                "TFPILOT_GITHUB_PRIVATE_KEY",
+                tfpilot_sim::TEST_APP_PRIVATE_KEY_PEM,
+            ),
+            ("TFPILOT_GITHUB_API_URL", &api),
+            ("TFPILOT_GITHUB_APP_SLUG", "tfpilot"),
+        ],
+        &log,
+    )
+    .spawn()
+    .unwrap();
+    wait_healthy(port, &mut child, &log).await;
+    // Give the start-up check and the worker time to be waiting on GitHub.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let started = Instant::now();
+    let status = terminate(&mut child);
+    let took = started.elapsed();
+    let stderr = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(status.success(), "{status}:\n{stderr}");
+    // The worker's item in hand gets the grace, then is left to the next start.
+    let bound = tfpilot::server::SHUTDOWN_GRACE + Duration::from_secs(2);
+    assert!(
+        took < bound,
+        "stopped {} ms after SIGTERM:\n{stderr}",
+        took.as_millis()
+    );
+    assert!(
+        stderr.contains("the next start takes it over"),
+        "says what it left:\n{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    drop(held);
+}
