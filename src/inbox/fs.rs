@@ -34,19 +34,14 @@ use time::OffsetDateTime;
 
 use std::sync::{Arc, Mutex};
 
-use super::journal::{self, GroupCommit, Layout, io_err};
+use super::journal::{self, GroupCommit};
+use super::layout::{DONE, FINISHED, INBOX, JOURNAL, LOCK, Layout, STATE, TMP, io_err};
 use super::{
     Claim, Delivery, Inbox, InboxError, InboxItem, ItemState, ItemStatus, Lease, PendingEntry,
     PutOutcome, thread_of,
 };
 use crate::ids::DeliveryId;
 
-pub(super) const INBOX: &str = "inbox";
-const STATE: &str = "inbox-state";
-pub(super) const DONE: &str = "inbox-done";
-const FINISHED: &str = "inbox-finished";
-pub(super) const TMP: &str = "tmp";
-const LOCK: &str = "inbox.lock";
 /// Longest error text kept with an item.
 const MAX_ERROR_CHARS: usize = 2000;
 /// Temporary files older than this at open belong to a crashed write.
@@ -73,7 +68,7 @@ impl FsInbox {
     /// journal segments a process that died left behind.
     pub fn open(root: impl AsRef<Path>) -> Result<Self, InboxError> {
         let root = root.as_ref().to_path_buf();
-        for dir in [INBOX, FINISHED, STATE, DONE, TMP, journal::JOURNAL] {
+        for dir in [INBOX, FINISHED, STATE, DONE, TMP, JOURNAL] {
             let path = root.join(dir);
             fs::create_dir_all(&path).map_err(io_err("create", &path))?;
         }

@@ -26,7 +26,7 @@
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -34,11 +34,10 @@ use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 use tokio::sync::oneshot;
 
+use super::layout::{DONE, INBOX, JOURNAL, Layout, io_err, sync_dir};
 use super::{Delivery, InboxError, PutOutcome, RETENTION};
 use crate::ids::DeliveryId;
 
-/// The journal directory under the store directory.
-pub(super) const JOURNAL: &str = "inbox-journal";
 /// A segment is sealed once this old (an idle committer keeps none open)…
 const ROTATE_AFTER: Duration = Duration::from_secs(30);
 /// …or this large.
@@ -51,112 +50,6 @@ const MAX_BATCH: usize = 1024;
 /// commit: its bytes, not the flush, are the cost, so journaling would write them twice and hold
 /// up the batch behind it.
 const DIRECT_PUT_BYTES: usize = 1024 * 1024;
-
-/// Where an inbox's files live: the names [`FsInbox`](super::FsInbox) uses.
-#[derive(Debug, Clone)]
-pub(super) struct Layout {
-    pub root: PathBuf,
-}
-
-impl Layout {
-    pub fn item(&self, dir: &str, id: &DeliveryId) -> PathBuf {
-        self.root.join(dir).join(format!("{id}.json"))
-    }
-
-    pub fn temp(&self, name: &str) -> PathBuf {
-        self.root
-            .join(super::fs::TMP)
-            .join(format!("{name}.{}.tmp", uuid::Uuid::new_v4().simple()))
-    }
-
-    /// Writes `bytes` to a new temporary file, flushed to disk if `sync`.
-    pub fn write_temp(&self, name: &str, bytes: &[u8], sync: bool) -> Result<PathBuf, InboxError> {
-        let tmp = self.temp(name);
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .map_err(io_err("create", &tmp))?;
-        file.write_all(bytes).map_err(io_err("write", &tmp))?;
-        if sync {
-            file.sync_all().map_err(io_err("sync", &tmp))?;
-        }
-        Ok(tmp)
-    }
-
-    /// Whether a delivery with this id was stored (pending or finished).
-    fn known(&self, id: &DeliveryId) -> bool {
-        self.item(super::fs::INBOX, id).exists() || self.item(super::fs::DONE, id).exists()
-    }
-
-    /// Creates `inbox/<id>.json` holding `json` unless it exists (create-only across processes:
-    /// a hard link fails if the name exists). With `sync`, the file and the directory entry are
-    /// flushed; without, the journal made it durable.
-    fn create_item(
-        &self,
-        id: &DeliveryId,
-        json: &[u8],
-        sync: bool,
-    ) -> Result<PutOutcome, InboxError> {
-        let dest = self.item(super::fs::INBOX, id);
-        let tmp = self.write_temp(id.as_str(), json, sync)?;
-        let linked = move_new(&tmp, &dest);
-        match linked {
-            Ok(()) if sync => {
-                let dir = self.root.join(super::fs::INBOX);
-                sync_dir(&dir).map_err(io_err("sync", &dir))?;
-                Ok(PutOutcome::Created)
-            }
-            Ok(()) => Ok(PutOutcome::Created),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(PutOutcome::Duplicate),
-            Err(e) => Err(io_err("link", &dest)(e)),
-        }
-    }
-}
-
-/// Moves the complete file `tmp` to the new name `dest`, failing with `AlreadyExists` if `dest`
-/// exists: atomic and create-only across processes, and readers never see half a file. One
-/// `rename` with `RENAME_NOREPLACE` where the system has it; elsewhere (or on a file system that
-/// refuses the flag) a hard link and an unlink, which also allocate and free a second directory
-/// entry (ext4 then spends its time looking past recently freed inodes).
-fn move_new(tmp: &Path, dest: &Path) -> io::Result<()> {
-    #[cfg(any(target_os = "linux", target_vendor = "apple"))]
-    {
-        use rustix::fs::{CWD, RenameFlags, renameat_with};
-        match renameat_with(CWD, tmp, CWD, dest, RenameFlags::NOREPLACE) {
-            Ok(()) => return Ok(()),
-            Err(e) if e == rustix::io::Errno::EXIST => {
-                let _ = fs::remove_file(tmp);
-                return Err(io::Error::from(io::ErrorKind::AlreadyExists));
-            }
-            // Not supported here (old kernel, a file system without it): link and unlink.
-            Err(e)
-                if e == rustix::io::Errno::INVAL
-                    || e == rustix::io::Errno::NOSYS
-                    || e == rustix::io::Errno::NOTSUP => {}
-            Err(e) => {
-                let _ = fs::remove_file(tmp);
-                return Err(e.into());
-            }
-        }
-    }
-    let linked = fs::hard_link(tmp, dest);
-    let _ = fs::remove_file(tmp);
-    linked
-}
-
-impl Layout {
-    /// Replaces `inbox/<id>.json` with `json` (temp + rename; not synced: the journal segment
-    /// that holds `json` stays until the item is finished).
-    fn replace_item(&self, id: &DeliveryId, json: &[u8]) -> Result<(), InboxError> {
-        let dest = self.item(super::fs::INBOX, id);
-        let tmp = self.write_temp(id.as_str(), json, false)?;
-        fs::rename(&tmp, &dest).map_err(|e| {
-            let _ = fs::remove_file(&tmp);
-            io_err("rename into", &dest)(e)
-        })
-    }
-}
 
 /// One put waiting for its batch.
 struct Job {
@@ -311,7 +204,7 @@ fn run(layout: Layout, jobs: Receiver<Job>, mut sealed: Vec<Segment>) {
 
 /// Whether an item is finished (its done marker durable) or gone (pruned after that).
 fn finished(layout: &Layout, id: &DeliveryId) -> bool {
-    layout.item(super::fs::DONE, id).exists() || !layout.item(super::fs::INBOX, id).exists()
+    layout.item(DONE, id).exists() || !layout.item(INBOX, id).exists()
 }
 
 /// Removes a sealed segment once every delivery in it is finished; returns whether it did.
@@ -436,14 +329,14 @@ pub(super) fn recover(layout: &Layout) -> Result<(Vec<Segment>, usize), InboxErr
             let Ok(delivery) = serde_json::from_slice::<Delivery>(line) else {
                 continue;
             };
-            let finished = layout.item(super::fs::DONE, &delivery.id).exists();
+            let finished = layout.item(DONE, &delivery.id).exists();
             if finished || delivery.received_at < oldest {
                 continue; // finished (perhaps pruned since): never brought back
             }
             // The line is the item's JSON exactly. An item already there was never synced (the
             // journal made it durable), so a crash can have left it empty or cut short: kept
             // only if it is whole, replaced by the line otherwise.
-            let item = layout.item(super::fs::INBOX, &delivery.id);
+            let item = layout.item(INBOX, &delivery.id);
             match fs::read(&item) {
                 Ok(bytes) if bytes == line => {}
                 Ok(_) => {
@@ -468,17 +361,4 @@ pub(super) fn recover(layout: &Layout) -> Result<(Vec<Segment>, usize), InboxErr
         });
     }
     Ok((adopted, created))
-}
-
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
-pub(super) fn io_err(operation: &'static str, path: &Path) -> impl FnOnce(io::Error) -> InboxError {
-    let path = path.to_path_buf();
-    move |source| InboxError::Io {
-        operation,
-        path,
-        source,
-    }
 }

@@ -23,6 +23,7 @@
 
 mod fs;
 mod journal;
+mod layout;
 mod objects;
 
 use std::sync::Arc;
