@@ -157,15 +157,12 @@ impl FsInbox {
     }
 
     fn read_delivery(&self, id: &DeliveryId) -> Result<Option<Delivery>, InboxError> {
-        let mut bytes = None;
-        // Pending first; a finished item's delivery may move between the two reads, so the
-        // pending place is read again last.
-        for dir in [INBOX, FINISHED, INBOX] {
-            bytes = read_optional(&self.path(dir, id))?;
-            if bytes.is_some() {
-                break;
-            }
-        }
+        // Pending first, then finished: a delivery only ever moves from the first to the second
+        // (one `rename`), so one that is stored is found in one of the two reads.
+        let bytes = match read_optional(&self.path(INBOX, id))? {
+            Some(bytes) => Some(bytes),
+            None => read_optional(&self.path(FINISHED, id))?,
+        };
         let Some(bytes) = bytes else {
             return Ok(None);
         };
