@@ -98,21 +98,20 @@ impl FsInbox {
         let mut moved = 0;
         for (id, _) in self.ids_in(DONE)? {
             if self.path(INBOX, &id).exists() {
-                self.move_to_finished(&id)?;
+                self.move_to_finished(&id);
                 moved += 1;
             }
         }
         Ok(moved)
     }
 
-    /// Moves a finished item's delivery out of `inbox/` (its done marker is durable, so a move
-    /// a crash loses leaves only a finished item in `inbox/`, which the next listing moves on).
-    fn move_to_finished(&self, id: &DeliveryId) -> Result<(), InboxError> {
-        let (from, to) = (self.path(INBOX, id), self.path(FINISHED, id));
-        match fs::rename(&from, &to) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()), // moved by another process
-            Err(e) => Err(io_err("move", &from)(e)),
+    /// Moves a finished item's delivery out of `inbox/`. Its done marker is durable and says it
+    /// is finished, so a move that fails (or that a crash loses) is logged and tried again by the
+    /// next listing, `get` or open; it never fails the read or the finish that asked for it.
+    fn move_to_finished(&self, id: &DeliveryId) {
+        if let Err(e) = self.layout.move_to_finished(id) {
+            tracing::warn!(delivery = %id, error = %e,
+                "cannot move a finished delivery to inbox-finished/; it stays in inbox/ for now");
         }
     }
 
@@ -203,7 +202,7 @@ impl FsInbox {
         let state = self.current_state(id)?;
         if state.status.is_finished() && self.path(INBOX, id).exists() {
             // Its process stopped between the done marker and the move (see `pending_blocking`).
-            self.move_to_finished(id)?;
+            self.move_to_finished(id);
         }
         Ok(Some(InboxItem { delivery, state }))
     }
@@ -236,7 +235,7 @@ impl FsInbox {
             // layout) left there: moved on when first seen. Items already listed were pending
             // then, and finishing moves them out.
             if !known.contains_key(&id) && self.path(DONE, &id).exists() {
-                self.move_to_finished(&id)?;
+                self.move_to_finished(&id);
                 continue;
             }
             if let Some((received_at, thread)) = known.remove(&id) {
@@ -350,7 +349,8 @@ impl FsInbox {
             let bytes = to_json(id, &state)?;
             self.write_replace(id, &self.path(DONE, id), &bytes)?;
             remove_optional(&self.path(STATE, id))?;
-            self.move_to_finished(id)
+            self.move_to_finished(id);
+            Ok(())
         })
     }
 

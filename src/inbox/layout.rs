@@ -61,9 +61,20 @@ impl Layout {
         self.item(INBOX, id).exists() || self.item(DONE, id).exists()
     }
 
+    /// Moves a finished item's delivery from `inbox/` to `inbox-finished/` (done when its done
+    /// marker is durable; one already moved, by another process too, is fine).
+    pub fn move_to_finished(&self, id: &DeliveryId) -> io::Result<()> {
+        match fs::rename(self.item(INBOX, id), self.item(FINISHED, id)) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            moved => moved,
+        }
+    }
+
     /// Creates `inbox/<id>.json` holding `json` unless it exists (create-only across processes:
-    /// a hard link fails if the name exists). With `sync`, the file and the directory entry are
-    /// flushed; without, the journal made it durable.
+    /// the move fails if the name exists). With `sync`, the file and the directory entry are
+    /// flushed; without, the journal made it durable. An item finished meanwhile (its file moved
+    /// on after [`Self::known`] said no: another process, or a large put beside the committer,
+    /// stored and finished the same id) is a duplicate: the copy just created is moved on too.
     pub fn create_item(
         &self,
         id: &DeliveryId,
@@ -74,6 +85,12 @@ impl Layout {
         let tmp = self.write_temp(id.as_str(), json, sync)?;
         let linked = move_new(&tmp, &dest);
         match linked {
+            // The done marker is written before the file moves, so it is seen here if the move
+            // made room for this copy.
+            Ok(()) if self.item(DONE, id).exists() => {
+                self.move_to_finished(id).map_err(io_err("move", &dest))?;
+                Ok(PutOutcome::Duplicate)
+            }
             Ok(()) if sync => {
                 let dir = self.root.join(INBOX);
                 sync_dir(&dir).map_err(io_err("sync", &dir))?;
@@ -81,7 +98,7 @@ impl Layout {
             }
             Ok(()) => Ok(PutOutcome::Created),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(PutOutcome::Duplicate),
-            Err(e) => Err(io_err("link", &dest)(e)),
+            Err(e) => Err(io_err("move into place", &dest)(e)),
         }
     }
 }
@@ -102,10 +119,12 @@ fn move_new(tmp: &Path, dest: &Path) -> io::Result<()> {
                 return Err(io::Error::from(io::ErrorKind::AlreadyExists));
             }
             // Not supported here (old kernel, a file system without it): link and unlink.
+            // (or refused by a sandbox's system-call filter, which answers EPERM)
             Err(e)
                 if e == rustix::io::Errno::INVAL
                     || e == rustix::io::Errno::NOSYS
-                    || e == rustix::io::Errno::NOTSUP => {}
+                    || e == rustix::io::Errno::NOTSUP
+                    || e == rustix::io::Errno::PERM => {}
             Err(e) => {
                 let _ = fs::remove_file(tmp);
                 return Err(e.into());
@@ -140,5 +159,43 @@ pub(super) fn io_err(operation: &'static str, path: &Path) -> impl FnOnce(io::Er
         operation,
         path,
         source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The check for a known id and the create-only move are two steps: an id stored and
+    /// finished between them (by another process sharing the directory, or a large put beside
+    /// the committer) left room for a second copy in `inbox/`, answered as new and queued again.
+    #[test]
+    fn an_id_finished_meanwhile_is_a_duplicate_not_a_new_item() {
+        let dir = tempfile::tempdir().unwrap();
+        for sub in [INBOX, FINISHED, DONE, TMP] {
+            fs::create_dir_all(dir.path().join(sub)).unwrap();
+        }
+        let layout = Layout {
+            root: dir.path().to_path_buf(),
+        };
+        // The first copy was stored, finished and moved on: its marker and its file remain.
+        let id: DeliveryId = "race-1".parse().unwrap();
+        fs::write(layout.item(DONE, &id), b"{}").unwrap();
+        fs::write(layout.item(FINISHED, &id), b"first").unwrap();
+        assert_eq!(
+            layout.create_item(&id, b"second", false).unwrap(),
+            PutOutcome::Duplicate
+        );
+        assert!(!layout.item(INBOX, &id).exists(), "not pending again");
+        let new: DeliveryId = "race-2".parse().unwrap();
+        assert_eq!(
+            layout.create_item(&new, b"x", false).unwrap(),
+            PutOutcome::Created
+        );
+        assert_eq!(fs::read(layout.item(INBOX, &new)).unwrap(), b"x");
+        assert_eq!(
+            layout.create_item(&new, b"y", true).unwrap(),
+            PutOutcome::Duplicate
+        );
     }
 }
