@@ -53,8 +53,9 @@ pub const SWEEP_INTERVAL: Duration = Duration::from_secs(5 * 60);
 /// How long a stop waits for the worker's item in hand (and a sweep under way). One waiting on
 /// a GitHub or an assistant that does not answer is left unfinished: its lease is taken over at
 /// once by the next start of this instance (and by any other worker once it expires), as after
-/// a crash. Well under the grace of common supervisors (Kubernetes and ECS: 30 s).
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// a crash. Long enough for a slow assistant's answer, under the grace of common supervisors
+/// (Kubernetes and ECS: 30 s; systemd: 90 s), so the process ends on its own, with a log line.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 
 /// What the router's handlers share. Cloning is cheap (reference counts).
 #[derive(Clone)]
