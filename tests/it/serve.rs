@@ -21,6 +21,23 @@ fn tfpilot(args: &[&str], vars: &[(&str, &str)], log: &Path) -> Command {
     cmd
 }
 
+/// `tfpilot serve` on a free port with the fs store `data` and the test webhook secret, plus
+/// `vars`; returns the child and its port.
+fn serve_on(data: &Path, vars: &[(&str, &str)], log: &Path) -> (Child, u16) {
+    let port = support::free_port();
+    let (port_text, store) = (port.to_string(), format!("fs://{}", data.display()));
+    let mut all = vec![
+        ("PORT", port_text.as_str()),
+        ("TFPILOT_STORE", store.as_str()),
+        ("TFPILOT_WEBHOOK_SECRET", WEBHOOK_SECRET),
+    ];
+    all.extend_from_slice(vars);
+    let child = tfpilot(&["serve", "--host", "127.0.0.1"], &all, log)
+        .spawn()
+        .unwrap();
+    (child, port)
+}
+
 /// Polls `/healthz` until it answers 200 (the binary is starting), at most 30 s.
 async fn wait_healthy(port: u16, child: &mut Child, log: &Path) {
     let client = reqwest::Client::new();
@@ -149,20 +166,7 @@ async fn serve_resumes_items_left_undone_by_a_crash() {
             .unwrap();
     }
     let log = dir.path().join("stderr.log");
-    let port = support::free_port();
-    let store = format!("fs://{}", data.display());
-    let mut child = tfpilot(
-        &["serve", "--host", "127.0.0.1"],
-        &[
-            ("PORT", &port.to_string()),
-            ("TFPILOT_STORE", &store),
-            ("TFPILOT_WEBHOOK_SECRET", WEBHOOK_SECRET),
-            ("TFPILOT_LOG_FORMAT", "json"),
-        ],
-        &log,
-    )
-    .spawn()
-    .unwrap();
+    let (mut child, port) = serve_on(&data, &[("TFPILOT_LOG_FORMAT", "json")], &log);
     wait_healthy(port, &mut child, &log).await;
 
     let inbox = FsInbox::open(&data).unwrap();
@@ -470,14 +474,9 @@ async fn serve_stops_on_sigterm_while_github_does_not_answer() {
             .await
             .unwrap();
     }
-    let port = support::free_port();
-    let store = format!("fs://{}", data.display());
-    let mut child = tfpilot(
-        &["serve", "--host", "127.0.0.1"],
+    let (mut child, port) = serve_on(
+        &data,
         &[
-            ("PORT", &port.to_string()),
-            ("TFPILOT_STORE", &store),
-            ("TFPILOT_WEBHOOK_SECRET", WEBHOOK_SECRET),
             ("TFPILOT_GITHUB_APP_ID", "1"),
             (
                 "TFPILOT_GITHUB_PRIVATE_KEY",
@@ -487,9 +486,7 @@ async fn serve_stops_on_sigterm_while_github_does_not_answer() {
             ("TFPILOT_GITHUB_APP_SLUG", "tfpilot"),
         ],
         &log,
-    )
-    .spawn()
-    .unwrap();
+    );
     wait_healthy(port, &mut child, &log).await;
     // Give the start-up check and the worker time to be waiting on GitHub.
     tokio::time::sleep(Duration::from_millis(1500)).await;

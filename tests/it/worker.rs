@@ -92,6 +92,37 @@ async fn next(rx: &mut mpsc::UnboundedReceiver<String>) -> String {
         .expect("the handler is alive")
 }
 
+/// `worker.run` in a task of its own, fed by `queue`, until the returned sender fires.
+fn run_loop(
+    worker: Worker,
+    queue: mpsc::UnboundedReceiver<DeliveryId>,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let loop_task = tokio::spawn(async move {
+        worker
+            .run(queue, async move {
+                let _ = stop_rx.await;
+            })
+            .await
+    });
+    (stop_tx, loop_task)
+}
+
+/// Stops a loop [`run_loop`] started and waits (at most 5 s) until it has ended.
+async fn stop_loop(
+    stop_tx: tokio::sync::oneshot::Sender<()>,
+    loop_task: tokio::task::JoinHandle<()>,
+) {
+    stop_tx.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), loop_task)
+        .await
+        .expect("stopped")
+        .unwrap();
+}
+
 fn id(n: u32) -> String {
     format!("11111111-0000-4000-8000-{n:012}")
 }
@@ -389,14 +420,7 @@ async fn the_serve_loop_retries_a_failed_item_while_running() {
     let worker = Worker::new(inbox.clone(), handler.clone())
         .with_retry_interval(Duration::from_millis(20))
         .with_backoff(Duration::from_millis(10), Duration::from_millis(40));
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let loop_task = tokio::spawn(async move {
-        worker
-            .run(queue_rx, async move {
-                let _ = stop_rx.await;
-            })
-            .await
-    });
+    let (stop_tx, loop_task) = run_loop(worker, queue_rx);
 
     let body = support::webhook_fixture("issues.opened.installation.json");
     let (status, _) = send(
@@ -411,8 +435,7 @@ async fn the_serve_loop_retries_a_failed_item_while_running() {
         3,
         "two failures, then success"
     );
-    stop_tx.send(()).unwrap();
-    loop_task.await.unwrap();
+    stop_loop(stop_tx, loop_task).await;
     let item = inbox.get(&id(20).parse().unwrap()).await.unwrap().unwrap();
     assert_eq!(
         (item.state.status, item.state.attempts),
@@ -434,14 +457,7 @@ async fn the_serve_loop_picks_up_items_that_never_reached_its_queue() {
     });
     let (_queue_tx, queue_rx) = mpsc::unbounded_channel();
     let worker = Worker::new(inbox.clone(), handler).with_retry_interval(Duration::from_millis(20));
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let loop_task = tokio::spawn(async move {
-        worker
-            .run(queue_rx, async move {
-                let _ = stop_rx.await;
-            })
-            .await
-    });
+    let (stop_tx, loop_task) = run_loop(worker, queue_rx);
     let body = support::webhook_fixture("issues.opened.installation.json");
     inbox
         .put(&Delivery::new(
@@ -452,8 +468,7 @@ async fn the_serve_loop_picks_up_items_that_never_reached_its_queue() {
         .await
         .unwrap();
     assert_eq!(next(&mut rx).await, id(30));
-    stop_tx.send(()).unwrap();
-    loop_task.await.unwrap();
+    stop_loop(stop_tx, loop_task).await;
 }
 
 /// One unreadable item (a torn or foreign file under `inbox/`) must not stop the worker: it is
@@ -890,21 +905,10 @@ async fn stopping_waits_for_the_item_in_hand_not_the_whole_drain() {
     });
     let worker = Worker::new(inbox.clone(), Arc::new(Slow(recording.clone())));
     let (_queue_tx, queue_rx) = mpsc::unbounded_channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let loop_task = tokio::spawn(async move {
-        worker
-            .run(queue_rx, async move {
-                let _ = stop_rx.await;
-            })
-            .await
-    });
+    let (stop_tx, loop_task) = run_loop(worker, queue_rx);
     next(&mut rx).await; // the start-up drain is under way
     let asked = std::time::Instant::now();
-    stop_tx.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(5), loop_task)
-        .await
-        .expect("stopped")
-        .unwrap();
+    stop_loop(stop_tx, loop_task).await;
     let took = asked.elapsed();
     let handled = recording.handled_ids().len();
     eprintln!("stopped {took:?} after the signal, {handled} of 10 handled");
@@ -1057,14 +1061,7 @@ async fn a_burst_of_queued_deliveries_shares_one_listing_and_keeps_thread_order(
     inbox.put(&comment_on(99, 1)).await.unwrap();
     let worker = Worker::new(inbox.clone(), recording.clone());
     let (queue_tx, queue_rx) = mpsc::unbounded_channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let loop_task = tokio::spawn(async move {
-        worker
-            .run(queue_rx, async move {
-                let _ = stop_rx.await;
-            })
-            .await
-    });
+    let (stop_tx, loop_task) = run_loop(worker, queue_rx);
     assert_eq!(next(&mut rx).await, id(1));
     let before = inbox.listings.load(Ordering::SeqCst);
     assert_eq!(before, 1, "the start-up drain lists once");
@@ -1099,11 +1096,7 @@ async fn a_burst_of_queued_deliveries_shares_one_listing_and_keeps_thread_order(
         assert_eq!(order, ids.iter().collect::<Vec<_>>(), "thread {thread}");
     }
     // Stopping lets the item in hand finish (its done marker follows the handler's answer).
-    stop_tx.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(5), loop_task)
-        .await
-        .expect("stopped")
-        .unwrap();
+    stop_loop(stop_tx, loop_task).await;
     assert_eq!(inbox.depth().await.unwrap(), 0);
 }
 
@@ -1126,14 +1119,7 @@ async fn deliveries_of_one_thread_queued_out_of_order_are_handled_without_a_drai
     let worker = Worker::new(inbox.clone(), recording.clone())
         .with_retry_interval(Duration::from_secs(3600));
     let (queue_tx, queue_rx) = mpsc::unbounded_channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let loop_task = tokio::spawn(async move {
-        worker
-            .run(queue_rx, async move {
-                let _ = stop_rx.await;
-            })
-            .await
-    });
+    let (stop_tx, loop_task) = run_loop(worker, queue_rx);
     assert_eq!(next(&mut rx).await, id(100));
     let mut stored = Vec::new();
     for n in 1..=5 {
@@ -1161,9 +1147,5 @@ async fn deliveries_of_one_thread_queued_out_of_order_are_handled_without_a_drai
     let mut expected = vec![id(100)];
     expected.extend(stored.iter().map(ToString::to_string));
     assert_eq!(recording.handled_ids(), expected);
-    stop_tx.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(5), loop_task)
-        .await
-        .expect("stopped")
-        .unwrap();
+    stop_loop(stop_tx, loop_task).await;
 }
