@@ -12,7 +12,8 @@
 //!   recent batches, one JSON line each, made durable by one `fdatasync` per batch; removed once
 //!   every delivery in it is finished, replayed at open if a process died first.
 //! * `inbox-state/<delivery>.json` — attempts, last error and lease of a pending item (temp +
-//!   rename, under the lock).
+//!   rename, under the lock). Not `fsync`ed: it coordinates live processes, which share the page
+//!   cache; a state that a power loss left empty is started again (see `claim_blocking`).
 //! * `inbox-done/<delivery>.json` — present once the item is finished (done or given up); holds
 //!   its final [`ItemState`]. Pending = `inbox/` minus `inbox-done/` (a crash between the marker
 //!   and the move leaves a finished item in `inbox/`; the listing moves it on).
@@ -144,14 +145,23 @@ impl FsInbox {
         result
     }
 
-    /// Replaces `dest` atomically and durably with `bytes`.
-    fn write_replace(&self, id: &DeliveryId, dest: &Path, bytes: &[u8]) -> Result<(), InboxError> {
-        let tmp = self.layout.write_temp(id.as_str(), bytes, true)?;
+    /// Replaces `dest` atomically with `bytes`; durably (the file and its directory entry
+    /// `fsync`ed) if `durable`.
+    fn write_replace(
+        &self,
+        id: &DeliveryId,
+        dest: &Path,
+        bytes: &[u8],
+        durable: bool,
+    ) -> Result<(), InboxError> {
+        let tmp = self.layout.write_temp(id.as_str(), bytes, durable)?;
         if let Err(e) = fs::rename(&tmp, dest) {
             let _ = fs::remove_file(&tmp);
             return Err(io_err("rename into", dest)(e));
         }
-        sync_parent(dest);
+        if durable {
+            sync_parent(dest);
+        }
         Ok(())
     }
 
@@ -190,9 +200,17 @@ impl FsInbox {
         if let Some(done) = self.read_state(DONE, id)? {
             return Ok(done);
         }
-        Ok(self
-            .read_state(STATE, id)?
-            .unwrap_or_else(ItemState::new_pending))
+        match self.read_state(STATE, id) {
+            Ok(state) => Ok(state.unwrap_or_else(ItemState::new_pending)),
+            // A state is written without `fsync` (see `claim_blocking`): a machine that lost
+            // power can leave it empty. Its item is pending; only its count and lease are lost.
+            Err(InboxError::Corrupt { reason, .. }) => {
+                tracing::warn!(delivery = %id, %reason,
+                    "inbox: an unreadable item state is started again (attempts from 0)");
+                Ok(ItemState::new_pending())
+            }
+            Err(e) => Err(e),
+        }
     }
 
     fn get_blocking(&self, id: &DeliveryId) -> Result<Option<InboxItem>, InboxError> {
@@ -292,7 +310,12 @@ impl FsInbox {
             });
             state.updated_at = Some(now);
             let bytes = to_json(id, &state)?;
-            self.write_replace(id, &self.path(STATE, id), &bytes)?;
+            // Not `fsync`ed: the lease and the count coordinate live processes, which share the
+            // page cache, and a crashed process's writes stay there too. Only a machine that
+            // loses power can lose them, and then the item is claimable again at once (as after
+            // an expired lease) with one attempt fewer counted. The done marker is durable.
+            // Two `fsync`s fewer per item: the worker's throughput nearly doubles.
+            self.write_replace(id, &self.path(STATE, id), &bytes, false)?;
             Ok(Claim::Claimed(state))
         })
     }
@@ -323,7 +346,8 @@ impl FsInbox {
             }
             state.updated_at = Some(OffsetDateTime::now_utc());
             let bytes = to_json(id, &state)?;
-            self.write_replace(id, &self.path(STATE, id), &bytes)?;
+            // Not `fsync`ed, like a claim.
+            self.write_replace(id, &self.path(STATE, id), &bytes, false)?;
             Ok(state.attempts)
         })
     }
@@ -347,7 +371,7 @@ impl FsInbox {
             }
             state.updated_at = Some(OffsetDateTime::now_utc());
             let bytes = to_json(id, &state)?;
-            self.write_replace(id, &self.path(DONE, id), &bytes)?;
+            self.write_replace(id, &self.path(DONE, id), &bytes, true)?;
             remove_optional(&self.path(STATE, id))?;
             self.move_to_finished(id);
             Ok(())

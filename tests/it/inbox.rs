@@ -778,3 +778,47 @@ async fn s3_inboxes_on_one_bucket_create_each_delivery_once_and_keep_progress_ap
     );
     assert_eq!(inboxes[2].depth().await.unwrap(), 9);
 }
+
+/// An item's state (attempts, lease) is written without `fsync`, so a machine that lost power
+/// can leave it empty: the item stays pending and is claimed again, counting from 0; the done
+/// marker, written with `fsync`, still finishes it.
+#[tokio::test]
+async fn an_item_state_a_power_loss_emptied_is_started_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = OffsetDateTime::now_utc();
+    {
+        let inbox = FsInbox::open(dir.path()).unwrap();
+        inbox.put(&delivery("lost-1", now)).await.unwrap();
+        inbox
+            .claim(&id("lost-1"), "w1", Duration::from_secs(600))
+            .await
+            .unwrap();
+    }
+    let state = dir.path().join("inbox-state/lost-1.json");
+    assert!(state.exists(), "the claim wrote a state");
+    std::fs::write(&state, b"").unwrap();
+    let inbox = FsInbox::open(dir.path()).unwrap();
+    assert_eq!(inbox.pending().await.unwrap(), vec![id("lost-1")]);
+    assert_eq!(
+        inbox
+            .get(&id("lost-1"))
+            .await
+            .unwrap()
+            .unwrap()
+            .state
+            .attempts,
+        0
+    );
+    // w1's lease went with the state: another worker claims at once.
+    match inbox
+        .claim(&id("lost-1"), "w2", Duration::from_secs(60))
+        .await
+        .unwrap()
+    {
+        Claim::Claimed(s) => assert_eq!(s.attempts, 1),
+        other => panic!("not claimed: {other:?}"),
+    }
+    inbox.mark_done(&id("lost-1")).await.unwrap();
+    assert!(inbox.pending().await.unwrap().is_empty());
+    assert!(dir.path().join("inbox-done/lost-1.json").exists());
+}
