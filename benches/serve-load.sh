@@ -15,7 +15,8 @@
 # * limit   — benches/bare_axum.rs: axum reads the body and answers 202; no check, no storage.
 # Rounds alternate tfpilot, probot, limit, tfpilot, … (each server started fresh for its round) so
 # machine noise hits all three. Per round and as medians: req/s, p99 latency, peak RSS (VmHWM),
-# then the ratios. Before that, benches/startup.py: exec -> first answered webhook, for `serve` and
+# then the ratios. After each tfpilot round, with the front door idle, DRAIN s of its worker
+# finishing the backlog the round left (items/s: claim, handler, done marker). Before that, benches/startup.py: exec -> first answered webhook, for `serve` and
 # for the Lambda function (STARTUP_RUNS runs each). wrk and the servers share the machine's cores.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -23,6 +24,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROUNDS="${ROUNDS:-3}"
 DURATION="${DURATION:-10}"
 WARMUP="${WARMUP:-2}"
+DRAIN="${DRAIN:-10}"
 CONNECTIONS="${CONNECTIONS:-16}"
 STARTUP_RUNS="${STARTUP_RUNS:-20}"
 PROBOT_VERSION="${PROBOT_VERSION:-14.3.2}"
@@ -129,8 +131,10 @@ start_server() { # name port
   local name="$1" port="$2"
   case "$name" in
     tfpilot)
-      rm -rf "$work/data"
-      env -i PATH="$PATH" PORT="$port" TFPILOT_WEBHOOK_SECRET="$SECRET" TFPILOT_STORE="fs://$work/data" \
+      # A new directory per round, all removed at exit: deleting the last round's 100,000 files
+      # first would make ext4 skip the inodes just freed on every create of this round.
+      data="$work/tfpilot-data-$round"
+      env -i PATH="$PATH" PORT="$port" TFPILOT_WEBHOOK_SECRET="$SECRET" TFPILOT_STORE="fs://$data" \
         "$BIN" serve --host 127.0.0.1 2>"$work/server.log" &
       ;;
     probot)
@@ -165,12 +169,18 @@ for round in $(seq 1 "$ROUNDS"); do
     result="$(RUN_TAG="r$round$name" wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" -s "$work/delivery.lua" \
       "http://127.0.0.1:$port/webhooks/github" | grep '^RESULT')"
     hwm="$(awk '$1 == "VmHWM:" { print $2 }' "/proc/$server_pid/status")"
-    stored=""
+    stored="" worker=""
     if [ "$name" = tfpilot ]; then
-      stored=" stored=$(find "$work/data/inbox" -name '*.json' | wc -l)"
+      finished() { find "$data/inbox-done" -name '*.json' | wc -l; }
+      stored=" stored=$(find "$data/inbox" "$data/inbox-finished" -name '*.json' | wc -l)"
+      under_load="$(finished)"
+      sleep "$DRAIN"
+      rate=$(( ($(finished) - under_load) / DRAIN ))
+      stored="$stored finished_under_load=$under_load worker=${rate}/s"
+      worker=" worker_per_s=$rate"
     fi
     stop_server
-    echo "$name $result hwm_kib=$hwm" >>"$work/results"
+    echo "$name $result hwm_kib=$hwm$worker" >>"$work/results"
     echo "  round $round $(printf '%-8s' "$name") ${result#RESULT } peak_rss=$((hwm / 1024))MiB$stored"
   done
 done
@@ -190,6 +200,7 @@ for n in ("tfpilot", "probot", "limit"):
     print("  %-8s %10.0f %9.2f %9.2f %14.1f %8.0f" % (n, m["rps"], m["p50"], m["p99"], m["hwm_kib"] / 1024,
                                                    m["failed"] + m["errors"]))
 t, p, l = med["tfpilot"], med["probot"], med["limit"]
+print("== tfpilot's worker, front door idle: %.0f items/s finished (median)" % t["worker_per_s"])
 print("== ratios: tfpilot/probot throughput %.2fx (goal >= 5x), tfpilot/limit %.2fx; "
       "tfpilot p99 %.2f ms (goal <= 5 ms); peak RSS tfpilot/probot %.2f (goal <= 0.25)"
       % (t["rps"] / p["rps"], t["rps"] / l["rps"], t["p99"], t["hwm_kib"] / p["hwm_kib"]))
