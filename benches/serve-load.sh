@@ -180,6 +180,11 @@ for round in $(seq 1 "$ROUNDS"); do
       worker=" worker_per_s=$rate"
     fi
     stop_server
+    # The round's writes reach the disk before the next server starts, not during its round,
+    # and (where allowed: root) every server starts on an empty page cache: a cache the last
+    # round filled with gigabytes of files made the next round's allocations reclaim it first.
+    sync
+    echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
     echo "$name $result hwm_kib=$hwm$worker" >>"$work/results"
     echo "  round $round $(printf '%-8s' "$name") ${result#RESULT } peak_rss=$((hwm / 1024))MiB$stored"
   done

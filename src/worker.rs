@@ -48,8 +48,11 @@ pub const DEFAULT_LEASE: Duration = Duration::from_secs(10 * 60);
 pub const RETRY_INTERVAL: Duration = Duration::from_secs(60);
 /// How often the background loop removes finished items older than [`RETENTION`].
 const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
-/// Most queued ids processed against one listing of the inbox.
-const QUEUE_BATCH: usize = 256;
+/// Most queued ids processed against one listing of the inbox. A listing costs time in the
+/// size of the backlog (every pending item's directory entry), so under a burst the batch is
+/// large: with 256, a worker behind by 60,000 items listed them all every 256 items. A batch
+/// holds only ids; its items are still handled one at a time, and a stop waits for one.
+const QUEUE_BATCH: usize = 4096;
 
 /// A failure retrying cannot fix (a bad App key, the App uninstalled, the repository gone): a
 /// handler returns it (anywhere in its error's chain) and the worker gives the delivery up at
