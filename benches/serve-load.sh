@@ -16,8 +16,11 @@
 # Rounds alternate tfpilot, probot, limit, tfpilot, … (each server started fresh for its round) so
 # machine noise hits all three. Per round and as medians: req/s, p99 latency, peak RSS (VmHWM),
 # then the ratios. After each tfpilot round, with the front door idle, DRAIN s of its worker
-# finishing the backlog the round left (items/s: claim, handler, done marker). Before that, benches/startup.py: exec -> first answered webhook, for `serve` and
-# for the Lambda function (STARTUP_RUNS runs each). wrk and the servers share the machine's cores.
+# finishing the backlog the round left (items/s: claim, handler, done marker). TfPilot's store is
+# under target/serve-load/ (the disk under test); between rounds the script syncs and, as root,
+# drops the page cache. Before the rounds, benches/startup.py: exec -> first answered webhook,
+# for `serve` and for the Lambda function (STARTUP_RUNS runs each). wrk and the servers share
+# the machine's cores.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -25,6 +28,7 @@ ROUNDS="${ROUNDS:-3}"
 DURATION="${DURATION:-10}"
 WARMUP="${WARMUP:-2}"
 DRAIN="${DRAIN:-10}"
+[[ "$DRAIN" =~ ^[1-9][0-9]*$ ]] || { echo "DRAIN must be a whole number of seconds, at least 1" >&2; exit 1; }
 CONNECTIONS="${CONNECTIONS:-16}"
 STARTUP_RUNS="${STARTUP_RUNS:-20}"
 PROBOT_VERSION="${PROBOT_VERSION:-14.3.2}"
@@ -52,6 +56,9 @@ for line in sys.stdin:
 [ -x "$LIMIT_BIN" ] || { echo "could not build benches/bare_axum.rs" >&2; exit 1; }
 
 work="$(mktemp -d)"
+# TfPilot's store lives on the disk under test (the build's target directory), not in $TMPDIR,
+# which may be a tmpfs where an fsync costs nothing.
+data_root="$(mkdir -p "$target_dir/serve-load" && mktemp -d "$target_dir/serve-load/run.XXXXXX")"
 server_pid=""
 stop_server() {
   if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
@@ -59,7 +66,7 @@ stop_server() {
   fi
   server_pid=""
 }
-cleanup() { stop_server; rm -rf "$work"; }
+cleanup() { stop_server; rm -rf "$work" "$data_root"; }
 trap cleanup EXIT
 
 echo "== binary: $BIN, $(stat -c %s "$BIN" | awk '{ printf "%.1f MB (%.1f MiB)", $1 / 1e6, $1 / 1048576 }')"
@@ -131,9 +138,10 @@ start_server() { # name port
   local name="$1" port="$2"
   case "$name" in
     tfpilot)
-      # A new directory per round, all removed at exit: deleting the last round's 100,000 files
-      # first would make ext4 skip the inodes just freed on every create of this round.
-      data="$work/tfpilot-data-$round"
+      # A new directory per round: deleting the last round's 100,000 files just before would
+      # make ext4 skip the inodes just freed on every create of this round. The one before is
+      # deleted after this round (two other servers' rounds before the next TfPilot round).
+      data="$data_root/round-$round"
       env -i PATH="$PATH" PORT="$port" TFPILOT_WEBHOOK_SECRET="$SECRET" TFPILOT_STORE="fs://$data" \
         "$BIN" serve --host 127.0.0.1 2>"$work/server.log" &
       ;;
@@ -175,16 +183,24 @@ for round in $(seq 1 "$ROUNDS"); do
       stored=" stored=$(find "$data/inbox" "$data/inbox-finished" -name '*.json' | wc -l)"
       under_load="$(finished)"
       sleep "$DRAIN"
-      rate=$(( ($(finished) - under_load) / DRAIN ))
-      stored="$stored finished_under_load=$under_load worker=${rate}/s"
+      drained="$(finished)"
+      rate=$(( (drained - under_load) / DRAIN ))
+      pending=$(find "$data/inbox" -name '*.json' | wc -l)
+      stored="$stored finished_under_load=$under_load worker=${rate}/s pending_after=$pending"
+      # A worker that ran out of items before DRAIN ended is measured too low: said, not hidden.
+      [ "$pending" -gt 0 ] || stored="$stored (backlog emptied: the rate is a lower bound)"
       worker=" worker_per_s=$rate"
     fi
     stop_server
+    if [ "$name" = tfpilot ]; then
+      [ -z "${previous_data:-}" ] || rm -rf "$previous_data"
+      previous_data="$data"
+    fi
     # The round's writes reach the disk before the next server starts, not during its round,
     # and (where allowed: root) every server starts on an empty page cache: a cache the last
     # round filled with gigabytes of files made the next round's allocations reclaim it first.
     sync
-    echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
+    { echo 3 >/proc/sys/vm/drop_caches; } 2>/dev/null || true
     echo "$name $result hwm_kib=$hwm$worker" >>"$work/results"
     echo "  round $round $(printf '%-8s' "$name") ${result#RESULT } peak_rss=$((hwm / 1024))MiB$stored"
   done

@@ -11,7 +11,8 @@
 //! ([`Inbox::claim`]: a lease under its own [`Worker::owner`], the attempt counted at the claim),
 //! so any number of workers (processes, Lambda instances, the S3 trigger and the sweep) can work
 //! on one inbox. An attempt that never reports back (crash, timeout) counts; once its lease
-//! expires the item is taken over, or given up when its attempts are spent.
+//! expires the item is taken over, or given up when its attempts are spent. (The fs inbox's
+//! count survives a process's death, not a power loss: see [`crate::inbox::FsInbox`].)
 //!
 //! Order: items of one thread (repository and issue or pull-request number, see
 //! [`crate::inbox::thread_of`]) are handled in delivery order. An item waits

@@ -12,6 +12,8 @@
 //! instances, the S3-triggered worker and the sweep) one at a time holds an item; an expired
 //! lease (its holder crashed, timed out or ran out of memory) is taken over by the next claim,
 //! and because the attempt was counted when claimed, such a crash counts towards giving up.
+//! (On disk the count is not `fsync`ed: a process that dies keeps it, a machine that loses
+//! power may not — see [`FsInbox`].)
 //!
 //! **Threads.** [`Inbox::pending_entries`] names each item's thread ([`thread_of`]: repository and
 //! issue or pull-request number), so the worker can decide one thread's items in delivery order.
@@ -87,7 +89,9 @@ pub struct InboxItem {
 pub struct ItemState {
     pub status: ItemStatus,
     /// Handler attempts started so far: counted when the item is claimed, so an attempt that
-    /// never reported back (crash, Lambda timeout, out of memory) counts too.
+    /// never reported back (crash, Lambda timeout, out of memory) counts too. [`FsInbox`] does
+    /// not `fsync` it: a power loss or a machine crash can take back the attempts counted since
+    /// the last writeback.
     pub attempts: u32,
     pub last_error: Option<String>,
     /// When the state last changed (a claim, a failure, finishing).
