@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tfpilot::ids::DeliveryId;
-use tfpilot::inbox::{Claim, Delivery, FsInbox, Inbox, ItemStatus, PendingEntry, PutOutcome};
+use tfpilot::inbox::{
+    Claim, Delivery, FsInbox, Inbox, ItemState, ItemStatus, PendingEntry, PutOutcome,
+};
 use time::OffsetDateTime;
 
 fn delivery(id: &str, received_at: OffsetDateTime) -> Delivery {
@@ -19,6 +21,11 @@ fn delivery(id: &str, received_at: OffsetDateTime) -> Delivery {
 
 fn id(s: &str) -> DeliveryId {
     s.parse().unwrap()
+}
+
+/// The state of a stored item.
+async fn state_of(inbox: &dyn Inbox, item: &str) -> ItemState {
+    inbox.get(&id(item)).await.unwrap().expect("stored").state
 }
 
 /// The behaviour every [`Inbox`] must have. `inbox` must be empty. Backends call this from their
@@ -176,16 +183,7 @@ pub async fn inbox_conformance(inbox: &dyn Inbox) {
             .all(|c| matches!(c, Claim::Claimed(_) | Claim::Busy(_))),
         "{claims:?}"
     );
-    assert_eq!(
-        inbox
-            .get(&id("conf-race"))
-            .await
-            .unwrap()
-            .unwrap()
-            .state
-            .attempts,
-        1
-    );
+    assert_eq!(state_of(inbox, "conf-race").await.attempts, 1);
     assert_eq!(
         inbox.claim(&id("conf-missing"), "w1", lease).await.unwrap(),
         Claim::NotFound
@@ -225,13 +223,7 @@ pub async fn inbox_conformance(inbox: &dyn Inbox) {
         .unwrap();
     inbox.mark_done(&id("conf-race")).await.unwrap();
     assert_eq!(
-        inbox
-            .get(&id("conf-race"))
-            .await
-            .unwrap()
-            .unwrap()
-            .state
-            .status,
+        state_of(inbox, "conf-race").await.status,
         ItemStatus::GaveUp
     );
     assert_eq!(inbox.pending().await.unwrap(), vec![id("conf-b")]);
@@ -373,16 +365,7 @@ async fn fs_inbox_state_survives_reopening() {
     }
     let inbox = FsInbox::open(dir.path()).unwrap();
     assert_eq!(inbox.pending().await.unwrap(), vec![id("keep-1")]);
-    assert_eq!(
-        inbox
-            .get(&id("keep-1"))
-            .await
-            .unwrap()
-            .unwrap()
-            .state
-            .attempts,
-        1
-    );
+    assert_eq!(state_of(&inbox, "keep-1").await.attempts, 1);
     assert_eq!(
         inbox.put(&delivery("keep-2", now)).await.unwrap(),
         PutOutcome::Duplicate
@@ -799,16 +782,7 @@ async fn an_item_state_a_power_loss_emptied_is_started_again() {
     std::fs::write(&state, b"").unwrap();
     let inbox = FsInbox::open(dir.path()).unwrap();
     assert_eq!(inbox.pending().await.unwrap(), vec![id("lost-1")]);
-    assert_eq!(
-        inbox
-            .get(&id("lost-1"))
-            .await
-            .unwrap()
-            .unwrap()
-            .state
-            .attempts,
-        0
-    );
+    assert_eq!(state_of(&inbox, "lost-1").await.attempts, 0);
     // w1's lease went with the state: another worker claims at once.
     match inbox
         .claim(&id("lost-1"), "w2", Duration::from_secs(60))
