@@ -205,9 +205,9 @@ impl FsInbox {
         }
         match self.read_state(STATE, id) {
             Ok(state) => Ok(state.unwrap_or_else(ItemState::new_pending)),
-            // A state is written without `fsync` (see `claim_blocking`): a machine that lost
-            // power can leave it empty. Its item is pending; only its count and lease are lost,
-            // and the next claim writes a whole state again.
+            // A state is written without `fsync`: a machine that lost power can leave it empty.
+            // Its item is pending; only its count and lease are lost, and the next claim writes
+            // a whole state again.
             Err(InboxError::Corrupt { reason, .. }) => {
                 tracing::warn!(delivery = %id, %reason,
                     "inbox: an unreadable item state is started again (attempts from 0)");
@@ -314,11 +314,8 @@ impl FsInbox {
             });
             state.updated_at = Some(now);
             let bytes = to_json(id, &state)?;
-            // Not `fsync`ed: the lease and the count coordinate live processes, which share the
-            // page cache, and a crashed process's writes stay there too. Only a machine that
-            // loses power (or crashes) can lose them, and then the item is claimable again at
-            // once (as after an expired lease) with the attempts since the last writeback not
-            // counted. The done marker is durable. Two `fsync`s fewer per item: the worker
+            // Not `fsync`ed (why, and what a power loss takes back: the module's docs on
+            // `inbox-state/`); the done marker is. Two `fsync`s fewer per item: the worker
             // finishes 1.7 × as many items (`benches/serve-load.sh`).
             self.write_replace(id, &self.path(STATE, id), &bytes, false)?;
             Ok(Claim::Claimed(state))
