@@ -158,9 +158,7 @@ pub async fn read(
 
 /// The SSM client from the SDK's environment (region, credentials, `AWS_ENDPOINT_URL`).
 pub async fn ssm_client_from_env() -> aws_sdk_ssm::Client {
-    let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .load()
-        .await;
+    let shared = crate::store::aws_http::aws_config_loader().load().await;
     aws_sdk_ssm::Client::new(&shared)
 }
 

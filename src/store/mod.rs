@@ -18,6 +18,7 @@
 //! file on fs and a folder of one-object-per-record on S3.
 
 mod audit;
+pub mod aws_http;
 pub mod fs;
 pub mod layout;
 mod location;

@@ -85,9 +85,7 @@ pub fn s3_timeouts() -> aws_config::timeout::TimeoutConfig {
 /// use path-style addressing, unless `force_path_style` says otherwise. Every call is bounded by
 /// [`s3_timeouts`].
 pub async fn s3_client_from_env(force_path_style: Option<bool>) -> Client {
-    let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .load()
-        .await;
+    let shared = super::aws_http::aws_config_loader().load().await;
     let endpoint_override = std::env::var_os("AWS_ENDPOINT_URL_S3").is_some_and(|v| !v.is_empty());
     s3_client_from_config(&shared, endpoint_override, force_path_style)
 }

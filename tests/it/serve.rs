@@ -337,6 +337,7 @@ fn ssm_client(moto: &support::MotoServer) -> aws_sdk_ssm::Client {
         .region(aws_sdk_ssm::config::Region::new("us-east-1"))
         .endpoint_url(moto.endpoint())
         .credentials_provider(credentials)
+        .http_client(tfpilot::store::aws_http::sdk_http_client())
         .build();
     aws_sdk_ssm::Client::from_conf(config)
 }

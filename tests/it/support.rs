@@ -131,6 +131,7 @@ impl MotoServer {
             .endpoint_url(self.endpoint())
             .force_path_style(true)
             .credentials_provider(credentials)
+            .http_client(tfpilot::store::aws_http::sdk_http_client())
             .build();
         aws_sdk_s3::Client::from_conf(config)
     }

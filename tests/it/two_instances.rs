@@ -164,6 +164,7 @@ fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
         .endpoint_url(endpoint)
         .force_path_style(true)
         .credentials_provider(credentials)
+        .http_client(tfpilot::store::aws_http::sdk_http_client())
         .build();
     aws_sdk_s3::Client::from_conf(config)
 }

@@ -561,7 +561,7 @@ async fn a_stalled_s3_gets_a_503_within_5_seconds() {
             held.push(socket); // never read, never answered, never closed
         }
     });
-    let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
+    let shared = tfpilot::store::aws_http::aws_config_loader()
         .region(aws_sdk_s3::config::Region::new("us-east-1"))
         .endpoint_url(&endpoint)
         .credentials_provider(aws_sdk_s3::config::Credentials::new(
