@@ -92,6 +92,27 @@ fn terminate_within(child: &mut Child, limit: Duration) -> std::process::ExitSta
     }
 }
 
+/// What `serve` on `port` sends back to HTTP/2's connection preface, up to the first 64 bytes
+/// (empty if it closes the connection), waiting at most 5 s.
+async fn answer_to_http2_preface(port: u16) -> Vec<u8> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut socket = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    // The preface, then an empty SETTINGS frame, as `curl --http2-prior-knowledge` sends them.
+    socket
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .await
+        .unwrap();
+    let mut answer = vec![0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(5), socket.read(&mut answer))
+        .await
+        .expect("serve answers or closes within 5 s")
+        .unwrap_or(0);
+    answer.truncate(n);
+    answer
+}
+
 #[tokio::test]
 async fn serve_starts_with_no_variables_and_says_what_it_cannot_do() {
     let dir = tempfile::tempdir().unwrap();
@@ -133,6 +154,16 @@ async fn serve_starts_with_no_variables_and_says_what_it_cannot_do() {
     assert!(
         metrics.contains("tfpilot_webhook_signature_failures_total"),
         "{metrics}"
+    );
+
+    // GitHub delivers webhooks over HTTP/1.1; `serve` speaks nothing else. A client that opens
+    // with HTTP/2's preface (cleartext "prior knowledge") gets an HTTP/1.1 error or a closed
+    // connection, never an HTTP/2 SETTINGS frame.
+    let answer = answer_to_http2_preface(port).await;
+    assert!(
+        answer.is_empty() || answer.starts_with(b"HTTP/1.1 "),
+        "serve answered HTTP/2's preface with {:?}",
+        String::from_utf8_lossy(&answer)
     );
 
     let status = terminate(&mut child);
