@@ -52,7 +52,9 @@ const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
 /// Most queued ids processed against one listing of the inbox. A listing costs time in the
 /// size of the backlog (every pending item's directory entry), so under a burst the batch is
 /// large: with 256, a worker behind by 60,000 items listed them all every 256 items. A batch
-/// holds only ids; its items are still handled one at a time, and a stop waits for one.
+/// holds only ids; its items are still handled one at a time, and a stop waits for one. A batch
+/// also yields after one retry interval (see [`Worker::process_queued`]), so slow handlers do not
+/// hold off the retry drain and the prune for a batch's length.
 const QUEUE_BATCH: usize = 4096;
 
 /// A failure retrying cannot fix (a bad App key, the App uninstalled, the repository gone): a
@@ -661,6 +663,11 @@ impl Worker {
     /// again with the next batch (the drain finds them too). The ids were queued after their
     /// items were stored, so the listing holds every one of them. Breaks when `shutdown`
     /// completes, before the next item (the rest stays in the inbox for the next drain).
+    ///
+    /// After one retry interval the batch yields: the ids it has not reached are returned with
+    /// the held ones, and the loop runs the retry drain (which is due by then) and the prune
+    /// before going on. Without that, 4,096 items that take a second each would keep an older
+    /// failed item, and the newer items of its thread, waiting for over an hour.
     async fn process_queued(
         &self,
         ids: &[DeliveryId],
@@ -678,6 +685,7 @@ impl Worker {
         // Per thread, the oldest item still pending after its turn here: what newer ones wait for.
         let mut waiting_on: HashMap<&str, &DeliveryId> = HashMap::new();
         let mut held = Vec::new();
+        let started = Instant::now();
         let listed = entries.iter().map(|e| (&e.id, e.thread.as_deref()));
         // Ids not in the listing (finished or pruned meanwhile) are looked at last, alone.
         let unlisted: Vec<_> = {
@@ -700,6 +708,15 @@ impl Worker {
             };
             if stopping {
                 return std::ops::ControlFlow::Break(());
+            }
+            if started.elapsed() >= self.retry_interval {
+                tracing::info!(
+                    left = wanted.len() + 1,
+                    "a batch of queued items yields to the retry drain"
+                );
+                held.push(id.clone());
+                held.extend(wanted.drain().cloned());
+                return std::ops::ControlFlow::Continue(held);
             }
             if let Some(behind) = thread.and_then(|t| waiting_on.get(t)) {
                 tracing::info!(delivery = %id, %behind, "waits behind an older delivery of its thread");

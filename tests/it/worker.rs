@@ -1149,3 +1149,64 @@ async fn deliveries_of_one_thread_queued_out_of_order_are_handled_without_a_drai
     assert_eq!(recording.handled_ids(), expected);
     stop_loop(stop_tx, loop_task).await;
 }
+
+/// A batch of queued items yields to the retry drain after one retry interval: an older item
+/// that failed is retried then, not after every slow item queued behind it.
+#[tokio::test]
+async fn a_long_batch_of_slow_items_yields_to_the_retry_of_a_failed_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let inbox: Arc<dyn Inbox> = Arc::new(FsInbox::open(dir.path()).unwrap());
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    // The first call fails: the first delivery, which is then due again after 10 ms.
+    let recording = Arc::new(RecordingHandler {
+        notify: Some(tx),
+        failures: 1,
+        ..RecordingHandler::default()
+    });
+    let worker = Worker::new(inbox.clone(), Arc::new(Slow(recording.clone())))
+        .with_retry_interval(Duration::from_millis(700))
+        .with_backoff(Duration::from_millis(10), Duration::from_millis(10));
+    // The start-up drain takes the first delivery and fails it (after 300 ms).
+    let failing = comment_on(1, 90);
+    inbox.put(&failing).await.unwrap();
+    let (queue_tx, queue_rx) = mpsc::unbounded_channel();
+    let (stop_tx, loop_task) = run_loop(worker, queue_rx);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while inbox
+        .get(&failing.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .state
+        .attempts
+        == 0
+    {
+        assert!(std::time::Instant::now() < deadline, "never claimed");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Meanwhile ten slow items on other threads are queued: one batch of 3 s.
+    for n in 0..10 {
+        let d = comment_on(10 + n as u64, 91 + n);
+        inbox.put(&d).await.unwrap();
+        queue_tx.send(d.id.clone()).unwrap();
+    }
+    let mut order = Vec::new();
+    while order.len() < 11 {
+        order.push(next(&mut rx).await);
+    }
+    stop_loop(stop_tx, loop_task).await;
+    let retried_at = order
+        .iter()
+        .position(|id| *id == failing.id.to_string())
+        .expect("the failed item was retried");
+    assert!(
+        retried_at < 5,
+        "the failed item waited for the whole batch: handled as number {} of 11: {order:?}",
+        retried_at + 1
+    );
+    assert_eq!(
+        recording.calls.load(Ordering::SeqCst),
+        12,
+        "every item handled once, the failed one twice: {order:?}"
+    );
+}
