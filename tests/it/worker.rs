@@ -843,7 +843,7 @@ async fn an_attempt_that_never_reported_back_counts_and_its_lease_is_taken_over(
     inbox.put(&d).await.unwrap();
     // A worker claims it and dies (a Lambda timeout, OOM, kill -9): no failure is ever recorded.
     let claim = inbox
-        .claim(&d.id, "crashed-instance", Duration::from_millis(50))
+        .claim(&d.id, "crashed-instance", Duration::from_secs(1))
         .await
         .unwrap();
     assert!(matches!(claim, tfpilot::inbox::Claim::Claimed(ref s) if s.attempts == 1));
@@ -859,7 +859,8 @@ async fn an_attempt_that_never_reported_back_counts_and_its_lease_is_taken_over(
         },
         "not taken while the lease holds"
     );
-    tokio::time::sleep(Duration::from_millis(80)).await;
+    // A second covers the look above on a loaded machine (50 ms did not, under the suite).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     // The second (last) attempt also dies.
     assert!(matches!(
         inbox.claim(&d.id, "crashed-again", Duration::from_millis(1)).await.unwrap(),
