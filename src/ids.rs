@@ -166,10 +166,11 @@ impl fmt::Display for InstallationId {
 /// The id GitHub gives one webhook delivery (the `X-GitHub-Delivery` header, a GUID).
 ///
 /// It keys the inbox, so it becomes a file name and an object key: only ASCII letters, digits and
-/// `-` are accepted (GitHub's GUIDs fit), at most 64 characters.
+/// `-` are accepted (GitHub's GUIDs fit), at most 64 characters. Shared text: a clone (the
+/// worker's queue, an inbox listing of a backlog) copies a pointer, not the id.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct DeliveryId(String);
+pub struct DeliveryId(std::sync::Arc<str>);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
@@ -191,7 +192,7 @@ impl FromStr for DeliveryId {
             && s.len() <= 64
             && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
         if valid {
-            Ok(Self(s.to_owned()))
+            Ok(Self(s.into()))
         } else {
             Err(InvalidDeliveryId(s.to_owned()))
         }
@@ -207,7 +208,7 @@ impl TryFrom<String> for DeliveryId {
 
 impl From<DeliveryId> for String {
     fn from(id: DeliveryId) -> Self {
-        id.0
+        id.0.to_string()
     }
 }
 

@@ -65,7 +65,8 @@ pub struct FsInbox {
 /// because an item never changes once created: a listing reads only items new since the last
 /// one, not every pending item again (the worker lists for every batch of queued ids, and under a
 /// backlog that re-read the whole backlog each time). Finished items leave it at the next listing.
-type ListedItems = HashMap<DeliveryId, (OffsetDateTime, Option<String>)>;
+/// Ids and threads are shared text (`Arc<str>`): the entries a listing returns point to these.
+type ListedItems = HashMap<DeliveryId, (OffsetDateTime, Option<Arc<str>>)>;
 
 impl FsInbox {
     /// Opens (creating if needed) the inbox under the store directory `root`, replaying the
@@ -100,7 +101,7 @@ impl FsInbox {
     /// Moves the delivery of every finished item still in `inbox/` to `inbox-finished/`.
     fn move_finished_out(&self) -> Result<usize, InboxError> {
         let mut moved = 0;
-        for (id, _) in self.ids_in(DONE)? {
+        for id in self.ids_in(DONE)? {
             if self.path(INBOX, &id).exists() {
                 self.move_to_finished(&id);
                 moved += 1;
@@ -229,7 +230,8 @@ impl FsInbox {
         Ok(Some(InboxItem { delivery, state }))
     }
 
-    fn ids_in(&self, dir: &str) -> Result<Vec<(DeliveryId, PathBuf)>, InboxError> {
+    /// The ids of the items in `dir` (names alone: a listing of a backlog holds no paths).
+    fn ids_in(&self, dir: &str) -> Result<Vec<DeliveryId>, InboxError> {
         let path = self.root.join(dir);
         let mut out = Vec::new();
         for entry in fs::read_dir(&path).map_err(io_err("list", &path))? {
@@ -242,17 +244,17 @@ impl FsInbox {
             else {
                 continue;
             };
-            out.push((id, entry.path()));
+            out.push(id);
         }
         Ok(out)
     }
 
     fn pending_blocking(&self) -> Result<Vec<PendingEntry>, InboxError> {
-        let mut pending: Vec<(OffsetDateTime, DeliveryId, Option<String>)> = Vec::new();
+        let mut pending: Vec<(OffsetDateTime, DeliveryId, Option<Arc<str>>)> = Vec::new();
         // Rebuilt from this listing: it holds exactly the pending items read so far.
         let mut listed = self.listed.lock().unwrap_or_else(|e| e.into_inner());
         let mut known = std::mem::take(&mut *listed);
-        for (id, path) in self.ids_in(INBOX)? {
+        for id in self.ids_in(INBOX)? {
             // `inbox/` holds pending items only, but for a finished one a crash (or an earlier
             // layout) left there: moved on when first seen. Items already listed were pending
             // then, and finishing moves them out.
@@ -260,19 +262,20 @@ impl FsInbox {
                 self.move_to_finished(&id);
                 continue;
             }
-            if let Some((received_at, thread)) = known.remove(&id) {
-                listed.insert(id.clone(), (received_at, thread.clone()));
-                pending.push((received_at, id, thread));
+            if let Some((id, (received_at, thread))) = known.remove_entry(&id) {
+                pending.push((received_at, id.clone(), thread.clone()));
+                listed.insert(id, (received_at, thread));
                 continue;
             }
             // File times are too coarse to order deliveries that arrive together; the receive
             // time inside the item is exact.
-            let Some(bytes) = read_optional(&path)? else {
+            let Some(bytes) = read_optional(&self.path(INBOX, &id))? else {
                 continue; // pruned between the listing and now
             };
             match serde_json::from_slice::<Listed>(&bytes) {
                 Ok(l) => {
-                    let thread = thread_of(&l.event, l.body.as_bytes());
+                    let thread: Option<Arc<str>> =
+                        thread_of(&l.event, l.body.as_bytes()).map(Into::into);
                     listed.insert(id.clone(), (l.received_at, thread.clone()));
                     pending.push((l.received_at, id, thread));
                 }
@@ -382,7 +385,7 @@ impl FsInbox {
 
     fn prune_blocking(&self, before: OffsetDateTime) -> Result<usize, InboxError> {
         let mut removed = 0;
-        for (id, _) in self.ids_in(DONE)? {
+        for id in self.ids_in(DONE)? {
             let Some(state) = self.read_state(DONE, &id)? else {
                 continue;
             };

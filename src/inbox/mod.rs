@@ -175,8 +175,9 @@ pub enum Claim {
 pub struct PendingEntry {
     pub id: DeliveryId,
     /// See [`thread_of`]; `None` when the event names no issue or pull request (or the item is
-    /// unreadable): no ordering constraint.
-    pub thread: Option<String>,
+    /// unreadable): no ordering constraint. Shared text: the items of one thread, and each
+    /// listing of a pending item, share one copy.
+    pub thread: Option<std::sync::Arc<str>>,
 }
 
 /// The thread an event belongs to, `<owner>/<repo>#<number>`, for events about one issue or pull

@@ -317,7 +317,7 @@ impl Inbox for ObjectInbox {
             match self.read_delivery(id).await {
                 Ok(Some(delivery)) => {
                     let thread = thread_of(&delivery.event, delivery.body.as_bytes());
-                    pending.push((delivery.received_at, id.clone(), thread))
+                    pending.push((delivery.received_at, id.clone(), thread.map(Into::into)))
                 }
                 Ok(None) => {}
                 Err(InboxError::Corrupt { .. }) => {
