@@ -664,10 +664,12 @@ impl Worker {
     /// items were stored, so the listing holds every one of them. Breaks when `shutdown`
     /// completes, before the next item (the rest stays in the inbox for the next drain).
     ///
-    /// After one retry interval the batch yields: the ids it has not reached are returned with
-    /// the held ones, and the loop runs the retry drain (which is due by then) and the prune
-    /// before going on. Without that, 4,096 items that take a second each would keep an older
-    /// failed item, and the newer items of its thread, waiting for over an hour.
+    /// After one retry interval the batch yields, and the loop runs the retry drain (due by
+    /// then: its timer ticks every retry interval) and the prune before going on; the drain
+    /// takes the ids the batch did not reach with every other pending item, in delivery order, so
+    /// they are not returned (on S3 each would cost a read of its own in the next batch).
+    /// Without that, 4,096 items that take a second each would keep an older failed item, and
+    /// the newer items of its thread, waiting for over an hour.
     async fn process_queued(
         &self,
         ids: &[DeliveryId],
@@ -714,8 +716,6 @@ impl Worker {
                     left = wanted.len() + 1,
                     "a batch of queued items yields to the retry drain"
                 );
-                held.push(id.clone());
-                held.extend(wanted.drain().cloned());
                 return std::ops::ControlFlow::Continue(held);
             }
             if let Some(behind) = thread.and_then(|t| waiting_on.get(t)) {

@@ -1,25 +1,35 @@
 //! The HTTP client every AWS SDK client of TfPilot uses (S3, SSM, and the credential providers
-//! that fetch over HTTP: IMDS, STS, SSO): the `reqwest` client TfPilot already carries for its
-//! other HTTPS calls, HTTP/1.1 over rustls.
+//! that fetch over HTTP: the instance metadata service, ECS container credentials, STS web
+//! identity): a `reqwest` client, the crate TfPilot already uses for its other HTTPS calls,
+//! HTTP/1.1 over rustls.
 //!
 //! The SDK's default client would add a second HTTP stack with its own connection pool and an
-//! HTTP/2 implementation (about 1 MB of the binary) that S3 and SSM do not need. The SDK's
+//! HTTP/2 implementation (about 1.5 MB of the binary) that S3 and SSM do not need. The SDK's
 //! `default-https-client` feature is therefore off, and every SDK configuration must be given
 //! [`sdk_http_client`]: [`aws_config_loader`] does it for configurations loaded from the
 //! environment. One left without it fails on its first call with the SDK's "no HTTP client"
 //! error, which the tests would show.
 //!
-//! What the SDK relies on is kept: the connect and read timeouts it asks for (one `reqwest`
-//! client per distinct pair), no redirects followed (S3 answers a wrong region with a 301 the SDK
-//! reads itself), and the classification of failures its retry policy branches on: a timeout, an
-//! I/O failure (a connection refused, reset or closed: retried) and an incomplete answer
-//! (transient: retried) apart from the rest.
+//! What the SDK relies on is kept:
+//! * the connect and read timeouts it asks for (one `reqwest` client per distinct pair); the
+//!   read timeout also bounds each wait for the next bytes of an answer's body, where the SDK's
+//!   own client bounds only the wait for the answer: a body that stalls that long fails instead
+//!   of hanging (TfPilot reads bodies at once, never pausing between reads);
+//! * no redirects followed (S3 answers a wrong region with a 301 the SDK reads itself), no
+//!   retries of its own, no compression (a header added after signing, a body changed);
+//! * the classification of failures its retry policy branches on: a timeout, an I/O failure (a
+//!   connection refused, reset or closed: retried) and an incomplete answer (transient: retried)
+//!   apart from the rest;
+//! * a connection the SDK marks as bad after a transient error (a 5xx, a body cut short) is not
+//!   used again: `reqwest` cannot close one pooled connection, so the client and its pool are
+//!   dropped and the next call starts a new one.
 
 use std::collections::HashMap;
 use std::error::Error as StdError;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use aws_smithy_runtime_api::client::connection::{CaptureSmithyConnection, ConnectionMetadata};
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
     SharedHttpConnector,
@@ -30,7 +40,8 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::retry::ErrorKind;
 
-/// The SDK's HTTP client: `reqwest` over rustls, HTTP/1.1, the SDK's timeouts, no redirects.
+/// The SDK's HTTP client: `reqwest` over rustls, HTTP/1.1, the SDK's timeouts, no redirects. Each
+/// call makes a client of its own (its own connection pool); build one per process and share it.
 pub fn sdk_http_client() -> SharedHttpClient {
     SharedHttpClient::new(ReqwestHttpClient::default())
 }
@@ -66,38 +77,79 @@ impl HttpClient for ReqwestHttpClient {
 
 #[derive(Debug, Clone)]
 struct ReqwestConnector {
-    /// The reason when the client could not be built (its TLS roots could not be loaded): every
-    /// call then fails with it.
-    client: Result<reqwest::Client, Arc<str>>,
+    timeouts: TimeoutKey,
+    /// Built at the first call, and again after the SDK marked a connection as bad.
+    client: Arc<Mutex<Option<reqwest::Client>>>,
 }
 
 impl ReqwestConnector {
-    fn new((connect_timeout, read_timeout): TimeoutKey) -> Self {
-        let mut builder = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+    fn new(timeouts: TimeoutKey) -> Self {
+        ReqwestConnector {
+            timeouts,
+            client: Arc::default(),
+        }
+    }
+
+    /// The current client, built if there is none (a failure to build, such as unreadable TLS
+    /// roots, is the call's error and is tried again by the next call).
+    fn client(&self) -> Result<reqwest::Client, ConnectorError> {
+        let mut slot = self.client.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(client) = slot.as_ref() {
+            return Ok(client.clone());
+        }
+        let (connect_timeout, read_timeout) = self.timeouts;
+        let mut builder = reqwest::Client::builder()
+            .http1_only()
+            .redirect(reqwest::redirect::Policy::none())
+            .retry(reqwest::retry::never())
+            .no_gzip()
+            .no_brotli()
+            .no_deflate()
+            .no_zstd();
         if let Some(timeout) = connect_timeout {
             builder = builder.connect_timeout(timeout);
         }
         if let Some(timeout) = read_timeout {
             builder = builder.read_timeout(timeout);
         }
-        let client = builder
-            .build()
-            .map_err(|e| Arc::from(format!("the HTTP client for AWS could not be built: {e}")));
-        ReqwestConnector { client }
+        let client = builder.build().map_err(|e| {
+            ConnectorError::other(
+                format!("the HTTP client for AWS could not be built: {e}").into(),
+                None,
+            )
+        })?;
+        *slot = Some(client.clone());
+        Ok(client)
     }
 }
 
 impl HttpConnector for ReqwestConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        let client = self.client.clone();
+        let connector = self.clone();
         HttpConnectorFuture::new(async move {
-            let client = client.map_err(|e| ConnectorError::other(e.to_string().into(), None))?;
+            let client = connector.client()?;
             let request = request
                 .try_into_http1x()
-                .map_err(|e| ConnectorError::user(e.into()))?
-                .map(reqwest::Body::wrap);
-            let request =
-                reqwest::Request::try_from(request).map_err(|e| ConnectorError::user(e.into()))?;
+                .map_err(|e| ConnectorError::user(e.into()))?;
+            if let Some(capture) = request.extensions().get::<CaptureSmithyConnection>() {
+                // What the SDK calls to poison the connection after a transient error.
+                let slot = Arc::downgrade(&connector.client);
+                capture.set_connection_retriever(move || {
+                    let slot = slot.clone();
+                    Some(
+                        ConnectionMetadata::builder()
+                            .proxied(false)
+                            .poison_fn(move || {
+                                if let Some(slot) = slot.upgrade() {
+                                    *slot.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                                }
+                            })
+                            .build(),
+                    )
+                });
+            }
+            let request = reqwest::Request::try_from(request.map(reqwest::Body::wrap))
+                .map_err(|e| ConnectorError::user(e.into()))?;
             let response = client.execute(request).await.map_err(classify)?;
             let response = http::Response::from(response).map(SdkBody::from_body_1_x);
             HttpRequestResponse::try_from(response)
@@ -176,6 +228,56 @@ mod tests {
             .await
             .expect_err("nothing listens");
         assert!(error.is_io(), "{error:?}");
+    }
+
+    #[tokio::test]
+    async fn a_connection_the_sdk_marks_as_bad_is_not_used_again() {
+        use aws_smithy_runtime_api::client::connection::CaptureSmithyConnection;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a listener");
+        let address = listener.local_addr().expect("its address");
+        // Answers 503 on every connection, keeping each open; counts the connections.
+        let server = tokio::spawn(async move {
+            let mut connections = 0;
+            let mut open = Vec::new();
+            while connections < 2 {
+                let (mut socket, _) = listener.accept().await.expect("a connection");
+                connections += 1;
+                let mut buf = [0u8; 1024];
+                let _ = socket.read(&mut buf).await;
+                socket
+                    .write_all(b"HTTP/1.1 503 Slow Down\r\ncontent-length: 0\r\n\r\n")
+                    .await
+                    .expect("an answer");
+                open.push(socket);
+            }
+            connections
+        });
+        let connector = connector(None, None);
+        let uri = format!("http://{address}/");
+        let mut first = request(&uri);
+        let capture = CaptureSmithyConnection::new();
+        first.add_extension(capture.clone());
+        let answer = connector.call(first).await.expect("an answer");
+        assert_eq!(answer.status().as_u16(), 503);
+        capture
+            .get()
+            .expect("the connector says which connection it used")
+            .poison();
+        assert!(
+            connector.client.lock().unwrap().is_none(),
+            "the client and its pool were dropped"
+        );
+        // The next call connects again instead of reusing the kept-alive connection.
+        let answer = connector.call(request(&uri)).await.expect("an answer");
+        assert_eq!(answer.status().as_u16(), 503);
+        let connections = tokio::time::timeout(Duration::from_secs(5), server)
+            .await
+            .expect("a second connection within 5 s")
+            .expect("the server");
+        assert_eq!(connections, 2);
     }
 
     #[tokio::test]
