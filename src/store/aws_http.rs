@@ -22,7 +22,9 @@
 //!   apart from the rest;
 //! * a connection the SDK marks as bad after a transient error (a 5xx, a body cut short) is not
 //!   used again: `reqwest` cannot close one pooled connection, so the client and its pool are
-//!   dropped and the next call starts a new one.
+//!   dropped and the next call starts a new one. Every client shares one TLS configuration, so
+//!   a new client does not read the system's roots again (tens of milliseconds of CPU: S3
+//!   throttling answers 503 to many calls in a row).
 
 use std::collections::HashMap;
 use std::error::Error as StdError;
@@ -99,6 +101,7 @@ impl ReqwestConnector {
         }
         let (connect_timeout, read_timeout) = self.timeouts;
         let mut builder = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls_config()?)
             .http1_only()
             .redirect(reqwest::redirect::Policy::none())
             .retry(reqwest::retry::never())
@@ -158,6 +161,32 @@ impl HttpConnector for ReqwestConnector {
     }
 }
 
+/// The TLS configuration of every client: rustls with aws-lc-rs, TLS 1.2 and 1.3, the system's
+/// roots checked by the platform verifier (as `reqwest` configures it itself), HTTP/1.1 by ALPN.
+/// Built once per process; a failure (unreadable roots) is the call's error and is tried again.
+fn tls_config() -> Result<rustls::ClientConfig, ConnectorError> {
+    use rustls_platform_verifier::BuilderVerifierExt;
+    static CONFIG: Mutex<Option<rustls::ClientConfig>> = Mutex::new(None);
+    let mut slot = CONFIG.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(config) = slot.as_ref() {
+        return Ok(config.clone());
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|builder| builder.with_platform_verifier())
+        .map_err(|e| {
+            ConnectorError::other(
+                format!("the TLS configuration for AWS could not be built: {e}").into(),
+                None,
+            )
+        })?
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    *slot = Some(config.clone());
+    Ok(config)
+}
+
 type HttpRequestResponse = aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
 /// A failed call as the SDK's retry policy reads it.
@@ -214,6 +243,18 @@ mod tests {
 
     fn connector(connect: Option<Duration>, read: Option<Duration>) -> ReqwestConnector {
         ReqwestConnector::new((connect, read))
+    }
+
+    #[test]
+    fn clients_share_one_tls_configuration_that_offers_http1_only() {
+        let config = tls_config().expect("the system's roots load");
+        assert_eq!(config.alpn_protocols, vec![b"http/1.1".to_vec()]);
+        // reqwest takes the configuration (a rustls version it does not know would fail here).
+        let connector = connector(Some(Duration::from_secs(1)), None);
+        connector.client().expect("a client");
+        // A client dropped (a poisoned connection) is built again from the same configuration.
+        *connector.client.lock().unwrap() = None;
+        connector.client().expect("a client again");
     }
 
     #[tokio::test]
