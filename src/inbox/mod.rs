@@ -175,8 +175,8 @@ pub enum Claim {
 pub struct PendingEntry {
     pub id: DeliveryId,
     /// See [`thread_of`]; `None` when the event names no issue or pull request (or the item is
-    /// unreadable): no ordering constraint. Shared text: the items of one thread, and each
-    /// listing of a pending item, share one copy.
+    /// unreadable): no ordering constraint. Shared text: every listing of a pending item
+    /// points to the copy made when it was first listed.
     pub thread: Option<std::sync::Arc<str>>,
 }
 
