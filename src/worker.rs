@@ -259,6 +259,8 @@ pub struct Worker {
     handler: Arc<dyn EventHandler>,
     max_attempts: u32,
     retry_interval: Duration,
+    /// Most queued ids taken together ([`QUEUE_BATCH`]).
+    queue_batch: usize,
     backoff_base: Duration,
     backoff_cap: Duration,
     owner: Arc<str>,
@@ -274,6 +276,7 @@ impl Worker {
             handler,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             retry_interval: RETRY_INTERVAL,
+            queue_batch: QUEUE_BATCH,
             backoff_base: DEFAULT_BACKOFF_BASE,
             backoff_cap: DEFAULT_BACKOFF_CAP,
             owner: format!(
@@ -331,6 +334,13 @@ impl Worker {
     /// How long [`Worker::run`] waits before retrying failed items (default [`RETRY_INTERVAL`]).
     pub fn with_retry_interval(mut self, interval: Duration) -> Self {
         self.retry_interval = interval;
+        self
+    }
+
+    /// Most queued ids [`Worker::run`] takes together against one listing (default 4,096; at
+    /// least 2). At most half of them are ids held back from the last batch.
+    pub fn with_queue_batch(mut self, ids: usize) -> Self {
+        self.queue_batch = ids.max(2);
         self
     }
 
@@ -633,14 +643,20 @@ impl Worker {
                         // Held back last time behind an item this batch may finish: tried again.
                         let mut queued = std::mem::take(&mut held);
                         queued.push(id);
-                        while queued.len() < QUEUE_BATCH
+                        while queued.len() < self.queue_batch
                             && let Ok(id) = queue.try_recv()
                         {
                             queued.push(id);
                         }
                         match self.process_queued(&queued, &mut shutdown).await {
                             std::ops::ControlFlow::Break(()) => break,
-                            std::ops::ControlFlow::Continue(again) => held = again,
+                            std::ops::ControlFlow::Continue(mut again) => {
+                                // Held ids beyond half a batch wait for the retry drain: a
+                                // batch full of them would take one new id per listing, and a
+                                // burst would cost a listing per delivery.
+                                again.truncate(self.queue_batch / 2);
+                                held = again;
+                            }
                         }
                         // A burst is over when nothing more is queued: settle once for it.
                         if queue.is_empty() {
@@ -660,7 +676,8 @@ impl Worker {
     /// other order than they were received (their puts finish together), which must not hold the
     /// newer one back until the next drain. An item is held back only behind an older pending
     /// item of its thread that this batch does not finish; such ids are returned, to be tried
-    /// again with the next batch (the drain finds them too). The ids were queued after their
+    /// again with the next batch (the drain finds them too; [`Worker::run`] carries at most half
+    /// a batch of them, so new ids always fill the other half). The ids were queued after their
     /// items were stored, so the listing holds every one of them. Breaks when `shutdown`
     /// completes, before the next item (the rest stays in the inbox for the next drain).
     ///

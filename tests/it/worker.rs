@@ -1211,3 +1211,75 @@ async fn a_long_batch_of_slow_items_yields_to_the_retry_of_a_failed_one() {
         "every item handled once, the failed one twice: {order:?}"
     );
 }
+
+/// Ids held back behind a failed item of their thread go into the next batch only up to half a
+/// batch: a batch full of them would take one new id per listing, and a burst on other threads
+/// would then cost a listing per delivery (each listing reads every pending item).
+#[tokio::test]
+async fn held_back_ids_never_crowd_a_burst_out_of_its_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let inbox = Arc::new(CountingListings {
+        inner: Arc::new(FsInbox::open(dir.path()).unwrap()),
+        listings: AtomicU32::new(0),
+    });
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    // The first call fails: the start-up drain's one item, which is then not due for an hour.
+    let recording = Arc::new(RecordingHandler {
+        notify: Some(tx),
+        failures: 1,
+        ..RecordingHandler::default()
+    });
+    let failing = comment_on(1, 1);
+    inbox.put(&failing).await.unwrap();
+    let worker = Worker::new(inbox.clone(), recording.clone())
+        .with_queue_batch(8)
+        .with_retry_interval(Duration::from_secs(3600))
+        .with_backoff(Duration::from_secs(3600), Duration::from_secs(3600));
+    let (queue_tx, queue_rx) = mpsc::unbounded_channel();
+    let (stop_tx, loop_task) = run_loop(worker, queue_rx);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while inbox
+        .get(&failing.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .state
+        .last_error
+        .is_none()
+    {
+        assert!(std::time::Instant::now() < deadline, "never failed");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let before = inbox.listings.load(Ordering::SeqCst);
+
+    // Ten newer comments on the failed item's issue (each waits behind it), then a burst of 40
+    // on four other issues, all queued at once.
+    let mut queued = Vec::new();
+    for n in 2..52 {
+        let issue = if n < 12 { 1 } else { 2 + u64::from(n % 4) };
+        let d = comment_on(issue, n);
+        inbox.put(&d).await.unwrap();
+        queued.push(d.id.clone());
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    for id in queued {
+        queue_tx.send(id).unwrap();
+    }
+    for _ in 0..40 {
+        next(&mut rx).await;
+    }
+    let listings = inbox.listings.load(Ordering::SeqCst) - before;
+    stop_loop(stop_tx, loop_task).await;
+    // 50 ids in batches of 8 of which at most 4 are held back: about 13 listings. Held ids
+    // filling whole batches would take one new id per listing: over 40.
+    assert!(
+        listings <= 16,
+        "{listings} listings for 50 queued ids in batches of 8"
+    );
+    assert_eq!(recording.handled_ids().len(), 40, "the burst was handled");
+    assert_eq!(
+        inbox.pending().await.unwrap().len(),
+        11,
+        "the failed item and the ten behind it wait"
+    );
+}
