@@ -241,6 +241,15 @@ mod tests {
         HttpRequest::try_from(request).expect("an SDK request")
     }
 
+    /// A listener on a free local port, and its address.
+    async fn listener() -> (tokio::net::TcpListener, std::net::SocketAddr) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a listener");
+        let address = listener.local_addr().expect("its address");
+        (listener, address)
+    }
+
     fn connector(connect: Option<Duration>, read: Option<Duration>) -> ReqwestConnector {
         ReqwestConnector::new((connect, read))
     }
@@ -275,10 +284,7 @@ mod tests {
     async fn a_connection_the_sdk_marks_as_bad_is_not_used_again() {
         use aws_smithy_runtime_api::client::connection::CaptureSmithyConnection;
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("a listener");
-        let address = listener.local_addr().expect("its address");
+        let (listener, address) = listener().await;
         // Answers 503 on every connection, keeping each open; counts the connections.
         let server = tokio::spawn(async move {
             let mut connections = 0;
@@ -323,10 +329,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_server_that_does_not_answer_is_a_timeout() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("a listener");
-        let address = listener.local_addr().expect("its address");
+        let (listener, address) = listener().await;
         let held = tokio::spawn(async move {
             let (socket, _) = listener.accept().await.expect("a connection");
             tokio::time::sleep(Duration::from_secs(5)).await;
@@ -343,10 +346,7 @@ mod tests {
     #[tokio::test]
     async fn an_answer_comes_back_with_its_status_headers_and_body_and_no_redirect_is_followed() {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("a listener");
-        let address = listener.local_addr().expect("its address");
+        let (listener, address) = listener().await;
         let server = tokio::spawn(async move {
             let (mut socket, _) = listener.accept().await.expect("a connection");
             let mut seen = Vec::new();

@@ -980,6 +980,57 @@ async fn a_failure_retrying_cannot_fix_is_given_up_at_once_and_answered() {
     assert_eq!(item.state.attempts, 1);
 }
 
+/// Waits (at most 10 s) until the stored state of `id` satisfies `reached`, which says `what`.
+async fn wait_for_state(
+    inbox: &dyn Inbox,
+    id: &DeliveryId,
+    what: &str,
+    reached: impl Fn(&tfpilot::inbox::ItemState) -> bool,
+) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !reached(&inbox.get(id).await.unwrap().expect("stored").state) {
+        assert!(std::time::Instant::now() < deadline, "never {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// A handler that reports each success on the returned channel and fails its first `failures`
+/// calls.
+fn notifying(failures: u32) -> (Arc<RecordingHandler>, mpsc::UnboundedReceiver<String>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let handler = Arc::new(RecordingHandler {
+        notify: Some(tx),
+        failures,
+        ..RecordingHandler::default()
+    });
+    (handler, rx)
+}
+
+/// Stores `deliveries` as the front door does, 2 ms apart (so their delivery order is
+/// unambiguous), then queues all their ids at once (a test runtime of one thread: the worker
+/// takes them only once the test waits).
+async fn store_then_queue(
+    inbox: &dyn Inbox,
+    queue: &mpsc::UnboundedSender<DeliveryId>,
+    deliveries: &[Delivery],
+) {
+    for d in deliveries {
+        inbox.put(d).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    for d in deliveries {
+        queue.send(d.id.clone()).unwrap();
+    }
+}
+
+/// A fs inbox in `dir` that counts its listings.
+fn counting_fs_inbox(dir: &std::path::Path) -> Arc<CountingListings> {
+    Arc::new(CountingListings {
+        inner: Arc::new(FsInbox::open(dir).unwrap()),
+        listings: AtomicU32::new(0),
+    })
+}
+
 /// An inbox that counts its listings (`pending_entries`), around a real one.
 struct CountingListings {
     inner: Arc<dyn Inbox>,
@@ -1048,15 +1099,8 @@ impl Inbox for CountingListings {
 #[tokio::test]
 async fn a_burst_of_queued_deliveries_shares_one_listing_and_keeps_thread_order() {
     let dir = tempfile::tempdir().unwrap();
-    let inbox = Arc::new(CountingListings {
-        inner: Arc::new(FsInbox::open(dir.path()).unwrap()),
-        listings: AtomicU32::new(0),
-    });
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let recording = Arc::new(RecordingHandler {
-        notify: Some(tx),
-        ..RecordingHandler::default()
-    });
+    let inbox = counting_fs_inbox(dir.path());
+    let (recording, mut rx) = notifying(0);
     // One item for the start-up drain (its one listing): once it is handled, the loop waits on
     // its queue.
     inbox.put(&comment_on(99, 1)).await.unwrap();
@@ -1067,22 +1111,16 @@ async fn a_burst_of_queued_deliveries_shares_one_listing_and_keeps_thread_order(
     let before = inbox.listings.load(Ordering::SeqCst);
     assert_eq!(before, 1, "the start-up drain lists once");
 
-    // 4 issues × 10 comments, stored as the front door stores them, then queued at once (this
-    // test's runtime has one thread: the worker runs only once the test waits).
+    // 4 issues × 10 comments, stored, then queued at once.
     let mut expected: std::collections::HashMap<String, Vec<String>> = Default::default();
-    let mut queued = Vec::new();
-    for n in 2..42 {
-        let d = comment_on(1 + u64::from(n % 4), n);
+    let deliveries: Vec<Delivery> = (2..42)
+        .map(|n| comment_on(1 + u64::from(n % 4), n))
+        .collect();
+    for d in &deliveries {
         let thread = tfpilot::inbox::thread_of(&d.event, d.body.as_bytes()).unwrap();
         expected.entry(thread).or_default().push(d.id.to_string());
-        inbox.put(&d).await.unwrap();
-        queued.push(d.id.clone());
-        // Distinct receive times, so the delivery order is unambiguous.
-        tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    for id in queued {
-        queue_tx.send(id).unwrap();
-    }
+    store_then_queue(inbox.as_ref(), &queue_tx, &deliveries).await;
     for _ in 0..40 {
         next(&mut rx).await;
     }
@@ -1157,13 +1195,8 @@ async fn deliveries_of_one_thread_queued_out_of_order_are_handled_without_a_drai
 async fn a_long_batch_of_slow_items_yields_to_the_retry_of_a_failed_one() {
     let dir = tempfile::tempdir().unwrap();
     let inbox: Arc<dyn Inbox> = Arc::new(FsInbox::open(dir.path()).unwrap());
-    let (tx, mut rx) = mpsc::unbounded_channel();
     // The first call fails: the first delivery, which is then due again after 10 ms.
-    let recording = Arc::new(RecordingHandler {
-        notify: Some(tx),
-        failures: 1,
-        ..RecordingHandler::default()
-    });
+    let (recording, mut rx) = notifying(1);
     let worker = Worker::new(inbox.clone(), Arc::new(Slow(recording.clone())))
         .with_retry_interval(Duration::from_millis(700))
         .with_backoff(Duration::from_millis(10), Duration::from_millis(10));
@@ -1172,19 +1205,7 @@ async fn a_long_batch_of_slow_items_yields_to_the_retry_of_a_failed_one() {
     inbox.put(&failing).await.unwrap();
     let (queue_tx, queue_rx) = mpsc::unbounded_channel();
     let (stop_tx, loop_task) = run_loop(worker, queue_rx);
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while inbox
-        .get(&failing.id)
-        .await
-        .unwrap()
-        .unwrap()
-        .state
-        .attempts
-        == 0
-    {
-        assert!(std::time::Instant::now() < deadline, "never claimed");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_for_state(inbox.as_ref(), &failing.id, "claimed", |s| s.attempts > 0).await;
     // Meanwhile ten slow items on other threads are queued: one batch of 3 s.
     for n in 0..10 {
         let d = comment_on(10 + n as u64, 91 + n);
@@ -1218,17 +1239,9 @@ async fn a_long_batch_of_slow_items_yields_to_the_retry_of_a_failed_one() {
 #[tokio::test]
 async fn held_back_ids_never_crowd_a_burst_out_of_its_batches() {
     let dir = tempfile::tempdir().unwrap();
-    let inbox = Arc::new(CountingListings {
-        inner: Arc::new(FsInbox::open(dir.path()).unwrap()),
-        listings: AtomicU32::new(0),
-    });
-    let (tx, mut rx) = mpsc::unbounded_channel();
+    let inbox = counting_fs_inbox(dir.path());
     // The first call fails: the start-up drain's one item, which is then not due for an hour.
-    let recording = Arc::new(RecordingHandler {
-        notify: Some(tx),
-        failures: 1,
-        ..RecordingHandler::default()
-    });
+    let (recording, mut rx) = notifying(1);
     let failing = comment_on(1, 1);
     inbox.put(&failing).await.unwrap();
     let worker = Worker::new(inbox.clone(), recording.clone())
@@ -1237,34 +1250,18 @@ async fn held_back_ids_never_crowd_a_burst_out_of_its_batches() {
         .with_backoff(Duration::from_secs(3600), Duration::from_secs(3600));
     let (queue_tx, queue_rx) = mpsc::unbounded_channel();
     let (stop_tx, loop_task) = run_loop(worker, queue_rx);
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while inbox
-        .get(&failing.id)
-        .await
-        .unwrap()
-        .unwrap()
-        .state
-        .last_error
-        .is_none()
-    {
-        assert!(std::time::Instant::now() < deadline, "never failed");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_for_state(inbox.as_ref(), &failing.id, "failed", |s| {
+        s.last_error.is_some()
+    })
+    .await;
     let before = inbox.listings.load(Ordering::SeqCst);
 
     // Ten newer comments on the failed item's issue (each waits behind it), then a burst of 40
     // on four other issues, all queued at once.
-    let mut queued = Vec::new();
-    for n in 2..52 {
-        let issue = if n < 12 { 1 } else { 2 + u64::from(n % 4) };
-        let d = comment_on(issue, n);
-        inbox.put(&d).await.unwrap();
-        queued.push(d.id.clone());
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    for id in queued {
-        queue_tx.send(id).unwrap();
-    }
+    let deliveries: Vec<Delivery> = (2..52)
+        .map(|n| comment_on(if n < 12 { 1 } else { 2 + u64::from(n % 4) }, n))
+        .collect();
+    store_then_queue(inbox.as_ref(), &queue_tx, &deliveries).await;
     for _ in 0..40 {
         next(&mut rx).await;
     }
