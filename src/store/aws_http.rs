@@ -43,7 +43,8 @@ use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::retry::ErrorKind;
 
 /// The SDK's HTTP client: `reqwest` over rustls, HTTP/1.1, the SDK's timeouts, no redirects. Each
-/// call makes a client of its own (its own connection pool); build one per process and share it.
+/// call makes a client with connection pools of its own (the store and the inbox each load an
+/// SDK configuration, so each has one); the TLS configuration is shared by all.
 pub fn sdk_http_client() -> SharedHttpClient {
     SharedHttpClient::new(ReqwestHttpClient::default())
 }
