@@ -1,7 +1,11 @@
-//! The two GraphQL mutations TfPilot uses (its one query is in `graphql_query`): `createCommitOnBranch` (with `expectedHeadOid` as the
-//! optimistic lock) and `minimizeComment`. The document is parsed with `graphql-parser`; the
-//! mutation's `input` argument may be a variable or an inline object. Errors come back the way
-//! GitHub sends them: HTTP 200 with an `errors` array carrying a `type`.
+//! The GraphQL mutations TfPilot uses (its queries are in `graphql_query`): `createRef`,
+//! `createCommitOnBranch` (with `expectedHeadOid` as the optimistic lock) and `minimizeComment`.
+//! The document is parsed with `graphql-parser`; each mutation's `input` argument may be a
+//! variable or an inline object. A document may hold several mutations: as GraphQL's spec says,
+//! they run one after the other, and one that fails is `null` in `data` with its error in
+//! `errors` (its `path` names it) while the next ones still run. Inputs that do not fit their
+//! types refuse the whole document before any mutation runs. Errors come back the way GitHub
+//! sends them: HTTP 200 with an `errors` array carrying a `type`.
 
 use base64::Engine;
 use graphql_parser::query::{Definition, OperationDefinition, Selection, Value as GqlValue};
@@ -10,8 +14,9 @@ use serde_json::{Value, json};
 use crate::auth::Grant;
 use crate::model::Model;
 
-/// The first field of the (first) operation: the mutation or query being asked for.
-pub(crate) fn operation_field(query: &str) -> Result<(String, Option<Value>), String> {
+/// The root fields of the (first) operation, in order, each with its `input` argument: the
+/// mutations, or the query's fields.
+pub(crate) fn operation_fields(query: &str) -> Result<Vec<(String, Option<Value>)>, String> {
     let doc =
         graphql_parser::parse_query::<String>(query).map_err(|e| format!("Parse error: {e}"))?;
     let selection_set = doc
@@ -24,20 +29,26 @@ pub(crate) fn operation_field(query: &str) -> Result<(String, Option<Value>), St
             _ => None,
         })
         .ok_or_else(|| "No operation in the document".to_owned())?;
-    let field = selection_set
+    let fields: Vec<(String, Option<Value>)> = selection_set
         .items
         .into_iter()
-        .find_map(|s| match s {
+        .filter_map(|s| match s {
             Selection::Field(f) => Some(f),
             _ => None,
         })
-        .ok_or_else(|| "No field selected".to_owned())?;
-    let input = field
-        .arguments
-        .into_iter()
-        .find(|(name, _)| name == "input")
-        .map(|(_, v)| to_json(v));
-    Ok((field.name, input))
+        .map(|field| {
+            let input = field
+                .arguments
+                .into_iter()
+                .find(|(name, _)| name == "input")
+                .map(|(_, v)| to_json(v));
+            (field.name, input)
+        })
+        .collect();
+    if fields.is_empty() {
+        return Err("No field selected".to_owned());
+    }
+    Ok(fields)
 }
 
 /// Converts an argument value; variables become `{"$var": name}` for [`resolve`] to replace.
@@ -86,14 +97,120 @@ fn error(field: &str, kind: &str, message: impl Into<String>) -> Value {
     })
 }
 
-pub(crate) fn execute(model: &mut Model, grant: &Grant, field: &str, input: Value) -> Value {
-    match field {
-        "createCommitOnBranch" => create_commit_on_branch(model, grant, input),
-        "minimizeComment" => minimize_comment(model, grant, input),
-        other => {
-            json!({ "errors": [{ "message": format!("Field '{other}' doesn't exist on type 'Mutation'") }] })
+/// Runs a mutation document's `fields` (name and resolved `input`) in order and merges their
+/// answers; inputs that do not fit their types refuse the document before anything runs.
+pub(crate) fn execute(model: &mut Model, grant: &Grant, fields: Vec<(String, Value)>) -> Value {
+    let invalid: Vec<Value> = fields
+        .iter()
+        .filter_map(|(field, input)| invalid_input(field, input))
+        .map(|message| json!({ "message": message }))
+        .collect();
+    if !invalid.is_empty() {
+        return json!({ "errors": invalid });
+    }
+    let mut data = serde_json::Map::new();
+    let mut errors = Vec::new();
+    for (field, input) in fields {
+        let mut answer = match field.as_str() {
+            "createRef" => create_ref(model, grant, input),
+            "createCommitOnBranch" => create_commit_on_branch(model, grant, input),
+            "minimizeComment" => minimize_comment(model, grant, input),
+            _ => unreachable!("invalid_input refuses every other field"),
+        };
+        if let Some(Value::Object(d)) = answer.get_mut("data").map(Value::take) {
+            data.extend(d);
+        }
+        if let Some(Value::Array(e)) = answer.get_mut("errors").map(Value::take) {
+            errors.extend(e);
         }
     }
+    let mut answer = json!({ "data": data });
+    if !errors.is_empty() {
+        answer["errors"] = Value::Array(errors);
+    }
+    answer
+}
+
+/// Why `input` does not fit `field`'s input type (GitHub's message), if it does not.
+fn invalid_input(field: &str, input: &Value) -> Option<String> {
+    let missing = |ty: &str, path: &str| {
+        let pointer = format!("/{}", path.replace('.', "/"));
+        input.pointer(&pointer).is_none_or(Value::is_null).then(|| {
+            format!("Variable $input of type {ty}! was provided invalid value for {path} (Expected value to not be null)")
+        })
+    };
+    match field {
+        "createRef" => ["repositoryId", "name", "oid"]
+            .into_iter()
+            .find_map(|p| missing("CreateRefInput", p)),
+        "createCommitOnBranch" => ["expectedHeadOid", "message.headline"]
+            .into_iter()
+            .find_map(|p| missing("CreateCommitOnBranchInput", p)),
+        "minimizeComment" => {
+            let classifier = input
+                .get("classifier")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            (!CLASSIFIERS.contains(&classifier)).then(|| format!("Argument 'classifier' on InputObject 'MinimizeCommentInput' has an invalid value ({classifier}). Expected type 'ReportedContentClassifiers!'."))
+        }
+        other => Some(format!("Field '{other}' doesn't exist on type 'Mutation'")),
+    }
+}
+
+/// `createRef` for a branch: `name` is `refs/heads/…`, `oid` a commit of the repository.
+fn create_ref(model: &mut Model, grant: &Grant, input: Value) -> Value {
+    const F: &str = "createRef";
+    let id = input["repositoryId"].as_str().unwrap_or_default();
+    let Some(repo_name) = model
+        .repos
+        .values()
+        .find(|r| crate::model::repo_node_id(r) == id)
+        .map(|r| r.full_name())
+    else {
+        return error(
+            F,
+            "NOT_FOUND",
+            format!("Could not resolve to a node with the global id of '{id}'"),
+        );
+    };
+    if let Err(e) = crate::auth::check_grant(model, grant, &repo_name, Some(("contents", true))) {
+        if e.status == 403 {
+            return error(F, "FORBIDDEN", e.message);
+        }
+        return error(
+            F,
+            "NOT_FOUND",
+            format!("Could not resolve to a node with the global id of '{id}'"),
+        );
+    }
+    let name = input["name"].as_str().unwrap_or_default();
+    let Some(branch) = name.strip_prefix("refs/heads/").filter(|b| !b.is_empty()) else {
+        return error(
+            F,
+            "UNPROCESSABLE",
+            format!("the simulator creates branches only (refs/heads/…), not {name}"),
+        );
+    };
+    let oid = input["oid"].as_str().unwrap_or_default();
+    if !model.commits.contains_key(oid) {
+        return error(
+            F,
+            "UNPROCESSABLE",
+            format!("Could not resolve to a commit with the oid of '{oid}'"),
+        );
+    }
+    let Ok(repo) = model.repo_mut(&repo_name) else {
+        return error(F, "NOT_FOUND", format!("no repository {repo_name}"));
+    };
+    if repo.branches.contains_key(branch) {
+        return error(
+            F,
+            "UNPROCESSABLE",
+            format!("A ref named \"{name}\" already exists in the repository."),
+        );
+    }
+    repo.branches.insert(branch.to_owned(), oid.to_owned());
+    json!({ "data": { F: { "ref": { "name": branch, "prefix": "refs/heads/", "target": { "oid": oid } } } } })
 }
 
 fn create_commit_on_branch(model: &mut Model, grant: &Grant, input: Value) -> Value {
@@ -126,12 +243,12 @@ fn create_commit_on_branch(model: &mut Model, grant: &Grant, input: Value) -> Va
         .strip_prefix("refs/heads/")
         .unwrap_or(branch)
         .to_owned();
-    let Some(expected) = input.get("expectedHeadOid").and_then(Value::as_str) else {
-        return json!({ "errors": [{ "message": "Variable $input of type CreateCommitOnBranchInput! was provided invalid value for expectedHeadOid (Expected value to not be null)" }] });
-    };
-    let Some(headline) = input.pointer("/message/headline").and_then(Value::as_str) else {
-        return json!({ "errors": [{ "message": "Variable $input of type CreateCommitOnBranchInput! was provided invalid value for message.headline (Expected value to not be null)" }] });
-    };
+    // (`invalid_input` refused a document without these.)
+    let expected = input["expectedHeadOid"].as_str().unwrap_or_default();
+    let headline = input
+        .pointer("/message/headline")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let Some(head) = model
         .repos
         .get(&repo_name)
@@ -230,9 +347,6 @@ fn minimize_comment(model: &mut Model, grant: &Grant, input: Value) -> Value {
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
-    if !CLASSIFIERS.contains(&classifier.as_str()) {
-        return json!({ "errors": [{ "message": format!("Argument 'classifier' on InputObject 'MinimizeCommentInput' has an invalid value ({classifier}). Expected type 'ReportedContentClassifiers!'.") }] });
-    }
     let found = model
         .comments
         .values()
@@ -265,12 +379,17 @@ fn minimize_comment(model: &mut Model, grant: &Grant, input: Value) -> Value {
 mod tests {
     use super::*;
 
+    fn only(query: &str) -> (String, Option<Value>) {
+        let mut fields = operation_fields(query).unwrap();
+        assert_eq!(fields.len(), 1, "{query}");
+        fields.remove(0)
+    }
+
     #[test]
     fn finds_the_mutation_and_its_input_from_a_variable_or_inline() {
-        let (field, input) = operation_field(
+        let (field, input) = only(
             "mutation Commit($input: CreateCommitOnBranchInput!) { createCommitOnBranch(input: $input) { commit { oid url } } }",
-        )
-        .unwrap();
+        );
         assert_eq!(field, "createCommitOnBranch");
         let vars = json!({"input": {"expectedHeadOid": "abc"}});
         assert_eq!(
@@ -278,10 +397,9 @@ mod tests {
             json!({"expectedHeadOid": "abc"})
         );
 
-        let (field, input) = operation_field(
+        let (field, input) = only(
             r#"mutation { minimizeComment(input: {subjectId: $id, classifier: OUTDATED}) { clientMutationId } }"#,
-        )
-        .unwrap();
+        );
         assert_eq!(field, "minimizeComment");
         let vars = json!({"id": "IC_1"});
         assert_eq!(
@@ -291,7 +409,57 @@ mod tests {
     }
 
     #[test]
+    fn every_mutation_of_a_document_is_found_in_order() {
+        let fields = operation_fields(
+            "mutation M($r: CreateRefInput!, $c: CreateCommitOnBranchInput!) { createRef(input: $r) { ref { name } } createCommitOnBranch(input: $c) { commit { oid } } }",
+        )
+        .unwrap();
+        let names: Vec<&str> = fields.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(names, ["createRef", "createCommitOnBranch"]);
+    }
+
+    #[test]
+    fn an_input_that_does_not_fit_refuses_the_whole_document_and_unknown_mutations_too() {
+        for (field, input, says) in [
+            (
+                "createRef",
+                json!({"repositoryId": "R_1", "name": "refs/heads/x"}),
+                "oid",
+            ),
+            (
+                "createCommitOnBranch",
+                json!({"expectedHeadOid": "abc", "message": {}}),
+                "message.headline",
+            ),
+            (
+                "minimizeComment",
+                json!({"subjectId": "IC_1", "classifier": "LOUD"}),
+                "LOUD",
+            ),
+            (
+                "deleteRepository",
+                json!({}),
+                "doesn't exist on type 'Mutation'",
+            ),
+        ] {
+            let message = invalid_input(field, &input).unwrap_or_default();
+            assert!(message.contains(says), "{field}: {message}");
+        }
+        assert_eq!(
+            invalid_input(
+                "createRef",
+                &json!({"repositoryId": "R_1", "name": "refs/heads/x", "oid": "abc"})
+            ),
+            None
+        );
+    }
+
+    #[test]
     fn malformed_documents_are_refused() {
-        assert!(operation_field("mutation { createCommitOnBranch(input: ").is_err());
+        assert!(operation_fields("mutation { createCommitOnBranch(input: ").is_err());
+        assert!(
+            operation_fields("mutation { ...F }").is_err(),
+            "no field selected"
+        );
     }
 }

@@ -3,7 +3,8 @@
 //! { object { ... on Blob { text isTruncated isBinary byteSize } } } }`) and a pull request's
 //! state (`pullRequest(number:) { number url state merged headRefName headRefOid baseRefName
 //! mergeCommit { oid } mergeable }`), with
-//! aliases, variables and inline fragments as GitHub's schema types them. A missing repository or
+//! aliases, variables and inline fragments as GitHub's schema types them; also the repository's
+//! `id` (its node id, which `createRef` takes). A missing repository or
 //! pull request is GitHub's `NOT_FOUND` error next to `null` data; a missing ref or file is `null`.
 
 use graphql_parser::query::{
@@ -130,6 +131,7 @@ impl Query<'_> {
         for f in fields(&field.selection_set, "Repository") {
             let value = match f.name.as_str() {
                 "nameWithOwner" => json!(full),
+                "id" => json!(crate::model::repo_node_id(repo)),
                 "ref" => {
                     let qualified = self.arg(f, "qualifiedName");
                     let branch = qualified

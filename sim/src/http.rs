@@ -1628,10 +1628,17 @@ async fn graphql_endpoint(State(shared): St, headers: HeaderMap, body: Bytes) ->
         Ok(v) => v,
         Err(e) => return api_error(e),
     };
-    let parsed = graphql::operation_field(&request.query);
+    let parsed = graphql::operation_fields(&request.query);
+    // Counted by its root fields: `POST /graphql createRef+createCommitOnBranch`.
     let field = parsed
         .as_ref()
-        .map(|(f, _)| f.clone())
+        .map(|fields| {
+            fields
+                .iter()
+                .map(|(f, _)| f.as_str())
+                .collect::<Vec<_>>()
+                .join("+")
+        })
         .unwrap_or_else(|_| "?".into());
     let (answer, installation, after_write) =
         match graphql_call(&shared, &request, parsed, &field, &headers) {
@@ -1649,7 +1656,7 @@ async fn graphql_endpoint(State(shared): St, headers: HeaderMap, body: Bytes) ->
 fn graphql_call(
     shared: &Shared,
     request: &GraphQlRequest,
-    parsed: Result<(String, Option<Value>), String>,
+    parsed: Result<Vec<(String, Option<Value>)>, String>,
     name: &str,
     headers: &HeaderMap,
 ) -> Result<(Value, u64, Option<Fault>), Box<Response>> {
@@ -1667,7 +1674,7 @@ fn graphql_call(
         Err(e) => return Err(Box::new(api_error(e))),
     };
     let installation = grant.installation;
-    let (field, input) = match parsed {
+    let fields = match parsed {
         Ok(v) => v,
         Err(message) => {
             return Err(Box::new(github_json(
@@ -1681,7 +1688,13 @@ fn graphql_call(
     {
         return Ok((answer, installation, after_write));
     }
-    let input = graphql::resolve(input.unwrap_or(Value::Null), &request.variables);
-    let answer = graphql::execute(&mut model, &grant, &field, input);
+    let fields = fields
+        .into_iter()
+        .map(|(field, input)| {
+            let input = graphql::resolve(input.unwrap_or(Value::Null), &request.variables);
+            (field, input)
+        })
+        .collect();
+    let answer = graphql::execute(&mut model, &grant, fields);
     Ok((answer, installation, after_write))
 }

@@ -801,6 +801,11 @@ pub(crate) fn check_comment_body(body: &str) -> ApiResult<()> {
     Ok(())
 }
 
+/// A repository's GraphQL node id (its REST `node_id`).
+pub(crate) fn repo_node_id(repo: &Repo) -> String {
+    node_id("R_kgDO", repo.id)
+}
+
 pub(crate) fn node_id(prefix: &str, id: u64) -> String {
     use base64::Engine;
     format!(

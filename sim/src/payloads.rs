@@ -44,7 +44,7 @@ pub(crate) fn repository(model: &Model, repo: &Repo) -> Value {
     let full = repo.full_name();
     json!({
         "id": repo.id,
-        "node_id": node_id("R_kgDO", repo.id),
+        "node_id": crate::model::repo_node_id(repo),
         "name": repo.name,
         "full_name": full,
         "private": true,

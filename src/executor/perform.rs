@@ -364,7 +364,10 @@ impl Executor {
                 EffectError::Refused(format!("the base branch `{base}` does not exist"))
             })?;
             let start = Start {
-                branch: BranchStart::New { from: from.clone() },
+                branch: BranchStart::New {
+                    from: from.clone(),
+                    repository_id: read.repository_id,
+                },
                 parent: from,
             };
             (None, start, read.file)
@@ -439,7 +442,10 @@ impl Executor {
             (None, _) => {
                 let from = base_head().await?;
                 Ok(Start {
-                    branch: BranchStart::New { from: from.clone() },
+                    branch: BranchStart::New {
+                        from: from.clone(),
+                        repository_id: None,
+                    },
                     parent: from,
                 })
             }

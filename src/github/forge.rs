@@ -49,7 +49,12 @@ pub trait Repo: Send + Sync {
             Some(number) => Some(self.pull_request(number).await?),
             None => None,
         };
-        Ok(HeadRead { head, file, pr })
+        Ok(HeadRead {
+            head,
+            file,
+            pr,
+            repository_id: None,
+        })
     }
     async fn merge_pull_request(
         &self,

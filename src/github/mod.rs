@@ -9,11 +9,15 @@
 //! let app = GitHubApp::new(4242, &key, "https://api.github.com")?;
 //! let repo: RepoName = "acme/core-terraform".parse().expect("a repo name");
 //! let gh = app.repo(InstallationId(7), &repo);
-//! let base = gh.branch_head("main").await?.expect("main exists");
+//! // The base's head, the file there and the repository's node id, in one GraphQL query.
+//! let base = gh.read_at_head("main", "envs/dev/tfpilot.s3.tf", None).await?;
 //! let commit = gh
 //!     .commit_files(
 //!         "request/3f2a4c1e-8b7d-4e2f-9a1b-0c3d5e7f9a2b",
-//!         BranchStart::New { from: base },
+//!         BranchStart::New {
+//!             from: base.head.expect("main exists"),
+//!             repository_id: base.repository_id,
+//!         },
 //!         "tfpilot: add s3-bucket invoices",
 //!         &[FileChange::put("envs/dev/tfpilot.s3.tf", "# …")],
 //!     )
@@ -21,8 +25,9 @@
 //! # let _ = commit; Ok(()) }
 //! ```
 //!
-//! A submit (create the branch, commit, open the PR, dispatch the plan) takes 5 API calls, plus
-//! one installation-token call when the cache is cold; see `tests/it/github/ops.rs`.
+//! A submit (read the base, create the branch and commit on it, open the PR, dispatch the plan)
+//! takes 4 API calls, plus one installation-token call when the cache is cold; see
+//! `tests/it/github/ops.rs`.
 //!
 //! Every call goes through one transport (`transport.rs`): retries with backoff on 5xx and network
 //! failures, waits as GitHub's rate-limit headers say, one token refresh on 401, a bounded total

@@ -1,5 +1,6 @@
 //! Repository operations: files and branch heads, commits (GraphQL `createCommitOnBranch`, with
-//! `expectedHeadOid` as the optimistic lock), pull requests, comments, reactions, permissions.
+//! `expectedHeadOid` as the optimistic lock; on a new branch, `createRef` in the same document),
+//! pull requests, comments, reactions, permissions.
 
 use std::collections::BTreeSet;
 
@@ -21,10 +22,11 @@ pub struct FileContent {
     pub sha: String,
 }
 
-/// The selections of [`FACTS_QUERY`] and [`FILE_AT_HEAD_QUERY`]: a branch's head and a file in it.
+/// The selections of [`FACTS_QUERY`] and [`FILE_AT_HEAD_QUERY`]: the repository's node id (what
+/// `createRef` takes), a branch's head and a file in it.
 macro_rules! file_at_head {
     () => {
-        "ref(qualifiedName: $branch) { target { oid ... on Commit { file(path: $path) { \
+        "id ref(qualifiedName: $branch) { target { oid ... on Commit { file(path: $path) { \
          object { ... on Blob { oid text isTruncated isBinary } } } } } }"
     };
 }
@@ -50,15 +52,23 @@ pub const FILE_AT_HEAD_QUERY: &str = concat!(
 pub const COMMIT_MUTATION: &str = "mutation TfPilotCommit($input: CreateCommitOnBranchInput!) { \
     createCommitOnBranch(input: $input) { commit { oid url } } }";
 
+/// A new branch and a verified commit on it, in one call: GraphQL runs a document's mutations one
+/// after the other, so the commit sees the branch, and a `createRef` that fails (the branch is
+/// there from an earlier attempt) does not stop the commit, whose `expectedHeadOid` still guards.
+pub const BRANCH_COMMIT_MUTATION: &str = "mutation TfPilotBranchCommit($ref: CreateRefInput!, \
+    $input: CreateCommitOnBranchInput!) { createRef(input: $ref) { ref { name } } \
+    createCommitOnBranch(input: $input) { commit { oid url } } }";
+
 /// Hides a comment (an outdated plan).
 pub const MINIMIZE_MUTATION: &str = "mutation TfPilotMinimize($input: MinimizeCommentInput!) { \
     minimizeComment(input: $input) { minimizedComment { isMinimized } } }";
 
 /// Every GraphQL document TfPilot sends (the tests check them against GitHub's schema).
-pub const GRAPHQL_DOCUMENTS: [&str; 4] = [
+pub const GRAPHQL_DOCUMENTS: [&str; 5] = [
     FACTS_QUERY,
     FILE_AT_HEAD_QUERY,
     COMMIT_MUTATION,
+    BRANCH_COMMIT_MUTATION,
     MINIMIZE_MUTATION,
 ];
 
@@ -71,6 +81,8 @@ pub struct HeadRead {
     pub file: Option<FileContent>,
     /// The pull request, when asked for.
     pub pr: Option<PrState>,
+    /// The repository's GraphQL node id, when read ([`BranchStart::New`] can use it).
+    pub repository_id: Option<String>,
 }
 
 /// One change in a commit: write `contents` to `path`, or delete `path` when `contents` is `None`.
@@ -100,8 +112,14 @@ impl FileChange {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BranchStart {
     /// Create the branch at `from` (a commit sha) and commit on it. If the branch already exists
-    /// at `from` (a retried submit), commit on it; anywhere else is [`GitHubError::StaleHead`].
-    New { from: String },
+    /// at `from` (a retried submit), commit on it; anywhere else is [`GitHubError::StaleHead`]
+    /// (unless it is exactly this commit, made by an attempt whose answer was lost). With the
+    /// repository's node id ([`HeadRead::repository_id`]) both happen in one GraphQL call,
+    /// otherwise in two.
+    New {
+        from: String,
+        repository_id: Option<String>,
+    },
     /// Commit on the existing branch, which must still be at `expected_head`.
     Existing { expected_head: String },
 }
@@ -396,12 +414,19 @@ impl RepoClient {
         for change in changes {
             check_repo_path(&what, &change.path)?;
         }
-        let expected_head = match start {
-            BranchStart::Existing { expected_head } => expected_head,
-            BranchStart::New { from } => {
+        let (expected_head, repository_id) = match start {
+            BranchStart::Existing { expected_head } => (expected_head, None),
+            BranchStart::New {
+                from,
+                repository_id: None,
+            } => {
                 self.create_branch(branch, &from).await?;
-                from
+                (from, None)
             }
+            BranchStart::New {
+                from,
+                repository_id: Some(id),
+            } => (from, Some(id)),
         };
         let (headline, body) = match message.split_once('\n') {
             Some((h, b)) => (h.trim_end(), b.trim()),
@@ -427,6 +452,38 @@ impl RepoClient {
             "fileChanges": { "additions": additions, "deletions": deletions },
             "expectedHeadOid": expected_head,
         });
+        if let Some(repository_id) = repository_id {
+            let variables = json!({
+                "ref": {
+                    "repositoryId": repository_id,
+                    "name": format!("refs/heads/{branch}"),
+                    "oid": expected_head,
+                },
+                "input": input,
+            });
+            let answer = self
+                .graphql_answer(
+                    "create_branch_and_commit",
+                    &what,
+                    BRANCH_COMMIT_MUTATION,
+                    variables,
+                )
+                .await?;
+            if let Some(made) = made_commit(answer.data.as_ref()) {
+                return Ok(made);
+            }
+            // No commit. The branch may be there from an earlier attempt (at `expected_head`, or
+            // at the commit of an attempt whose answer was lost), which committing on it as an
+            // existing branch sorts out; if it is not there, creating it failed.
+            tracing::info!(
+                branch,
+                errors = %answer.messages(),
+                "the branch and its commit were not made in one call; committing on the branch if it exists"
+            );
+            if self.branch_head(branch).await?.is_none() {
+                return Err(answer.error(&what));
+            }
+        }
         let data = match self
             .graphql(
                 "create_commit",
@@ -450,20 +507,10 @@ impl RepoClient {
             }
             Err(e) => return Err(e),
         };
-        let commit = data.pointer("/createCommitOnBranch/commit");
-        match (
-            commit.and_then(|c| c.get("oid")).and_then(Value::as_str),
-            commit.and_then(|c| c.get("url")).and_then(Value::as_str),
-        ) {
-            (Some(oid), Some(url)) => Ok(CommitResult {
-                oid: oid.to_owned(),
-                url: url.to_owned(),
-            }),
-            _ => Err(GitHubError::Unexpected {
-                operation: what,
-                message: "createCommitOnBranch returned no commit".into(),
-            }),
-        }
+        made_commit(Some(&data)).ok_or_else(|| GitHubError::Unexpected {
+            operation: what,
+            message: "createCommitOnBranch returned no commit".into(),
+        })
     }
 
     /// The head of `branch` if it is the commit [`Self::commit_files`] was asked to make: authored
@@ -600,18 +647,25 @@ impl RepoClient {
         query: &str,
         variables: Value,
     ) -> Result<Value> {
-        #[derive(Deserialize)]
-        struct Answer {
-            data: Option<Value>,
-            #[serde(default)]
-            errors: Vec<GraphQlError>,
+        let answer = self.graphql_answer(op, what, query, variables).await?;
+        if !answer.errors.is_empty() {
+            return Err(answer.error(what));
         }
-        #[derive(Deserialize)]
-        struct GraphQlError {
-            #[serde(rename = "type")]
-            kind: Option<String>,
-            message: String,
-        }
+        answer.data.ok_or_else(|| GitHubError::Unexpected {
+            operation: what.to_owned(),
+            message: "GraphQL answer without data".into(),
+        })
+    }
+
+    /// Runs a GraphQL document and returns its whole answer: `data` and the errors of the fields
+    /// that failed, for documents whose fields may fail apart.
+    async fn graphql_answer(
+        &self,
+        op: &'static str,
+        what: &str,
+        query: &str,
+        variables: Value,
+    ) -> Result<GraphQlAnswer> {
         let call = Call::new(
             op,
             what,
@@ -623,29 +677,7 @@ impl RepoClient {
             },
         )
         .json(json!({ "query": query, "variables": variables }));
-        let answer: Answer = self.transport.send(call).await?.json(what)?;
-        if let Some(first) = answer.errors.first() {
-            let message = answer
-                .errors
-                .iter()
-                .map(|e| e.message.as_str())
-                .collect::<Vec<_>>()
-                .join("; ");
-            let operation = what.to_owned();
-            let stale = first.kind.as_deref() == Some("STALE_DATA")
-                || first.message.contains("expectedHeadOid")
-                || first.message.contains("Expected branch to point to");
-            return Err(match first.kind.as_deref() {
-                _ if stale => GitHubError::StaleHead { operation, message },
-                Some("NOT_FOUND") => GitHubError::NotFound { operation, message },
-                Some("FORBIDDEN") => GitHubError::PermissionDenied { operation, message },
-                _ => GitHubError::Validation { operation, message },
-            });
-        }
-        answer.data.ok_or_else(|| GitHubError::Unexpected {
-            operation: what.to_owned(),
-            message: "GraphQL answer without data".into(),
-        })
+        self.transport.send(call).await?.json(what)
     }
 
     /// Reads `branch`'s head, `path` in that commit and, when asked, pull request `pr`, in one
@@ -722,7 +754,13 @@ impl RepoClient {
                 })
             }
         };
-        Ok(HeadRead { head, file, pr })
+        let repository_id = repo["id"].as_str().map(str::to_owned);
+        Ok(HeadRead {
+            head,
+            file,
+            pr,
+            repository_id,
+        })
     }
 
     /// Opens a pull request from `head` into `base`. If one is already open for that head (a
@@ -1092,6 +1130,63 @@ impl RepoClient {
             Err(e) => Err(e),
         }
     }
+}
+
+/// A GraphQL answer: errors arrive with HTTP 200, next to the `data` of the fields that worked.
+#[derive(Debug, Deserialize)]
+struct GraphQlAnswer {
+    data: Option<Value>,
+    #[serde(default)]
+    errors: Vec<GraphQlError>,
+}
+
+#[derive(Debug, Deserialize)]
+struct GraphQlError {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    message: String,
+}
+
+impl GraphQlAnswer {
+    /// Every error's message, in order.
+    fn messages(&self) -> String {
+        self.errors
+            .iter()
+            .map(|e| e.message.as_str())
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// The typed error the answer's first error stands for (an answer without errors and without
+    /// the data asked for is [`GitHubError::Unexpected`]).
+    fn error(&self, what: &str) -> GitHubError {
+        let operation = what.to_owned();
+        let message = self.messages();
+        let Some(first) = self.errors.first() else {
+            return GitHubError::Unexpected {
+                operation,
+                message: "GraphQL answer without the data asked for".into(),
+            };
+        };
+        let stale = first.kind.as_deref() == Some("STALE_DATA")
+            || first.message.contains("expectedHeadOid")
+            || first.message.contains("Expected branch to point to");
+        match first.kind.as_deref() {
+            _ if stale => GitHubError::StaleHead { operation, message },
+            Some("NOT_FOUND") => GitHubError::NotFound { operation, message },
+            Some("FORBIDDEN") => GitHubError::PermissionDenied { operation, message },
+            _ => GitHubError::Validation { operation, message },
+        }
+    }
+}
+
+/// The commit `createCommitOnBranch` made, if its part of `data` holds one.
+fn made_commit(data: Option<&Value>) -> Option<CommitResult> {
+    let commit = data?.pointer("/createCommitOnBranch/commit")?;
+    Some(CommitResult {
+        oid: commit.get("oid")?.as_str()?.to_owned(),
+        url: commit.get("url")?.as_str()?.to_owned(),
+    })
 }
 
 /// A moment shortly before now (see [`LANDED_LOOKBACK`]), as GitHub's `since` parameters take it.

@@ -246,7 +246,7 @@ impl Repo for FakeRepo {
     ) -> Result<CommitResult> {
         let mut w = self.call("commit_files");
         let expected = match start {
-            BranchStart::New { from } => {
+            BranchStart::New { from, .. } => {
                 match w.branches.get(branch) {
                     Some(head) if *head != from => return Err(stale(branch)),
                     _ => w.branches.insert(branch.to_owned(), from.clone()),

@@ -43,21 +43,31 @@ async fn reads_files_branch_heads_and_the_default_branch() {
 /// The submit path of a request: branch, commit, PR, plan dispatch. Prints the call count the
 /// issue asks to report.
 #[tokio::test]
-async fn a_submit_creates_branch_commit_pr_and_dispatch_in_five_api_calls() {
+async fn a_submit_creates_branch_commit_pr_and_dispatch_in_four_api_calls() {
     within(30, async {
         let w = World::start().await;
         let gh = w.gh();
         w.sim.reset_calls();
         let before = w.app.stats();
 
-        let base = gh.branch_head("main").await.unwrap().unwrap();
+        // The base's head, the file and the repository's node id: one query.
+        let read = gh
+            .read_at_head("main", "envs/dev/tfpilot.note.tf", None)
+            .await
+            .unwrap();
+        let base = read.head.clone().expect("main exists");
+        assert_eq!(read.file, None);
+        assert!(read.repository_id.is_some(), "{read:?}");
 
         let block =
             "module \"tfpilot_x\" {\n  source = \"../../modules/note\"\n  text   = \"hi\"\n}\n";
         let commit = gh
             .commit_files(
                 BRANCH,
-                BranchStart::New { from: base.clone() },
+                BranchStart::New {
+                    from: base.clone(),
+                    repository_id: read.repository_id,
+                },
                 "tfpilot: add note x\n\nRequested in #1.",
                 &[FileChange::put("envs/dev/tfpilot.note.tf", block)],
             )
@@ -79,13 +89,18 @@ async fn a_submit_creates_branch_commit_pr_and_dispatch_in_five_api_calls() {
             used.total(),
             w.sim.calls()
         );
-        // 2 installation tokens (cold cache: one read-only for the base head, one that writes,
-        // both for this repository only) + read base head + create ref + createCommitOnBranch
-        // + open PR + dispatch.
-        assert_eq!(sim_calls, 5 + 2, "{:?}", w.sim.calls());
-        assert_eq!(w.sim.tokens_issued(), 2);
+        // 1 installation token (cold cache; GraphQL is a POST, so it writes, for this repository
+        // only) + read the base (GraphQL) + create the branch and commit on it (one GraphQL
+        // document) + open PR + dispatch.
+        assert_eq!(sim_calls, 4 + 1, "{:?}", w.sim.calls());
+        assert_eq!(w.sim.tokens_issued(), 1);
         assert_eq!(used.total(), sim_calls);
-        assert_eq!(w.sim.call_count("POST /graphql createCommitOnBranch"), 1);
+        assert_eq!(
+            w.sim
+                .call_count("POST /graphql createRef+createCommitOnBranch"),
+            1
+        );
+        assert_eq!(w.sim.call_count("POST /repos/{owner}/{repo}/git/refs"), 0);
 
         // What GitHub now holds.
         assert_eq!(
@@ -183,25 +198,46 @@ async fn a_commit_on_a_moved_branch_is_refused_as_stale_head() {
         );
 
         // Creating a branch that already exists elsewhere is stale too; at the same commit it is
-        // a retried submit and goes through.
-        let err = gh
-            .commit_files("main", BranchStart::New { from: old }, "x", &[])
+        // a retried submit and goes through. The same with the branch made in the commit's call
+        // (the repository's node id known) and in a call of its own.
+        let repository_id = gh
+            .read_at_head("main", "a.tf", None)
             .await
-            .unwrap_err();
-        assert!(matches!(err, GitHubError::StaleHead { .. }), "{err:?}");
-        let retried = gh
-            .commit_files(
-                "main",
-                BranchStart::New {
-                    from: moved.clone(),
-                },
-                "retried",
-                &[FileChange::put("b.tf", "b")],
-            )
-            .await
-            .unwrap();
-        assert_eq!(w.sim.commits(REPO, "main")[0].parents, vec![moved]);
-        assert_eq!(w.sim.branch_head(REPO, "main"), Some(retried.oid));
+            .unwrap()
+            .repository_id;
+        assert!(repository_id.is_some());
+        let mut head = moved;
+        for repository_id in [None, repository_id] {
+            let err = gh
+                .commit_files(
+                    "main",
+                    BranchStart::New {
+                        from: old.clone(),
+                        repository_id: repository_id.clone(),
+                    },
+                    "x",
+                    &[FileChange::put("c.tf", "c")],
+                )
+                .await
+                .unwrap_err();
+            assert!(matches!(err, GitHubError::StaleHead { .. }), "{err:?}");
+            assert_eq!(w.sim.branch_head(REPO, "main"), Some(head.clone()));
+            let retried = gh
+                .commit_files(
+                    "main",
+                    BranchStart::New {
+                        from: head.clone(),
+                        repository_id,
+                    },
+                    "retried",
+                    &[FileChange::put("b.tf", "b")],
+                )
+                .await
+                .unwrap();
+            assert_eq!(w.sim.commits(REPO, "main")[0].parents, vec![head]);
+            assert_eq!(w.sim.branch_head(REPO, "main"), Some(retried.oid.clone()));
+            head = retried.oid;
+        }
 
         let err = gh
             .commit_files(

@@ -426,6 +426,98 @@ async fn a_commit_whose_answer_was_lost_is_reported_as_made() {
     assert_eq!(w.sim.branch_head(super::REPO, "main"), Some(theirs));
 }
 
+/// A new branch and its commit go in one GraphQL document. When that call lands behind a 5xx, its
+/// retry finds the branch there (`createRef` fails) and the commit stale: the commit is reported
+/// as made, once. A 5xx before anything happened is simply retried.
+#[tokio::test(start_paused = true)]
+async fn a_branch_and_commit_whose_answer_was_lost_is_reported_as_made() {
+    use tfpilot::github::{BranchStart, FileChange};
+    const ROUTE: &str = "POST /graphql createRef+createCommitOnBranch";
+    let w = World::start().await;
+    let gh = w.gh();
+    let base = w.sim.branch_head(super::REPO, "main").unwrap();
+    let repository_id = gh
+        .read_at_head("main", "x.tf", None)
+        .await
+        .unwrap()
+        .repository_id;
+    for (branch, fault) in [
+        ("request/landed", Fault::ServerErrorAfterWrite(502)),
+        ("request/refused", Fault::ServerError(503)),
+    ] {
+        w.sim.reset_calls();
+        w.sim.inject_fault(ROUTE, fault, 1);
+        let commit = gh
+            .commit_files(
+                branch,
+                BranchStart::New {
+                    from: base.clone(),
+                    repository_id: repository_id.clone(),
+                },
+                "tfpilot: add the block\n\nFor request 3f2a4c1e.",
+                &[FileChange::put("x.tf", "x")],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{branch}: {e}"));
+        let commits = w.sim.commits(super::REPO, branch);
+        assert_eq!(commits[0].sha, commit.oid, "{branch}");
+        assert_eq!(
+            commits[1].sha, base,
+            "{branch}: exactly one commit on the base"
+        );
+        assert_eq!(w.sim.call_count(ROUTE), 2, "{branch}: {:?}", w.sim.calls());
+        assert_eq!(
+            w.sim.call_count("POST /repos/{owner}/{repo}/git/refs"),
+            0,
+            "{branch}"
+        );
+    }
+}
+
+/// A branch that cannot be created is an error naming the commit, and nothing is made; a
+/// repository id GitHub does not know is not found.
+#[tokio::test(start_paused = true)]
+async fn a_branch_github_refuses_to_create_is_an_error_and_nothing_is_made() {
+    use tfpilot::github::{BranchStart, FileChange};
+    let w = World::start().await;
+    let gh = w.gh();
+    let repository_id = gh
+        .read_at_head("main", "x.tf", None)
+        .await
+        .unwrap()
+        .repository_id;
+    let base = w.sim.branch_head(super::REPO, "main").unwrap();
+    for (from, repository_id) in [
+        ("0".repeat(40), repository_id),
+        (base, Some("R_kgDOnothing".to_owned())),
+    ] {
+        let err = gh
+            .commit_files(
+                "request/refused",
+                BranchStart::New {
+                    from,
+                    repository_id,
+                },
+                "tfpilot: x",
+                &[FileChange::put("x.tf", "x")],
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                GitHubError::Validation { .. } | GitHubError::NotFound { .. }
+            ),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string().contains("commit to branch request/refused"),
+            "{err}"
+        );
+        assert_eq!(w.sim.branch_head(super::REPO, "request/refused"), None);
+    }
+}
+
 /// After a stale-head answer only TfPilot's own commit counts as made: one authored by the App,
 /// verified by GitHub, on the expected parent, with the headline asked for, changing exactly
 /// the files asked for. A look-alike pushed by a person (even one naming `tfpilot[bot]` as its

@@ -53,7 +53,10 @@ async fn a_plan_run_publishes_a_real_plan_that_the_client_downloads() {
         let base = gh.branch_head("main").await.unwrap().unwrap();
         gh.commit_files(
             &branch,
-            BranchStart::New { from: base },
+            BranchStart::New {
+                from: base,
+                repository_id: None,
+            },
             "tfpilot: note",
             &[FileChange::put("envs/dev/tfpilot.note.tf", block("hello"))],
         )
