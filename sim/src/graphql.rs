@@ -97,12 +97,33 @@ fn error(field: &str, kind: &str, message: impl Into<String>) -> Value {
     })
 }
 
-/// Runs a mutation document's `fields` (name and resolved `input`) in order and merges their
-/// answers; inputs that do not fit their types refuse the document before anything runs.
-pub(crate) fn execute(model: &mut Model, grant: &Grant, fields: Vec<(String, Value)>) -> Value {
+/// One mutation of a document: its name, the variable its `input` came from (if one did), and
+/// that input with the variables resolved.
+pub(crate) struct MutationField {
+    pub name: String,
+    pub variable: Option<String>,
+    pub input: Value,
+}
+
+impl MutationField {
+    /// The field `name` with its `input` argument as parsed (`None`: no input) and `variables`.
+    pub(crate) fn new(name: String, input: Option<Value>, variables: &Value) -> Self {
+        let input = input.unwrap_or(Value::Null);
+        let variable = input.get("$var").and_then(Value::as_str).map(str::to_owned);
+        Self {
+            name,
+            variable,
+            input: resolve(input, variables),
+        }
+    }
+}
+
+/// Runs a mutation document's `fields` in order and merges their answers; inputs that do not fit
+/// their types refuse the document before anything runs.
+pub(crate) fn execute(model: &mut Model, grant: &Grant, fields: Vec<MutationField>) -> Value {
     let invalid: Vec<Value> = fields
         .iter()
-        .filter_map(|(field, input)| invalid_input(field, input))
+        .filter_map(invalid_input)
         .map(|message| json!({ "message": message }))
         .collect();
     if !invalid.is_empty() {
@@ -110,8 +131,8 @@ pub(crate) fn execute(model: &mut Model, grant: &Grant, fields: Vec<(String, Val
     }
     let mut data = serde_json::Map::new();
     let mut errors = Vec::new();
-    for (field, input) in fields {
-        let mut answer = match field.as_str() {
+    for MutationField { name, input, .. } in fields {
+        let mut answer = match name.as_str() {
             "createRef" => create_ref(model, grant, input),
             "createCommitOnBranch" => create_commit_on_branch(model, grant, input),
             "minimizeComment" => minimize_comment(model, grant, input),
@@ -131,15 +152,17 @@ pub(crate) fn execute(model: &mut Model, grant: &Grant, fields: Vec<(String, Val
     answer
 }
 
-/// Why `input` does not fit `field`'s input type (GitHub's message), if it does not.
-fn invalid_input(field: &str, input: &Value) -> Option<String> {
+/// Why a field's input does not fit its type (GitHub's message), if it does not.
+fn invalid_input(field: &MutationField) -> Option<String> {
+    let input = &field.input;
     let missing = |ty: &str, path: &str| {
         let pointer = format!("/{}", path.replace('.', "/"));
-        input.pointer(&pointer).is_none_or(Value::is_null).then(|| {
-            format!("Variable $input of type {ty}! was provided invalid value for {path} (Expected value to not be null)")
+        input.pointer(&pointer).is_none_or(Value::is_null).then(|| match &field.variable {
+            Some(var) => format!("Variable ${var} of type {ty}! was provided invalid value for {path} (Expected value to not be null)"),
+            None => format!("Argument 'input' on Field '{}' has an invalid value. Expected type '{ty}!'.", field.name),
         })
     };
-    match field {
+    match field.name.as_str() {
         "createRef" => ["repositoryId", "name", "oid"]
             .into_iter()
             .find_map(|p| missing("CreateRefInput", p)),
@@ -419,39 +442,53 @@ mod tests {
     }
 
     #[test]
-    fn an_input_that_does_not_fit_refuses_the_whole_document_and_unknown_mutations_too() {
-        for (field, input, says) in [
+    fn inputs_that_do_not_fit_and_unknown_mutations_are_named_as_github_names_them() {
+        let field = |name: &str, input: Value| {
+            MutationField::new(
+                name.to_owned(),
+                Some(json!({"$var": "ref"})),
+                &json!({ "ref": input }),
+            )
+        };
+        for (f, says) in [
             (
-                "createRef",
-                json!({"repositoryId": "R_1", "name": "refs/heads/x"}),
-                "oid",
+                field(
+                    "createRef",
+                    json!({"repositoryId": "R_1", "name": "refs/heads/x"}),
+                ),
+                "$ref of type CreateRefInput! was provided invalid value for oid",
             ),
             (
-                "createCommitOnBranch",
-                json!({"expectedHeadOid": "abc", "message": {}}),
+                field(
+                    "createCommitOnBranch",
+                    json!({"expectedHeadOid": "abc", "message": {}}),
+                ),
                 "message.headline",
             ),
             (
-                "minimizeComment",
-                json!({"subjectId": "IC_1", "classifier": "LOUD"}),
+                field(
+                    "minimizeComment",
+                    json!({"subjectId": "IC_1", "classifier": "LOUD"}),
+                ),
                 "LOUD",
             ),
             (
-                "deleteRepository",
-                json!({}),
+                field("deleteRepository", json!({})),
                 "doesn't exist on type 'Mutation'",
             ),
-        ] {
-            let message = invalid_input(field, &input).unwrap_or_default();
-            assert!(message.contains(says), "{field}: {message}");
-        }
-        assert_eq!(
-            invalid_input(
-                "createRef",
-                &json!({"repositoryId": "R_1", "name": "refs/heads/x", "oid": "abc"})
+            (
+                MutationField::new("createRef".into(), None, &Value::Null),
+                "Argument 'input' on Field 'createRef'",
             ),
-            None
+        ] {
+            let message = invalid_input(&f).unwrap_or_default();
+            assert!(message.contains(says), "{}: {message}", f.name);
+        }
+        let fits = field(
+            "createRef",
+            json!({"repositoryId": "R_1", "name": "refs/heads/x", "oid": "abc"}),
         );
+        assert_eq!(invalid_input(&fits), None);
     }
 
     #[test]

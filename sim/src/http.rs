@@ -170,6 +170,13 @@ fn fault_response(fault: &Fault, installation: Option<u64>) -> Response {
         }
         Fault::Unauthorized => api_error(ApiError::new(401, "Bad credentials")),
         Fault::Timeout { .. } | Fault::ConnectionReset => cut_response(),
+        Fault::GraphQlRefused { kind, message } => {
+            let mut error = json!({ "message": message });
+            if let Some(kind) = kind {
+                error["type"] = json!(kind);
+            }
+            github_json(StatusCode::OK, json!({ "data": null, "errors": [error] }))
+        }
     }
 }
 
@@ -1690,10 +1697,7 @@ fn graphql_call(
     }
     let fields = fields
         .into_iter()
-        .map(|(field, input)| {
-            let input = graphql::resolve(input.unwrap_or(Value::Null), &request.variables);
-            (field, input)
-        })
+        .map(|(name, input)| graphql::MutationField::new(name, input, &request.variables))
         .collect();
     let answer = graphql::execute(&mut model, &grant, fields);
     Ok((answer, installation, after_write))

@@ -164,6 +164,13 @@ pub enum Fault {
     /// The connection is reset before the call is carried out: the answer's headers come, then
     /// the connection is cut mid-body.
     ConnectionReset,
+    /// For `/graphql`: the document is not run, and HTTP 200 carries `data: null` and one error
+    /// (with this `type`, if any), as GitHub answers a document it refuses or gives up on
+    /// ("Something went wrong while executing your query…", `RATE_LIMITED`).
+    GraphQlRefused {
+        kind: Option<String>,
+        message: String,
+    },
 }
 
 /// A comment as the simulator holds it.

@@ -91,8 +91,8 @@ pub enum Access {
 }
 
 impl Access {
-    /// The access a REST or GraphQL call needs: reads (`GET`) read; everything else writes
-    /// (TfPilot's GraphQL calls are all mutations).
+    /// The access a REST or GraphQL call needs: reads (`GET`) read; everything else writes.
+    /// GraphQL goes as a `POST`, so its queries (`read_at_head`) carry the write token too.
     pub fn of(method: &http::Method) -> Access {
         if method == http::Method::GET || method == http::Method::HEAD {
             Access::Read

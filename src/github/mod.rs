@@ -57,9 +57,9 @@ pub use checks::{CheckAction, CheckConclusion, CheckOutput, CheckRunWrite, Check
 pub use error::{GitHubError, Result};
 pub use forge::{Forge, Repo};
 pub use repo::{
-    BranchStart, CommentRef, CommitResult, FileChange, FileContent, GRAPHQL_DOCUMENTS, HeadRead,
-    ListedComment, MAX_LISTED_COMMENTS, MergeMethod, MergeResult, MinimizeReason, Permission,
-    PrState, PullRequest, Reaction,
+    BRANCH_COMMIT_MUTATION, BranchStart, CommentRef, CommitResult, FileChange, FileContent,
+    GRAPHQL_DOCUMENTS, HeadRead, ListedComment, MAX_LISTED_COMMENTS, MergeMethod, MergeResult,
+    MinimizeReason, Permission, PrState, PullRequest, Reaction,
 };
 pub use transport::{CallStats, RetryPolicy};
 

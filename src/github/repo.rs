@@ -112,10 +112,10 @@ impl FileChange {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BranchStart {
     /// Create the branch at `from` (a commit sha) and commit on it. If the branch already exists
-    /// at `from` (a retried submit), commit on it; anywhere else is [`GitHubError::StaleHead`]
-    /// (unless it is exactly this commit, made by an attempt whose answer was lost). With the
-    /// repository's node id ([`HeadRead::repository_id`]) both happen in one GraphQL call,
-    /// otherwise in two.
+    /// at `from` (a retried submit), commit on it; anywhere else is [`GitHubError::StaleHead`].
+    /// With the repository's node id ([`HeadRead::repository_id`]) both happen in one GraphQL
+    /// call (and a branch already at exactly this commit, made by an attempt whose answer was
+    /// lost, is reported as made); otherwise in two.
     New {
         from: String,
         repository_id: Option<String>,
@@ -472,16 +472,26 @@ impl RepoClient {
             if let Some(made) = made_commit(answer.data.as_ref()) {
                 return Ok(made);
             }
-            // No commit. The branch may be there from an earlier attempt (at `expected_head`, or
-            // at the commit of an attempt whose answer was lost), which committing on it as an
-            // existing branch sorts out; if it is not there, creating it failed.
+            // No commit. Committing on the branch as an existing one sorts out a branch that is
+            // there: made by this call, or by an earlier attempt (at `expected_head`, or at the
+            // commit of an attempt whose answer was lost). A branch that is not there was not
+            // created: a refusal of `createRef` is the answer, and a refusal of the whole document
+            // (no `data`) falls back to creating the branch in a call of its own.
             tracing::info!(
                 branch,
                 errors = %answer.messages(),
-                "the branch and its commit were not made in one call; committing on the branch if it exists"
+                "the branch and its commit were not made in one call; committing on the branch"
             );
-            if self.branch_head(branch).await?.is_none() {
-                return Err(answer.error(&what));
+            let created = answer
+                .data
+                .as_ref()
+                .and_then(|d| d.pointer("/createRef/ref"))
+                .is_some_and(|r| !r.is_null());
+            if !created && self.branch_head(branch).await?.is_none() {
+                if answer.data.is_some() {
+                    return Err(answer.error(&what));
+                }
+                self.create_branch(branch, &expected_head).await?;
             }
         }
         let data = match self
@@ -497,12 +507,14 @@ impl RepoClient {
             Err(stale @ GitHubError::StaleHead { .. }) => {
                 // A commit that landed behind a 5xx moved the branch, and its retry is refused
                 // as stale: if the head is exactly this commit, it was made.
+                // (A failure to read what is there is that failure, to be retried, not a stale
+                // head: that would refuse the request for commits that may be its own.)
                 return match self
                     .made_already(branch, &expected_head, headline, changes)
-                    .await
+                    .await?
                 {
-                    Ok(Some(made)) => Ok(made),
-                    _ => Err(stale),
+                    Some(made) => Ok(made),
+                    None => Err(stale),
                 };
             }
             Err(e) => return Err(e),
@@ -1173,6 +1185,12 @@ impl GraphQlAnswer {
             || first.message.contains("Expected branch to point to");
         match first.kind.as_deref() {
             _ if stale => GitHubError::StaleHead { operation, message },
+            // GitHub's GraphQL rate limit answers HTTP 200 with this type: wait and retry.
+            Some("RATE_LIMITED") => GitHubError::RateLimited {
+                operation,
+                retry_after: None,
+                message,
+            },
             Some("NOT_FOUND") => GitHubError::NotFound { operation, message },
             Some("FORBIDDEN") => GitHubError::PermissionDenied { operation, message },
             _ => GitHubError::Validation { operation, message },

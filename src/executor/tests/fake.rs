@@ -246,6 +246,8 @@ impl Repo for FakeRepo {
     ) -> Result<CommitResult> {
         let mut w = self.call("commit_files");
         let expected = match start {
+            // (The real client's one-call path also reports a branch already at exactly this
+            // commit as made; this fake, like the two-call path, calls it stale.)
             BranchStart::New { from, .. } => {
                 match w.branches.get(branch) {
                     Some(head) if *head != from => return Err(stale(branch)),

@@ -474,6 +474,68 @@ async fn a_branch_and_commit_whose_answer_was_lost_is_reported_as_made() {
     }
 }
 
+/// A document GitHub refuses whole (no `data`: it gave up on it, or takes one mutation per
+/// document) falls back to the branch in a call of its own and the commit in another. A GraphQL
+/// rate limit (HTTP 200, `RATE_LIMITED`) is a rate-limit error, retried later, not a refusal.
+#[tokio::test(start_paused = true)]
+async fn a_branch_and_commit_document_refused_whole_falls_back_to_two_calls() {
+    use tfpilot::github::{BranchStart, FileChange};
+    const ROUTE: &str = "POST /graphql createRef+createCommitOnBranch";
+    let w = World::start().await;
+    let gh = w.gh();
+    let read = gh.read_at_head("main", "x.tf", None).await.unwrap();
+    let base = read.head.clone().unwrap();
+    let start = || BranchStart::New {
+        from: base.clone(),
+        repository_id: read.repository_id.clone(),
+    };
+    w.sim.reset_calls();
+    w.sim.inject_fault(
+        ROUTE,
+        Fault::GraphQlRefused {
+            kind: None,
+            message: "Something went wrong while executing your query. This may be the result of a timeout, or it could be a GitHub bug.".into(),
+        },
+        1,
+    );
+    let commit = gh
+        .commit_files(
+            "request/whole",
+            start(),
+            "tfpilot: x",
+            &[FileChange::put("x.tf", "x")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        w.sim.branch_head(super::REPO, "request/whole"),
+        Some(commit.oid.clone())
+    );
+    assert_eq!(w.sim.commits(super::REPO, "request/whole")[1].sha, base);
+    for route in [
+        ROUTE,
+        "POST /repos/{owner}/{repo}/git/refs",
+        "POST /graphql createCommitOnBranch",
+    ] {
+        assert_eq!(w.sim.call_count(route), 1, "{route}: {:?}", w.sim.calls());
+    }
+
+    // A GraphQL read (or commit) that meets GraphQL's rate limit.
+    w.sim.inject_fault(
+        "POST /graphql repository",
+        Fault::GraphQlRefused {
+            kind: Some("RATE_LIMITED".into()),
+            message: "API rate limit exceeded for installation ID 1.".into(),
+        },
+        1,
+    );
+    let err = gh.read_at_head("main", "x.tf", None).await.unwrap_err();
+    assert!(
+        matches!(err, GitHubError::RateLimited { .. }) && err.is_transient(),
+        "{err:?}"
+    );
+}
+
 /// A branch that cannot be created is an error naming the commit, and nothing is made; a
 /// repository id GitHub does not know is not found.
 #[tokio::test(start_paused = true)]
@@ -487,9 +549,9 @@ async fn a_branch_github_refuses_to_create_is_an_error_and_nothing_is_made() {
         .unwrap()
         .repository_id;
     let base = w.sim.branch_head(super::REPO, "main").unwrap();
-    for (from, repository_id) in [
-        ("0".repeat(40), repository_id),
-        (base, Some("R_kgDOnothing".to_owned())),
+    for (from, repository_id, not_found) in [
+        ("0".repeat(40), repository_id, false),
+        (base, Some("R_kgDOnothing".to_owned()), true),
     ] {
         let err = gh
             .commit_files(
@@ -503,13 +565,13 @@ async fn a_branch_github_refuses_to_create_is_an_error_and_nothing_is_made() {
             )
             .await
             .unwrap_err();
-        assert!(
-            matches!(
-                err,
-                GitHubError::Validation { .. } | GitHubError::NotFound { .. }
-            ),
-            "{err:?}"
-        );
+        // The first error is createRef's (the commit after it fails too: no branch).
+        let expected = if not_found {
+            matches!(err, GitHubError::NotFound { .. })
+        } else {
+            matches!(err, GitHubError::Validation { .. })
+        };
+        assert!(expected, "{err:?}");
         assert!(
             err.to_string().contains("commit to branch request/refused"),
             "{err}"

@@ -169,6 +169,86 @@ async fn every_repository_call_needs_a_live_token_for_that_repository() {
     .await;
 }
 
+/// A document of several mutations runs them in order, as GraphQL's spec says: a `createRef` that
+/// fails (the branch exists) is `null` with an error whose `path` names it, and the commit after
+/// it still runs. An input that does not fit its type refuses the whole document: nothing runs.
+#[tokio::test]
+async fn several_mutations_run_in_order_and_a_bad_input_runs_none() {
+    within(30, async {
+        use secrecy::ExposeSecret;
+        let w = World::start().await;
+        let gh = w.gh();
+        let read = gh.read_at_head("main", "x.tf", None).await.unwrap();
+        let base = read.head.expect("main");
+        let token = w
+            .app
+            .installation_token(w.installation, &w.repo, tfpilot::github::Access::Write)
+            .await
+            .unwrap();
+        let post = |variables: Value| {
+            let token = token.expose_secret().to_owned();
+            let url = format!("{}/graphql", w.sim.base_url());
+            async move {
+                let answer = reqwest::Client::new()
+                    .post(url)
+                    .bearer_auth(token)
+                    .json(&json!({
+                        "query": tfpilot::github::BRANCH_COMMIT_MUTATION,
+                        "variables": variables,
+                    }))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(answer.status(), 200);
+                answer.json::<Value>().await.unwrap()
+            }
+        };
+        let commit = |branch: &str, headline: Value| {
+            json!({
+                "branch": { "repositoryNameWithOwner": REPO, "branchName": branch },
+                "message": { "headline": headline },
+                "fileChanges": { "additions": [{ "path": "x.tf", "contents": "eA==" }] },
+                "expectedHeadOid": base,
+            })
+        };
+        let new_ref = |branch: &str| {
+            json!({ "repositoryId": read.repository_id, "name": format!("refs/heads/{branch}"), "oid": base })
+        };
+
+        // No headline for the commit: the document is refused, and the branch is not made.
+        let answer = post(json!({ "ref": new_ref("t/one"), "input": commit("t/one", Value::Null) })).await;
+        assert!(answer["data"].is_null(), "{answer}");
+        assert!(
+            answer["errors"][0]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("$input of type CreateCommitOnBranchInput!"),
+            "{answer}"
+        );
+        assert_eq!(w.sim.branch_head(REPO, "t/one"), None);
+
+        // Both run: the branch, then the commit on it.
+        let answer = post(json!({ "ref": new_ref("t/one"), "input": commit("t/one", json!("one")) })).await;
+        assert!(answer.get("errors").is_none(), "{answer}");
+        assert_eq!(answer["data"]["createRef"]["ref"]["name"], "t/one");
+        let oid = answer["data"]["createCommitOnBranch"]["commit"]["oid"].clone();
+        assert_eq!(w.sim.branch_head(REPO, "t/one"), oid.as_str().map(str::to_owned));
+
+        // `main` exists: createRef fails, the commit on `main` still runs.
+        let answer = post(json!({ "ref": new_ref("main"), "input": commit("main", json!("two")) })).await;
+        assert!(answer["data"]["createRef"].is_null(), "{answer}");
+        assert_eq!(answer["errors"][0]["path"], json!(["createRef"]), "{answer}");
+        assert_eq!(answer["errors"].as_array().map(Vec::len), Some(1), "{answer}");
+        let oid = answer["data"]["createCommitOnBranch"]["commit"]["oid"].clone();
+        assert_eq!(w.sim.branch_head(REPO, "main"), oid.as_str().map(str::to_owned));
+        assert_eq!(
+            w.sim.call_count("POST /graphql createRef+createCommitOnBranch"),
+            3
+        );
+    })
+    .await;
+}
+
 /// All keys seen at each path across GitHub's examples of one event and action.
 fn example_keys(event: &str, action: &str) -> BTreeSet<String> {
     let index =
