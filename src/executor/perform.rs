@@ -452,11 +452,24 @@ impl Executor {
             (Some(live), Some(known)) if live == known => Ok(existing_start(live.to_owned())),
             // A commit TfPilot made before a crash was not recorded: committing from where
             // TfPilot last was finds it (the client compares the branch head with the commit it
-            // was asked to make); anything else there is someone else's.
-            (Some(_), _) if resumed => {
+            // was asked to make); anything else there is someone else's. Where TfPilot last was
+            // is the recorded head; for the first commit, the base's head then: the parent of
+            // the commit on the branch, if it has one parent (the base may have moved on since),
+            // else the base's head now.
+            (Some(live), _) if resumed => {
                 let expected = match known {
                     Some(k) => k,
-                    None => base_head().await?,
+                    None => {
+                        let base = base_head().await?;
+                        if live == base {
+                            base
+                        } else {
+                            match scope.gh.commit_parents(live).await?.as_slice() {
+                                [parent] => parent.clone(),
+                                _ => base,
+                            }
+                        }
+                    }
                 };
                 Ok(existing_start(expected))
             }

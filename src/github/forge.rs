@@ -22,6 +22,7 @@ pub trait Repo: Send + Sync {
     async fn default_branch(&self) -> Result<String>;
     async fn get_file(&self, git_ref: &str, path: &str) -> Result<Option<FileContent>>;
     async fn branch_head(&self, branch: &str) -> Result<Option<String>>;
+    async fn commit_parents(&self, sha: &str) -> Result<Vec<String>>;
     async fn commit_files(
         &self,
         branch: &str,
@@ -127,6 +128,10 @@ impl Repo for RepoClient {
 
     async fn branch_head(&self, branch: &str) -> Result<Option<String>> {
         RepoClient::branch_head(self, branch).await
+    }
+
+    async fn commit_parents(&self, sha: &str) -> Result<Vec<String>> {
+        RepoClient::commit_parents(self, sha).await
     }
 
     async fn commit_files(

@@ -538,52 +538,12 @@ impl RepoClient {
         headline: &str,
         changes: &[FileChange],
     ) -> Result<Option<CommitResult>> {
-        #[derive(Deserialize)]
-        struct CommitJson {
-            sha: String,
-            html_url: String,
-            commit: CommitDetails,
-            parents: Vec<ParentJson>,
-            author: Option<UserJson>,
-            committer: Option<UserJson>,
-            #[serde(default)]
-            files: Vec<FileJson>,
-        }
-        #[derive(Deserialize)]
-        struct CommitDetails {
-            message: String,
-            verification: Option<Verification>,
-        }
-        #[derive(Deserialize)]
-        struct Verification {
-            verified: bool,
-        }
-        #[derive(Deserialize)]
-        struct UserJson {
-            login: String,
-            #[serde(rename = "type", default)]
-            kind: String,
-        }
-        #[derive(Deserialize)]
-        struct FileJson {
-            filename: String,
-        }
-        #[derive(Deserialize)]
-        struct ParentJson {
-            sha: String,
-        }
         /// GitHub's own committer login on commits it makes (web edits, API commits it signs).
         const GITHUB_COMMITTER: &str = "web-flow";
         let Some(head) = self.branch_head(branch).await? else {
             return Ok(None);
         };
-        let what = format!("read commit {head} in {}", self.repo);
-        let uri = self.api(&format!("/commits/{}", encode_path(&head)));
-        let c: CommitJson = self
-            .transport
-            .send(self.call("get_commit", what.clone(), Method::GET, uri))
-            .await?
-            .json(&what)?;
+        let c = self.get_commit(&head).await?;
         let bot = &*self.bot_login;
         let by_app = c
             .author
@@ -619,6 +579,26 @@ impl RepoClient {
             oid: c.sha,
             url: c.html_url,
         }))
+    }
+
+    async fn get_commit(&self, sha: &str) -> Result<CommitJson> {
+        let what = format!("read commit {sha} in {}", self.repo);
+        let uri = self.api(&format!("/commits/{}", encode_path(sha)));
+        self.transport
+            .send(self.call("get_commit", what.clone(), Method::GET, uri))
+            .await?
+            .json(&what)
+    }
+
+    /// The parents of commit `sha` (one for a plain commit, two for a merge).
+    pub async fn commit_parents(&self, sha: &str) -> Result<Vec<String>> {
+        Ok(self
+            .get_commit(sha)
+            .await?
+            .parents
+            .into_iter()
+            .map(|p| p.sha)
+            .collect())
     }
 
     async fn create_branch(&self, branch: &str, from: &str) -> Result<()> {
@@ -1142,6 +1122,42 @@ impl RepoClient {
             Err(e) => Err(e),
         }
     }
+}
+
+/// A commit as `GET /repos/{owner}/{repo}/commits/{ref}` shows it (the fields TfPilot reads).
+#[derive(Deserialize)]
+struct CommitJson {
+    sha: String,
+    html_url: String,
+    commit: CommitDetails,
+    parents: Vec<ParentJson>,
+    author: Option<UserJson>,
+    committer: Option<UserJson>,
+    #[serde(default)]
+    files: Vec<FileJson>,
+}
+#[derive(Deserialize)]
+struct CommitDetails {
+    message: String,
+    verification: Option<Verification>,
+}
+#[derive(Deserialize)]
+struct Verification {
+    verified: bool,
+}
+#[derive(Deserialize)]
+struct UserJson {
+    login: String,
+    #[serde(rename = "type", default)]
+    kind: String,
+}
+#[derive(Deserialize)]
+struct FileJson {
+    filename: String,
+}
+#[derive(Deserialize)]
+struct ParentJson {
+    sha: String,
 }
 
 /// A GraphQL answer: errors arrive with HTTP 200, next to the `data` of the fields that worked.

@@ -237,6 +237,17 @@ impl Repo for FakeRepo {
         Ok(self.call("branch_head").branches.get(branch).cloned())
     }
 
+    async fn commit_parents(&self, sha: &str) -> Result<Vec<String>> {
+        let w = self.call("commit_parents");
+        match w.commits.get(sha) {
+            Some(c) => Ok(c.parent.iter().cloned().collect()),
+            None => Err(GitHubError::NotFound {
+                operation: "commit_parents".into(),
+                message: format!("no commit {sha}"),
+            }),
+        }
+    }
+
     async fn commit_files(
         &self,
         branch: &str,
