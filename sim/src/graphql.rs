@@ -90,6 +90,24 @@ pub(crate) fn resolve(v: Value, variables: &Value) -> Value {
     }
 }
 
+/// The answer when the token may not write `permission` in `repo`: `FORBIDDEN`, or `NOT_FOUND`
+/// with `unknown` (GitHub does not tell a repository it hides from one that is not there).
+fn refused(
+    model: &Model,
+    grant: &Grant,
+    repo: &str,
+    permission: &str,
+    field: &str,
+    unknown: String,
+) -> Option<Value> {
+    let e = crate::auth::check_grant(model, grant, repo, Some((permission, true))).err()?;
+    Some(if e.status == 403 {
+        error(field, "FORBIDDEN", e.message)
+    } else {
+        error(field, "NOT_FOUND", unknown)
+    })
+}
+
 fn error(field: &str, kind: &str, message: impl Into<String>) -> Value {
     json!({
         "data": { field: null },
@@ -196,15 +214,9 @@ fn create_ref(model: &mut Model, grant: &Grant, input: Value) -> Value {
             format!("Could not resolve to a node with the global id of '{id}'"),
         );
     };
-    if let Err(e) = crate::auth::check_grant(model, grant, &repo_name, Some(("contents", true))) {
-        if e.status == 403 {
-            return error(F, "FORBIDDEN", e.message);
-        }
-        return error(
-            F,
-            "NOT_FOUND",
-            format!("Could not resolve to a node with the global id of '{id}'"),
-        );
+    let unknown = format!("Could not resolve to a node with the global id of '{id}'");
+    if let Some(refused) = refused(model, grant, &repo_name, "contents", F, unknown) {
+        return refused;
     }
     let name = input["name"].as_str().unwrap_or_default();
     let Some(branch) = name.strip_prefix("refs/heads/").filter(|b| !b.is_empty()) else {
@@ -249,15 +261,9 @@ fn create_commit_on_branch(model: &mut Model, grant: &Grant, input: Value) -> Va
         );
     };
     let repo_name = repo_name.to_owned();
-    if let Err(e) = crate::auth::check_grant(model, grant, &repo_name, Some(("contents", true))) {
-        if e.status == 403 {
-            return error(F, "FORBIDDEN", e.message);
-        }
-        return error(
-            F,
-            "NOT_FOUND",
-            format!("Could not resolve to a Repository with the name '{repo_name}'."),
-        );
+    let unknown = format!("Could not resolve to a Repository with the name '{repo_name}'.");
+    if let Some(refused) = refused(model, grant, &repo_name, "contents", F, unknown) {
+        return refused;
     }
     let Some(branch) = input.pointer("/branch/branchName").and_then(Value::as_str) else {
         return error(F, "INVALID", "branch.branchName is required");
@@ -382,15 +388,9 @@ fn minimize_comment(model: &mut Model, grant: &Grant, input: Value) -> Value {
             format!("Could not resolve to a node with the global id of '{subject}'"),
         );
     };
-    if let Err(e) = crate::auth::check_grant(model, grant, &repo, Some(("issues", true))) {
-        if e.status == 403 {
-            return error(F, "FORBIDDEN", e.message);
-        }
-        return error(
-            F,
-            "NOT_FOUND",
-            format!("Could not resolve to a node with the global id of '{subject}'"),
-        );
+    let unknown = format!("Could not resolve to a node with the global id of '{subject}'");
+    if let Some(refused) = refused(model, grant, &repo, "issues", F, unknown) {
+        return refused;
     }
     if let Some(c) = model.comments.get_mut(&id) {
         c.minimized = Some(classifier.clone());

@@ -303,97 +303,56 @@ async fn a_branch_with_a_head_tfpilot_did_not_make_is_refused_and_reported() {
     }
 }
 
+/// The first attempt committed, then crashed before recording it: the retry finds the commit,
+/// also when the base moved on meanwhile (by the commit's own parent, not the base's head now).
 #[tokio::test]
 async fn a_retry_after_a_crash_finds_its_own_commit_and_does_not_commit_twice() {
-    let h = Harness::new();
-    let r = h.submitted().await;
-    let (commit_key, branch, file, block, message) = commit_of(&r);
-    let base = h.base(&file);
-    let id = r.id;
-    // The first attempt committed, then crashed before recording it.
-    let made = {
-        let expected = blocks::upsert_block(BASE_TEXT, &id, &block).unwrap();
-        let mut w = h.fake.world();
-        let oid = w.add_commit(Some(&base), &message, &[FileChange::put(&file, expected)]);
-        w.commits.get_mut(&oid).unwrap().by_app = true;
-        w.branches.insert(branch.clone(), oid.clone());
-        oid
-    };
-    h.store.create(r).await.unwrap();
+    for base_moved in [false, true] {
+        let h = Harness::new();
+        let r = h.submitted().await;
+        let (commit_key, branch, file, block, message) = commit_of(&r);
+        let base = h.base(&file);
+        let id = r.id;
+        let made = {
+            let expected = blocks::upsert_block(BASE_TEXT, &id, &block).unwrap();
+            let mut w = h.fake.world();
+            let oid = w.add_commit(Some(&base), &message, &[FileChange::put(&file, expected)]);
+            w.commits.get_mut(&oid).unwrap().by_app = true;
+            w.branches.insert(branch.clone(), oid.clone());
+            if base_moved {
+                let other = FileChange::put("README.md", "x");
+                let moved = w.add_commit(Some(&base), "other work", &[other]);
+                w.branches.insert("main".into(), moved);
+            }
+            oid
+        };
+        h.store.create(r).await.unwrap();
 
-    h.run(id, true).await;
+        h.run(id, true).await;
 
-    {
-        let w = h.fake.world();
-        assert_eq!(w.calls("commit_files"), 1);
-        assert!(
-            w.committed.is_empty(),
-            "no second commit: {:?}",
-            w.committed
-        );
-        assert_eq!(w.branches[&branch], made);
-        assert_eq!(w.prs.len(), 1);
-    }
-    let stored = h.stored(id).await;
-    assert!(stored.outbox.is_empty(), "{:?}", stored.outbox);
-    assert_eq!(stored.branch_heads[&branch], made);
-    assert_eq!(
-        stored.effects[&commit_key].result,
-        EffectResult::Commit {
-            oid: made,
-            made: true
+        {
+            let w = h.fake.world();
+            assert_eq!(w.calls("commit_files"), 1, "base moved: {base_moved}");
+            assert!(
+                w.committed.is_empty(),
+                "base moved: {base_moved}: no second commit: {:?}",
+                w.committed
+            );
+            assert_eq!(w.branches[&branch], made);
+            assert_eq!(w.prs.len(), 1);
         }
-    );
-}
-
-/// The same after the base moved on meanwhile: the commit is found by its own parent, not by the
-/// base's head now.
-#[tokio::test]
-async fn a_retry_after_a_crash_finds_its_own_commit_after_the_base_moved() {
-    let h = Harness::new();
-    let r = h.submitted().await;
-    let (commit_key, branch, file, block, message) = commit_of(&r);
-    let base = h.base(&file);
-    let id = r.id;
-    let made = {
-        let expected = blocks::upsert_block(BASE_TEXT, &id, &block).unwrap();
-        let mut w = h.fake.world();
-        let oid = w.add_commit(Some(&base), &message, &[FileChange::put(&file, expected)]);
-        w.commits.get_mut(&oid).unwrap().by_app = true;
-        w.branches.insert(branch.clone(), oid.clone());
-        // Someone merges something else into the base after the crash.
-        let moved = w.add_commit(
-            Some(&base),
-            "other work",
-            &[FileChange::put("README.md", "x")],
+        let stored = h.stored(id).await;
+        assert!(stored.outbox.is_empty(), "{:?}", stored.outbox);
+        assert_eq!(stored.branch_heads[&branch], made);
+        assert_eq!(
+            stored.effects[&commit_key].result,
+            EffectResult::Commit {
+                oid: made,
+                made: true
+            },
+            "base moved: {base_moved}"
         );
-        w.branches.insert("main".into(), moved);
-        oid
-    };
-    h.store.create(r).await.unwrap();
-
-    h.run(id, true).await;
-
-    {
-        let w = h.fake.world();
-        assert!(
-            w.committed.is_empty(),
-            "no second commit: {:?}",
-            w.committed
-        );
-        assert_eq!(w.branches[&branch], made);
-        assert_eq!(w.prs.len(), 1);
     }
-    let stored = h.stored(id).await;
-    assert!(stored.outbox.is_empty(), "{:?}", stored.outbox);
-    assert_eq!(stored.branch_heads[&branch], made);
-    assert_eq!(
-        stored.effects[&commit_key].result,
-        EffectResult::Commit {
-            oid: made,
-            made: true
-        }
-    );
 }
 
 /// After a crash, a branch head that only looks like TfPilot's commit (same parent, headline,
