@@ -219,15 +219,25 @@ fn create_ref(model: &mut Model, grant: &Grant, input: Value) -> Value {
         return refused;
     }
     let name = input["name"].as_str().unwrap_or_default();
-    let Some(branch) = name.strip_prefix("refs/heads/").filter(|b| !b.is_empty()) else {
+    let Some(branch) = name.strip_prefix("refs/heads/") else {
         return error(
             F,
             "UNPROCESSABLE",
             format!("the simulator creates branches only (refs/heads/…), not {name}"),
         );
     };
+    if !crate::model::valid_branch_name(branch) {
+        return error(
+            F,
+            "UNPROCESSABLE",
+            format!("'{name}' is not a valid ref name."),
+        );
+    }
     let oid = input["oid"].as_str().unwrap_or_default();
-    if !model.commits.contains_key(oid) {
+    let known = model
+        .repo(&repo_name)
+        .is_ok_and(|repo| model.in_repo(repo, oid));
+    if !known {
         return error(
             F,
             "UNPROCESSABLE",

@@ -702,8 +702,18 @@ async fn create_ref(
             "Reference name must start with 'refs/' and have at least two slashes.",
         ));
     };
-    if !model.commits.contains_key(&input.sha) {
-        return api_error(ApiError::new(422, "Object does not exist"));
+    if !crate::model::valid_branch_name(branch) {
+        return api_error(ApiError::new(
+            422,
+            format!("{} is not a valid ref name.", input.git_ref),
+        ));
+    }
+    match model.repo(&name) {
+        Err(e) => return api_error(e),
+        Ok(r) if !model.in_repo(r, &input.sha) => {
+            return api_error(ApiError::new(422, "Object does not exist"));
+        }
+        Ok(_) => {}
     }
     let Ok(r) = model.repo_mut(&name) else {
         return api_error(ApiError::not_found());

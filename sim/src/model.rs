@@ -801,6 +801,43 @@ pub(crate) fn check_comment_body(body: &str) -> ApiResult<()> {
     Ok(())
 }
 
+/// Whether `branch` (the part after `refs/heads/`) is a name git accepts for a ref
+/// (`git check-ref-format`): no empty, `.`-leading or `.lock`-ending component, no `..`, `@{`,
+/// control characters, space or any of `~^:?*[\`, and not `@` alone or ending in `/` or `.`.
+pub(crate) fn valid_branch_name(branch: &str) -> bool {
+    !branch.is_empty()
+        && branch != "@"
+        && !branch.ends_with('/')
+        && !branch.ends_with('.')
+        && !branch.contains("..")
+        && !branch.contains("@{")
+        && !branch
+            .chars()
+            .any(|c| c.is_control() || " ~^:?*[\\".contains(c))
+        && branch
+            .split('/')
+            .all(|part| !part.is_empty() && !part.starts_with('.') && !part.ends_with(".lock"))
+}
+
+impl Model {
+    /// Whether commit `sha` is in `repo`'s history (reachable from one of its branches).
+    pub(crate) fn in_repo(&self, repo: &Repo, sha: &str) -> bool {
+        let mut seen = std::collections::HashSet::new();
+        let mut next: Vec<&str> = repo.branches.values().map(String::as_str).collect();
+        while let Some(at) = next.pop() {
+            if at == sha {
+                return true;
+            }
+            if seen.insert(at)
+                && let Some(c) = self.commits.get(at)
+            {
+                next.extend(c.parents.iter().map(String::as_str));
+            }
+        }
+        false
+    }
+}
+
 /// A repository's GraphQL node id (its REST `node_id`).
 pub(crate) fn repo_node_id(repo: &Repo) -> String {
     node_id("R_kgDO", repo.id)
@@ -948,6 +985,47 @@ mod tests {
             .branches
             .insert(branch.to_owned(), sha.clone());
         sha
+    }
+
+    #[test]
+    fn branch_names_follow_git_check_ref_format() {
+        for ok in ["main", "tfpilot/request-3f2a4c1e", "a.b/c-d_e"] {
+            assert!(valid_branch_name(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "@",
+            "a/",
+            "a.",
+            "a..b",
+            "a@{1}",
+            "a b",
+            "a~1",
+            "a^",
+            "a:b",
+            "a?",
+            "a*",
+            "a[",
+            "a\\b",
+            ".a",
+            "a/.b",
+            "a//b",
+            "a.lock",
+            "a/b.lock/c",
+        ] {
+            assert!(!valid_branch_name(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_commit_is_in_a_repository_when_a_branch_reaches_it() {
+        let mut m = model_with_repo();
+        let first = m.repos["acme/infra"].branches["main"].clone();
+        let second = commit_on(&mut m, "main", &[("c.tf", Some("c"))]);
+        let elsewhere = m.store_commit(vec![], Tree::new(), "loose".into(), "x");
+        let repo = &m.repos["acme/infra"];
+        assert!(m.in_repo(repo, &first) && m.in_repo(repo, &second));
+        assert!(!m.in_repo(repo, &elsewhere));
     }
 
     #[test]
