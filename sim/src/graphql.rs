@@ -234,10 +234,7 @@ fn create_ref(model: &mut Model, grant: &Grant, input: Value) -> Value {
         );
     }
     let oid = input["oid"].as_str().unwrap_or_default();
-    let known = model
-        .repo(&repo_name)
-        .is_ok_and(|repo| model.in_repo(repo, oid));
-    if !known {
+    if !model.in_repo(&repo_name, oid) {
         return error(
             F,
             "UNPROCESSABLE",
@@ -356,7 +353,7 @@ fn create_commit_on_branch(model: &mut Model, grant: &Grant, input: Value) -> Va
         message.push_str(body);
     }
     let author = model.bot_login();
-    let sha = model.store_commit(vec![head], tree, message, &author);
+    let sha = model.store_commit(&repo_name, vec![head], tree, message, &author);
     if let Some(repo) = model.repos.get_mut(&repo_name) {
         repo.branches.insert(branch, sha.clone());
     }

@@ -708,12 +708,11 @@ async fn create_ref(
             format!("{} is not a valid ref name.", input.git_ref),
         ));
     }
-    match model.repo(&name) {
-        Err(e) => return api_error(e),
-        Ok(r) if !model.in_repo(r, &input.sha) => {
-            return api_error(ApiError::new(422, "Object does not exist"));
-        }
-        Ok(_) => {}
+    if let Err(e) = model.repo(&name) {
+        return api_error(e);
+    }
+    if !model.in_repo(&name, &input.sha) {
+        return api_error(ApiError::new(422, "Object does not exist"));
     }
     let Ok(r) = model.repo_mut(&name) else {
         return api_error(ApiError::not_found());

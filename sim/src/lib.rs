@@ -670,7 +670,7 @@ impl Sim {
                 None => tree.remove(*path),
             };
         }
-        let sha = model.store_commit(vec![parent], tree, message.to_owned(), login);
+        let sha = model.store_commit(repo, vec![parent], tree, message.to_owned(), login);
         if let Some(c) = model.commits.get_mut(&sha) {
             c.verified = false;
         }

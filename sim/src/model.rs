@@ -96,6 +96,8 @@ impl Repo {
 #[derive(Clone)]
 pub(crate) struct Commit {
     pub sha: String,
+    /// The repository it was made in (its `owner/name`): GitHub's objects belong to one.
+    pub repo: String,
     pub parents: Vec<String>,
     pub tree: Tree,
     pub message: String,
@@ -373,7 +375,7 @@ impl Model {
         let (owner, name) = full_name.split_once('/').unwrap_or((full_name, full_name));
         let installation = self.installation_for_owner(owner);
         let id = self.next_id();
-        let sha = self.store_commit(Vec::new(), files, "Initial commit".into(), owner);
+        let sha = self.store_commit(full_name, Vec::new(), files, "Initial commit".into(), owner);
         let mut branches = BTreeMap::new();
         branches.insert(default_branch.to_owned(), sha);
         self.repos.insert(
@@ -399,6 +401,7 @@ impl Model {
 
     pub fn store_commit(
         &mut self,
+        repo: &str,
         parents: Vec<String>,
         tree: Tree,
         message: String,
@@ -424,6 +427,7 @@ impl Model {
             sha.clone(),
             Commit {
                 sha: sha.clone(),
+                repo: repo.to_owned(),
                 parents,
                 tree,
                 message,
@@ -736,7 +740,7 @@ impl Model {
                 ));
             }
         };
-        let sha = self.store_commit(parents, tree, message, actor);
+        let sha = self.store_commit(repo_name, parents, tree, message, actor);
         let repo = self.repo_mut(repo_name)?;
         repo.branches.insert(base_ref, sha.clone());
         if let Some(pull) = repo.pulls.get_mut(&number) {
@@ -820,21 +824,10 @@ pub(crate) fn valid_branch_name(branch: &str) -> bool {
 }
 
 impl Model {
-    /// Whether commit `sha` is in `repo`'s history (reachable from one of its branches).
-    pub(crate) fn in_repo(&self, repo: &Repo, sha: &str) -> bool {
-        let mut seen = std::collections::HashSet::new();
-        let mut next: Vec<&str> = repo.branches.values().map(String::as_str).collect();
-        while let Some(at) = next.pop() {
-            if at == sha {
-                return true;
-            }
-            if seen.insert(at)
-                && let Some(c) = self.commits.get(at)
-            {
-                next.extend(c.parents.iter().map(String::as_str));
-            }
-        }
-        false
+    /// Whether commit `sha` is an object of repository `repo` (`owner/name`): made there, whether
+    /// a branch still reaches it or not (GitHub keeps unreachable commits for a while).
+    pub(crate) fn in_repo(&self, repo: &str, sha: &str) -> bool {
+        self.commits.get(sha).is_some_and(|c| c.repo == repo)
     }
 }
 
@@ -978,7 +971,7 @@ mod tests {
                 None => tree.remove(*path),
             };
         }
-        let sha = m.store_commit(vec![parent], tree, "change".into(), "x");
+        let sha = m.store_commit("acme/infra", vec![parent], tree, "change".into(), "x");
         m.repos
             .get_mut("acme/infra")
             .unwrap()
@@ -1018,14 +1011,17 @@ mod tests {
     }
 
     #[test]
-    fn a_commit_is_in_a_repository_when_a_branch_reaches_it() {
+    fn a_commit_belongs_to_the_repository_it_was_made_in() {
         let mut m = model_with_repo();
         let first = m.repos["acme/infra"].branches["main"].clone();
         let second = commit_on(&mut m, "main", &[("c.tf", Some("c"))]);
-        let elsewhere = m.store_commit(vec![], Tree::new(), "loose".into(), "x");
-        let repo = &m.repos["acme/infra"];
-        assert!(m.in_repo(repo, &first) && m.in_repo(repo, &second));
-        assert!(!m.in_repo(repo, &elsewhere));
+        let loose = m.store_commit("acme/infra", vec![], Tree::new(), "loose".into(), "x");
+        let elsewhere = m.store_commit("globex/infra", vec![], Tree::new(), "x".into(), "x");
+        for sha in [&first, &second, &loose] {
+            assert!(m.in_repo("acme/infra", sha), "{sha}");
+        }
+        assert!(!m.in_repo("acme/infra", &elsewhere));
+        assert!(!m.in_repo("acme/infra", "0000"));
     }
 
     #[test]
