@@ -36,6 +36,25 @@ async fn reads_files_branch_heads_and_the_default_branch() {
         assert_eq!(gh.branch_head("no-such-branch").await.unwrap(), None);
         let err = gh.get_file("main", "envs").await.unwrap_err();
         assert!(err.to_string().contains("is a directory"), "{err}");
+
+        // A commit's parents: none for the first, the commit before for a pushed one.
+        let first = head.expect("main exists");
+        assert_eq!(
+            gh.commit_parents(&first).await.unwrap(),
+            Vec::<String>::new()
+        );
+        let pushed = w
+            .sim
+            .push(REPO, "main", "bob", &[("README.md", Some("# edited\n"))])
+            .unwrap();
+        assert_eq!(gh.commit_parents(&pushed).await.unwrap(), vec![first]);
+        // GitHub answers 422 "No commit found for SHA" for a sha it does not have.
+        let err = gh.commit_parents(&"0".repeat(40)).await.unwrap_err();
+        assert!(
+            matches!(err, GitHubError::Validation { .. })
+                && err.to_string().contains("No commit found"),
+            "{err:?}"
+        );
     })
     .await;
 }
