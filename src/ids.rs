@@ -212,6 +212,14 @@ impl From<DeliveryId> for String {
     }
 }
 
+/// Looked up by its text (an inbox listing finds a file name among the ids it knows without
+/// making an id of it first): hashes and compares as the `str` it holds.
+impl std::borrow::Borrow<str> for DeliveryId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl fmt::Display for DeliveryId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

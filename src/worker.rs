@@ -706,9 +706,13 @@ impl Worker {
         let mut held = Vec::new();
         let started = Instant::now();
         let listed = entries.iter().map(|e| (&e.id, e.thread.as_deref()));
-        // Ids not in the listing (finished or pruned meanwhile) are looked at last, alone.
+        // Ids not in the listing (finished or pruned meanwhile) are looked at last, alone. (A
+        // set of the batch's ids, not of the listing's: a backlog's listing is long.)
         let unlisted: Vec<_> = {
-            let in_listing: HashSet<&DeliveryId> = entries.iter().map(|e| &e.id).collect();
+            let in_listing: HashSet<&DeliveryId> = entries
+                .iter()
+                .filter_map(|e| wanted.get(&e.id).copied())
+                .collect();
             ids.iter().filter(|id| !in_listing.contains(id)).collect()
         };
         for (id, thread) in listed.chain(unlisted.into_iter().map(|id| (id, None))) {

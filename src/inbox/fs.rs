@@ -27,7 +27,8 @@
 //! Any number of processes may receive into and work on the same directory (on one machine:
 //! the lock is local): leases keep each item with one worker at a time.
 
-use std::collections::HashMap;
+use std::cell::Cell;
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -52,21 +53,103 @@ const MAX_ERROR_CHARS: usize = 2000;
 const STALE_TMP: Duration = Duration::from_secs(3600);
 
 /// An inbox in a directory (see the module docs for the layout).
-/// Clones share one group committer and one [`ListedItems`].
+/// Clones share one group committer and one [`Listing`].
 #[derive(Debug, Clone)]
 pub struct FsInbox {
     root: PathBuf,
     layout: Layout,
     commits: Arc<GroupCommit>,
-    listed: Arc<Mutex<ListedItems>>,
+    listed: Arc<Listing>,
 }
 
-/// What `pending` needs of each pending item it has read (its receive time and thread), kept
-/// because an item never changes once created: a listing reads only items new since the last
-/// one, not every pending item again (the worker lists for every batch of queued ids, and under a
-/// backlog that re-read the whole backlog each time). Finished items leave it at the next listing.
-/// Ids and threads are shared text (`Arc<str>`): the entries a listing returns point to these.
-type ListedItems = HashMap<DeliveryId, (OffsetDateTime, Option<Arc<str>>)>;
+/// What listings of pending items keep between them, because an item never changes once
+/// created: a listing reads only the items it does not know yet, not every pending item again
+/// (the worker lists for every batch of queued ids, and under a backlog that re-read the whole
+/// backlog each time), and an item this process stored is known without reading it back.
+///
+/// Kept small, since a backlog holds one entry per pending item and its peak is the service's
+/// peak memory: the entries share their id with the worker's queue and the journal, the items of
+/// one thread share one copy of its name, and a listing marks the entries it finds and sweeps
+/// the rest in place (no second map, no list of every name).
+#[derive(Debug, Default)]
+struct Listing {
+    items: Mutex<ListedItems>,
+    /// Items this process stored since the last listing (at most [`MAX_FRESH`]; beyond that a
+    /// listing reads them from their files, so a process that never lists keeps no more).
+    fresh: Mutex<Vec<(DeliveryId, ListedItem)>>,
+    /// Every thread an entry names, once.
+    threads: Mutex<HashSet<Arc<str>>>,
+}
+
+/// Most stored items [`Listing::fresh`] holds for the next listing (40 bytes each).
+const MAX_FRESH: usize = 1 << 17;
+
+#[derive(Debug, Default)]
+struct ListedItems {
+    items: HashMap<DeliveryId, ListedItem>,
+    /// Which listing this is: an entry not marked with it is gone from `inbox/`.
+    listing: u32,
+}
+
+/// What a listing needs of a pending item: its receive time and thread.
+#[derive(Debug)]
+struct ListedItem {
+    /// The receive time in nanoseconds since 1970 (exact: items that arrive together are
+    /// ordered by it).
+    received: i64,
+    thread: Option<Arc<str>>,
+    /// The last listing that found it.
+    seen: Cell<u32>,
+}
+
+impl Listing {
+    /// What a listing keeps of `delivery`, its thread shared.
+    fn item(&self, event: &str, body: &str, received_at: OffsetDateTime) -> ListedItem {
+        ListedItem {
+            received: nanos(received_at),
+            thread: thread_of(event, body.as_bytes()).map(|t| self.thread(t)),
+            seen: Cell::new(0),
+        }
+    }
+
+    /// The shared copy of `thread`.
+    fn thread(&self, thread: String) -> Arc<str> {
+        let mut threads = self.threads.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(shared) = threads.get(thread.as_str()) {
+            return Arc::clone(shared);
+        }
+        let shared: Arc<str> = thread.into();
+        threads.insert(Arc::clone(&shared));
+        shared
+    }
+
+    /// Keeps what the next listing needs of an item this process just stored.
+    fn stored(&self, delivery: &Delivery) {
+        if self.fresh.lock().unwrap_or_else(|e| e.into_inner()).len() >= MAX_FRESH {
+            return;
+        }
+        let item = self.item(&delivery.event, &delivery.body, delivery.received_at);
+        let mut fresh = self.fresh.lock().unwrap_or_else(|e| e.into_inner());
+        fresh.push((delivery.id.clone(), item));
+    }
+}
+
+impl ListedItems {
+    /// Drops the entries this listing did not find; gives memory back once a backlog has been
+    /// worked off.
+    fn sweep(&mut self) {
+        let listing = self.listing;
+        self.items.retain(|_, item| item.seen.get() == listing);
+        if self.items.capacity() > 4 * self.items.len() + 1024 {
+            self.items.shrink_to_fit();
+        }
+    }
+}
+
+/// A receive time as [`ListedItem::received`] keeps it.
+fn nanos(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos()).unwrap_or(i64::MAX)
+}
 
 impl FsInbox {
     /// Opens (creating if needed) the inbox under the store directory `root`, replaying the
@@ -250,21 +333,41 @@ impl FsInbox {
     }
 
     fn pending_blocking(&self) -> Result<Vec<PendingEntry>, InboxError> {
-        let mut pending: Vec<(OffsetDateTime, DeliveryId, Option<Arc<str>>)> = Vec::new();
-        // Rebuilt from this listing: it holds exactly the pending items read so far.
-        let mut listed = self.listed.lock().unwrap_or_else(|e| e.into_inner());
-        let mut known = std::mem::take(&mut *listed);
-        for id in self.ids_in(INBOX)? {
-            // `inbox/` holds pending items only, but for a finished one a crash (or an earlier
-            // layout) left there: moved on when first seen. Items already listed were pending
-            // then, and finishing moves them out.
-            if !known.contains_key(&id) && self.path(DONE, &id).exists() {
-                self.move_to_finished(&id);
+        let fresh =
+            std::mem::take(&mut *self.listed.fresh.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut listed = self.listed.items.lock().unwrap_or_else(|e| e.into_inner());
+        listed.listing = listed.listing.wrapping_add(1);
+        let listing = listed.listing;
+        // Known, not yet found: the scan below decides (an item finished meanwhile is swept).
+        for (id, item) in fresh {
+            item.seen.set(listing.wrapping_sub(1));
+            listed.items.entry(id).or_insert(item);
+        }
+        let mut pending: Vec<(i64, PendingEntry)> = Vec::with_capacity(listed.items.len());
+        let dir = self.root.join(INBOX);
+        for entry in fs::read_dir(&dir).map_err(io_err("list", &dir))? {
+            let entry = entry.map_err(io_err("list", &dir))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str().and_then(|n| n.strip_suffix(".json")) else {
+                continue;
+            };
+            if let Some((id, item)) = listed.items.get_key_value(name) {
+                item.seen.set(listing);
+                let entry = PendingEntry {
+                    id: id.clone(),
+                    thread: item.thread.clone(),
+                };
+                pending.push((item.received, entry));
                 continue;
             }
-            if let Some((id, (received_at, thread))) = known.remove_entry(&id) {
-                pending.push((received_at, id.clone(), thread.clone()));
-                listed.insert(id, (received_at, thread));
+            let Ok(id) = name.parse::<DeliveryId>() else {
+                continue;
+            };
+            // `inbox/` holds pending items only, but for a finished one a crash (or an earlier
+            // layout) left there: moved on when first seen. Items already known were pending
+            // then, and finishing moves them out.
+            if self.path(DONE, &id).exists() {
+                self.move_to_finished(&id);
                 continue;
             }
             // File times are too coarse to order deliveries that arrive together; the receive
@@ -274,22 +377,35 @@ impl FsInbox {
             };
             match serde_json::from_slice::<Listed>(&bytes) {
                 Ok(l) => {
-                    let thread: Option<Arc<str>> =
-                        thread_of(&l.event, l.body.as_bytes()).map(Into::into);
-                    listed.insert(id.clone(), (l.received_at, thread.clone()));
-                    pending.push((l.received_at, id, thread));
+                    let item = self.listed.item(&l.event, &l.body, l.received_at);
+                    item.seen.set(listing);
+                    let entry = PendingEntry {
+                        id: id.clone(),
+                        thread: item.thread.clone(),
+                    };
+                    pending.push((item.received, entry));
+                    listed.items.insert(id, item);
                 }
                 // An unreadable item sorts first, so the worker reports it promptly (not kept:
                 // a crash-torn item is rewritten by the journal's replay).
-                Err(_) => pending.push((OffsetDateTime::UNIX_EPOCH, id, None)),
+                Err(_) => pending.push((i64::MIN, PendingEntry { id, thread: None })),
             }
         }
+        listed.sweep();
         drop(listed);
-        pending.sort();
-        Ok(pending
-            .into_iter()
-            .map(|(_, id, thread)| PendingEntry { id, thread })
-            .collect())
+        // Threads no entry, queued item or earlier listing's answer names any more.
+        let mut threads = self
+            .listed
+            .threads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        threads.retain(|t| Arc::strong_count(t) > 1);
+        if threads.capacity() > 4 * threads.len() + 1024 {
+            threads.shrink_to_fit();
+        }
+        drop(threads);
+        pending.sort_unstable_by(|(a, x), (b, y)| a.cmp(b).then_with(|| x.id.cmp(&y.id)));
+        Ok(pending.into_iter().map(|(_, entry)| entry).collect())
     }
 
     fn claim_blocking(
@@ -421,7 +537,11 @@ impl FsInbox {
 #[async_trait]
 impl Inbox for FsInbox {
     async fn put(&self, delivery: &Delivery) -> Result<PutOutcome, InboxError> {
-        self.commits.put(delivery).await
+        let outcome = self.commits.put(delivery).await?;
+        if outcome == PutOutcome::Created {
+            self.listed.stored(delivery);
+        }
+        Ok(outcome)
     }
 
     async fn get(&self, id: &DeliveryId) -> Result<Option<InboxItem>, InboxError> {

@@ -445,6 +445,96 @@ async fn finished_items_leave_the_pending_directory() {
     assert_eq!(inbox.pending().await.unwrap(), vec![id("mv-3")]);
 }
 
+/// A listing of the file-system inbox keeps what it needs of each pending item (a backlog's
+/// listing is the service's peak memory): an item this process stored is known without reading
+/// its file back, one another process stored is read once; the items of one thread share one copy
+/// of its name, from listing to listing; a finished item leaves the listing.
+#[tokio::test]
+async fn fs_listings_share_thread_names_and_forget_finished_items() {
+    let dir = tempfile::tempdir().unwrap();
+    let inbox = FsInbox::open(dir.path()).unwrap();
+    let t0 = OffsetDateTime::now_utc();
+    let on = |n: &str, issue: u32, seconds: i64| {
+        let mut d = delivery(n, t0 + time::Duration::seconds(seconds));
+        d.body = format!(
+            r#"{{"action":"created","repository":{{"full_name":"acme/infra"}},"issue":{{"number":{issue}}}}}"#
+        );
+        d
+    };
+    for d in [on("sh-1", 7, 0), on("sh-2", 8, 1)] {
+        inbox.put(&d).await.unwrap();
+    }
+    // Stored by another process: read from its file.
+    let other = FsInbox::open(dir.path()).unwrap();
+    other.put(&on("sh-3", 7, 2)).await.unwrap();
+    let thread = |entries: &[PendingEntry], n: &str| {
+        entries
+            .iter()
+            .find(|e| e.id == id(n))
+            .and_then(|e| e.thread.clone())
+            .unwrap_or_else(|| panic!("{n} listed with a thread: {entries:?}"))
+    };
+    // What a process stored is not read back. sh-1's file made unreadable: the other process,
+    // which did not store it, reads it (and lists it first, without a thread); this one lists it
+    // as it stored it.
+    std::fs::write(dir.path().join("inbox/sh-1.json"), "{").unwrap();
+    let others = other.pending_entries().await.unwrap();
+    assert_eq!(
+        others[0],
+        PendingEntry {
+            id: id("sh-1"),
+            thread: None
+        }
+    );
+    let first = inbox.pending_entries().await.unwrap();
+    assert_eq!(
+        first.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+        ["sh-1", "sh-2", "sh-3"],
+        "in delivery order"
+    );
+    assert_eq!(&*thread(&first, "sh-1"), "acme/infra#7");
+    assert_eq!(&*thread(&first, "sh-2"), "acme/infra#8");
+    assert!(
+        Arc::ptr_eq(&thread(&first, "sh-1"), &thread(&first, "sh-3")),
+        "one copy of a thread's name for its items, stored here or read"
+    );
+    let second = inbox.pending_entries().await.unwrap();
+    assert_eq!(second, first);
+    assert!(
+        Arc::ptr_eq(&thread(&first, "sh-1"), &thread(&second, "sh-1")),
+        "a later listing reuses what the first one read"
+    );
+
+    std::fs::write(
+        dir.path().join("inbox/sh-1.json"),
+        serde_json::to_vec(&on("sh-1", 7, 0)).unwrap(),
+    )
+    .unwrap();
+    inbox.mark_done(&id("sh-1")).await.unwrap();
+    inbox.mark_done(&id("sh-3")).await.unwrap();
+    inbox.put(&on("sh-4", 9, 3)).await.unwrap();
+    let third = inbox.pending_entries().await.unwrap();
+    assert_eq!(
+        third.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+        ["sh-2", "sh-4"]
+    );
+    inbox.put(&on("sh-5", 7, 4)).await.unwrap();
+    let fourth = inbox.pending_entries().await.unwrap();
+    assert_eq!(
+        fourth.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+        ["sh-2", "sh-4", "sh-5"]
+    );
+    assert_eq!(
+        &*thread(&fourth, "sh-5"),
+        "acme/infra#7",
+        "a thread seen again"
+    );
+    assert!(Arc::ptr_eq(
+        &thread(&third, "sh-2"),
+        &thread(&fourth, "sh-2")
+    ));
+}
+
 #[tokio::test]
 async fn a_corrupt_item_is_an_error_not_a_panic() {
     let dir = tempfile::tempdir().unwrap();
