@@ -81,7 +81,8 @@ struct Listing {
     threads: Mutex<HashSet<Arc<str>>>,
 }
 
-/// Most stored items [`Listing::fresh`] holds for the next listing (40 bytes each).
+/// Most stored items [`Listing::fresh`] holds for the next listing: 48 bytes each, 6 MiB in all,
+/// and with the ids they keep (64 bytes each) 14 MiB at most in a process that never lists.
 const MAX_FRESH: usize = 1 << 17;
 
 #[derive(Debug, Default)]
@@ -100,6 +101,10 @@ struct ListedItem {
     thread: Option<Arc<str>>,
     /// The last listing that found it.
     seen: Cell<u32>,
+    /// Whether a listing has looked for its done marker: an item read from its file has been,
+    /// one this process stored not yet (another process may have finished it and stopped
+    /// before moving it out of `inbox/`).
+    checked: Cell<bool>,
 }
 
 impl Listing {
@@ -109,6 +114,7 @@ impl Listing {
             received: nanos(received_at),
             thread: thread_of(event, body.as_bytes()).map(|t| self.thread(t)),
             seen: Cell::new(0),
+            checked: Cell::new(false),
         }
     }
 
@@ -125,12 +131,15 @@ impl Listing {
 
     /// Keeps what the next listing needs of an item this process just stored.
     fn stored(&self, delivery: &Delivery) {
-        if self.fresh.lock().unwrap_or_else(|e| e.into_inner()).len() >= MAX_FRESH {
+        let full = || self.fresh.lock().unwrap_or_else(|e| e.into_inner()).len() >= MAX_FRESH;
+        if full() {
             return;
         }
         let item = self.item(&delivery.event, &delivery.body, delivery.received_at);
         let mut fresh = self.fresh.lock().unwrap_or_else(|e| e.into_inner());
-        fresh.push((delivery.id.clone(), item));
+        if fresh.len() < MAX_FRESH {
+            fresh.push((delivery.id.clone(), item));
+        }
     }
 }
 
@@ -338,12 +347,37 @@ impl FsInbox {
         let mut listed = self.listed.items.lock().unwrap_or_else(|e| e.into_inner());
         listed.listing = listed.listing.wrapping_add(1);
         let listing = listed.listing;
-        // Known, not yet found: the scan below decides (an item finished meanwhile is swept).
+        // Known, not yet found: the scan decides (an item finished meanwhile is swept).
         for (id, item) in fresh {
             item.seen.set(listing.wrapping_sub(1));
             listed.items.entry(id).or_insert(item);
         }
-        let mut pending: Vec<(i64, PendingEntry)> = Vec::with_capacity(listed.items.len());
+        let scanned = self.scan(&mut listed);
+        // Also after a failed scan (what it did not reach is read again next time), so a fault
+        // that fails every listing cannot make the entries pile up.
+        listed.sweep();
+        drop(listed);
+        // Threads no entry, queued item or earlier listing's answer names any more.
+        let mut threads = self
+            .listed
+            .threads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        threads.retain(|t| Arc::strong_count(t) > 1);
+        if threads.capacity() > 4 * threads.len() + 1024 {
+            threads.shrink_to_fit();
+        }
+        drop(threads);
+        let mut pending = scanned?;
+        pending.sort_unstable_by(|(a, x), (b, y)| a.cmp(b).then_with(|| x.id.cmp(&y.id)));
+        Ok(pending.into_iter().map(|(_, entry)| entry).collect())
+    }
+
+    /// The pending items in `inbox/` with their receive times, marking each entry of `listed`
+    /// found there and adding the items it did not know.
+    fn scan(&self, listed: &mut ListedItems) -> Result<Vec<(i64, PendingEntry)>, InboxError> {
+        let listing = listed.listing;
+        let mut pending = Vec::with_capacity(listed.items.len());
         let dir = self.root.join(INBOX);
         for entry in fs::read_dir(&dir).map_err(io_err("list", &dir))? {
             let entry = entry.map_err(io_err("list", &dir))?;
@@ -352,6 +386,12 @@ impl FsInbox {
                 continue;
             };
             if let Some((id, item)) = listed.items.get_key_value(name) {
+                // Stored by this process and found for the first time: checked as an item read
+                // from its file is (below), once.
+                if !item.checked.replace(true) && self.path(DONE, id).exists() {
+                    self.move_to_finished(id);
+                    continue; // not marked: swept
+                }
                 item.seen.set(listing);
                 let entry = PendingEntry {
                     id: id.clone(),
@@ -364,7 +404,7 @@ impl FsInbox {
                 continue;
             };
             // `inbox/` holds pending items only, but for a finished one a crash (or an earlier
-            // layout) left there: moved on when first seen. Items already known were pending
+            // layout) left there: moved on when first seen. Items already listed were pending
             // then, and finishing moves them out.
             if self.path(DONE, &id).exists() {
                 self.move_to_finished(&id);
@@ -379,6 +419,7 @@ impl FsInbox {
                 Ok(l) => {
                     let item = self.listed.item(&l.event, &l.body, l.received_at);
                     item.seen.set(listing);
+                    item.checked.set(true);
                     let entry = PendingEntry {
                         id: id.clone(),
                         thread: item.thread.clone(),
@@ -391,21 +432,7 @@ impl FsInbox {
                 Err(_) => pending.push((i64::MIN, PendingEntry { id, thread: None })),
             }
         }
-        listed.sweep();
-        drop(listed);
-        // Threads no entry, queued item or earlier listing's answer names any more.
-        let mut threads = self
-            .listed
-            .threads
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        threads.retain(|t| Arc::strong_count(t) > 1);
-        if threads.capacity() > 4 * threads.len() + 1024 {
-            threads.shrink_to_fit();
-        }
-        drop(threads);
-        pending.sort_unstable_by(|(a, x), (b, y)| a.cmp(b).then_with(|| x.id.cmp(&y.id)));
-        Ok(pending.into_iter().map(|(_, entry)| entry).collect())
+        Ok(pending)
     }
 
     fn claim_blocking(
@@ -658,5 +685,43 @@ fn truncate(s: &str) -> String {
         let mut t: String = s.chars().take(MAX_ERROR_CHARS).collect();
         t.push('…');
         t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delivery(n: &str, issue: u32) -> Delivery {
+        let body = format!(
+            r#"{{"repository":{{"full_name":"acme/infra"}},"issue":{{"number":{issue}}}}}"#
+        );
+        Delivery::new(n.parse().unwrap(), "issue_comment", body)
+    }
+
+    fn kept(inbox: &FsInbox) -> (usize, usize, usize) {
+        let items = inbox.listed.items.lock().unwrap().items.len();
+        let fresh = inbox.listed.fresh.lock().unwrap().len();
+        let threads = inbox.listed.threads.lock().unwrap().len();
+        (items, fresh, threads)
+    }
+
+    /// What listings keep is what is pending: a finished item's entry goes at the next listing
+    /// (also one finished before any listing saw it), and a thread's name with its last item.
+    #[tokio::test]
+    async fn listings_keep_only_pending_items() {
+        let dir = tempfile::tempdir().unwrap();
+        let inbox = FsInbox::open(dir.path()).unwrap();
+        for (n, issue) in [("k-1", 1), ("k-2", 1), ("k-3", 2)] {
+            inbox.put(&delivery(n, issue)).await.unwrap();
+        }
+        assert_eq!(kept(&inbox), (0, 3, 2), "stored, not listed yet");
+        inbox.mark_done(&"k-3".parse().unwrap()).await.unwrap();
+        assert_eq!(inbox.pending_entries().await.unwrap().len(), 2);
+        assert_eq!(kept(&inbox), (2, 0, 1), "k-3 finished before it was listed");
+        inbox.mark_done(&"k-1".parse().unwrap()).await.unwrap();
+        inbox.mark_done(&"k-2".parse().unwrap()).await.unwrap();
+        assert!(inbox.pending_entries().await.unwrap().is_empty());
+        assert_eq!(kept(&inbox), (0, 0, 0));
     }
 }

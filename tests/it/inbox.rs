@@ -498,18 +498,21 @@ async fn fs_listings_share_thread_names_and_forget_finished_items() {
         Arc::ptr_eq(&thread(&first, "sh-1"), &thread(&first, "sh-3")),
         "one copy of a thread's name for its items, stored here or read"
     );
+    // An item read from its file is read once: unreadable now, sh-3 is still listed as read.
+    std::fs::write(dir.path().join("inbox/sh-3.json"), "{").unwrap();
     let second = inbox.pending_entries().await.unwrap();
-    assert_eq!(second, first);
-    assert!(
-        Arc::ptr_eq(&thread(&first, "sh-1"), &thread(&second, "sh-1")),
+    assert_eq!(
+        second, first,
         "a later listing reuses what the first one read"
     );
 
-    std::fs::write(
-        dir.path().join("inbox/sh-1.json"),
-        serde_json::to_vec(&on("sh-1", 7, 0)).unwrap(),
-    )
-    .unwrap();
+    for (n, issue, at) in [("sh-1", 7, 0), ("sh-3", 7, 2)] {
+        std::fs::write(
+            dir.path().join(format!("inbox/{n}.json")),
+            serde_json::to_vec(&on(n, issue, at)).unwrap(),
+        )
+        .unwrap();
+    }
     inbox.mark_done(&id("sh-1")).await.unwrap();
     inbox.mark_done(&id("sh-3")).await.unwrap();
     inbox.put(&on("sh-4", 9, 3)).await.unwrap();
@@ -529,10 +532,22 @@ async fn fs_listings_share_thread_names_and_forget_finished_items() {
         "acme/infra#7",
         "a thread seen again"
     );
-    assert!(Arc::ptr_eq(
-        &thread(&third, "sh-2"),
-        &thread(&fourth, "sh-2")
-    ));
+
+    // An item this process stored that another one finished, stopping before it moved the file
+    // out of `inbox/` (as a crash leaves it): not pending, and moved on by the first listing.
+    inbox.put(&on("sh-6", 9, 5)).await.unwrap();
+    other.mark_done(&id("sh-6")).await.unwrap();
+    std::fs::rename(
+        dir.path().join("inbox-finished/sh-6.json"),
+        dir.path().join("inbox/sh-6.json"),
+    )
+    .unwrap();
+    let fifth = inbox.pending_entries().await.unwrap();
+    assert_eq!(
+        fifth.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+        ["sh-2", "sh-4", "sh-5"]
+    );
+    assert!(dir.path().join("inbox-finished/sh-6.json").exists());
 }
 
 #[tokio::test]
