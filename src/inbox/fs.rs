@@ -37,6 +37,7 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::journal::{self, GroupCommit};
@@ -74,15 +75,19 @@ pub struct FsInbox {
 #[derive(Debug, Default)]
 struct Listing {
     items: Mutex<ListedItems>,
-    /// Items this process stored since the last listing (at most [`MAX_FRESH`]; beyond that a
-    /// listing reads them from their files, so a process that never lists keeps no more).
+    /// Items this process stored since the last listing, once it has listed (a process that
+    /// only receives, such as the Lambda webhook function, keeps none), and at most
+    /// [`MAX_FRESH`]: beyond that a listing reads them from their files.
     fresh: Mutex<Vec<(DeliveryId, ListedItem)>>,
+    /// Whether this process has listed (see `fresh`).
+    lists: AtomicBool,
     /// Every thread an entry names, once.
     threads: Mutex<HashSet<Arc<str>>>,
 }
 
 /// Most stored items [`Listing::fresh`] holds for the next listing: 48 bytes each, 6 MiB in all,
-/// and with the ids they keep (64 bytes each) 14 MiB at most in a process that never lists.
+/// and with the ids they keep (64 bytes each) 14 MiB at most, should the worker not list for
+/// that long.
 const MAX_FRESH: usize = 1 << 17;
 
 #[derive(Debug, Default)]
@@ -132,7 +137,7 @@ impl Listing {
     /// Keeps what the next listing needs of an item this process just stored.
     fn stored(&self, delivery: &Delivery) {
         let full = || self.fresh.lock().unwrap_or_else(|e| e.into_inner()).len() >= MAX_FRESH;
-        if full() {
+        if !self.lists.load(Ordering::Relaxed) || full() {
             return;
         }
         let item = self.item(&delivery.event, &delivery.body, delivery.received_at);
@@ -342,6 +347,7 @@ impl FsInbox {
     }
 
     fn pending_blocking(&self) -> Result<Vec<PendingEntry>, InboxError> {
+        self.listed.lists.store(true, Ordering::Relaxed);
         let fresh =
             std::mem::take(&mut *self.listed.fresh.lock().unwrap_or_else(|e| e.into_inner()));
         let mut listed = self.listed.items.lock().unwrap_or_else(|e| e.into_inner());
@@ -712,10 +718,18 @@ mod tests {
     async fn listings_keep_only_pending_items() {
         let dir = tempfile::tempdir().unwrap();
         let inbox = FsInbox::open(dir.path()).unwrap();
+        inbox.put(&delivery("k-0", 1)).await.unwrap();
+        assert_eq!(
+            kept(&inbox),
+            (0, 0, 0),
+            "a process that has not listed keeps nothing"
+        );
+        assert_eq!(inbox.pending_entries().await.unwrap().len(), 1);
+        inbox.mark_done(&"k-0".parse().unwrap()).await.unwrap();
         for (n, issue) in [("k-1", 1), ("k-2", 1), ("k-3", 2)] {
             inbox.put(&delivery(n, issue)).await.unwrap();
         }
-        assert_eq!(kept(&inbox), (0, 3, 2), "stored, not listed yet");
+        assert_eq!(kept(&inbox), (1, 3, 2), "stored, not listed yet");
         inbox.mark_done(&"k-3".parse().unwrap()).await.unwrap();
         assert_eq!(inbox.pending_entries().await.unwrap().len(), 2);
         assert_eq!(kept(&inbox), (2, 0, 1), "k-3 finished before it was listed");

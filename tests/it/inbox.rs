@@ -461,6 +461,8 @@ async fn fs_listings_share_thread_names_and_forget_finished_items() {
         );
         d
     };
+    // A process keeps what it stores for its listings once it lists (the worker lists at start).
+    assert!(inbox.pending_entries().await.unwrap().is_empty());
     for d in [on("sh-1", 7, 0), on("sh-2", 8, 1)] {
         inbox.put(&d).await.unwrap();
     }
