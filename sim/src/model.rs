@@ -399,6 +399,12 @@ impl Model {
         installation
     }
 
+    /// Whether commit `sha` is an object of repository `repo` (`owner/name`): made there, whether
+    /// a branch still reaches it or not (GitHub keeps unreachable commits for a while).
+    pub(crate) fn in_repo(&self, repo: &str, sha: &str) -> bool {
+        self.commits.get(sha).is_some_and(|c| c.repo == repo)
+    }
+
     pub fn store_commit(
         &mut self,
         repo: &str,
@@ -821,14 +827,6 @@ pub(crate) fn valid_branch_name(branch: &str) -> bool {
         && branch
             .split('/')
             .all(|part| !part.is_empty() && !part.starts_with('.') && !part.ends_with(".lock"))
-}
-
-impl Model {
-    /// Whether commit `sha` is an object of repository `repo` (`owner/name`): made there, whether
-    /// a branch still reaches it or not (GitHub keeps unreachable commits for a while).
-    pub(crate) fn in_repo(&self, repo: &str, sha: &str) -> bool {
-        self.commits.get(sha).is_some_and(|c| c.repo == repo)
-    }
 }
 
 /// A repository's GraphQL node id (its REST `node_id`).
