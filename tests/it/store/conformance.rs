@@ -236,10 +236,15 @@ pub async fn concurrent_updates_lose_nothing(t: &Target) {
     const INCREMENTS: u64 = 50;
     let id = t.store.create(new_request(1)).await.unwrap().id;
     let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..TASKS {
+    for task in 0..TASKS {
         let store = Arc::clone(&t.store);
         tasks.spawn(async move {
             let mut attempts = 0;
+            // (version written, revision written, attempts, task): should an increment be lost,
+            // the message says whether two writes were reported on the same version (two
+            // conditional writes both succeeded, or a refused one was taken for landed) or a
+            // reported version is missing.
+            let mut writes = Vec::new();
             for _ in 0..INCREMENTS {
                 // What is tested is that no write is lost, not the retry budget: on S3 the
                 // conditional writes are serialized (moto would otherwise let two racing writes
@@ -257,12 +262,36 @@ pub async fn concurrent_updates_lose_nothing(t: &Target) {
                     .expect("update under contention");
                 assert!(done.written);
                 attempts += u64::from(done.attempts);
+                writes.push((
+                    done.request.version,
+                    done.request.revision,
+                    done.attempts,
+                    task,
+                ));
             }
-            attempts
+            (attempts, writes)
         });
     }
-    let attempts: u64 = tasks.join_all().await.into_iter().sum();
+    let mut attempts = 0;
+    let mut writes = Vec::new();
+    for (a, w) in tasks.join_all().await {
+        attempts += a;
+        writes.extend(w);
+    }
+    writes.sort_unstable();
+    let repeated: Vec<_> = writes
+        .windows(2)
+        .filter(|w| w[0].0 == w[1].0)
+        .flat_map(|w| [w[0], w[1]])
+        .collect();
     let stored = t.store.get(id).await.unwrap().unwrap();
+    assert!(
+        repeated.is_empty(),
+        "two writes reported on one version, (version, revision, attempts, task): {repeated:?}; \
+         stored version {}, revision {}",
+        stored.version,
+        stored.revision
+    );
     assert_eq!(stored.revision, TASKS * INCREMENTS, "no increment lost");
     assert_eq!(
         stored.version,
