@@ -68,23 +68,36 @@ pub fn npm_fixtures() -> PathBuf {
 }
 
 /// A `moto_server` (S3 and friends, in Python) on 127.0.0.1 and a free port, for as long as this
-/// value lives: killed and reaped on drop. Tests create their own buckets on it.
+/// value lives: killed and reaped on drop. Tests create their own buckets on it. Started through
+/// `tests/fixtures/moto/serve.py`, which mends a race of moto's that can give two versions of an
+/// object one ETag (the file says how).
 pub struct MotoServer {
     child: std::process::Child,
     port: u16,
     log: tempfile::NamedTempFile,
 }
 
+/// The Python that runs `moto_server` (the one `.ci/run` installed moto for).
+pub fn python3() -> PathBuf {
+    require_tool("python3", "apt-get install python3")
+}
+
+/// `tests/fixtures/moto/serve.py`: moto_server with its ETag race mended.
+pub fn moto_launcher() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/moto/serve.py")
+}
+
 impl MotoServer {
     /// Starts the server and waits until it accepts connections (at most 30 s).
     pub fn start() -> Self {
-        let bin = require_tool(
+        require_tool(
             "moto_server",
             "pip install 'moto[server]' (moto 5.2 or newer; it provides the moto_server command)",
         );
         let log = tempfile::NamedTempFile::new().expect("create moto log file");
         let port = free_port();
-        let child = Command::new(bin)
+        let child = Command::new(python3())
+            .arg(moto_launcher())
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdin(std::process::Stdio::null())
             .stdout(log.reopen().expect("reopen moto log"))
