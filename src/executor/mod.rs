@@ -53,7 +53,7 @@ use crate::inbox::Delivery;
 use crate::lifecycle::{self, Actor, CommentAt, Conclusion, Input, Policy, RunPhase, RunUpdate};
 use crate::registry::Registry;
 use crate::slack::Slack;
-use crate::store::{CommentRecord, RequestStore, Versioned};
+use crate::store::{CommentRecord, RequestStore, StoreError, Versioned};
 use crate::terraform::plan::Masker;
 use crate::webhook::Event;
 use crate::webhook::events::{
@@ -208,7 +208,16 @@ impl Executor {
         let login = e.comment.author_login().to_owned();
         let actor_id = e.comment.author_id();
         let parsed = command::parse_comment_with(&e.comment.body, &self.prefix, &self.registry);
-        let existing = self.store.find_by_thread(&scope.repo, at.thread).await?;
+        let existing = match self.store.find_by_thread(&scope.repo, at.thread).await {
+            Ok(found) => found,
+            // This very comment bound the thread to the request it recorded and stopped before
+            // creating it (a crash): opened now under that id (`replayed_comment`), not once the
+            // binding is old enough to count as abandoned, a minute or two later.
+            Err(StoreError::Creating { id, .. }) if self.recorded_for(&scope, at, id).await? => {
+                None
+            }
+            Err(e) => return Err(e.into()),
+        };
         match parsed {
             None => {
                 self.on_turn(&scope, at, (&login, actor_id), &e.comment.body, existing)
@@ -234,6 +243,20 @@ impl Executor {
         if let Err(e) = scope.gh.react(at.comment_id, Reaction::Eyes).await {
             tracing::warn!(error = %e, "cannot react to the comment");
         }
+    }
+
+    /// Whether the comment at `at` is recorded as opening request `id`.
+    async fn recorded_for(
+        &self,
+        scope: &Scope,
+        at: CommentAt,
+        id: RequestId,
+    ) -> anyhow::Result<bool> {
+        let record = self
+            .store
+            .comment_record(&scope.repo, at.comment_id)
+            .await?;
+        Ok(record.is_some_and(|r| r.request == Some(id) && r.answer.is_none()))
     }
 
     /// Resumes the effects of a comment decided before (a redelivery); `false` when it is new.

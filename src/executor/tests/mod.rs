@@ -21,7 +21,7 @@ use crate::lifecycle::{
 };
 use crate::registry::Registry;
 use crate::settings::Settings;
-use crate::store::{FsStore, RequestStore};
+use crate::store::{FsStore, RequestStore, StoreError};
 use crate::terraform::blocks;
 use crate::webhook::Event;
 use crate::worker::EventHandler;
@@ -795,6 +795,58 @@ async fn a_new_recorded_before_a_crash_opens_its_request_under_the_recorded_id()
         .expect("the request is opened");
     assert_eq!(r.id, id);
     assert_eq!(h.fake.world().thread(e.issue.number).len(), 1);
+}
+
+/// A `new` that bound the thread to the request it recorded and stopped before creating it (a
+/// crash) opens that request as soon as it is delivered again, not once the binding is old
+/// enough to count as abandoned; another comment on the thread meanwhile is still told to wait.
+#[tokio::test]
+async fn a_new_that_bound_its_thread_before_a_crash_opens_its_request_at_once() {
+    let h = Harness::new();
+    let event = comment_event(5005, "/tfpilot new s3-bucket env=dev name=invoices");
+    let Event::IssueComment(e) = &event else {
+        unreachable!()
+    };
+    let (repo, thread) = (e.repository.full_name.clone(), e.issue.number);
+    let id = RequestId::new_random();
+    let record = crate::store::CommentRecord {
+        request: Some(id),
+        answer: None,
+        at: h.t0,
+    };
+    h.store.record_comment(&repo, 5005, &record).await.unwrap();
+    h.store.bind_thread(&repo, thread, id).await.unwrap();
+    assert!(
+        matches!(
+            h.store.find_by_thread(&repo, thread).await,
+            Err(StoreError::Creating { .. })
+        ),
+        "the thread is bound to a request being created"
+    );
+
+    let other = comment_event(5006, "what about versioning?");
+    let err = h
+        .executor
+        .handle(&delivery(COMMENT_EVENT), &other)
+        .await
+        .expect_err("another comment waits for the create");
+    assert!(
+        format!("{err:#}").contains("still being created"),
+        "{err:#}"
+    );
+
+    h.executor
+        .handle(&delivery(COMMENT_EVENT), &event)
+        .await
+        .unwrap();
+    let r = h
+        .store
+        .find_by_thread(&repo, thread)
+        .await
+        .unwrap()
+        .expect("the request is opened");
+    assert_eq!(r.id, id);
+    assert_eq!(h.fake.world().thread(thread).len(), 1, "answered once");
 }
 
 /// A comment decided for one request is never decided for another: replayed after its request
