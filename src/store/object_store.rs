@@ -348,20 +348,23 @@ impl<O: Objects> RequestStore for ObjectStore<O> {
                 etag
             }
             Err(e) => {
-                let landed = self.landed(&key, &body).await;
-                if let Ok(Some(etag)) = landed {
-                    etag
-                } else {
-                    // Release the thread only when the request is known not to be ours: a
-                    // binding left behind is taken over once stale, but a request left without
-                    // its binding would let a second request open on the same thread.
-                    if bound == Bound::Now && landed.is_ok() {
-                        let _ = self.unbind(&request.repo, request.issue_number, id).await;
+                let stored = self.records.get(&key).await;
+                match stored {
+                    Ok(Some(stored)) if stored.body == body => stored.etag, // landed after all
+                    _ => {
+                        // Release the thread only when no request has this id: a binding left
+                        // behind is taken over once stale, but a request left without its
+                        // binding would let a second request open on the same thread. (The
+                        // request another delivery of the same comment created under this id
+                        // meanwhile keeps the binding.)
+                        if bound == Bound::Now && matches!(stored, Ok(None)) {
+                            let _ = self.unbind(&request.repo, request.issue_number, id).await;
+                        }
+                        return Err(match e {
+                            ObjectError::Conflict { .. } => StoreError::AlreadyExists(id),
+                            other => other.into(),
+                        });
                     }
-                    return Err(match e {
-                        ObjectError::Conflict { .. } => StoreError::AlreadyExists(id),
-                        other => other.into(),
-                    });
                 }
             }
         };
@@ -709,6 +712,9 @@ mod tests {
     struct LostAnswer {
         inner: FsObjects,
         armed: AtomicBool,
+        /// The next request created is created first, under the same id, by another writer
+        /// (another delivery of the same comment), just before this one's write.
+        beaten: AtomicBool,
     }
 
     impl LostAnswer {
@@ -729,6 +735,13 @@ mod tests {
             self.inner.get(key).await
         }
         async fn put_if_absent(&self, key: &str, body: Vec<u8>) -> Result<ETag, ObjectError> {
+            if key.starts_with(REQUESTS) && self.beaten.swap(false, Ordering::SeqCst) {
+                let mut theirs: Request = serde_json::from_slice(&body).unwrap();
+                theirs.updated_at += time::Duration::nanoseconds(1);
+                self.inner
+                    .put_if_absent(key, serde_json::to_vec(&theirs).unwrap())
+                    .await?;
+            }
             let written = self.inner.put_if_absent(key, body.clone()).await?;
             if key.starts_with(REQUESTS) && self.fire() {
                 return self.inner.put_if_absent(key, body).await;
@@ -765,6 +778,7 @@ mod tests {
         let objects = || LostAnswer {
             inner: FsObjects::open(dir).unwrap(),
             armed: AtomicBool::new(false),
+            beaten: AtomicBool::new(false),
         };
         ObjectStore::from_parts(objects(), objects())
     }
@@ -780,6 +794,25 @@ mod tests {
         );
         r.status = RequestStatus::Collecting;
         r
+    }
+
+    /// Two deliveries of one `new` create its request under one id (the second after the first
+    /// bound the thread and stalled): the one that loses the create leaves the binding to the
+    /// request the other created.
+    #[tokio::test]
+    async fn a_create_beaten_to_its_own_id_keeps_the_thread_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path());
+        let r = request();
+        let (repo, id) = (r.repo.clone(), r.id);
+        store.records.beaten.store(true, Ordering::SeqCst);
+        let err = store.create(r).await.unwrap_err();
+        assert!(
+            matches!(err, StoreError::AlreadyExists(x) if x == id),
+            "{err:?}"
+        );
+        let found = store.find_by_thread(&repo, 7).await.unwrap();
+        assert_eq!(found.map(|f| f.id), Some(id), "the thread lost its binding");
     }
 
     #[tokio::test]

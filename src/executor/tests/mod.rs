@@ -824,7 +824,14 @@ async fn a_new_that_bound_its_thread_before_a_crash_opens_its_request_at_once() 
         "the thread is bound to a request being created"
     );
 
-    let other = comment_event(5006, "what about versioning?");
+    // Another `new` on the thread, recorded as opening another request: it waits.
+    let other = comment_event(5006, "/tfpilot new s3-bucket env=dev name=receipts");
+    let theirs = crate::store::CommentRecord {
+        request: Some(RequestId::new_random()),
+        answer: None,
+        at: h.t0,
+    };
+    h.store.record_comment(&repo, 5006, &theirs).await.unwrap();
     let err = h
         .executor
         .handle(&delivery(COMMENT_EVENT), &other)
