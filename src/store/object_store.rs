@@ -352,12 +352,22 @@ impl<O: Objects> RequestStore for ObjectStore<O> {
                 match stored {
                     Ok(Some(stored)) if stored.body == body => stored.etag, // landed after all
                     _ => {
-                        // Release the thread only when no request has this id: a binding left
-                        // behind is taken over once stale, but a request left without its
-                        // binding would let a second request open on the same thread. (The
-                        // request another delivery of the same comment created under this id
-                        // meanwhile keeps the binding.)
-                        if bound == Bound::Now && matches!(stored, Ok(None)) {
+                        // Release the thread only when it is known that no request of this
+                        // thread has this id: a binding left behind is taken over once stale,
+                        // but a request left without its binding would let a second request
+                        // open on the same thread. (The request another delivery of the same
+                        // comment created under this id meanwhile keeps the binding.)
+                        let this_threads = |body: &[u8]| {
+                            self.decode_request(&key, body).is_ok_and(|r| {
+                                r.repo == request.repo && r.issue_number == request.issue_number
+                            })
+                        };
+                        let release = match &stored {
+                            Ok(None) => true,
+                            Ok(Some(other)) => !this_threads(&other.body),
+                            Err(_) => false,
+                        };
+                        if bound == Bound::Now && release {
                             let _ = self.unbind(&request.repo, request.issue_number, id).await;
                         }
                         return Err(match e {

@@ -77,6 +77,25 @@ pub struct MotoServer {
     log: tempfile::NamedTempFile,
 }
 
+/// Whether the server on `port` is moto (its S3 answers `GET /` with a bucket listing); `None`
+/// while nothing listens there.
+fn answers_as_moto(port: u16) -> Option<bool> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    let timeout = Some(std::time::Duration::from_secs(20));
+    let _ = stream.set_read_timeout(timeout);
+    let _ = stream.set_write_timeout(timeout);
+    if stream
+        .write_all(b"GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .is_err()
+    {
+        return Some(false);
+    }
+    let mut answer = Vec::new();
+    let _ = stream.take(64 * 1024).read_to_end(&mut answer);
+    Some(String::from_utf8_lossy(&answer).contains("ListAllMyBucketsResult"))
+}
+
 /// The Python that runs `moto_server` (the one `.ci/run` installed moto for).
 pub fn python3() -> PathBuf {
     require_tool("python3", "apt-get install python3")
@@ -88,14 +107,29 @@ pub fn moto_launcher() -> PathBuf {
 }
 
 impl MotoServer {
-    /// Starts the server and waits until it accepts connections (at most 30 s).
+    /// Starts the server and waits until it answers as moto (at most 30 s). The port was free
+    /// a moment before moto binds it, so another test's server can take it meanwhile (moto then
+    /// fails to bind, and whoever took it would answer): such a start is tried again on another
+    /// port.
     pub fn start() -> Self {
         require_tool(
             "moto_server",
             "pip install 'moto[server]' (moto 5.2 or newer; it provides the moto_server command)",
         );
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match Self::start_on(free_port()) {
+                Ok(server) => return server,
+                Err(why) if attempt < 5 => eprintln!("moto_server: {why}; trying another port"),
+                Err(why) => panic!("moto_server did not start: {why}"),
+            }
+        }
+    }
+
+    /// `Err` when the port turned out to be another server's.
+    fn start_on(port: u16) -> Result<Self, String> {
         let log = tempfile::NamedTempFile::new().expect("create moto log file");
-        let port = free_port();
         let child = Command::new(python3())
             .arg(moto_launcher())
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
@@ -107,14 +141,17 @@ impl MotoServer {
         let mut server = Self { child, port, log };
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         loop {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return server;
-            }
             if let Ok(Some(status)) = server.child.try_wait() {
-                panic!(
-                    "moto_server exited ({status}) before listening on {port}:\n{}",
-                    server.log_text()
-                );
+                let log = server.log_text();
+                if log.contains("Address already in use") {
+                    return Err(format!("port {port} was taken before moto bound it"));
+                }
+                panic!("moto_server exited ({status}) before listening on {port}:\n{log}");
+            }
+            match answers_as_moto(port) {
+                Some(true) => return Ok(server),
+                Some(false) => return Err(format!("port {port} is another server's")),
+                None => {}
             }
             assert!(
                 std::time::Instant::now() < deadline,
