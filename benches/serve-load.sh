@@ -138,11 +138,9 @@ start_server() { # name port
   local name="$1" port="$2"
   case "$name" in
     tfpilot)
-      # A new directory per round, and every round's kept until the script ends (about 2.5 GB
-      # each): on an ext4 without a journal (the development VM's), creating a file skips every
-      # inode freed in the last 60 s (300 s while its table block is dirty; `recently_deleted`),
-      # so deleting the last round's 250,000 files even two rounds earlier made the next
-      # TfPilot round a third slower (1 Dec, 11:12: 7,357 req/s, then 4,682 and 4,525).
+      # A new directory per round: deleting the last round's 100,000 files just before would
+      # make ext4 skip the inodes just freed on every create of this round. The one before is
+      # deleted after this round (two other servers' rounds before the next TfPilot round).
       data="$data_root/round-$round"
       env -i PATH="$PATH" PORT="$port" TFPILOT_WEBHOOK_SECRET="$SECRET" TFPILOT_STORE="fs://$data" \
         "$BIN" serve --host 127.0.0.1 2>"$work/server.log" &
@@ -194,6 +192,10 @@ for round in $(seq 1 "$ROUNDS"); do
       worker=" worker_per_s=$rate"
     fi
     stop_server
+    if [ "$name" = tfpilot ]; then
+      [ -z "${previous_data:-}" ] || rm -rf "$previous_data"
+      previous_data="$data"
+    fi
     # The round's writes reach the disk before the next server starts, not during its round,
     # and (where allowed: root) every server starts on an empty page cache: a cache the last
     # round filled with gigabytes of files made the next round's allocations reclaim it first.
