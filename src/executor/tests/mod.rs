@@ -756,29 +756,60 @@ async fn status_all_lists_only_this_repositorys_requests() {
     assert!(!body.contains(&repo().to_string()), "{body}");
 }
 
-/// A `new` recorded as opening a request that was never created (a crash between the record
-/// and the create) opens it, under the recorded id, when it is delivered again; once opened, a
-/// further delivery opens nothing more.
-#[tokio::test]
-async fn a_new_recorded_before_a_crash_opens_its_request_under_the_recorded_id() {
-    let h = Harness::new();
-    let event = comment_event(5004, "/tfpilot new s3-bucket env=dev name=invoices");
-    let Event::IssueComment(e) = &event else {
+/// Records the comment of `event` as opening request `id`, as `process_new` does before it
+/// creates the request; the comment had no record before.
+async fn record_opening(h: &Harness, event: &Event, id: RequestId) {
+    let Event::IssueComment(e) = event else {
         unreachable!()
     };
-    let id = RequestId::new_random();
     let record = crate::store::CommentRecord {
         request: Some(id),
         answer: None,
         at: h.t0,
     };
+    let earlier = h
+        .store
+        .record_comment(&e.repository.full_name, e.comment.id, &record)
+        .await
+        .unwrap();
+    assert_eq!(earlier, None, "the comment was recorded before");
+}
+
+/// A `new` (comment `comment_id`) that a crash stopped after it recorded its comment as
+/// opening a request: the harness, the comment's event and the recorded id.
+async fn new_stopped_by_a_crash(comment_id: u64) -> (Harness, Event, RequestId) {
+    let h = Harness::new();
+    let event = comment_event(comment_id, "/tfpilot new s3-bucket env=dev name=invoices");
+    let id = RequestId::new_random();
+    record_opening(&h, &event, id).await;
+    (h, event, id)
+}
+
+/// Asserts that the thread of `event` has request `id`, answered once.
+async fn assert_opened(h: &Harness, event: &Event, id: RequestId) {
+    let Event::IssueComment(e) = event else {
+        unreachable!()
+    };
+    let r = h
+        .store
+        .find_by_thread(&e.repository.full_name, e.issue.number)
+        .await
+        .unwrap()
+        .expect("the request is opened");
+    assert_eq!(r.id, id);
     assert_eq!(
-        h.store
-            .record_comment(&e.repository.full_name, 5004, &record)
-            .await
-            .unwrap(),
-        None
+        h.fake.world().thread(e.issue.number).len(),
+        1,
+        "answered once"
     );
+}
+
+/// A `new` recorded as opening a request that was never created (a crash between the record
+/// and the create) opens it, under the recorded id, when it is delivered again; once opened, a
+/// further delivery opens nothing more.
+#[tokio::test]
+async fn a_new_recorded_before_a_crash_opens_its_request_under_the_recorded_id() {
+    let (h, event, id) = new_stopped_by_a_crash(5004).await;
 
     for _ in 0..2 {
         h.executor
@@ -787,14 +818,7 @@ async fn a_new_recorded_before_a_crash_opens_its_request_under_the_recorded_id()
             .unwrap();
     }
 
-    let r = h
-        .store
-        .find_by_thread(&e.repository.full_name, e.issue.number)
-        .await
-        .unwrap()
-        .expect("the request is opened");
-    assert_eq!(r.id, id);
-    assert_eq!(h.fake.world().thread(e.issue.number).len(), 1);
+    assert_opened(&h, &event, id).await;
 }
 
 /// A `new` that bound the thread to the request it recorded and stopped before creating it (a
@@ -802,19 +826,11 @@ async fn a_new_recorded_before_a_crash_opens_its_request_under_the_recorded_id()
 /// enough to count as abandoned; another comment on the thread meanwhile is still told to wait.
 #[tokio::test]
 async fn a_new_that_bound_its_thread_before_a_crash_opens_its_request_at_once() {
-    let h = Harness::new();
-    let event = comment_event(5005, "/tfpilot new s3-bucket env=dev name=invoices");
+    let (h, event, id) = new_stopped_by_a_crash(5005).await;
     let Event::IssueComment(e) = &event else {
         unreachable!()
     };
     let (repo, thread) = (e.repository.full_name.clone(), e.issue.number);
-    let id = RequestId::new_random();
-    let record = crate::store::CommentRecord {
-        request: Some(id),
-        answer: None,
-        at: h.t0,
-    };
-    h.store.record_comment(&repo, 5005, &record).await.unwrap();
     h.store.bind_thread(&repo, thread, id).await.unwrap();
     assert!(
         matches!(
@@ -826,12 +842,7 @@ async fn a_new_that_bound_its_thread_before_a_crash_opens_its_request_at_once() 
 
     // Another `new` on the thread, recorded as opening another request: it waits.
     let other = comment_event(5006, "/tfpilot new s3-bucket env=dev name=receipts");
-    let theirs = crate::store::CommentRecord {
-        request: Some(RequestId::new_random()),
-        answer: None,
-        at: h.t0,
-    };
-    h.store.record_comment(&repo, 5006, &theirs).await.unwrap();
+    record_opening(&h, &other, RequestId::new_random()).await;
     let err = h
         .executor
         .handle(&delivery(COMMENT_EVENT), &other)
@@ -846,14 +857,7 @@ async fn a_new_that_bound_its_thread_before_a_crash_opens_its_request_at_once() 
         .handle(&delivery(COMMENT_EVENT), &event)
         .await
         .unwrap();
-    let r = h
-        .store
-        .find_by_thread(&repo, thread)
-        .await
-        .unwrap()
-        .expect("the request is opened");
-    assert_eq!(r.id, id);
-    assert_eq!(h.fake.world().thread(thread).len(), 1, "answered once");
+    assert_opened(&h, &event, id).await;
 }
 
 /// A comment decided for one request is never decided for another: replayed after its request
