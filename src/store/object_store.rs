@@ -357,14 +357,15 @@ impl<O: Objects> RequestStore for ObjectStore<O> {
                         // but a request left without its binding would let a second request
                         // open on the same thread. (The request another delivery of the same
                         // comment created under this id meanwhile keeps the binding.)
-                        let this_threads = |body: &[u8]| {
+                        let another_threads = |body: &[u8]| {
+                            // Unreadable (a newer schema, say): not known to be another's.
                             self.decode_request(&key, body).is_ok_and(|r| {
-                                r.repo == request.repo && r.issue_number == request.issue_number
+                                r.repo != request.repo || r.issue_number != request.issue_number
                             })
                         };
                         let release = match &stored {
                             Ok(None) => true,
-                            Ok(Some(other)) => !this_threads(&other.body),
+                            Ok(Some(other)) => another_threads(&other.body),
                             Err(_) => false,
                         };
                         if bound == Bound::Now && release {

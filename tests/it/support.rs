@@ -81,7 +81,9 @@ pub struct MotoServer {
 /// while nothing listens there.
 fn answers_as_moto(port: u16) -> Option<bool> {
     use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut stream =
+        std::net::TcpStream::connect_timeout(&address, std::time::Duration::from_secs(5)).ok()?;
     let timeout = Some(std::time::Duration::from_secs(20));
     let _ = stream.set_read_timeout(timeout);
     let _ = stream.set_write_timeout(timeout);
@@ -130,12 +132,14 @@ impl MotoServer {
     /// `Err` when the port turned out to be another server's.
     fn start_on(port: u16) -> Result<Self, String> {
         let log = tempfile::NamedTempFile::new().expect("create moto log file");
+        // One open file for both streams (one offset: neither overwrites the other).
+        let output = log.reopen().expect("reopen moto log");
         let child = Command::new(python3())
             .arg(moto_launcher())
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdin(std::process::Stdio::null())
-            .stdout(log.reopen().expect("reopen moto log"))
-            .stderr(log.reopen().expect("reopen moto log"))
+            .stdout(output.try_clone().expect("share moto log"))
+            .stderr(output)
             .spawn()
             .expect("spawn moto_server");
         let mut server = Self { child, port, log };
@@ -148,9 +152,20 @@ impl MotoServer {
                 }
                 panic!("moto_server exited ({status}) before listening on {port}:\n{log}");
             }
+            // Only once this child says it bound the port is an answer there its own (another
+            // test's moto could have taken the port first).
+            let bound = server
+                .log_text()
+                .contains(&format!("Running on http://127.0.0.1:{port}"));
             match answers_as_moto(port) {
-                Some(true) => return Ok(server),
-                Some(false) => return Err(format!("port {port} is another server's")),
+                Some(true) if bound => return Ok(server),
+                Some(true) => {}
+                Some(false) => {
+                    return Err(format!(
+                        "port {port} answered, but not as this moto:\n{}",
+                        server.log_text()
+                    ));
+                }
                 None => {}
             }
             assert!(

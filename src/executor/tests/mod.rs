@@ -840,18 +840,22 @@ async fn a_new_that_bound_its_thread_before_a_crash_opens_its_request_at_once() 
         "the thread is bound to a request being created"
     );
 
-    // Another `new` on the thread, recorded as opening another request: it waits.
-    let other = comment_event(5006, "/tfpilot new s3-bucket env=dev name=receipts");
+    // Another comment on the thread, and another `new` recorded as opening another request:
+    // both wait.
+    let turn = comment_event(5006, "what about versioning?");
+    let other = comment_event(5007, "/tfpilot new s3-bucket env=dev name=receipts");
     record_opening(&h, &other, RequestId::new_random()).await;
-    let err = h
-        .executor
-        .handle(&delivery(COMMENT_EVENT), &other)
-        .await
-        .expect_err("another comment waits for the create");
-    assert!(
-        format!("{err:#}").contains("still being created"),
-        "{err:#}"
-    );
+    for waiting in [&turn, &other] {
+        let err = h
+            .executor
+            .handle(&delivery(COMMENT_EVENT), waiting)
+            .await
+            .expect_err("another comment waits for the create");
+        assert!(
+            format!("{err:#}").contains("still being created"),
+            "{err:#}"
+        );
+    }
 
     h.executor
         .handle(&delivery(COMMENT_EVENT), &event)
