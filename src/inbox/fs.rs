@@ -32,13 +32,12 @@ use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
-
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 
 use super::journal::{self, GroupCommit};
 use super::layout::{DONE, FINISHED, INBOX, JOURNAL, LOCK, Layout, STATE, TMP, io_err};

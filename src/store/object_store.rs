@@ -9,7 +9,10 @@
 //!   removed again). A binding left by a crash in between names a request that does not exist;
 //!   readers are told to come back while it is younger than [`STALE_BINDING`]
 //!   ([`StoreError::Creating`]), and after that it counts as absent: a reader removes it and a
-//!   new request takes it over.
+//!   new request takes it over. (The executor lets the `new` that made such a binding go on at
+//!   once: its comment record names the request.) A create whose write fails releases the
+//!   binding it made only when no request of this thread has its id: another delivery of the
+//!   same comment may have created it meanwhile.
 //! * a write refused or failed after it may have landed (its answer lost, the client retrying it)
 //!   is checked against the stored bytes: if they are what this call sent, the write succeeded.
 //! * archive: put `history/<id>.json`, then delete `requests/<id>.json` if unchanged, then release
@@ -726,6 +729,8 @@ mod tests {
         /// The next request created is created first, under the same id, by another writer
         /// (another delivery of the same comment), just before this one's write.
         beaten: AtomicBool,
+        /// The same, by a writer whose request this build cannot read (a newer schema).
+        beaten_unreadably: AtomicBool,
     }
 
     impl LostAnswer {
@@ -752,6 +757,10 @@ mod tests {
                 self.inner
                     .put_if_absent(key, serde_json::to_vec(&theirs).unwrap())
                     .await?;
+            }
+            if key.starts_with(REQUESTS) && self.beaten_unreadably.swap(false, Ordering::SeqCst) {
+                let theirs = br#"{"schema_version":999,"shape":"unknown"}"#.to_vec();
+                self.inner.put_if_absent(key, theirs).await?;
             }
             let written = self.inner.put_if_absent(key, body.clone()).await?;
             if key.starts_with(REQUESTS) && self.fire() {
@@ -790,6 +799,7 @@ mod tests {
             inner: FsObjects::open(dir).unwrap(),
             armed: AtomicBool::new(false),
             beaten: AtomicBool::new(false),
+            beaten_unreadably: AtomicBool::new(false),
         };
         ObjectStore::from_parts(objects(), objects())
     }
@@ -824,6 +834,31 @@ mod tests {
         );
         let found = store.find_by_thread(&repo, 7).await.unwrap();
         assert_eq!(found.map(|f| f.id), Some(id), "the thread lost its binding");
+    }
+
+    /// Beaten to its id by a request it cannot read, a create keeps the binding too: not known
+    /// to be another thread's.
+    #[tokio::test]
+    async fn a_create_beaten_by_an_unreadable_request_keeps_the_thread_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path());
+        let r = request();
+        let (repo, id) = (r.repo.clone(), r.id);
+        store
+            .records
+            .beaten_unreadably
+            .store(true, Ordering::SeqCst);
+        let err = store.create(r).await.unwrap_err();
+        assert!(
+            matches!(err, StoreError::AlreadyExists(x) if x == id),
+            "{err:?}"
+        );
+        let binding = store
+            .records
+            .get(&layout::thread_key(&repo, 7))
+            .await
+            .unwrap();
+        assert!(binding.is_some(), "the thread lost its binding");
     }
 
     #[tokio::test]
